@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Both call `make setup`, which is quick when nothing changed (stamp files).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup demo test lint bench clean frontend
+
+setup: $(STAMP) frontend
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# torch first and pinned: any other spec would pull a multi-GB CUDA build.
+$(STAMP): $(VENV)/bin/python pyproject.toml
+	$(PIP) install "$(TORCH)"
+	$(PIP) install -e ".[dev]"
+	touch $(STAMP)
+
+frontend: $(STAMP)
+	@if [ -f extension/package.json ]; then $(MAKE) -C extension PY=$(abspath $(PY)); fi
+
+demo: setup
+	$(VENV)/bin/invoke-nb demo
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+bench: setup
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) extension/node_modules src/invoke_nb/static src/invoke_nb/labextension

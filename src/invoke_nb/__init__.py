@@ -1,0 +1,62 @@
+"""invoke-nb: InvokeAI's node-graph image generation inside a Jupyter kernel.
+
+The public face::
+
+    import invoke_nb as inb
+    g = inb.Graph()
+    a = g.add("integer", value=2)
+    s = g.add("add", b=3)
+    g.connect(a, "value", s, "a")
+    r = inb.run(g)
+    r.outputs[s].value == 5
+"""
+
+from invoke_nb import nodes
+from invoke_nb.graph import (
+    GraphError,
+    NodeError,
+    OutputCache,
+    RunResult,
+    Runner,
+    run,
+)
+from invoke_nb.graph import Graph
+from invoke_nb.graph.workflow import Workflow, load_workflow, read_workflow
+from invoke_nb.nodes import (
+    Cancelled,
+    Context,
+    Input,
+    InputField,
+    Node,
+    Output,
+    OutputField,
+    Services,
+    node,
+    output,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cancelled",
+    "Context",
+    "Graph",
+    "GraphError",
+    "Input",
+    "InputField",
+    "Node",
+    "NodeError",
+    "Output",
+    "OutputCache",
+    "OutputField",
+    "RunResult",
+    "Runner",
+    "Services",
+    "Workflow",
+    "load_workflow",
+    "read_workflow",
+    "node",
+    "nodes",
+    "output",
+    "run",
+]
