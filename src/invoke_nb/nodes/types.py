@@ -53,6 +53,9 @@ class ImageField(_Ref):
             return {"image_name": register_image(value).image_name}
         if isinstance(value, str):
             return {"image_name": value}
+        name = getattr(value, "image_name", None)  # catalog images (StudioImage, records)
+        if isinstance(name, str) and not isinstance(value, (dict, BaseModel)):
+            return {"image_name": name}
         return value
 
 
