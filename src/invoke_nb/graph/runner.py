@@ -17,6 +17,8 @@ reuses everything below it.
 
 from __future__ import annotations
 
+import resource
+import sys
 import threading
 import time
 import traceback
@@ -56,12 +58,32 @@ class Instance:
 
 @dataclass
 class NodeStat:
-    """Timing of one node execution."""
+    """Timing and memory of one node execution (InvokeAI's invocation stats)."""
 
     node_id: str
     node_type: str
     seconds: float
     cached: bool
+    peak_ram: int = 0
+    peak_vram: int = 0
+
+
+def _peak_ram() -> int:
+    """The process's peak resident memory so far, in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _vram_reset() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_vram() -> int:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    return 0
 
 
 @dataclass
@@ -131,13 +153,22 @@ class RunResult:
 
     def stats_by_type(self) -> dict[str, dict[str, float]]:
         """Per node type: count, executed, cached and seconds (like InvokeAI's stats)."""
-        agg: dict[str, dict[str, float]] = defaultdict(lambda: {"count": 0, "cached": 0, "seconds": 0.0})
-        for s in self.stats:
-            a = agg[s.node_type]
-            a["count"] += 1
-            a["cached"] += int(s.cached)
-            a["seconds"] += s.seconds
-        return dict(agg)
+        return aggregate_stats(self.stats)
+
+
+def aggregate_stats(stats: list[NodeStat]) -> dict[str, dict[str, float]]:
+    """Per node type: count, cached, seconds, peak RAM and VRAM (bytes)."""
+    agg: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"count": 0, "cached": 0, "seconds": 0.0, "peak_ram": 0, "peak_vram": 0}
+    )
+    for s in stats:
+        a = agg[s.node_type]
+        a["count"] += 1
+        a["cached"] += int(s.cached)
+        a["seconds"] += s.seconds
+        a["peak_ram"] = max(a["peak_ram"], s.peak_ram)
+        a["peak_vram"] = max(a["peak_vram"], s.peak_vram)
+    return dict(agg)
 
 
 def _merge(a: Bindings, b: Bindings) -> Bindings | None:
@@ -314,6 +345,7 @@ class _Run:
             graph_json=self.graph_json,
         )
         self.emit("node_started", {"node_id": nid, "node_type": spec.type, "session_id": self.session_id, "bindings": dict(bindings)})
+        _vram_reset()
         t0 = time.perf_counter()
         try:
             output = node.invoke(ctx)
@@ -329,7 +361,7 @@ class _Run:
             err = TypeError(f"invoke() returned {type(output).__name__}, not an Output")
             raise NodeError(nid, spec.type, err) from err
         self.values.update(ctx.produced)
-        self.stats.append(NodeStat(nid, spec.type, seconds, False))
+        self.stats.append(NodeStat(nid, spec.type, seconds, False, _peak_ram(), _peak_vram()))
         self.emit("node_complete", {"node_id": nid, "node_type": spec.type, "session_id": self.session_id, "cached": False, "seconds": seconds})
         return output, ctx
 

@@ -1,0 +1,85 @@
+"""The catalog: one DuckDB file per studio root holding images, boards, models, workflows,
+style presets, client state and the session queue, with image files and thumbnails beside it.
+
+    from invoke_nb.catalog import Catalog
+    cat = Catalog("~/invoke-nb")               # or $INVOKE_NB_ROOT, else ~/invoke-nb
+    rec = cat.images.save(pil, metadata={...}, graph={...}, board_id=...)
+    page = cat.images.list(board_id="none", starred_first=True, search="castle")
+    more = cat.images.list(cursor=page.next_cursor)
+    cat.sql("SELECT model_name, count(*) FROM images GROUP BY 1").df()
+
+Layout of a root: ``catalog.duckdb`` (plus DuckDB's ``.wal``), ``images/<uuid>.png`` with
+InvokeAI's ``invokeai_metadata``/``invokeai_graph``/``invokeai_workflow`` text chunks,
+``images/.pending/`` (saves in flight), ``thumbnails/<uuid>.webp``.
+
+Concurrency design (two kernels on one root)
+--------------------------------------------
+DuckDB lets only one process open a file at a time, read-only opens included. So no process
+keeps the file open: each operation (or transaction) borrows the connection, and the process
+lets go of the file as soon as it has been idle ``idle_release`` seconds (0.5 by default), or
+at once when another process is waiting. A process that finds the file locked drops a marker
+file ``catalog.duckdb.waiting/<pid>`` and retries with jittered backoff (2 ms doubling to
+20 ms); the holder checks for markers at the end of each operation and in an idle-reaper
+thread, closes, and stands back up to 0.2 s before re-opening so the waiter gets its turn.
+Opening the file costs ~10 ms, so bursts of reads (scrolling a gallery) reuse one open
+connection, while writes from two kernels interleave operation by operation. Every
+transaction is short: bulk paths (import, insert_records, queue enqueue) write Arrow batches
+in one statement. If the lock is still held after ``busy_timeout`` seconds (30 by default),
+the waiter raises :class:`CatalogBusyError` naming the holder's PID and executable, never a
+raw DuckDB error. Threads of one process share the connection through one re-entrant lock.
+
+Atomic image saves: PNG and thumbnail are written and fsynced under ``images/.pending``, the
+record is committed, then the files are renamed into place. Opening a catalog finishes the
+rename for committed records of dead writers and deletes pending files whose record never
+committed (:attr:`Catalog.recovery`); :meth:`Catalog.check` also lists records without files
+and files without records.
+
+Users read the catalog with :meth:`Catalog.sql` (read-only; results are copied into an
+in-memory DuckDB relation so the file is not held).
+"""
+
+from invoke_nb.catalog.catalog import Catalog, default_root
+from invoke_nb.catalog.errors import (
+    CatalogBusyError,
+    CatalogError,
+    CatalogReadOnlyError,
+    CatalogVersionError,
+    ImageFileError,
+    NotFoundError,
+)
+from invoke_nb.catalog.files import RecoveryReport
+from invoke_nb.catalog.images import UNCATEGORIZED, ImagePage
+from invoke_nb.catalog.migrations import LATEST_VERSION
+from invoke_nb.catalog.models import DuckDBModelRecordStore
+from invoke_nb.catalog.records import (
+    BoardRecord,
+    ImageRecord,
+    ImportResult,
+    QueueItem,
+    StylePresetRecord,
+    WorkflowRecord,
+)
+from invoke_nb.catalog.sink import CatalogImageSink
+
+__all__ = [
+    "LATEST_VERSION",
+    "UNCATEGORIZED",
+    "BoardRecord",
+    "Catalog",
+    "CatalogBusyError",
+    "CatalogError",
+    "CatalogImageSink",
+    "CatalogReadOnlyError",
+    "CatalogVersionError",
+    "DuckDBModelRecordStore",
+    "ImageFileError",
+    "ImagePage",
+    "ImageRecord",
+    "ImportResult",
+    "NotFoundError",
+    "QueueItem",
+    "RecoveryReport",
+    "StylePresetRecord",
+    "WorkflowRecord",
+    "default_root",
+]

@@ -1,0 +1,145 @@
+"""Boards: named groups of images, listed with their image counts and covers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from invoke_nb.catalog.connection import Database, first
+from invoke_nb.catalog.errors import NotFoundError
+from invoke_nb.catalog.images import ImageRepository
+from invoke_nb.catalog.records import BoardRecord, utcnow
+
+__all__ = ["BoardRepository"]
+
+_BOARD_COLS = "board_id, board_name, cover_image_name, archived, created_at, updated_at, deleted_at"
+
+# One pass over images gives every board's count and newest image; the explicit cover wins.
+_LIST_SQL = """
+SELECT b.board_id, b.board_name, coalesce(b.cover_image_name, c.newest) AS cover_image_name,
+       b.archived, b.created_at, b.updated_at, b.deleted_at, coalesce(c.n, 0) AS image_count
+FROM boards b
+LEFT JOIN (
+    SELECT board_id, count(*) AS n, arg_max(image_name, created_at) AS newest
+    FROM images
+    WHERE board_id IS NOT NULL AND NOT is_intermediate AND deleted_at IS NULL
+    GROUP BY board_id
+) c USING (board_id)
+"""
+_FIELDS = (*_BOARD_COLS.split(", "), "image_count")
+
+
+class BoardRepository:
+    """Create, list (with counts and covers), rename, archive and delete boards."""
+
+    def __init__(self, db: Database, images: ImageRepository) -> None:
+        self._db = db
+        self._images = images
+
+    def create(self, board_name: str) -> BoardRecord:
+        """A new, empty board."""
+        if not isinstance(board_name, str) or not board_name.strip():
+            raise ValueError(f"board name must be a non-empty string, got {board_name!r}")
+        board_id = str(uuid.uuid4())
+        now = utcnow()
+        with self._db.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO boards ({_BOARD_COLS}) VALUES (?, ?, NULL, FALSE, ?, ?, NULL)",
+                [board_id, board_name, now, now],
+            )
+        return self.get(board_id)
+
+    def get(self, board_id: str) -> BoardRecord:
+        """One board with its count and cover."""
+        with self._db.connection() as conn:
+            row = first(conn.execute(_LIST_SQL + " WHERE b.board_id = ?", [board_id]))
+        if row is None:
+            raise NotFoundError(f"no board with id {board_id!r}")
+        return BoardRecord.model_validate(dict(zip(_FIELDS, row, strict=True)))
+
+    def list(self, *, include_archived: bool = False, name: str | None = None) -> list[BoardRecord]:
+        """Boards, oldest first (InvokeAI's order), with image counts and covers."""
+        where, params = [], []
+        if not include_archived:
+            where.append("NOT b.archived")
+        if name is not None:
+            where.append("b.board_name = ?")
+            params.append(name)
+        sql = _LIST_SQL + (f" WHERE {' AND '.join(where)}" if where else "")
+        with self._db.connection() as conn:
+            rows = conn.execute(sql + " ORDER BY b.created_at, b.board_id", params).fetchall()
+        return [BoardRecord.model_validate(dict(zip(_FIELDS, r, strict=True))) for r in rows]
+
+    def uncategorized_count(self) -> int:
+        """Images on no board (InvokeAI's "Uncategorized")."""
+        return self._images.count(board_id="none")
+
+    def update(self, board_id: str, **changes: Any) -> BoardRecord:
+        """Change ``board_name``, ``archived`` or ``cover_image_name``."""
+        allowed = {"board_name", "archived", "cover_image_name"}
+        bad = set(changes) - allowed
+        if bad:
+            raise ValueError(
+                f"cannot change board field(s) {sorted(bad)}; allowed: {sorted(allowed)}"
+            )
+        if "board_name" in changes and not str(changes["board_name"]).strip():
+            raise ValueError("board name must be a non-empty string")
+        with self._db.transaction() as conn:
+            if not first(conn.execute("SELECT 1 FROM boards WHERE board_id = ?", [board_id])):
+                raise NotFoundError(f"no board with id {board_id!r}")
+            cover = changes.get("cover_image_name")
+            if cover is not None and not first(
+                conn.execute("SELECT 1 FROM images WHERE image_name = ?", [cover])
+            ):
+                raise NotFoundError(
+                    f"no image named {cover!r} to use as cover of board {board_id!r}"
+                )
+            if changes:
+                sets = ", ".join(f"{k} = ?" for k in changes)
+                conn.execute(
+                    f"UPDATE boards SET {sets}, updated_at = ? WHERE board_id = ?",
+                    [*changes.values(), utcnow(), board_id],
+                )
+        return self.get(board_id)
+
+    def rename(self, board_id: str, board_name: str) -> BoardRecord:
+        """Give a board a new name."""
+        return self.update(board_id, board_name=board_name)
+
+    def image_names(self, board_id: str) -> list[str]:
+        """Names of every image on the board (intermediates included), newest first."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT image_name FROM images WHERE board_id = ? ORDER BY created_at DESC",
+                [board_id],
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def delete(self, board_id: str, *, delete_images: bool = False) -> int:
+        """Delete a board. Its images become uncategorized, or are deleted with their files if
+        ``delete_images``; returns how many images were affected. One transaction."""
+        with self._db.transaction() as conn:
+            if not first(conn.execute("SELECT 1 FROM boards WHERE board_id = ?", [board_id])):
+                raise NotFoundError(f"no board with id {board_id!r}")
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT image_name FROM images WHERE board_id = ?", [board_id]
+                ).fetchall()
+            ]
+            if delete_images:
+                conn.execute(
+                    "UPDATE boards SET cover_image_name = NULL WHERE cover_image_name IN "
+                    "(SELECT image_name FROM images WHERE board_id = ?)",
+                    [board_id],
+                )
+                conn.execute("DELETE FROM images WHERE board_id = ?", [board_id])
+            else:
+                conn.execute(
+                    "UPDATE images SET board_id = NULL, updated_at = ? WHERE board_id = ?",
+                    [utcnow(), board_id],
+                )
+            conn.execute("DELETE FROM boards WHERE board_id = ?", [board_id])
+        if delete_images:
+            self._images.files.delete(names)
+        return len(names)

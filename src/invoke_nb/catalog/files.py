@@ -1,0 +1,154 @@
+"""Image and thumbnail files beside the catalog, written so a crash never leaves a half-state.
+
+A save goes in three steps: (1) PNG and WebP thumbnail are written and fsynced under
+``images/.pending/<pid>-<name>``; (2) the record is inserted in a catalog transaction;
+(3) the pending files are renamed into place (``os.replace`` is atomic on one filesystem).
+On open, :meth:`ImageFiles.recover` looks at pending files whose writer process is gone:
+if the record was committed the rename is finished, otherwise the files are deleted. So after
+a crash no record lacks its file and no stray file is visible in the gallery folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, PngImagePlugin
+
+from invoke_nb.catalog.connection import pid_alive
+
+__all__ = ["THUMBNAIL_SIZE", "ImageFiles", "RecoveryReport"]
+
+THUMBNAIL_SIZE = 256
+
+
+@dataclass
+class RecoveryReport:
+    """What the startup check found and did."""
+
+    completed: list[str] = field(default_factory=list)  # records existed: files moved in place
+    discarded: list[str] = field(default_factory=list)  # no record: pending files deleted
+    missing_files: list[str] = field(default_factory=list)  # records whose PNG is gone
+    untracked_files: list[str] = field(default_factory=list)  # PNGs with no record
+
+    @property
+    def clean(self) -> bool:
+        """True if nothing needed repair and nothing is inconsistent."""
+        return not (self.completed or self.discarded or self.missing_files or self.untracked_files)
+
+
+def _fsync_write(path: Path, write: Callable[[object], None]) -> None:
+    with open(path, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def make_thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> Image.Image:
+    """A copy that fits in ``size`` x ``size``, in a mode WebP can hold (alpha kept)."""
+    has_alpha = "A" in image.getbands() or "transparency" in image.info
+    thumb = image.convert("RGBA" if has_alpha else "RGB")
+    thumb.thumbnail((size, size))
+    return thumb
+
+
+class ImageFiles:
+    """Paths and atomic writes for ``images/`` and ``thumbnails/``."""
+
+    def __init__(self, images_dir: Path, thumbnails_dir: Path) -> None:
+        self.images_dir = images_dir
+        self.thumbnails_dir = thumbnails_dir
+        self.pending_dir = images_dir / ".pending"
+        for d in (images_dir, thumbnails_dir, self.pending_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def path(self, image_name: str) -> Path:
+        """Where the PNG of ``image_name`` lives."""
+        return self.images_dir / image_name
+
+    def thumbnail_path(self, image_name: str) -> Path:
+        """Where its WebP thumbnail lives."""
+        return self.thumbnails_dir / (Path(image_name).stem + ".webp")
+
+    def _pending(self, image_name: str) -> tuple[Path, Path]:
+        stem = f"{os.getpid()}-{Path(image_name).stem}"
+        return self.pending_dir / f"{stem}.png", self.pending_dir / f"{stem}.webp"
+
+    def stage(
+        self,
+        image_name: str,
+        image: Image.Image | None,
+        pnginfo: PngImagePlugin.PngInfo | None = None,
+        png_bytes: bytes | None = None,
+    ) -> None:
+        """Write the PNG (encoded from ``image`` or given as bytes) and thumbnail as pending."""
+        png, thumb = self._pending(image_name)
+        if png_bytes is not None:
+            _fsync_write(png, lambda fh: fh.write(png_bytes))
+            with Image.open(png) as im:
+                im.load()
+                image = im.copy()
+        else:
+            assert image is not None
+            _fsync_write(png, lambda fh: image.save(fh, "PNG", pnginfo=pnginfo, compress_level=6))
+        _fsync_write(thumb, lambda fh: make_thumbnail(image).save(fh, "WEBP", quality=80))
+
+    def commit(self, image_names: Iterable[str]) -> None:
+        """Move staged files into place (after their records are committed)."""
+        for name in image_names:
+            png, thumb = self._pending(name)
+            os.replace(thumb, self.thumbnail_path(name))
+            os.replace(png, self.path(name))
+
+    def discard(self, image_names: Iterable[str]) -> None:
+        """Delete staged files whose records were not committed."""
+        for name in image_names:
+            for p in self._pending(name):
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+
+    def delete(self, image_names: Iterable[str]) -> None:
+        """Remove PNGs and thumbnails (missing files are fine)."""
+        for name in image_names:
+            for p in (self.path(name), self.thumbnail_path(name)):
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+
+    def recover(self, has_record: Callable[[list[str]], set[str]]) -> RecoveryReport:
+        """Finish or undo saves left by processes that died between the three steps."""
+        report = RecoveryReport()
+        groups: dict[tuple[int, str], list[Path]] = {}
+        for p in self.pending_dir.iterdir():
+            pid_text, _, stem = p.stem.partition("-")
+            if not pid_text.isdigit():
+                continue
+            pid = int(pid_text)
+            if pid == os.getpid() or not pid_alive(pid):
+                groups.setdefault((pid, stem), []).append(p)
+        if not groups:
+            return report
+        names = {stem + ".png": key for key, stem in ((k, k[1]) for k in groups)}
+        known = has_record(list(names))
+        for name, key in names.items():
+            paths = groups[key]
+            png = next((p for p in paths if p.suffix == ".png"), None)
+            thumb = next((p for p in paths if p.suffix == ".webp"), None)
+            if name in known and png is not None:
+                if thumb is not None:
+                    os.replace(thumb, self.thumbnail_path(name))
+                os.replace(png, self.path(name))
+                report.completed.append(name)
+            else:
+                for p in paths:
+                    p.unlink()
+                report.discarded.append(name)
+        return report
+
+    def listed_pngs(self) -> set[str]:
+        """Names of every PNG in the images folder (a full scan: use for checks, not per page)."""
+        return {
+            e.name for e in os.scandir(self.images_dir) if e.name.endswith(".png") and e.is_file()
+        }

@@ -1,0 +1,224 @@
+"""Versioned schema migrations, applied in order when a catalog opens.
+
+Each migration runs in its own transaction together with the row that records it in
+``schema_version``, so a crash leaves the file at the previous version, never half-way.
+New migrations are appended to :data:`MIGRATIONS`; released ones are never edited.
+
+Design notes on the schema:
+* no foreign keys: DuckDB checks them eagerly and cannot update a referenced row's key in the
+  same transaction; the repositories keep references valid (board delete clears board_id, ...);
+* images carry ``board_id`` directly (InvokeAI's board_images allows one board per image
+  anyway), so "uncategorized" is ``board_id IS NULL`` and needs no anti-join;
+* only primary keys are indexed: DuckDB's ART indexes serve point lookups, while gallery
+  queries are top-N scans over columnar data that zone maps and compression keep fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+
+from invoke_nb.catalog.connection import first
+from invoke_nb.catalog.errors import CatalogVersionError
+from invoke_nb.catalog.records import utcnow
+
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema: ``apply`` runs inside the migration's transaction."""
+
+    version: int
+    description: str
+    apply: Callable[[duckdb.DuckDBPyConnection], None]
+
+
+def _sql(*statements: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    def run(conn: duckdb.DuckDBPyConnection) -> None:
+        for stmt in statements:
+            conn.execute(stmt)
+
+    return run
+
+
+_V1_IMAGES_BOARDS = _sql(
+    """
+    CREATE TABLE images (
+        image_name VARCHAR PRIMARY KEY,
+        image_origin VARCHAR NOT NULL DEFAULT 'internal',
+        image_category VARCHAR NOT NULL DEFAULT 'general',
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        session_id VARCHAR,
+        node_id VARCHAR,
+        is_intermediate BOOLEAN NOT NULL DEFAULT FALSE,
+        starred BOOLEAN NOT NULL DEFAULT FALSE,
+        has_workflow BOOLEAN NOT NULL DEFAULT FALSE,
+        board_id VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        deleted_at TIMESTAMP,
+        metadata JSON,
+        model_name VARCHAR,
+        model_key VARCHAR,
+        model_base VARCHAR,
+        positive_prompt VARCHAR,
+        negative_prompt VARCHAR,
+        seed BIGINT,
+        steps INTEGER,
+        cfg_scale DOUBLE,
+        scheduler VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE boards (
+        board_id VARCHAR PRIMARY KEY,
+        board_name VARCHAR NOT NULL,
+        cover_image_name VARCHAR,
+        archived BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        deleted_at TIMESTAMP
+    )
+    """,
+)
+
+_V2_LIBRARY = _sql(
+    # graph hash and file facts arrived after the first image table: added, not recreated
+    "ALTER TABLE images ADD COLUMN graph_hash VARCHAR",
+    "ALTER TABLE images ADD COLUMN content_hash VARCHAR",
+    "ALTER TABLE images ADD COLUMN source VARCHAR",
+    """
+    CREATE TABLE models (
+        key VARCHAR PRIMARY KEY,
+        hash VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        base VARCHAR NOT NULL,
+        type VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        record JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE workflows (
+        workflow_id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        description VARCHAR NOT NULL DEFAULT '',
+        category VARCHAR NOT NULL DEFAULT 'user',
+        tags VARCHAR NOT NULL DEFAULT '',
+        workflow JSON NOT NULL,
+        thumbnail VARCHAR,
+        opened_at TIMESTAMP,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE style_presets (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        positive_prompt VARCHAR NOT NULL DEFAULT '',
+        negative_prompt VARCHAR NOT NULL DEFAULT '',
+        type VARCHAR NOT NULL DEFAULT 'user',
+        image VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE client_state (
+        key VARCHAR PRIMARY KEY,
+        value JSON NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )
+    """,
+)
+
+_V3_QUEUE = _sql(
+    "CREATE SEQUENCE session_queue_item_id START 1",
+    """
+    CREATE TABLE session_queue (
+        item_id BIGINT PRIMARY KEY DEFAULT nextval('session_queue_item_id'),
+        batch_id VARCHAR NOT NULL,
+        queue_id VARCHAR NOT NULL DEFAULT 'default',
+        session_id VARCHAR NOT NULL,
+        status VARCHAR NOT NULL DEFAULT 'pending',
+        priority INTEGER NOT NULL DEFAULT 0,
+        graph JSON NOT NULL,
+        field_values JSON,
+        destination VARCHAR,
+        origin VARCHAR,
+        error_type VARCHAR,
+        error_message VARCHAR,
+        error_traceback VARCHAR,
+        worker_pid INTEGER,
+        retried_from_item_id BIGINT,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        started_at TIMESTAMP,
+        completed_at TIMESTAMP
+    )
+    """,
+)
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "images and boards", _V1_IMAGES_BOARDS),
+    Migration(2, "image hashes; models, workflows, style presets, client state", _V2_LIBRARY),
+    Migration(3, "session queue", _V3_QUEUE),
+]
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def current_version(conn: duckdb.DuckDBPyConnection) -> int:
+    """The schema version recorded in the file (0 for a new, empty file)."""
+    exists = first(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        )
+    )
+    if not exists or not exists[0]:
+        return 0
+    row = first(conn.execute("SELECT max(version) FROM schema_version"))
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(
+    conn: duckdb.DuckDBPyConnection, *, target: int | None = None, path: str = "catalog"
+) -> list[int]:
+    """Apply every migration above the file's version up to ``target``; return those applied.
+
+    Raises :class:`CatalogVersionError` if the file is newer than this code knows.
+    """
+    target = LATEST_VERSION if target is None else target
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMP)"
+    )
+    have = current_version(conn)
+    if have > LATEST_VERSION:
+        raise CatalogVersionError(
+            f"{path} has schema version {have}, newer than this invoke-nb knows "
+            f"({LATEST_VERSION}); upgrade invoke-nb to open it"
+        )
+    applied = []
+    for mig in MIGRATIONS:
+        if have < mig.version <= target:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                mig.apply(conn)
+                conn.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, ?)",
+                    [mig.version, mig.description, utcnow()],
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            applied.append(mig.version)
+    return applied

@@ -1,0 +1,299 @@
+"""The session queue table: what a Studio's queue thread runs, persisted across restarts.
+
+Order of execution is ``priority DESC, item_id ASC`` (a higher priority jumps ahead, as
+InvokeAI's "prepend" does; equal priorities run first-in first-out). :meth:`claim_next` picks
+and marks the next item in one transaction, so two kernels sharing a root never run the same
+item. Each claim records the worker's PID; :meth:`fail_interrupted` fails only items whose
+worker process is gone, so a restarting kernel does not fail a sibling kernel's running item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from invoke_nb.catalog.connection import Database, first, pid_alive
+from invoke_nb.catalog.errors import NotFoundError
+from invoke_nb.catalog.pngmeta import dumps
+from invoke_nb.catalog.records import QueueItem, QueueStatus, utcnow
+
+__all__ = ["TERMINAL", "QueueRepository"]
+
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "canceled"})
+_STATUSES = ("pending", "in_progress", "completed", "failed", "canceled")
+_COLS = tuple(QueueItem.model_fields)
+_SELECT = f"SELECT {', '.join(_COLS)} FROM session_queue"
+
+
+def _item(row: Sequence[Any]) -> QueueItem:
+    data = dict(zip(_COLS, row, strict=True))
+    data["graph"] = json.loads(data["graph"])
+    if data["field_values"] is not None:
+        data["field_values"] = json.loads(data["field_values"])
+    return QueueItem.model_validate(data)
+
+
+class QueueRepository:
+    """Queue items: enqueue in bulk, claim the next, set status, cancel, prune, recover."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def enqueue(
+        self,
+        graphs: Sequence[dict[str, Any]],
+        *,
+        batch_id: str | None = None,
+        queue_id: str = "default",
+        priority: int = 0,
+        field_values: Sequence[list[dict[str, Any]] | None] | None = None,
+        destination: str | None = None,
+        origin: str | None = None,
+        session_ids: Sequence[str] | None = None,
+    ) -> list[int]:
+        """Add items (one per graph) in one transaction; returns their item ids in order."""
+        if field_values is not None and len(field_values) != len(graphs):
+            raise ValueError(f"{len(graphs)} graphs but {len(field_values)} field_values entries")
+        if session_ids is not None and len(session_ids) != len(graphs):
+            raise ValueError(f"{len(graphs)} graphs but {len(session_ids)} session ids")
+        for i, g in enumerate(graphs):
+            if not isinstance(g, dict):
+                raise TypeError(f"queue item {i}: graph must be a dict, got {type(g).__name__}")
+        if not graphs:
+            return []
+        batch_id = batch_id or str(uuid.uuid4())
+        now = utcnow()
+        table = pa.table(
+            {
+                "ord": list(range(len(graphs))),
+                "batch_id": [batch_id] * len(graphs),
+                "queue_id": [queue_id] * len(graphs),
+                "session_id": list(session_ids or [str(uuid.uuid4()) for _ in graphs]),
+                "priority": [priority] * len(graphs),
+                "graph": [dumps(g) for g in graphs],
+                "field_values": [
+                    dumps(fv) if fv is not None else None
+                    for fv in (field_values or [None] * len(graphs))
+                ],
+                "destination": [destination] * len(graphs),
+                "origin": [origin] * len(graphs),
+                "created_at": pa.array([now] * len(graphs), pa.timestamp("us")),
+            }
+        )
+        cols = "batch_id, queue_id, session_id, priority, graph, field_values, destination, origin"
+        with self._db.transaction() as conn:
+            conn.register("_new_items", table)
+            try:
+                rows = conn.execute(
+                    f"INSERT INTO session_queue ({cols}, status, created_at, updated_at) "
+                    f"SELECT {cols}, 'pending', created_at, created_at FROM _new_items ORDER BY ord "
+                    "RETURNING item_id"
+                ).fetchall()
+            finally:
+                conn.unregister("_new_items")
+        return sorted(r[0] for r in rows)
+
+    def get(self, item_id: int) -> QueueItem:
+        """One item; NotFoundError if none."""
+        with self._db.connection() as conn:
+            row = first(conn.execute(f"{_SELECT} WHERE item_id = ?", [item_id]))
+        if row is None:
+            raise NotFoundError(f"no queue item {item_id}")
+        return _item(row)
+
+    def list(
+        self,
+        *,
+        status: QueueStatus | Sequence[QueueStatus] | None = None,
+        batch_id: str | None = None,
+        queue_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[QueueItem]:
+        """Items in execution order (priority, then id)."""
+        where, params = self._filters(status, batch_id, queue_id)
+        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql += " ORDER BY priority DESC, item_id" + (f" LIMIT {int(limit)}" if limit else "")
+        with self._db.connection() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_item(r) for r in rows]
+
+    @staticmethod
+    def _filters(
+        status: QueueStatus | Sequence[QueueStatus] | None,
+        batch_id: str | None,
+        queue_id: str | None,
+    ) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            bad = [s for s in statuses if s not in _STATUSES]
+            if bad:
+                raise ValueError(f"unknown queue status {bad[0]!r}; one of {_STATUSES}")
+            where.append("status IN (SELECT unnest(?))")
+            params.append(statuses)
+        if batch_id is not None:
+            where.append("batch_id = ?")
+            params.append(batch_id)
+        if queue_id is not None:
+            where.append("queue_id = ?")
+            params.append(queue_id)
+        return where, params
+
+    def counts(self, *, queue_id: str | None = None, batch_id: str | None = None) -> dict[str, int]:
+        """Number of items per status (every status present, zero if none)."""
+        where, params = self._filters(None, batch_id, queue_id)
+        sql = "SELECT status, count(*) FROM session_queue"
+        sql += f" WHERE {' AND '.join(where)}" if where else ""
+        with self._db.connection() as conn:
+            rows = dict(conn.execute(sql + " GROUP BY status", params).fetchall())
+        return {s: int(rows.get(s, 0)) for s in _STATUSES}
+
+    def claim_next(self, queue_id: str = "default") -> QueueItem | None:
+        """Mark the next pending item in_progress (owned by this process) and return it."""
+        with self._db.transaction() as conn:
+            row = first(
+                conn.execute(
+                    "SELECT item_id FROM session_queue WHERE queue_id = ? AND status = 'pending' "
+                    "ORDER BY priority DESC, item_id LIMIT 1",
+                    [queue_id],
+                )
+            )
+            if row is None:
+                return None
+            now = utcnow()
+            conn.execute(
+                "UPDATE session_queue SET status = 'in_progress', started_at = ?, updated_at = ?, "
+                "worker_pid = ? WHERE item_id = ?",
+                [now, now, os.getpid(), row[0]],
+            )
+            return _item(first(conn.execute(f"{_SELECT} WHERE item_id = ?", [row[0]])))
+
+    def set_status(
+        self,
+        item_id: int,
+        status: QueueStatus,
+        *,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        error_traceback: str | None = None,
+    ) -> QueueItem:
+        """Move an item to a new status; terminal statuses set ``completed_at``.
+
+        An item already completed, failed or canceled keeps its status (a late "completed"
+        after a cancel does not resurrect it); the returned item shows what is stored."""
+        if status not in _STATUSES:
+            raise ValueError(f"unknown queue status {status!r}; one of {_STATUSES}")
+        now = utcnow()
+        with self._db.transaction() as conn:
+            row = first(
+                conn.execute("SELECT status FROM session_queue WHERE item_id = ?", [item_id])
+            )
+            if row is None:
+                raise NotFoundError(f"no queue item {item_id}")
+            if row[0] not in TERMINAL:
+                conn.execute(
+                    "UPDATE session_queue SET status = ?, updated_at = ?, "
+                    "started_at = CASE WHEN ? = 'in_progress' THEN coalesce(started_at, ?) ELSE started_at END, "
+                    "completed_at = CASE WHEN ? IN ('completed', 'failed', 'canceled') THEN ? ELSE completed_at END, "
+                    "error_type = coalesce(?, error_type), error_message = coalesce(?, error_message), "
+                    "error_traceback = coalesce(?, error_traceback) WHERE item_id = ?",
+                    [status, now, status, now, status, now, error_type, error_message,
+                     error_traceback, item_id],
+                )  # fmt: skip
+        return self.get(item_id)
+
+    def cancel(
+        self,
+        item_ids: Sequence[int] | None = None,
+        *,
+        batch_id: str | None = None,
+        queue_id: str | None = None,
+    ) -> list[int]:
+        """Cancel pending/in-progress items (given ids, a batch, or all); returns their ids.
+
+        The running item's worker sees the status change when it checks; this only records it."""
+        where, params = self._filters(["pending", "in_progress"], batch_id, queue_id)
+        if item_ids is not None:
+            where.append("item_id IN (SELECT unnest(?))")
+            params.append(list(item_ids))
+        now = utcnow()
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"UPDATE session_queue SET status = 'canceled', updated_at = ?, completed_at = ? "
+                f"WHERE {' AND '.join(where)} RETURNING item_id",
+                [now, now, *params],
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def fail_interrupted(self, reason: str = "the kernel running it stopped") -> list[int]:
+        """Fail in_progress items whose worker process is gone (call on Studio start)."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT item_id, worker_pid FROM session_queue WHERE status = 'in_progress'"
+            ).fetchall()
+            dead = [
+                item_id
+                for item_id, pid in rows
+                if pid is None or pid == os.getpid() or not pid_alive(int(pid))
+            ]
+            if dead:
+                now = utcnow()
+                conn.execute(
+                    "UPDATE session_queue SET status = 'failed', error_type = 'Interrupted', "
+                    "error_message = ?, updated_at = ?, completed_at = ? "
+                    "WHERE item_id IN (SELECT unnest(?))",
+                    [reason, now, now, dead],
+                )
+        return sorted(dead)
+
+    def retry(self, item_ids: Sequence[int]) -> list[int]:
+        """Enqueue copies of failed/canceled items (same batch, graph, priority)."""
+        new_ids = []
+        for item_id in item_ids:
+            new_ids.append(self._retry_one(item_id))
+        return new_ids
+
+    def _retry_one(self, item_id: int) -> int:
+        with self._db.transaction() as conn:
+            item = self.get(item_id)
+            if item.status not in ("failed", "canceled"):
+                raise ValueError(
+                    f"queue item {item_id} is {item.status}; only failed or canceled items retry"
+                )
+            (new_id,) = self.enqueue(
+                [item.graph],
+                batch_id=item.batch_id,
+                queue_id=item.queue_id,
+                priority=item.priority,
+                field_values=[item.field_values],
+                destination=item.destination,
+                origin=item.origin,
+            )
+            conn.execute(
+                "UPDATE session_queue SET retried_from_item_id = ? WHERE item_id = ?",
+                [item_id, new_id],
+            )
+        return new_id
+
+    def prune(self, *, queue_id: str | None = None) -> int:
+        """Delete completed, failed and canceled items; returns how many."""
+        where, params = self._filters(sorted(TERMINAL), None, queue_id)  # type: ignore[arg-type]
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"DELETE FROM session_queue WHERE {' AND '.join(where)} RETURNING item_id", params
+            ).fetchall()
+        return len(rows)
+
+    def clear(self, *, queue_id: str | None = None) -> int:
+        """Delete every item (running ones too: cancel them first); returns how many."""
+        where, params = self._filters(None, None, queue_id)
+        sql = "DELETE FROM session_queue" + (f" WHERE {' AND '.join(where)}" if where else "")
+        with self._db.transaction() as conn:
+            rows = conn.execute(sql + " RETURNING item_id", params).fetchall()
+        return len(rows)

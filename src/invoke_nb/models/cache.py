@@ -1,0 +1,422 @@
+"""The persistent model cache: one per process, outliving cells, Studio objects and managers.
+
+Why it exists: reloading a UNet for each run is the commonest complaint about InvokeAI and
+ComfyUI in notebooks. Models stay in RAM under a budget, least recently used first out;
+a node holds a model through :meth:`ModelCache.lock`, which pins it (never evicted while
+held) and puts it on the execution device. On CUDA, unlocked models stay in VRAM until room
+is needed, then go back to CPU; a model bigger than the VRAM budget runs with accelerate's
+sequential CPU offload. Entries are keyed by ``(model key, submodel)`` so a shared VAE or
+text encoder loads once.
+
+``get_model_cache()`` returns the process-wide instance; ``ModelCache(...)`` builds a private
+one (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from invoke_nb.models.errors import ModelError, ModelLoadError
+from invoke_nb.models.memory import ram_limit, release_memory
+
+__all__ = ["CacheKey", "CacheStats", "ModelCache", "get_model_cache", "object_size"]
+
+log = logging.getLogger("invoke_nb.models.cache")
+
+CacheKey = tuple[str, str | None]
+Listener = Callable[[str, dict[str, Any]], None]
+
+_DEFAULT_RAM_FRACTION = 0.5
+_VRAM_HEADROOM = 2 * 1024**3  # activations, VAE decode, the CUDA context
+
+
+def object_size(obj: Any) -> int:
+    """Bytes held by a model's tensors (modules, tensors, dicts/lists of them); 0 otherwise."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return 0
+    seen: set[int] = set()
+    total = 0
+
+    def add(t: Any) -> None:
+        nonlocal total
+        try:
+            ptr = t.untyped_storage().data_ptr()
+        except Exception:
+            ptr = id(t)
+        if ptr in seen and ptr != 0:
+            return
+        seen.add(ptr)
+        total += t.numel() * t.element_size()
+
+    if isinstance(obj, torch.nn.Module):
+        for t in obj.parameters():
+            add(t)
+        for t in obj.buffers():
+            add(t)
+    elif isinstance(obj, torch.Tensor):
+        add(obj)
+    elif isinstance(obj, dict):
+        return sum(object_size(v) for v in obj.values())
+    elif isinstance(obj, (list, tuple)):
+        return sum(object_size(v) for v in obj)
+    else:
+        # pipelines and other containers expose their modules as attributes
+        components = getattr(obj, "components", None)
+        if isinstance(components, dict):
+            return sum(object_size(v) for v in components.values())
+        # any other object: the modules and tensors it holds directly (one level deep)
+        for v in getattr(obj, "__dict__", {}).values():
+            items = (
+                v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else [v]
+            )
+            for item in items:
+                if isinstance(item, torch.nn.Module):
+                    total += object_size(item)
+                elif isinstance(item, torch.Tensor):
+                    add(item)
+    return total
+
+
+def default_device() -> str:
+    """``cuda`` when a GPU is usable, else ``cpu``."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _default_vram(device: str) -> int:
+    if not device.startswith("cuda"):
+        return 0
+    import torch
+
+    total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return max(total - _VRAM_HEADROOM, total // 2)
+
+
+def _move(obj: Any, device: str) -> Any:
+    """Move a module (or pipeline-like object) to ``device``; other objects stay put."""
+    to = getattr(obj, "to", None)
+    if to is None:
+        return obj
+    moved = to(device)
+    return obj if moved is None else moved
+
+
+@dataclass
+class CacheStats:
+    """A snapshot of the cache's counters (``studio.models.cache.stats()``)."""
+
+    hits: int = 0
+    misses: int = 0
+    loads: int = 0
+    load_seconds: float = 0.0
+    load_errors: int = 0
+    evictions: int = 0
+    offloads: int = 0
+    entries: int = 0
+    locked: int = 0
+    bytes_ram: int = 0
+    bytes_vram: int = 0
+    ram_budget: int = 0
+    vram_budget: int = 0
+    last_loads: list[tuple[str, float]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Entry:
+    key: CacheKey
+    obj: Any
+    size: int
+    label: str
+    device: str = "cpu"
+    locks: int = 0
+    sequential_offload: bool = False
+
+
+class ModelCache:
+    """LRU cache of loaded models with RAM/VRAM budgets and pinning while in use."""
+
+    def __init__(
+        self,
+        ram_bytes: int | None = None,
+        vram_bytes: int | None = None,
+        *,
+        device: str | None = None,
+        on_event: Listener | None = None,
+        mover: Callable[[Any, str], Any] = _move,
+    ) -> None:
+        self._device = device
+        self.ram_budget = (
+            int(ram_bytes) if ram_bytes is not None else int(ram_limit() * _DEFAULT_RAM_FRACTION)
+        )
+        self._vram_budget = vram_bytes
+        self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
+        self._lock = threading.RLock()
+        self._loading: dict[CacheKey, threading.Lock] = {}
+        self._listeners: list[Listener] = [on_event] if on_event else []
+        self._mover = mover
+        self._stats = CacheStats()
+
+    # -- configuration ------------------------------------------------------------------
+
+    @property
+    def device(self) -> str:
+        """The execution device models are moved to while locked."""
+        if self._device is None:
+            self._device = default_device()
+        return self._device
+
+    @property
+    def vram_budget(self) -> int:
+        if self._vram_budget is None:
+            self._vram_budget = _default_vram(self.device)
+        return self._vram_budget
+
+    @vram_budget.setter
+    def vram_budget(self, value: int) -> None:
+        self._vram_budget = int(value)
+
+    def add_listener(self, fn: Listener) -> None:
+        """Call ``fn(kind, payload)`` on ``model_load_started`` / ``model_load_complete``."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Listener) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def _emit(self, kind: str, **payload: Any) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(kind, payload)
+            except Exception:  # a broken listener must not break loading
+                log.exception("model cache listener failed on %s", kind)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def keys(self) -> list[CacheKey]:
+        """Cached keys, least recently used first."""
+        with self._lock:
+            return list(self._entries)
+
+    def _bytes_on(self, vram: bool) -> int:
+        return sum(e.size for e in self._entries.values() if (e.device != "cpu") == vram)
+
+    def stats(self) -> CacheStats:
+        """Hits, misses, loads and their seconds, bytes in RAM/VRAM, evictions."""
+        with self._lock:
+            s = CacheStats(**{**asdict(self._stats), "last_loads": list(self._stats.last_loads)})
+            s.entries = len(self._entries)
+            s.locked = sum(1 for e in self._entries.values() if e.locks)
+            s.bytes_ram = self._bytes_on(vram=False)
+            s.bytes_vram = self._bytes_on(vram=True)
+            s.ram_budget = self.ram_budget
+            s.vram_budget = self._vram_budget or 0
+            return s
+
+    # -- loading -------------------------------------------------------------------------
+
+    def get(self, key: CacheKey, loader: Callable[[], Any], *, label: str = "") -> Any:
+        """The cached object for ``key``, loading it with ``loader()`` on a miss (not locked)."""
+        return self._get_entry(key, loader, label, pin=False).obj
+
+    def _hit(self, key: CacheKey, pin: bool) -> _Entry | None:
+        """The entry if cached (marked most recent, pinned if asked); call with the lock held."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+            self._stats.hits += 1
+            if pin:
+                entry.locks += 1
+        return entry
+
+    def _get_entry(
+        self, key: CacheKey, loader: Callable[[], Any], label: str, *, pin: bool
+    ) -> _Entry:
+        # Pinning happens under the same lock as the lookup or insertion, so nothing can
+        # evict the entry between "found/loaded" and "locked".
+        with self._lock:
+            entry = self._hit(key, pin)
+            if entry is not None:
+                return entry
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:  # one load per key; other threads wait and then hit
+            with self._lock:
+                entry = self._hit(key, pin)
+                if entry is not None:
+                    return entry
+                self._stats.misses += 1
+            try:
+                return self._load(key, loader, label or _label(key), pin)
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
+
+    def _load(self, key: CacheKey, loader: Callable[[], Any], label: str, pin: bool) -> _Entry:
+        self._emit("model_load_started", key=key[0], submodel=key[1], label=label)
+        t0 = time.perf_counter()
+        try:
+            obj = loader()
+        except ModelError:
+            with self._lock:
+                self._stats.load_errors += 1
+            raise
+        except Exception as e:
+            with self._lock:
+                self._stats.load_errors += 1
+            raise ModelLoadError(f"loading {label} failed: {type(e).__name__}: {e}") from e
+        seconds = time.perf_counter() - t0
+        size = object_size(obj)
+        entry = _Entry(key=key, obj=obj, size=size, label=label, locks=1 if pin else 0)
+        with self._lock:
+            self._make_room_in_ram(size)
+            self._entries[key] = entry
+            self._stats.loads += 1
+            self._stats.load_seconds += seconds
+            self._stats.last_loads = [*self._stats.last_loads[-19:], (label, seconds)]
+        self._emit(
+            "model_load_complete",
+            key=key[0],
+            submodel=key[1],
+            label=label,
+            seconds=seconds,
+            bytes=size,
+        )
+        return entry
+
+    def _make_room_in_ram(self, needed: int) -> None:
+        """Evict unlocked entries, least recently used first, until ``needed`` bytes fit."""
+        for key in list(self._entries):
+            if self._bytes_on(vram=False) + needed <= self.ram_budget:
+                return
+            entry = self._entries[key]
+            if entry.locks or entry.device != "cpu":
+                continue
+            del self._entries[key]
+            self._stats.evictions += 1
+            log.info("evicted %s (%d bytes) from the model cache", entry.label, entry.size)
+        if self._bytes_on(vram=False) + needed > self.ram_budget:
+            log.warning(
+                "model cache over its RAM budget (%d bytes): the rest is locked or too big",
+                self.ram_budget,
+            )
+
+    # -- locking and devices -------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, key: CacheKey, loader: Callable[[], Any], *, label: str = "") -> Iterator[Any]:
+        """Load if needed, pin the entry and yield it on the execution device."""
+        entry = self._get_entry(key, loader, label, pin=True)
+        with self._lock:
+            try:
+                self._to_execution_device(entry)
+            except Exception:
+                entry.locks -= 1
+                raise
+        try:
+            yield entry.obj
+        finally:
+            with self._lock:
+                entry.locks -= 1
+
+    def _to_execution_device(self, entry: _Entry) -> None:
+        device = self.device
+        if device == "cpu" or entry.device == device or entry.size == 0:
+            return
+        if not hasattr(entry.obj, "to"):  # state dicts, tokenizers: users move what they need
+            return
+        budget = self.vram_budget
+        if entry.size > budget:
+            self._sequential_offload(entry, device)
+            return
+        self._make_room_in_vram(entry.size)
+        entry.obj = self._mover(entry.obj, device)
+        entry.device = device
+
+    def _make_room_in_vram(self, needed: int) -> None:
+        for key in list(self._entries):
+            if self._bytes_on(vram=True) + needed <= self.vram_budget:
+                return
+            entry = self._entries[key]
+            if entry.locks or entry.device == "cpu" or entry.sequential_offload:
+                continue
+            entry.obj = self._mover(entry.obj, "cpu")
+            entry.device = "cpu"
+            self._stats.offloads += 1
+        self._make_room_in_ram(0)  # what came back from VRAM must fit the RAM budget too
+
+    def _sequential_offload(self, entry: _Entry, device: str) -> None:
+        """Weights stay in CPU RAM and stream to the GPU layer by layer (accelerate)."""
+        if entry.sequential_offload:
+            return
+        import torch
+
+        obj = entry.obj
+        if hasattr(obj, "enable_sequential_cpu_offload"):  # a diffusers pipeline
+            obj.enable_sequential_cpu_offload(device=device)
+        elif isinstance(obj, torch.nn.Module):
+            from accelerate import cpu_offload
+
+            cpu_offload(obj, execution_device=torch.device(device))
+        else:
+            raise ModelLoadError(
+                f"{entry.label} ({entry.size} bytes) is larger than the VRAM budget "
+                f"({self.vram_budget} bytes) and cannot be offloaded layer by layer"
+            )
+        entry.sequential_offload = True
+        log.info("%s runs with sequential CPU offload", entry.label)
+
+    # -- freeing -------------------------------------------------------------------------
+
+    def drop(self, model_key: str) -> int:
+        """Forget every unlocked submodel of ``model_key`` (after remove/update); returns count."""
+        with self._lock:
+            keys = [k for k, e in self._entries.items() if k[0] == model_key and not e.locks]
+            for k in keys:
+                del self._entries[k]
+        return len(keys)
+
+    def clear(self) -> int:
+        """Drop every unlocked entry and give the memory back to the OS; returns how many."""
+        with self._lock:
+            keys = [k for k, e in self._entries.items() if not e.locks]
+            for k in keys:
+                del self._entries[k]
+        release_memory()
+        return len(keys)
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = CacheStats()
+
+
+def _label(key: CacheKey) -> str:
+    return f"{key[0]}:{key[1]}" if key[1] else key[0]
+
+
+_SINGLETON: ModelCache | None = None
+_SINGLETON_LOCK = threading.Lock()
+
+
+def get_model_cache() -> ModelCache:
+    """The process-wide cache (created on first use with budgets from the machine)."""
+    global _SINGLETON
+    with _SINGLETON_LOCK:
+        if _SINGLETON is None:
+            _SINGLETON = ModelCache()
+        return _SINGLETON

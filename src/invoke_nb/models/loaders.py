@@ -1,0 +1,216 @@
+"""Load one part of an installed model from local files (diffusers folders or single files).
+
+The model manager's cache calls :func:`load_submodel` and keeps what it returns; the nodes
+never touch files. Everything is offline: single-file checkpoints are read with diffusers'
+``from_single_file`` against a local diffusers config folder (``record.config_path``).
+Submodel names are InvokeAI's SubModelType values.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from invoke_nb.models.records import ModelRecord
+
+__all__ = ["SUBMODELS", "ModelLoadError", "load_submodel"]
+
+SUBMODELS = (
+    "unet",
+    "text_encoder",
+    "text_encoder_2",
+    "tokenizer",
+    "tokenizer_2",
+    "vae",
+    "scheduler",
+)
+
+
+class ModelLoadError(RuntimeError):
+    """A model file or folder cannot be loaded; the message names the file and the problem."""
+
+
+def _fail(record: ModelRecord, path: Path, problem: str) -> ModelLoadError:
+    return ModelLoadError(f"model {record.name!r} ({record.key}): {path}: {problem}")
+
+
+def load_submodel(
+    record: ModelRecord, submodel: str | None, *, dtype: torch.dtype = torch.float32
+) -> Any:
+    """Load ``submodel`` of the model described by ``record``.
+
+    Main models need a submodel; ``vae`` models load whole (``submodel`` None or "vae");
+    ``lora`` returns its state dict; ``embedding`` returns its tensors. ``"scheduler"``
+    returns the scheduler config dict (a scheduler is built per run from it).
+    """
+    # Loaded weights must be ordinary tensors even when a caller holds inference mode.
+    with torch.inference_mode(False):
+        return _load(record, submodel, dtype)
+
+
+def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
+    path = Path(record.path).expanduser()
+    if not path.exists():
+        raise _fail(record, path, "file or folder does not exist")
+    kind = record.type
+    if kind == "main":
+        if submodel not in SUBMODELS:
+            raise _fail(record, path, f"unknown submodel {submodel!r}; expected one of {SUBMODELS}")
+        if record.format == "checkpoint" or path.is_file():
+            return _load_checkpoint_part(record, path, submodel, dtype)
+        return _load_folder_part(record, path, submodel, dtype)
+    if kind == "vae":
+        if submodel not in (None, "vae"):
+            raise _fail(record, path, f"a VAE has no submodel {submodel!r}")
+        return _load_vae(record, path, dtype)
+    if kind in ("lora", "embedding"):
+        return _load_tensors(record, path)
+    raise _fail(record, path, f"model type {kind!r} is not loadable here")
+
+
+def _load_folder_part(record: ModelRecord, root: Path, submodel: str, dtype: torch.dtype) -> Any:
+    folder = root / submodel
+    if not folder.is_dir():
+        raise _fail(record, folder, f"missing component {submodel!r} in the diffusers folder")
+    try:
+        if submodel == "scheduler":
+            cfg_file = folder / "scheduler_config.json"
+            return json.loads(cfg_file.read_text(encoding="utf-8"))
+        if submodel.startswith("tokenizer"):
+            from transformers import CLIPTokenizer
+
+            return CLIPTokenizer.from_pretrained(folder, local_files_only=True)
+        if submodel.startswith("text_encoder"):
+            return _text_encoder_class(folder).from_pretrained(
+                folder, local_files_only=True, dtype=dtype
+            ).eval()
+        if submodel == "unet":
+            from diffusers import UNet2DConditionModel
+
+            return UNet2DConditionModel.from_pretrained(
+                folder, local_files_only=True, torch_dtype=dtype
+            ).eval()
+        from diffusers import AutoencoderKL
+
+        return AutoencoderKL.from_pretrained(folder, local_files_only=True, torch_dtype=dtype).eval()
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # corrupt weights, bad configs: name the folder
+        raise _fail(record, folder, f"cannot load {submodel}: {type(exc).__name__}: {exc}") from exc
+
+
+def _text_encoder_class(folder: Path) -> Any:
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    arch = (cfg.get("architectures") or ["CLIPTextModel"])[0]
+    return CLIPTextModelWithProjection if arch == "CLIPTextModelWithProjection" else CLIPTextModel
+
+
+def _config_folder(record: ModelRecord, path: Path) -> Path:
+    if not record.config_path:
+        raise _fail(
+            record, path, "single-file checkpoint needs config_path (a local diffusers folder)"
+        )
+    cfg = Path(record.config_path).expanduser()
+    if not cfg.is_dir():
+        raise _fail(record, cfg, "config_path is not a folder")
+    return cfg
+
+
+def _load_checkpoint_part(record: ModelRecord, path: Path, submodel: str, dtype: torch.dtype) -> Any:
+    cfg = _config_folder(record, path)
+    # Tokenizers and the scheduler config are not in a checkpoint: take them from the config.
+    if submodel == "scheduler" or submodel.startswith("tokenizer"):
+        return _load_folder_part(record, cfg, submodel, dtype)
+    try:
+        if submodel == "unet":
+            from diffusers import UNet2DConditionModel
+
+            return UNet2DConditionModel.from_single_file(
+                str(path), config=str(cfg), subfolder="unet", local_files_only=True,
+                torch_dtype=dtype,
+            ).eval()
+        if submodel == "vae":
+            from diffusers import AutoencoderKL
+
+            return AutoencoderKL.from_single_file(
+                str(path), config=str(cfg), subfolder="vae", local_files_only=True,
+                torch_dtype=dtype,
+            ).eval()
+        return _text_encoder_from_checkpoint(path, cfg / submodel, dtype)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise _fail(record, path, f"cannot load {submodel}: {type(exc).__name__}: {exc}") from exc
+
+
+def _text_encoder_from_checkpoint(path: Path, config_folder: Path, dtype: torch.dtype) -> Any:
+    """Build the text encoder from its config and the checkpoint's CLIP tensors."""
+    from safetensors import safe_open
+
+    cls = _text_encoder_class(config_folder)
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(config_folder, local_files_only=True)
+    model = cls(cfg)
+    prefixes = (
+        ("cond_stage_model.transformer.", "conditioner.embedders.0.transformer.")
+        if config_folder.name == "text_encoder"
+        else ("conditioner.embedders.1.model.",)
+    )
+    expected = model.state_dict()
+    flat = not any(k.startswith("text_model.") for k in expected)
+    found: dict[str, torch.Tensor] = {}
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():  # noqa: SIM118 - safe_open has no __iter__
+            for prefix in prefixes:
+                if key.startswith(prefix):
+                    name = key[len(prefix) :]
+                    if flat and name.startswith("text_model."):
+                        name = name[len("text_model.") :]
+                    found[name] = f.get_tensor(key)
+    if not found:
+        raise ModelLoadError(f"{path}: no {config_folder.name} weights in the checkpoint")
+    missing = [k for k in expected if k not in found and not k.endswith("position_ids")]
+    if missing:
+        raise ModelLoadError(f"{path}: {config_folder.name} weights missing: {missing[:5]}")
+    model.load_state_dict(found, strict=False)
+    return model.to(dtype).eval()
+
+
+def _load_vae(record: ModelRecord, path: Path, dtype: torch.dtype) -> Any:
+    from diffusers import AutoencoderKL
+
+    try:
+        if path.is_dir():
+            return AutoencoderKL.from_pretrained(path, local_files_only=True, torch_dtype=dtype).eval()
+        cfg = _config_folder(record, path)
+        sub = "vae" if (cfg / "vae").is_dir() else None
+        kwargs: dict[str, Any] = {"subfolder": sub} if sub else {}
+        return AutoencoderKL.from_single_file(
+            str(path), config=str(cfg), local_files_only=True, torch_dtype=dtype, **kwargs
+        ).eval()
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise _fail(record, path, f"cannot load VAE: {type(exc).__name__}: {exc}") from exc
+
+
+def _load_tensors(record: ModelRecord, path: Path) -> dict[str, torch.Tensor]:
+    if path.is_dir():
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise _fail(record, path, "folder holds no .safetensors file")
+        path = files[0]
+    if path.suffix != ".safetensors":
+        raise _fail(record, path, "only .safetensors files are loaded (pickle files are refused)")
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:
+        raise _fail(record, path, f"corrupt safetensors file: {exc}") from exc

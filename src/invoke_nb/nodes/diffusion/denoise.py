@@ -1,0 +1,168 @@
+"""The denoising loop shared by ``denoise_latents``: timesteps, noise, CFG, inpaint masking.
+
+Written on diffusers' UNet2DConditionModel and scheduler API. Two seeding conventions:
+
+``"invokeai"`` (default) follows InvokeAI 6.x so its images re-generate pixel for pixel:
+  txt2img starts from ``scheduler.add_noise(zeros, noise, first_timestep)``; schedulers whose
+  ``step`` takes a generator get ``torch.Generator().manual_seed(seed ^ 0xFFFFFFFF)``;
+  DPM++ SDE schedulers get ``noise_sampler_seed = seed`` (see ``schedulers.py``).
+``"diffusers"`` follows diffusers' pipelines: txt2img starts from ``noise * init_noise_sigma``
+  and ``step`` continues the same CPU generator that drew the initial noise.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["DenoiseInputs", "denoise", "timesteps_for"]
+
+
+@dataclass
+class DenoiseInputs:
+    latents: torch.Tensor  # initial latents (zeros for txt2img), float32, (1, 4, h, w)
+    noise: torch.Tensor | None
+    seed: int
+    cond: torch.Tensor
+    uncond: torch.Tensor
+    cfg_scale: float | list[float]
+    cfg_rescale: float = 0.0
+    denoising_start: float = 0.0
+    denoising_end: float = 1.0
+    steps: int = 10
+    seeding: str = "invokeai"
+    txt2img: bool = False
+    added_cond: dict[str, torch.Tensor] | None = None  # SDXL: text_embeds/time_ids, (2, ...)
+    mask: torch.Tensor | None = None  # latent size, 1 = keep, 0 = repaint (InvokeAI's)
+    masked_latents: torch.Tensor | None = None
+    gradient_mask: bool = False
+
+
+def timesteps_for(
+    scheduler: Any, steps: int, denoising_start: float, denoising_end: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The timesteps to run and the first one (which sets the starting noise level).
+
+    Start and end are fractions of the training schedule, cut on scheduler-order boundaries
+    so multistep solvers see whole steps (InvokeAI's rule, so img2img strengths agree).
+    """
+    scheduler.set_timesteps(steps, device="cpu")
+    timesteps = scheduler.timesteps
+    order = scheduler.order
+    first_of_step = timesteps[::order]
+    n_train = scheduler.config["num_train_timesteps"]
+    start_val = round(n_train * (1 - denoising_start))
+    start = int((first_of_step >= start_val).sum())
+    end_val = round(n_train * (1 - denoising_end))
+    end = int((first_of_step[start:] >= end_val).sum())
+    start, end = start * order, end * order
+    return timesteps[start : start + end], timesteps[start : start + 1]
+
+
+def _rescale_cfg(guided: torch.Tensor, cond: torch.Tensor, multiplier: float) -> torch.Tensor:
+    dims = list(range(1, cond.ndim))
+    rescaled = guided * (cond.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True))
+    return multiplier * rescaled + (1 - multiplier) * guided
+
+
+def denoise(
+    unet: Any,
+    scheduler: Any,
+    inp: DenoiseInputs,
+    *,
+    on_step: Callable[[int, int, torch.Tensor], None] | None = None,
+    before_step: Callable[[], None] | None = None,
+) -> torch.Tensor:
+    """Run the loop; returns the final latents (float32, CPU)."""
+    dtype = unet.dtype
+    device = unet.device
+    timesteps, init_t = timesteps_for(scheduler, inp.steps, inp.denoising_start, inp.denoising_end)
+    latents = inp.latents.to(device, torch.float32)
+    if init_t.numel() == 0:
+        return latents.cpu()
+    orig = latents.clone()
+    noise = inp.noise.to(device, torch.float32) if inp.noise is not None else None
+
+    step_kwargs: dict[str, Any] = {}
+    accepts_generator = "generator" in inspect.signature(scheduler.step).parameters
+    if inp.seeding == "diffusers":
+        gen = torch.Generator("cpu").manual_seed(inp.seed)
+        torch.randn(tuple(latents.shape), generator=gen, dtype=torch.float32)  # the initial draw
+        if accepts_generator:
+            step_kwargs["generator"] = gen
+        if noise is not None and inp.txt2img:
+            latents = noise * scheduler.init_noise_sigma
+        elif noise is not None:
+            latents = scheduler.add_noise(latents, noise, init_t)
+    else:
+        if accepts_generator:
+            step_kwargs["generator"] = torch.Generator("cpu").manual_seed(inp.seed ^ 0xFFFFFFFF)
+        if noise is not None:
+            latents = scheduler.add_noise(latents, noise, init_t)
+    if type(scheduler).__name__ == "TCDScheduler":
+        step_kwargs["eta"] = 1.0
+
+    inpaint_model = unet.config.in_channels == 9
+    repaint = None  # 1 = repaint, InvokeAI's backend convention
+    if inp.mask is not None:
+        repaint = (1.0 - inp.mask.to(device, torch.float32)).expand_as(latents[:, :1])
+        if noise is None:
+            noise = torch.randn(
+                tuple(orig.shape), generator=torch.Generator("cpu").manual_seed(inp.seed)
+            ).to(device)
+    masked_latents = None
+    if inpaint_model:
+        if repaint is None:
+            repaint = torch.ones_like(latents[:, :1])
+        masked_latents = inp.masked_latents
+        if masked_latents is None:
+            masked_latents = torch.where(repaint > 0.5, 0.0, orig)
+        masked_latents = masked_latents.to(device, torch.float32)
+
+    embeds = torch.cat([inp.uncond, inp.cond]).to(device, dtype)
+    added = {k: v.to(device, dtype) for k, v in (inp.added_cond or {}).items()} or None
+    total = len(timesteps)
+    for i, t in enumerate(timesteps):
+        if before_step is not None:
+            before_step()
+        if repaint is not None and not inpaint_model:
+            keep = scheduler.add_noise(orig, noise, t.reshape(1))
+            if inp.gradient_mask:
+                latents = torch.where(repaint > t.item() / scheduler.config.num_train_timesteps, latents, keep)
+            else:
+                latents = torch.lerp(keep, latents, repaint)
+        model_in = scheduler.scale_model_input(latents, t)
+        if inpaint_model:
+            model_in = torch.cat([model_in, repaint, masked_latents], dim=1)
+        model_in = torch.cat([model_in, model_in]).to(dtype)
+        pred = unet(model_in, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False)[0]
+        uncond_pred, cond_pred = pred.float().chunk(2)
+        scale = inp.cfg_scale[i] if isinstance(inp.cfg_scale, list) else inp.cfg_scale
+        guided = uncond_pred + scale * (cond_pred - uncond_pred)
+        if inp.cfg_rescale > 0:
+            guided = _rescale_cfg(guided, cond_pred, inp.cfg_rescale)
+        del pred, uncond_pred, cond_pred, model_in
+        latents = scheduler.step(guided, t, latents, **step_kwargs, return_dict=False)[0]
+        if on_step is not None:
+            on_step(i + 1, total, latents)
+    if repaint is not None and not inpaint_model:
+        if inp.gradient_mask:
+            latents = torch.where(repaint > 0, latents, orig)
+        else:
+            latents = torch.lerp(orig, latents, repaint)
+    return latents.to("cpu", torch.float32)
+
+
+def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A (1, 1, H, W) float mask resized bilinearly (no antialias) to latent size."""
+    m = mask.to(torch.float32)
+    while m.ndim < 4:
+        m = m.unsqueeze(0)
+    if tuple(m.shape[-2:]) == tuple(size):
+        return m
+    return F.interpolate(m, size=size, mode="bilinear", align_corners=False, antialias=False)

@@ -1,0 +1,126 @@
+"""Apply LoRAs to cached models for the duration of one node, then restore them exactly.
+
+The UNet and text encoders live in the model cache and are shared across runs, so a LoRA
+must never stay in them. :func:`patched` adds ``weight * scale * up @ down`` to each target
+layer's weight in place and, on exit, copies the saved original tensors back (bit-exact,
+no subtract-and-hope). Two key layouts are read: diffusers/PEFT
+(``unet.<module>.lora_A.weight``) and kohya (``lora_unet_<module_with_underscores>.lora_down.weight``
+with ``.alpha``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["LoRAFormatError", "LoRALayer", "parse_lora", "patched"]
+
+
+class LoRAFormatError(ValueError):
+    """A LoRA state dict is not in a layout we read, or names layers the model lacks."""
+
+
+@dataclass
+class LoRALayer:
+    down: torch.Tensor
+    up: torch.Tensor
+    alpha: float | None
+
+    def delta(self, shape: torch.Size) -> torch.Tensor:
+        rank = self.down.shape[0]
+        scale = (self.alpha / rank) if self.alpha is not None else 1.0
+        down = self.down.flatten(1).float()
+        up = self.up.flatten(1).float()
+        return ((up @ down) * scale).reshape(shape)
+
+
+# Our part names -> kohya prefixes (SD1 uses lora_te; SDXL lora_te1 / lora_te2).
+_KOHYA = {"unet": ("lora_unet_",), "text_encoder": ("lora_te_", "lora_te1_"), "text_encoder_2": ("lora_te2_",)}
+
+
+def parse_lora(sd: dict[str, torch.Tensor], part: str) -> dict[str, LoRALayer]:
+    """The layers of ``sd`` that target ``part`` ("unet", "text_encoder", "text_encoder_2").
+
+    Keys of the result are module names: dotted for PEFT, underscored for kohya (they are
+    matched against the model's module names with dots replaced).
+    """
+    out: dict[str, LoRALayer] = {}
+    peft_prefix = part + "."
+    downs: dict[str, torch.Tensor] = {}
+    ups: dict[str, torch.Tensor] = {}
+    alphas: dict[str, float] = {}
+    for key, value in sd.items():
+        if key.startswith(peft_prefix) and (".lora_A." in key or ".lora_B." in key):
+            module = key[len(peft_prefix) :].rsplit(".lora_", 1)[0]
+            (downs if ".lora_A." in key else ups)[module] = value
+            continue
+        for prefix in _KOHYA[part]:
+            if key.startswith(prefix):
+                module, _, rest = key[len(prefix) :].partition(".")
+                if rest == "lora_down.weight":
+                    downs[module] = value
+                elif rest == "lora_up.weight":
+                    ups[module] = value
+                elif rest == "alpha":
+                    alphas[module] = float(value)
+    for module, down in downs.items():
+        if module not in ups:
+            raise LoRAFormatError(f"LoRA layer {part}.{module} has a down but no up matrix")
+        out[module] = LoRALayer(down=down, up=ups[module], alpha=alphas.get(module))
+    return out
+
+
+def _module_index(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    index: dict[str, torch.nn.Module] = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear | torch.nn.Conv2d):
+            index[name] = mod
+            index[name.replace(".", "_")] = mod
+            if not name.startswith("text_model."):
+                # transformers >= 5.6 flattened CLIPTextModel: accept the older names too.
+                alt = "text_model." + name
+                index.setdefault(alt, mod)
+                index.setdefault(alt.replace(".", "_"), mod)
+    return index
+
+
+@contextmanager
+def patched(
+    model: torch.nn.Module,
+    loras: Iterable[tuple[dict[str, torch.Tensor], float]],
+    part: str,
+    *,
+    what: str = "",
+) -> Iterator[torch.nn.Module]:
+    """Apply ``(state_dict, weight)`` LoRAs to ``model`` inside the block; restore on exit."""
+    loras = [(sd, w) for sd, w in loras]
+    if not loras:
+        yield model
+        return
+    index = _module_index(model)
+    saved: dict[int, tuple[torch.nn.Parameter, torch.Tensor]] = {}
+    # inference_mode: weights loaded inside an inference-mode block are inference tensors,
+    # which may only be updated in place inside one.
+    try:
+        with torch.inference_mode():
+            for sd, weight in loras:
+                layers = parse_lora(sd, part)
+                for module_name, layer in layers.items():
+                    mod = index.get(module_name)
+                    if mod is None:
+                        raise LoRAFormatError(
+                            f"LoRA {what or ''} targets {part}.{module_name}, which the model lacks"
+                        )
+                    param = mod.weight
+                    if id(param) not in saved:
+                        saved[id(param)] = (param, param.detach().clone())
+                    delta = layer.delta(param.shape).to(param.device, torch.float32) * weight
+                    param.add_(delta.to(param.dtype))
+        yield model
+    finally:
+        with torch.inference_mode():
+            for param, original in saved.values():
+                param.copy_(original)

@@ -1,0 +1,1 @@
+"""The session queue: batches, the in-kernel processor thread, and events."""

@@ -1,0 +1,98 @@
+"""The event bus: what the queue and runner report, to Python callbacks and widgets.
+
+Kinds: ``queue_item_status_changed``, ``batch_enqueued``, ``node_started``, ``progress``,
+``node_complete``, ``node_error``, ``image_saved``, ``model_load_started``,
+``model_load_complete``. Payloads are dicts; ``progress`` may carry a preview image.
+
+Events are raised on the queue's worker thread. A subscriber that touches widgets asks for
+``main_thread=True``: its callback is then scheduled on the kernel's event loop (when one
+runs) instead of being called on the worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["EVENT_KINDS", "EventBus"]
+
+log = logging.getLogger("invoke_nb.events")
+
+EVENT_KINDS = frozenset(
+    {
+        "queue_item_status_changed",
+        "batch_enqueued",
+        "node_started",
+        "progress",
+        "node_complete",
+        "node_error",
+        "image_saved",
+        "model_load_started",
+        "model_load_complete",
+    }
+)
+
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+def _kernel_loop() -> Any:
+    """The running kernel's IO loop (tornado or asyncio), or ``None`` outside a kernel."""
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        kernel = getattr(ip, "kernel", None)
+        return getattr(kernel, "io_loop", None)
+    except Exception:
+        return None
+
+
+class EventBus:
+    """Subscribe with :meth:`on`; the queue publishes with :meth:`emit`."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, list[tuple[Callback, bool]]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def on(self, kind: str, callback: Callback, *, main_thread: bool = False) -> Callable[[], None]:
+        """Call ``callback(kind, payload)`` for events of ``kind`` (``"*"`` for all).
+
+        Returns a function that unsubscribes.
+        """
+        if kind != "*" and kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {kind!r}; kinds: {', '.join(sorted(EVENT_KINDS))}")
+        entry = (callback, main_thread)
+        with self._lock:
+            self._subs[kind].append(entry)
+
+        def off() -> None:
+            with self._lock:
+                if entry in self._subs[kind]:
+                    self._subs[kind].remove(entry)
+
+        return off
+
+    def emit(self, kind: str, payload: dict[str, Any]) -> None:
+        """Deliver an event to its subscribers; a failing callback is logged, not raised."""
+        with self._lock:
+            subs = list(self._subs.get(kind, ())) + list(self._subs.get("*", ()))
+        if not subs:
+            return
+        loop = None
+        for cb, main in subs:
+            if main and threading.current_thread() is not threading.main_thread():
+                loop = loop or _kernel_loop()
+                if loop is not None:
+                    loop.add_callback(self._call, cb, kind, payload)
+                    continue
+            self._call(cb, kind, payload)
+
+    @staticmethod
+    def _call(cb: Callback, kind: str, payload: dict[str, Any]) -> None:
+        try:
+            cb(kind, payload)
+        except Exception:
+            log.exception("event callback for %s failed", kind)

@@ -1,0 +1,205 @@
+"""The queue processor: a background thread of the kernel that runs queue items one at a time.
+
+Items live in the catalog's ``session_queue`` table, so they survive a kernel restart. The
+thread claims the next pending item, rebuilds its graph (batch values applied), runs it on
+the executor with a fresh cancel event, and records the outcome. A failing item is marked
+failed with its error and traceback and the thread moves on; a cancelled one stops between
+denoise steps. Results of recent items stay in memory for ``wait()``/``studio.run``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from invoke_nb.graph.errors import NodeError
+from invoke_nb.graph.model import Graph
+from invoke_nb.graph.runner import RunResult
+from invoke_nb.nodes.context import Cancelled, Services
+from invoke_nb.queue.batch import apply_field_values
+from invoke_nb.queue.events import EventBus
+
+__all__ = ["QueueProcessor"]
+
+log = logging.getLogger("invoke_nb.queue")
+
+ServicesFactory = Callable[[Any, threading.Event, Callable[[str, dict[str, Any]], None]], Services]
+
+
+class QueueProcessor:
+    """Runs the items of one queue id on an executor, in a daemon thread."""
+
+    def __init__(
+        self,
+        repo: Any,
+        executor: Any,
+        bus: EventBus,
+        make_services: ServicesFactory,
+        *,
+        queue_id: str = "default",
+        keep_results: int = 256,
+    ) -> None:
+        self.repo = repo
+        self.executor = executor
+        self.bus = bus
+        self.make_services = make_services
+        self.queue_id = queue_id
+        self.keep_results = keep_results
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._current: tuple[int, threading.Event] | None = None
+        self._futures: dict[int, Future[RunResult]] = {}
+        self._results: OrderedDict[int, Future[RunResult]] = OrderedDict()
+        self._thread: threading.Thread | None = None
+        self.paused = False
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker thread (idempotent)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="invoke-nb-queue", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel the running item and stop the thread."""
+        self._stop.set()
+        self.cancel_current()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        """Tell the thread new items are waiting."""
+        self._wake.set()
+
+    def pause(self) -> None:
+        """Finish the running item, then take no new ones until :meth:`resume`."""
+        self.paused = True
+
+    def resume(self) -> None:
+        """Take items again after :meth:`pause`."""
+        self.paused = False
+        self._wake.set()
+
+    @property
+    def running_item(self) -> int | None:
+        """The id of the item being run, if any."""
+        cur = self._current
+        return cur[0] if cur else None
+
+    # -- results ----------------------------------------------------------------------
+    def future(self, item_id: int) -> Future[RunResult]:
+        """A future resolved with the item's :class:`RunResult` (or its error)."""
+        with self._lock:
+            fut = self._results.get(item_id) or self._futures.get(item_id)
+            if fut is None:
+                fut = Future()
+                self._futures[item_id] = fut
+            return fut
+
+    def _resolve(self, item_id: int, result: RunResult | None, error: BaseException | None) -> None:
+        with self._lock:
+            fut = self._futures.pop(item_id, None) or Future()
+            self._results[item_id] = fut
+            while len(self._results) > self.keep_results:
+                self._results.popitem(last=False)
+        if not fut.done():
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(result)  # type: ignore[arg-type]
+
+    def recent_results(self) -> list[RunResult]:
+        """Results of the recently finished items that succeeded, oldest first."""
+        with self._lock:
+            futs = list(self._results.values())
+        return [f.result() for f in futs if f.done() and f.exception() is None and f.result() is not None]
+
+    # -- cancel -----------------------------------------------------------------------
+    def cancel_current(self) -> int | None:
+        """Stop the running item between steps; returns its id."""
+        cur = self._current
+        if cur is None:
+            return None
+        cur[1].set()
+        return cur[0]
+
+    def cancel(self, item_ids: list[int]) -> list[int]:
+        """Cancel items: pending ones in the table, the running one through its event."""
+        done = self.repo.cancel(item_ids)
+        cur = self._current
+        if cur is not None and cur[0] in item_ids:
+            cur[1].set()
+        for i in done:
+            self.bus.emit("queue_item_status_changed", {"item_id": i, "status": "canceled"})
+            if cur is None or cur[0] != i:
+                self._resolve(i, None, Cancelled(f"queue item {i} was canceled"))
+        return done
+
+    # -- the loop ---------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            item = None
+            if not self.paused:
+                try:
+                    item = self.repo.claim_next(self.queue_id)
+                except Exception:
+                    log.exception("could not claim the next queue item")
+            if item is None:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            self._run_item(item)
+
+    def _run_item(self, item: Any) -> None:
+        cancel = threading.Event()
+        self._current = (item.item_id, cancel)
+        base = {"item_id": item.item_id, "batch_id": item.batch_id, "session_id": item.session_id}
+        self.bus.emit("queue_item_status_changed", {**base, "status": "in_progress"})
+
+        def emit(kind: str, payload: dict[str, Any]) -> None:
+            self.bus.emit(kind, {**base, **payload})
+
+        result: RunResult | None = None
+        error: BaseException | None = None
+        try:
+            graph = Graph.from_dict(item.graph)
+            if item.field_values:
+                graph = apply_field_values(graph, item.field_values)
+            services = self.make_services(item, cancel, emit)
+            result = self.executor.run(graph, session_id=item.session_id, services=services)
+            status = "canceled" if cancel.is_set() else "completed"
+            stored = self.repo.set_status(item.item_id, status)
+            if stored.status == "canceled":
+                error = Cancelled(f"queue item {item.item_id} was canceled")
+        except Cancelled as e:
+            error = e
+            stored = self.repo.set_status(item.item_id, "canceled")
+        except Exception as e:  # one failing item must not stop the queue
+            error = e
+            tb = e.traceback if isinstance(e, NodeError) and e.traceback else traceback.format_exc()
+            etype = type(e.original).__name__ if isinstance(e, NodeError) else type(e).__name__
+            try:
+                stored = self.repo.set_status(
+                    item.item_id, "failed", error_type=etype, error_message=str(e), error_traceback=tb
+                )
+            except Exception:
+                log.exception("could not record the failure of queue item %s", item.item_id)
+                stored = None
+        finally:
+            self._current = None
+        status = stored.status if stored is not None else "failed"
+        payload = {**base, "status": status}
+        if error is not None and status == "failed":
+            payload.update(error_type=type(error).__name__, error_message=str(error))
+        self.bus.emit("queue_item_status_changed", payload)
+        self._resolve(item.item_id, result if error is None else None, error)

@@ -1,0 +1,301 @@
+"""Tiny random-weight SD1/SDXL models, built offline in seconds, for tests and the demo.
+
+They have the *shapes* InvokeAI's probe looks at (UNet ``cross_attention_dim`` 768 for
+sd-1 and 2048 for sdxl, 768/1280-wide CLIP text encoders, a 4-block VAE so the latent scale
+is 8) and are tiny everywhere else, so a 64x64 image takes a fraction of a second on CPU.
+Weights come from a fixed torch seed: the same call writes the same tensors every time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from invoke_nb.testing.ldm_keys import diffusers_to_ldm
+from invoke_nb.testing.tokenizer import vocab_size, write_clip_tokenizer
+
+__all__ = ["make_lora", "make_sd1", "make_sd1_single_file", "make_sdxl", "make_vae"]
+
+_SCHEDULER = {
+    "_class_name": "PNDMScheduler",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "num_train_timesteps": 1000,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "trained_betas": None,
+    "clip_sample": False,
+    "prediction_type": "epsilon",
+    "timestep_spacing": "leading",
+}
+
+
+def _vae_config() -> dict[str, Any]:
+    return {
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ["DownEncoderBlock2D"] * 4,
+        "up_block_types": ["UpDecoderBlock2D"] * 4,
+        "block_out_channels": [8, 8, 16, 16],
+        "layers_per_block": 1,
+        "latent_channels": 4,
+        "norm_num_groups": 4,
+        "sample_size": 64,
+        "scaling_factor": 0.18215,
+    }
+
+
+def _unet_config(cross_attention_dim: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "sample_size": 8,
+        "in_channels": 4,
+        "out_channels": 4,
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "block_out_channels": [32, 64],
+        "layers_per_block": 1,
+        "attention_head_dim": 8,
+        "norm_num_groups": 8,
+        "cross_attention_dim": cross_attention_dim,
+        **extra,
+    }
+
+
+def _clip_config(vocab: int, hidden: int, *, layers: int, heads: int, projection: int) -> Any:
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        max_position_embeddings=77,
+        projection_dim=projection,
+        hidden_act="quick_gelu",
+        bos_token_id=vocab - 2,
+        eos_token_id=vocab - 1,
+        pad_token_id=vocab - 1,
+    )
+
+
+def _init_(module: torch.nn.Module) -> torch.nn.Module:
+    """Give every weight a small, seeded, non-trivial value (zero-init convs make grey images)."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if p.ndim == 1 and ("norm" in name or "layer_norm" in name) and name.endswith("weight"):
+                p.fill_(1.0)
+            elif p.ndim == 1:
+                p.normal_(0.0, 0.02)
+            else:
+                fan_in = p[0].numel()
+                p.normal_(0.0, 1.0 / max(fan_in, 1) ** 0.5)
+    return module.eval()
+
+
+def _write_vae(dest: Path) -> None:
+    from diffusers import AutoencoderKL
+
+    _init_(AutoencoderKL(**_vae_config())).save_pretrained(dest, safe_serialization=True)
+
+
+def _write_scheduler(dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "scheduler_config.json").write_text(json.dumps(_SCHEDULER, indent=1))
+
+
+def _write_text_encoder(dest: Path, vocab: int, *, hidden: int, projection: bool) -> None:
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    if projection:
+        cfg = _clip_config(vocab, hidden, layers=2, heads=16, projection=hidden)
+        model = CLIPTextModelWithProjection(cfg)
+    else:
+        cfg = _clip_config(vocab, hidden, layers=2, heads=12, projection=hidden)
+        model = CLIPTextModel(cfg)
+    _init_(model).save_pretrained(dest, safe_serialization=True)
+
+
+def make_sd1(dest: Path, *, seed: int = 0) -> Path:
+    """Write a tiny SD1-shaped diffusers folder at ``dest`` (replaced if present)."""
+    from diffusers import UNet2DConditionModel
+
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    torch.manual_seed(seed)
+    tok = write_clip_tokenizer(dest / "tokenizer")
+    n = vocab_size(tok)
+    _write_text_encoder(dest / "text_encoder", n, hidden=768, projection=False)
+    _init_(UNet2DConditionModel(**_unet_config(768))).save_pretrained(
+        dest / "unet", safe_serialization=True
+    )
+    _write_vae(dest / "vae")
+    _write_scheduler(dest / "scheduler")
+    model_index = {
+        "_class_name": "StableDiffusionPipeline",
+        "_diffusers_version": "0.31.0",
+        "feature_extractor": [None, None],
+        "requires_safety_checker": False,
+        "safety_checker": [None, None],
+        "scheduler": ["diffusers", "PNDMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (dest / "model_index.json").write_text(json.dumps(model_index, indent=1))
+    return dest
+
+
+def make_sdxl(dest: Path, *, seed: int = 0) -> Path:
+    """Write a tiny SDXL-shaped diffusers folder (two text encoders, text_time embedding)."""
+    from diffusers import UNet2DConditionModel
+
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    torch.manual_seed(seed)
+    tok = write_clip_tokenizer(dest / "tokenizer")
+    write_clip_tokenizer(dest / "tokenizer_2")
+    n = vocab_size(tok)
+    _write_text_encoder(dest / "text_encoder", n, hidden=768, projection=False)
+    _write_text_encoder(dest / "text_encoder_2", n, hidden=1280, projection=True)
+    time_dim = 8
+    unet = UNet2DConditionModel(
+        **_unet_config(
+            2048,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=time_dim,
+            projection_class_embeddings_input_dim=6 * time_dim + 1280,
+            transformer_layers_per_block=1,
+            use_linear_projection=True,
+        )
+    )
+    _init_(unet).save_pretrained(dest / "unet", safe_serialization=True)
+    _write_vae(dest / "vae")
+    sched = dict(_SCHEDULER, _class_name="EulerDiscreteScheduler", interpolation_type="linear")
+    sched.pop("skip_prk_steps")
+    (dest / "scheduler").mkdir()
+    (dest / "scheduler" / "scheduler_config.json").write_text(json.dumps(sched, indent=1))
+    model_index = {
+        "_class_name": "StableDiffusionXLPipeline",
+        "_diffusers_version": "0.31.0",
+        "force_zeros_for_empty_prompt": True,
+        "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "tokenizer_2": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (dest / "model_index.json").write_text(json.dumps(model_index, indent=1))
+    return dest
+
+
+def make_sd1_single_file(dest: Path, *, folder: Path | None = None, seed: int = 0) -> Path:
+    """Write a tiny SD1 checkpoint in the original (LDM / A1111) key layout.
+
+    Built from the same weights as :func:`make_sd1` (``folder`` if given, else a fresh
+    build beside ``dest``); load it with ``from_single_file(dest, config=<that folder>)``.
+    """
+    from safetensors.torch import load_file, save_file
+
+    dest = Path(dest)
+    if folder is None:
+        folder = make_sd1(dest.with_name(dest.stem + "-config"), seed=seed)
+    sd: dict[str, torch.Tensor] = {}
+    unet = load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")
+    vae = load_file(folder / "vae" / "diffusion_pytorch_model.safetensors")
+    te = load_file(folder / "text_encoder" / "model.safetensors")
+    unet_cfg = json.loads((folder / "unet" / "config.json").read_text())
+    vae_cfg = json.loads((folder / "vae" / "config.json").read_text())
+    sd.update(diffusers_to_ldm(unet, vae, te, unet_cfg, vae_cfg))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(dest))
+    return dest
+
+
+def make_vae(dest: Path, *, seed: int = 1, single_file: bool = False) -> Path:
+    """A standalone tiny VAE: a diffusers folder, or one ``.safetensors`` file (LDM keys)."""
+    from safetensors.torch import load_file, save_file
+
+    dest = Path(dest)
+    torch.manual_seed(seed)
+    folder = dest if not single_file else dest.with_name(dest.stem + "-config")
+    if folder.exists():
+        shutil.rmtree(folder)
+    _write_vae(folder)
+    if not single_file:
+        return folder
+    from invoke_nb.testing.ldm_keys import vae_to_ldm
+
+    vae = load_file(folder / "diffusion_pytorch_model.safetensors")
+    cfg = json.loads((folder / "config.json").read_text())
+    save_file({k: v.contiguous() for k, v in vae_to_ldm(vae, cfg, prefix="").items()}, str(dest))
+    return dest
+
+
+def make_lora(
+    dest: Path,
+    base: Literal["sd-1", "sdxl"] = "sd-1",
+    format: Literal["peft", "kohya"] = "peft",
+    *,
+    rank: int = 4,
+    seed: int = 2,
+    scale: float = 0.5,
+) -> Path:
+    """A random LoRA for the tiny model of ``base``: UNet attention and text encoder q/k/v/out.
+
+    ``peft`` writes diffusers' ``unet.<module>.lora_A/B.weight`` keys; ``kohya`` writes
+    ``lora_unet_<module_with_underscores>.lora_down/lora_up.weight`` plus ``.alpha``.
+    """
+    from safetensors.torch import save_file
+
+    dest = Path(dest)
+    gen = torch.Generator().manual_seed(seed)
+    unet_cross = 768 if base == "sd-1" else 2048
+    targets: list[tuple[str, str, int, int]] = []
+    # UNet: the attentions of the tiny UNet (block widths 32, 64; one transformer each).
+    for path, width in (
+        ("down_blocks.0.attentions.0.transformer_blocks.0", 32),
+        ("up_blocks.1.attentions.0.transformer_blocks.0", 32),
+        ("mid_block.attentions.0.transformer_blocks.0", 64),
+    ):
+        for attn, kv_in in (("attn1", width), ("attn2", unet_cross)):
+            targets.append(("unet", f"{path}.{attn}.to_q", width, width))
+            targets.append(("unet", f"{path}.{attn}.to_k", kv_in, width))
+            targets.append(("unet", f"{path}.{attn}.to_v", kv_in, width))
+            targets.append(("unet", f"{path}.{attn}.to_out.0", width, width))
+    encoders = [("text_encoder", 768)] if base == "sd-1" else [("text_encoder", 768), ("text_encoder_2", 1280)]
+    for enc, width in encoders:
+        for layer in range(2):
+            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                targets.append(
+                    (enc, f"text_model.encoder.layers.{layer}.self_attn.{proj}", width, width)
+                )
+    sd: dict[str, torch.Tensor] = {}
+    kohya_prefix = {"unet": "lora_unet", "text_encoder": "lora_te1" if base == "sdxl" else "lora_te", "text_encoder_2": "lora_te2"}
+    for part, module, fan_in, fan_out in targets:
+        down = torch.randn(rank, fan_in, generator=gen) * (scale / fan_in**0.5)
+        up = torch.randn(fan_out, rank, generator=gen) * scale
+        if format == "peft":
+            sd[f"{part}.{module}.lora_A.weight"] = down
+            sd[f"{part}.{module}.lora_B.weight"] = up
+        else:
+            name = f"{kohya_prefix[part]}_{module.replace('.', '_')}"
+            sd[f"{name}.lora_down.weight"] = down
+            sd[f"{name}.lora_up.weight"] = up
+            sd[f"{name}.alpha"] = torch.tensor(float(rank))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(dest), metadata={"format": "pt", "invoke_nb_base": base})
+    return dest

@@ -1,0 +1,21 @@
+"""Widgets: anywidget classes whose browser code is bundled from ``extension/``.
+
+They talk to the kernel only over the widget comm: small shared state in traitlets,
+commands as typed request/response messages (:mod:`invoke_nb.widgets.messages`), binary
+data (images, Arrow tables) in message buffers.
+"""
+
+from invoke_nb.widgets.arrow import records_to_ipc, table_to_ipc
+from invoke_nb.widgets.graph_editor import GraphEditor
+from invoke_nb.widgets.messages import MessageWidget, Params, Reply, bundle, handler
+
+__all__ = [
+    "GraphEditor",
+    "MessageWidget",
+    "Params",
+    "Reply",
+    "bundle",
+    "handler",
+    "records_to_ipc",
+    "table_to_ipc",
+]

@@ -1,0 +1,158 @@
+"""Typed request/response and events between a widget's browser view and the kernel.
+
+Why not traitlets for everything: traits suit small state that both sides own (a filter, a
+busy flag); commands (add a node, fetch a page of images) need an answer, an error naming
+what was wrong, and binary payloads. The browser sends ``{"kind": "request", "id", "method",
+"params"}`` over the widget comm; :meth:`MessageWidget.dispatch` validates ``params`` with the
+handler's pydantic model, calls it and answers ``{"kind": "response", "id", "ok", "result"
+| "error"}``. Images and Arrow tables travel in the message buffers, never as base64 JSON.
+The TypeScript side is ``extension/src/shared/messages.ts``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, ClassVar, TypeVar
+
+import anywidget
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+__all__ = ["MessageWidget", "Params", "Reply", "bundle", "handler"]
+
+log = logging.getLogger(__name__)
+
+W = TypeVar("W", bound="MessageWidget")
+P = TypeVar("P", bound="Params")
+
+
+class Params(BaseModel):
+    """Base of request parameter models: unknown keys are refused, so typos surface."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoParams(Params):
+    """A request without parameters."""
+
+
+@dataclass
+class Reply:
+    """A handler result with binary buffers (images, Arrow IPC) beside the JSON part."""
+
+    result: Any
+    buffers: list[bytes | memoryview] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Handler:
+    method: str
+    params: type[Params]
+    fn: Callable[..., Any]
+
+
+def handler(method: str, params: type[Params] = NoParams) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a widget method as the handler of browser requests named ``method``.
+
+    The method is called as ``fn(self, params, buffers)`` with ``params`` an instance of the
+    given pydantic model; it returns a JSON-ready result or a :class:`Reply`.
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__message_handler__ = _Handler(method, params, fn)  # type: ignore[attr-defined]
+        return fn
+
+    return wrap
+
+
+def bundle(name: str) -> str:
+    """The text of a built front-end bundle (``invoke_nb/static/<name>.js``)."""
+    path = resources.files("invoke_nb") / "static" / f"{name}.js"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"front-end bundle {name}.js is missing from {path}; build it with `make frontend` "
+            "(or `make -C extension`)"
+        ) from None
+
+
+def _error(e: BaseException) -> dict[str, Any]:
+    return {
+        "type": type(e).__name__,
+        "message": str(e) or type(e).__name__,
+        "node_id": getattr(e, "node_id", None),
+        "field": getattr(e, "field", None),
+    }
+
+
+class MessageWidget(anywidget.AnyWidget):
+    """An anywidget whose browser view calls typed kernel methods (see :func:`handler`)."""
+
+    _bundle: ClassVar[str] = ""
+    _handlers: ClassVar[dict[str, _Handler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, _Handler] = {}
+        for klass in reversed(cls.__mro__):
+            for value in vars(klass).values():
+                h = getattr(value, "__message_handler__", None)
+                if isinstance(h, _Handler):
+                    found[h.method] = h
+        cls._handlers = found
+
+    def __init__(self, **kwargs: Any) -> None:
+        if self._bundle:
+            # Read at construction (not import) so the package imports before a build.
+            self._esm = bundle(self._bundle)
+        super().__init__(**kwargs)
+        self.on_msg(self._on_custom_message)
+
+    @classmethod
+    def methods(cls) -> list[str]:
+        """The request methods this widget answers."""
+        return sorted(cls._handlers)
+
+    def dispatch(
+        self, content: Any, buffers: Sequence[bytes | memoryview] = ()
+    ) -> tuple[dict[str, Any], list[bytes | memoryview]] | None:
+        """Answer one browser message; ``None`` for messages that are not requests."""
+        if not isinstance(content, dict) or content.get("kind") != "request":
+            return None
+        rid = content.get("id")
+        method = content.get("method")
+        h = self._handlers.get(method) if isinstance(method, str) else None
+        if h is None:
+            err = LookupError(f"{type(self).__name__} has no method {method!r}; methods: {', '.join(self.methods())}")
+            return {"kind": "response", "id": rid, "ok": False, "error": _error(err)}, []
+        try:
+            params = h.params.model_validate(content.get("params") or {})
+        except ValidationError as e:
+            problems = "; ".join(
+                (".".join(str(p) for p in err["loc"]) + ": " if err["loc"] else "") + err["msg"]
+                for err in e.errors()
+            )
+            bad = ValueError(f"bad parameters for {method!r}: {problems}")
+            return {"kind": "response", "id": rid, "ok": False, "error": _error(bad)}, []
+        try:
+            result = h.fn(self, params, list(buffers))
+        except Exception as e:
+            if not isinstance(e, (ValueError, LookupError, TypeError)):
+                log.exception("%s.%s failed", type(self).__name__, method)
+            return {"kind": "response", "id": rid, "ok": False, "error": _error(e)}, []
+        if isinstance(result, Reply):
+            return {"kind": "response", "id": rid, "ok": True, "result": result.result}, list(result.buffers)
+        return {"kind": "response", "id": rid, "ok": True, "result": result}, []
+
+    def send_event(self, name: str, data: Any = None, buffers: Sequence[bytes | memoryview] = ()) -> None:
+        """Push an event to every open browser view."""
+        self.send({"kind": "event", "name": name, "data": data if data is not None else {}}, list(buffers) or None)
+
+    def _on_custom_message(self, _widget: Any, content: Any, buffers: Sequence[bytes | memoryview]) -> None:
+        answer = self.dispatch(content, buffers)
+        if answer is not None:
+            reply, bufs = answer
+            self.send(reply, bufs or None)
