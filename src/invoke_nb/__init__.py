@@ -35,6 +35,8 @@ from invoke_nb.nodes import (
     output,
 )
 
+from invoke_nb.studio import Studio, StudioImage, studio  # noqa: E402 - after the engine
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -52,6 +54,8 @@ __all__ = [
     "RunResult",
     "Runner",
     "Services",
+    "Studio",
+    "StudioImage",
     "Workflow",
     "load_workflow",
     "read_workflow",
@@ -59,4 +63,5 @@ __all__ = [
     "nodes",
     "output",
     "run",
+    "studio",
 ]

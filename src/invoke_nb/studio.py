@@ -225,6 +225,30 @@ class Studio:
         if mapped in ("model_load_started", "model_load_complete"):
             self.events.emit(mapped, payload)
 
+    def use_executor(self, executor: Any = "local", **kwargs: Any) -> Any:
+        """Run queue items elsewhere: ``"local"`` (this kernel), ``"ray"`` (a Ray cluster,
+        ``address=``, ``workers=``, ``num_gpus_per_worker=``; see ``RayExecutor``) or an
+        executor object. The previous executor is closed; returns the new one."""
+        if isinstance(executor, str):
+            if executor == "local":
+                new: Any = LocalExecutor(**kwargs)
+            elif executor == "ray":
+                from invoke_nb.executors.ray import RayExecutor
+
+                new = RayExecutor(**kwargs)
+            else:
+                raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
+        else:
+            if kwargs:
+                raise TypeError("keyword arguments go with an executor name, not an executor object")
+            new = executor
+        old, self.executor = self.executor, new
+        self.queue.executor = new
+        self.queue.wake()
+        if old is not new:
+            old.close()
+        return new
+
     # -- running ------------------------------------------------------------------------
     def enqueue(
         self,

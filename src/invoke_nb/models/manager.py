@@ -22,6 +22,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from invoke_nb.models.cache import ModelCache, get_model_cache
 from invoke_nb.models.errors import (
@@ -154,7 +155,17 @@ class ModelManager:
                 source=src.value,
                 source_type="path",
                 downloaded=False,
+                progress=progress,
             )[0]
+        if (
+            src.kind == "url"
+            and not allow_unsafe
+            and urlparse(src.value).path.endswith(PICKLE_SUFFIXES)
+        ):
+            raise UnsafeModelError(
+                f"{src.value} is a pickle checkpoint, which can run code when loaded; "
+                "pass allow_unsafe=True to download and scan it"
+            )
         scratch = download_folder_for(self.models_dir, f"{src.kind}:{source}")
         if src.kind == "url":
             path = download_url(src.value, scratch, progress=progress, cancel=cancel)
@@ -177,6 +188,7 @@ class ModelManager:
                 source=os.fspath(source),
                 source_type=src.kind,
                 downloaded=True,
+                progress=progress,
             )[0]
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -212,6 +224,7 @@ class ModelManager:
         source: str,
         source_type: str,
         downloaded: bool,
+        progress: Progress | None = None,
     ) -> tuple[ModelRecord, bool]:
         """Install one local file or folder; ``(record, False)`` when already installed."""
         if path.is_file() and path.suffix in PICKLE_SUFFIXES:
@@ -221,7 +234,12 @@ class ModelManager:
                     "when loaded; convert it to .safetensors or pass allow_unsafe=True"
                 )
             scan_pickle(path)
-        digest = model_hash(path)
+        digest = model_hash(
+            path,
+            progress=(lambda done, total: progress(f"hashing {path.name}", done, total))
+            if progress
+            else None,
+        )
         existing = self.store.by_hash(digest)
         if existing is not None:
             log.info("%s is already installed as %r", path.name, existing.name)
@@ -420,9 +438,7 @@ class ModelManager:
         """The record behind an identifier (``ctx.models.record(...)``)."""
         return self.find(model)
 
-    def load(
-        self, model: Any, submodel: str | None = None
-    ) -> AbstractContextManager[Any]:
+    def load(self, model: Any, submodel: str | None = None) -> AbstractContextManager[Any]:
         """A context manager yielding the loaded (sub)model, locked in the cache while held."""
         rec = self.find(model)
         if submodel is None:

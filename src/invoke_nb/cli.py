@@ -1,0 +1,230 @@
+"""The ``invoke-nb`` command: demo, headless workflow runs, models, image import, lab.
+
+Exit codes: 0 success, 1 the work failed (a node error, a failed download), 2 bad usage or
+input (missing file, unknown option, malformed workflow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+DEMO_MODEL = "tiny-sd1-demo"
+
+
+class UsageError(Exception):
+    """Bad input from the command line (exit code 2)."""
+
+
+def _studio(args: argparse.Namespace) -> Any:
+    from invoke_nb.studio import Studio
+
+    return Studio(args.root)
+
+
+def _parse_set(items: Sequence[str]) -> list[tuple[str, str, Any]]:
+    out = []
+    for item in items:
+        key, eq, raw = item.partition("=")
+        node_id, dot, field = key.rpartition(".")
+        if not eq or not dot or not node_id or not field:
+            raise UsageError(f"--set {item!r}: expected node_id.field=value")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw  # plain text needs no quotes
+        out.append((node_id, field, value))
+    return out
+
+
+# -- commands --------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the tiny demo model if needed; run txt2img, img2img and inpaint."""
+    from PIL import Image
+
+    with _studio(args) as studio:
+        model = _demo_model(studio)
+        print(f"studio: {studio.root}")
+        print(f"model:  {model.name} ({model.base}, {model.type}, {model.format})")
+        size = {"width": args.size, "height": args.size, "steps": args.steps}
+        a = studio.txt2img(args.prompt, model=model.name, seed=args.seed, progress=False, **size)
+        print(f"txt2img -> {a.path}")
+        b = studio.img2img(a, args.prompt, model=model.name, strength=0.6, seed=args.seed + 1, steps=args.steps, progress=False)
+        print(f"img2img -> {b.path}")
+        mask = Image.new("L", a.pil.size, 255)
+        w, h = a.pil.size
+        mask.paste(0, (w // 4, h // 4, 3 * w // 4, 3 * h // 4))
+        c = studio.inpaint(a, mask, args.prompt, model=model.name, seed=args.seed + 2, steps=args.steps, progress=False)
+        print(f"inpaint -> {c.path}")
+        total = studio.sql("select count(*) from images where not is_intermediate").fetchall()[0][0]
+        print(f"{total} images in the catalog: {studio.catalog.path}")
+        print(studio.stats())
+    return 0
+
+
+def _demo_model(studio: Any) -> Any:
+    mains = studio.models.list(type="main")
+    if mains:
+        return mains[0]
+    from invoke_nb.testing.tiny_models import make_sd1
+
+    print("no model installed: building a tiny random-weight SD1 model (offline, ~30 MB)")
+    folder = make_sd1(studio.root / "models" / DEMO_MODEL)
+    return studio.models.install(str(folder), name=DEMO_MODEL, in_place=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a workflow file headless; images go to the catalog."""
+    import invoke_nb as inb
+
+    path = Path(args.workflow)
+    if not path.is_file():
+        raise UsageError(f"workflow file not found: {path}")
+    g = inb.load_workflow(path)
+    for node_id, field, value in _parse_set(args.set or []):
+        g.set(node_id, **{field: value})
+    with _studio(args) as studio:
+        result = studio.run(g, progress=not args.quiet)
+        for img in result.images:
+            print(img.path)
+        if not result.images:
+            print(f"done: {len(result.executed)} nodes executed, {len(result.cached)} cached, no images")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Install, list and remove models."""
+    with _studio(args) as studio:
+        if args.models_cmd == "install":
+            rec = studio.models.install(args.source, name=args.name, in_place=args.in_place, allow_unsafe=args.allow_unsafe)
+            print(f"{rec.key}  {rec.name}  {rec.base}  {rec.type}  {rec.format}")
+        elif args.models_cmd == "list":
+            rows = studio.models.list()
+            if args.json:
+                print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+            else:
+                for r in rows:
+                    print(f"{r.key}  {r.name:<32} {r.base:<12} {r.type:<12} {r.format}")
+                if not rows:
+                    print("no models installed")
+        elif args.models_cmd == "remove":
+            rec = studio.models.remove(studio.models.get(args.model).key)
+            print(f"removed {rec.name}")
+        elif args.models_cmd == "scan":
+            print(studio.models.scan_folder(args.folder))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import images (with their metadata) from an InvokeAI, ComfyUI or A1111 folder."""
+    folder = Path(args.path)
+    if not folder.is_dir():
+        raise UsageError(f"not a folder: {folder}")
+    with _studio(args) as studio:
+        results = studio.catalog.images.import_folder(folder)
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+            if r.status == "error":
+                print(f"error: {r.path}: {r.reason}", file=sys.stderr)
+        print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no images found")
+    return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    """Start JupyterLab on the quickstart notebook."""
+    import subprocess
+
+    nb = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
+    cmd = [sys.executable, "-m", "jupyter", "lab"]
+    if nb.exists():
+        cmd.append(str(nb))
+    cmd += args.lab_args
+    env = dict(os.environ)
+    if args.root:
+        env["INVOKE_NB_ROOT"] = str(args.root)
+    return subprocess.call(cmd, env=env)
+
+
+# -- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="invoke-nb",
+        description="InvokeAI's node-graph image generation inside Jupyter. "
+        "The studio root defaults to $INVOKE_NB_ROOT or ~/invoke-nb.",
+    )
+    p.add_argument("--root", help="studio root folder (catalog, images, models)")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="build a tiny model if none is installed; run txt2img, img2img, inpaint")
+    d.add_argument("--prompt", default="a lighthouse on a cliff at dusk")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--steps", type=int, default=8)
+    d.add_argument("--size", type=int, default=128, help="width and height (multiple of 8)")
+    d.set_defaults(fn=cmd_demo)
+
+    r = sub.add_parser("run", help="run a workflow file (ours or InvokeAI's) headless")
+    r.add_argument("workflow")
+    r.add_argument("--set", action="append", metavar="NODE.FIELD=VALUE", help="set an input (JSON or text); repeatable")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(fn=cmd_run)
+
+    m = sub.add_parser("models", help="install, list, remove or scan models")
+    msub = m.add_subparsers(dest="models_cmd", required=True, metavar="ACTION")
+    mi = msub.add_parser("install", help="install from a path, URL or Hugging Face repo id")
+    mi.add_argument("source")
+    mi.add_argument("--name")
+    mi.add_argument("--in-place", action="store_true", help="register without copying")
+    mi.add_argument("--allow-unsafe", action="store_true", help="allow pickle checkpoints (scanned)")
+    ml = msub.add_parser("list", help="list installed models")
+    ml.add_argument("--json", action="store_true")
+    mr = msub.add_parser("remove", help="remove a model (files deleted only when owned)")
+    mr.add_argument("model", help="name or key")
+    ms = msub.add_parser("scan", help="install every model in a folder")
+    ms.add_argument("folder")
+    m.set_defaults(fn=cmd_models)
+
+    i = sub.add_parser("import", help="import images from an InvokeAI/ComfyUI/A1111 output folder")
+    i.add_argument("path")
+    i.set_defaults(fn=cmd_import)
+
+    lab = sub.add_parser("lab", help="start JupyterLab with the quickstart notebook")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="arguments passed to jupyter lab")
+    lab.set_defaults(fn=cmd_lab)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``invoke-nb`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from invoke_nb.graph.errors import GraphError, NodeError
+
+    try:
+        return int(args.fn(args) or 0)
+    except UsageError as e:
+        print(f"invoke-nb: error: {e}", file=sys.stderr)
+        return 2
+    except GraphError as e:
+        print(f"invoke-nb: error: {e}", file=sys.stderr)
+        return 2
+    except NodeError as e:
+        print(f"invoke-nb: {e}", file=sys.stderr)
+        return 1
+    except (LookupError, ValueError, OSError) as e:
+        print(f"invoke-nb: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("invoke-nb: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
