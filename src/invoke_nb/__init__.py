@@ -13,14 +13,14 @@ The public face::
 
 from invoke_nb import nodes
 from invoke_nb.graph import (
+    Graph,
     GraphError,
     NodeError,
     OutputCache,
-    RunResult,
     Runner,
+    RunResult,
     run,
 )
-from invoke_nb.graph import Graph
 from invoke_nb.graph.workflow import Workflow, load_workflow, read_workflow
 from invoke_nb.nodes import (
     Cancelled,
@@ -34,8 +34,7 @@ from invoke_nb.nodes import (
     node,
     output,
 )
-
-from invoke_nb.studio import Studio, StudioImage, studio  # noqa: E402 - after the engine
+from invoke_nb.studio import Studio, StudioImage, studio
 
 __version__ = "0.1.0"
 
@@ -58,10 +57,10 @@ __all__ = [
     "StudioImage",
     "Workflow",
     "load_workflow",
-    "read_workflow",
     "node",
     "nodes",
     "output",
+    "read_workflow",
     "run",
     "studio",
 ]

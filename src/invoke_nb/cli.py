@@ -56,12 +56,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
         size = {"width": args.size, "height": args.size, "steps": args.steps}
         a = studio.txt2img(args.prompt, model=model.name, seed=args.seed, progress=False, **size)
         print(f"txt2img -> {a.path}")
-        b = studio.img2img(a, args.prompt, model=model.name, strength=0.6, seed=args.seed + 1, steps=args.steps, progress=False)
+        b = studio.img2img(
+            a,
+            args.prompt,
+            model=model.name,
+            strength=0.6,
+            seed=args.seed + 1,
+            steps=args.steps,
+            progress=False,
+        )
         print(f"img2img -> {b.path}")
         mask = Image.new("L", a.pil.size, 255)
         w, h = a.pil.size
         mask.paste(0, (w // 4, h // 4, 3 * w // 4, 3 * h // 4))
-        c = studio.inpaint(a, mask, args.prompt, model=model.name, seed=args.seed + 2, steps=args.steps, progress=False)
+        c = studio.inpaint(
+            a,
+            mask,
+            args.prompt,
+            model=model.name,
+            seed=args.seed + 2,
+            steps=args.steps,
+            progress=False,
+        )
         print(f"inpaint -> {c.path}")
         total = studio.sql("select count(*) from images where not is_intermediate").fetchall()[0][0]
         print(f"{total} images in the catalog: {studio.catalog.path}")
@@ -95,7 +111,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         for img in result.images:
             print(img.path)
         if not result.images:
-            print(f"done: {len(result.executed)} nodes executed, {len(result.cached)} cached, no images")
+            print(
+                f"done: {len(result.executed)} nodes executed, {len(result.cached)} cached, no images"
+            )
     return 0
 
 
@@ -103,7 +121,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Install, list and remove models."""
     with _studio(args) as studio:
         if args.models_cmd == "install":
-            rec = studio.models.install(args.source, name=args.name, in_place=args.in_place, allow_unsafe=args.allow_unsafe)
+            rec = studio.models.install(
+                args.source, name=args.name, in_place=args.in_place, allow_unsafe=args.allow_unsafe
+            )
             print(f"{rec.key}  {rec.name}  {rec.base}  {rec.type}  {rec.format}")
         elif args.models_cmd == "list":
             rows = studio.models.list()
@@ -163,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="studio root folder (catalog, images, models)")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    d = sub.add_parser("demo", help="build a tiny model if none is installed; run txt2img, img2img, inpaint")
+    d = sub.add_parser(
+        "demo", help="build a tiny model if none is installed; run txt2img, img2img, inpaint"
+    )
     d.add_argument("--prompt", default="a lighthouse on a cliff at dusk")
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--steps", type=int, default=8)
@@ -172,7 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a workflow file (ours or InvokeAI's) headless")
     r.add_argument("workflow")
-    r.add_argument("--set", action="append", metavar="NODE.FIELD=VALUE", help="set an input (JSON or text); repeatable")
+    r.add_argument(
+        "--set",
+        action="append",
+        metavar="NODE.FIELD=VALUE",
+        help="set an input (JSON or text); repeatable",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(fn=cmd_run)
 
@@ -182,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("source")
     mi.add_argument("--name")
     mi.add_argument("--in-place", action="store_true", help="register without copying")
-    mi.add_argument("--allow-unsafe", action="store_true", help="allow pickle checkpoints (scanned)")
+    mi.add_argument(
+        "--allow-unsafe", action="store_true", help="allow pickle checkpoints (scanned)"
+    )
     ml = msub.add_parser("list", help="list installed models")
     ml.add_argument("--json", action="store_true")
     mr = msub.add_parser("remove", help="remove a model (files deleted only when owned)")

@@ -41,8 +41,12 @@ class Presets:
     def __init__(self, repo: Any) -> None:
         self.repo = repo
 
-    def create(self, name: str, positive_prompt: str = "", negative_prompt: str = "", **kw: Any) -> Any:
-        return self.repo.create(name, positive_prompt=positive_prompt, negative_prompt=negative_prompt, **kw)
+    def create(
+        self, name: str, positive_prompt: str = "", negative_prompt: str = "", **kw: Any
+    ) -> Any:
+        return self.repo.create(
+            name, positive_prompt=positive_prompt, negative_prompt=negative_prompt, **kw
+        )
 
     def list(self) -> list[Any]:
         return self.repo.list()
@@ -77,7 +81,11 @@ class Presets:
         presets = self.repo.list()
         if p.suffix.lower() == ".json":
             data = [
-                {"name": x.name, "positive_prompt": x.positive_prompt, "negative_prompt": x.negative_prompt}
+                {
+                    "name": x.name,
+                    "positive_prompt": x.positive_prompt,
+                    "negative_prompt": x.negative_prompt,
+                }
                 for x in presets
             ]
             p.write_text(json.dumps(data, indent=2))

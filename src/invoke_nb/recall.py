@@ -10,7 +10,7 @@ not installed gives an error naming it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
@@ -45,7 +45,9 @@ def _chunks(studio: Studio, image: Any) -> tuple[dict[str, Any] | None, dict[str
     elif isinstance(image, Image.Image):
         pil, label = image, "PIL image"
     else:
-        raise RecallError(f"recall takes a catalog image, a PNG path or a file, not {type(image).__name__}")
+        raise RecallError(
+            f"recall takes a catalog image, a PNG path or a file, not {type(image).__name__}"
+        )
     found = extract(read_text_chunks(pil))
     return found.graph if isinstance(found.graph, dict) else None, found.metadata, label
 
@@ -71,7 +73,13 @@ def _from_metadata(studio: Studio, meta: dict[str, Any], label: str) -> Graph:
 
     model = meta.get("model")
     if isinstance(model, dict):
-        ident = ModelIdentifierField(**{k: model[k] for k in ("key", "hash", "name", "base", "type") if isinstance(model.get(k), str)})
+        ident = ModelIdentifierField(
+            **{
+                k: model[k]
+                for k in ("key", "hash", "name", "base", "type")
+                if isinstance(model.get(k), str)
+            }
+        )
     elif isinstance(model, str) or isinstance(meta.get("model_name"), str):
         ident = ModelIdentifierField(name=model if isinstance(model, str) else meta["model_name"])
     else:

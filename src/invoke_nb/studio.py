@@ -146,7 +146,9 @@ class StudioResult:
 class StudioStats:
     """Run statistics (like InvokeAI's invocation stats); a table in a notebook."""
 
-    def __init__(self, by_type: dict[str, dict[str, float]], runs: int, cache: dict[str, Any]) -> None:
+    def __init__(
+        self, by_type: dict[str, dict[str, float]], runs: int, cache: dict[str, Any]
+    ) -> None:
         self.by_type = by_type
         self.runs = runs
         self.cache = cache
@@ -154,16 +156,27 @@ class StudioStats:
     def rows(self) -> list[tuple[str, int, int, float, float, float]]:
         mib = 1024**2
         return [
-            (t, int(a["count"]), int(a["cached"]), a["seconds"], a["peak_ram"] / mib, a["peak_vram"] / mib)
+            (
+                t,
+                int(a["count"]),
+                int(a["cached"]),
+                a["seconds"],
+                a["peak_ram"] / mib,
+                a["peak_vram"] / mib,
+            )
             for t, a in sorted(self.by_type.items(), key=lambda kv: -kv[1]["seconds"])
         ]
 
     def __str__(self) -> str:
         head = f"{'node type':<24}{'count':>7}{'cached':>8}{'seconds':>10}{'RAM MiB':>10}{'VRAM MiB':>10}"
         lines = [f"{self.runs} runs", head]
-        lines += [f"{t:<24}{c:>7}{k:>8}{s:>10.3f}{r:>10.0f}{v:>10.0f}" for t, c, k, s, r, v in self.rows()]
+        lines += [
+            f"{t:<24}{c:>7}{k:>8}{s:>10.3f}{r:>10.0f}{v:>10.0f}" for t, c, k, s, r, v in self.rows()
+        ]
         hits, misses = self.cache.get("hits", 0), self.cache.get("misses", 0)
-        lines.append(f"model cache: {hits} hits, {misses} misses, {self.cache.get('loads', 0)} loads")
+        lines.append(
+            f"model cache: {hits} hits, {misses} misses, {self.cache.get('loads', 0)} loads"
+        )
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -195,7 +208,9 @@ class Studio:
         self.catalog = Catalog(root)
         self.root = self.catalog.root
         self.events = EventBus()
-        self.models = ModelManager(self.root / "models", self.catalog.models, cache=get_model_cache())
+        self.models = ModelManager(
+            self.root / "models", self.catalog.models, cache=get_model_cache()
+        )
         self._model_listener = self._forward_model_event
         self.models.cache.add_listener(self._model_listener)
         self.executor: Any = LocalExecutor()
@@ -214,14 +229,23 @@ class Studio:
             self.queue.start()
 
     # -- wiring -----------------------------------------------------------------------
-    def _services(self, item: Any, cancel: threading.Event, emit: Callable[[str, dict[str, Any]], None]) -> Services:
+    def _services(
+        self, item: Any, cancel: threading.Event, emit: Callable[[str, dict[str, Any]], None]
+    ) -> Services:
         def emit_and_track(kind: str, payload: dict[str, Any]) -> None:
             emit(kind, payload)
 
-        return Services(image_sink=_TrackingSink(self, emit_and_track), models=self.models, emit=emit, cancel=cancel)
+        return Services(
+            image_sink=_TrackingSink(self, emit_and_track),
+            models=self.models,
+            emit=emit,
+            cancel=cancel,
+        )
 
     def _forward_model_event(self, kind: str, payload: dict[str, Any]) -> None:
-        mapped = {"load_started": "model_load_started", "load_complete": "model_load_complete"}.get(kind, kind)
+        mapped = {"load_started": "model_load_started", "load_complete": "model_load_complete"}.get(
+            kind, kind
+        )
         if mapped in ("model_load_started", "model_load_complete"):
             self.events.emit(mapped, payload)
 
@@ -240,7 +264,9 @@ class Studio:
                 raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
         else:
             if kwargs:
-                raise TypeError("keyword arguments go with an executor name, not an executor object")
+                raise TypeError(
+                    "keyword arguments go with an executor name, not an executor object"
+                )
             new = executor
         old, self.executor = self.executor, new
         self.queue.executor = new
@@ -265,7 +291,9 @@ class Studio:
         b = Batch.parse(batch, runs)
         b.validate(graph)
         data = self._portable(graph).to_dict()
-        values = [[v.to_json() for v in fv] for fv in expand_batch(b)] if b.data else [None] * b.runs
+        values = (
+            [[v.to_json() for v in fv] for fv in expand_batch(b)] if b.data else [None] * b.runs
+        )
         import uuid
 
         batch_id = str(uuid.uuid4())
@@ -279,7 +307,9 @@ class Studio:
             destination=destination,
             origin="python",
         )
-        self.events.emit("batch_enqueued", {"batch_id": batch_id, "item_ids": ids, "count": len(ids)})
+        self.events.emit(
+            "batch_enqueued", {"batch_id": batch_id, "item_ids": ids, "count": len(ids)}
+        )
         self.queue.wake()
         return ids
 
@@ -295,7 +325,9 @@ class Studio:
                         continue
                     if g is None:
                         g = graph.copy()
-                    rec = self.catalog.images.save(img, is_intermediate=True, origin="internal", category="user")
+                    rec = self.catalog.images.save(
+                        img, is_intermediate=True, origin="internal", category="user"
+                    )
                     g.nodes[nid].values[fname] = ImageField(image_name=rec.image_name)
         return g or graph
 
@@ -303,7 +335,9 @@ class Studio:
         """Block until a queue item finishes; its result, or its error raised."""
         return self.queue.future(item_id).result(timeout)
 
-    def run(self, graph: Graph, *, progress: bool = True, timeout: float | None = None) -> StudioResult:
+    def run(
+        self, graph: Graph, *, progress: bool = True, timeout: float | None = None
+    ) -> StudioResult:
         """Run ``graph`` now (ahead of queued items) and wait, with a progress bar.
 
         Ctrl-C (a kernel interrupt) cancels the run between steps and raises ``Cancelled``.
@@ -369,12 +403,16 @@ class Studio:
             off()
         return StudioResult(result, images or self._output_images(result), item_id)
 
-    def cancel(self, item_ids: Sequence[int] | int | None = None, *, batch_id: str | None = None) -> list[int]:
+    def cancel(
+        self, item_ids: Sequence[int] | int | None = None, *, batch_id: str | None = None
+    ) -> list[int]:
         """Cancel items (given ids, a batch, or everything pending and running)."""
         if isinstance(item_ids, int):
             item_ids = [item_ids]
         if item_ids is None:
-            q = self.catalog.queue.list(status=["pending", "in_progress"], batch_id=batch_id, queue_id=self.queue_id)
+            q = self.catalog.queue.list(
+                status=["pending", "in_progress"], batch_id=batch_id, queue_id=self.queue_id
+            )
             item_ids = [i.item_id for i in q]
         return self.queue.cancel(list(item_ids))
 
@@ -403,7 +441,9 @@ class Studio:
             rec = self.models.get(model)
         else:
             rec = self.models.find(model)
-        return ModelIdentifierField(key=rec.key, hash=rec.hash, name=rec.name, base=rec.base, type=rec.type)
+        return ModelIdentifierField(
+            key=rec.key, hash=rec.hash, name=rec.name, base=rec.base, type=rec.type
+        )
 
     def _style(self, style: Any, prompt: str, negative: str) -> tuple[str, str]:
         if style is None:
@@ -414,16 +454,27 @@ class Studio:
         return apply_style(preset, prompt, negative)
 
     def _generation(
-        self, build: Callable[..., Graph], *args: Any, model: Any, prompt: str, negative: str,
-        style: Any, board: str | None, loras: Sequence[Any], progress: bool, **kw: Any,
+        self,
+        build: Callable[..., Graph],
+        *args: Any,
+        model: Any,
+        prompt: str,
+        negative: str,
+        style: Any,
+        board: str | None,
+        loras: Sequence[Any],
+        progress: bool,
+        **kw: Any,
     ) -> StudioImage:
         from invoke_nb.graph.standard import OUTPUT
 
         ident = self._model(model)
         prompt, negative = self._style(style, prompt, negative)
         lora_pairs = [
-            (self._model(l[0]), float(l[1])) if isinstance(l, (tuple, list)) else (self._model(l), 1.0)
-            for l in loras
+            (self._model(x[0]), float(x[1]))
+            if isinstance(x, (tuple, list))
+            else (self._model(x), 1.0)
+            for x in loras
         ]
         g = build(ident, *args, prompt, negative=negative, loras=lora_pairs, **kw)
         if board is not None:
@@ -464,51 +515,121 @@ class Studio:
         from invoke_nb.graph import standard
 
         return self._generation(
-            standard.txt2img, model=model, prompt=prompt, negative=negative, style=style,
-            board=board, loras=loras, progress=progress, width=width, height=height,
-            steps=steps, cfg_scale=cfg_scale, scheduler=scheduler, seed=_seed(seed), **kw,
+            standard.txt2img,
+            model=model,
+            prompt=prompt,
+            negative=negative,
+            style=style,
+            board=board,
+            loras=loras,
+            progress=progress,
+            width=width,
+            height=height,
+            steps=steps,
+            cfg_scale=cfg_scale,
+            scheduler=scheduler,
+            seed=_seed(seed),
+            **kw,
         )
 
     def img2img(
-        self, image: Any, prompt: str, *, strength: float = 0.75, model: Any = None,
-        negative: str = "", seed: int | None = None, board: str | None = None,
-        loras: Sequence[Any] = (), style: Any = None, progress: bool = True, **kw: Any,
+        self,
+        image: Any,
+        prompt: str,
+        *,
+        strength: float = 0.75,
+        model: Any = None,
+        negative: str = "",
+        seed: int | None = None,
+        board: str | None = None,
+        loras: Sequence[Any] = (),
+        style: Any = None,
+        progress: bool = True,
+        **kw: Any,
     ) -> StudioImage:
         """Image to image: ``strength`` 0 keeps the input, 1 ignores it."""
         from invoke_nb.graph import standard
 
         return self._generation(
-            standard.img2img, _pil_or_field(image), model=model, prompt=prompt, negative=negative,
-            style=style, board=board, loras=loras, progress=progress, strength=strength,
-            seed=_seed(seed), **kw,
+            standard.img2img,
+            _pil_or_field(image),
+            model=model,
+            prompt=prompt,
+            negative=negative,
+            style=style,
+            board=board,
+            loras=loras,
+            progress=progress,
+            strength=strength,
+            seed=_seed(seed),
+            **kw,
         )
 
     def inpaint(
-        self, image: Any, mask: Any, prompt: str, *, strength: float = 1.0, model: Any = None,
-        negative: str = "", seed: int | None = None, board: str | None = None,
-        loras: Sequence[Any] = (), style: Any = None, progress: bool = True, **kw: Any,
+        self,
+        image: Any,
+        mask: Any,
+        prompt: str,
+        *,
+        strength: float = 1.0,
+        model: Any = None,
+        negative: str = "",
+        seed: int | None = None,
+        board: str | None = None,
+        loras: Sequence[Any] = (),
+        style: Any = None,
+        progress: bool = True,
+        **kw: Any,
     ) -> StudioImage:
         """Repaint where ``mask`` is black (white keeps; InvokeAI's convention)."""
         from invoke_nb.graph import standard
 
         return self._generation(
-            standard.inpaint, _pil_or_field(image), _pil_or_field(mask), model=model,
-            prompt=prompt, negative=negative, style=style, board=board, loras=loras,
-            progress=progress, strength=strength, seed=_seed(seed), **kw,
+            standard.inpaint,
+            _pil_or_field(image),
+            _pil_or_field(mask),
+            model=model,
+            prompt=prompt,
+            negative=negative,
+            style=style,
+            board=board,
+            loras=loras,
+            progress=progress,
+            strength=strength,
+            seed=_seed(seed),
+            **kw,
         )
 
     def outpaint(
-        self, image: Any, prompt: str, *, model: Any = None, negative: str = "",
-        seed: int | None = None, board: str | None = None, loras: Sequence[Any] = (),
-        style: Any = None, progress: bool = True, **kw: Any,
+        self,
+        image: Any,
+        prompt: str,
+        *,
+        model: Any = None,
+        negative: str = "",
+        seed: int | None = None,
+        board: str | None = None,
+        loras: Sequence[Any] = (),
+        style: Any = None,
+        progress: bool = True,
+        **kw: Any,
     ) -> StudioImage:
         """Fill the transparent pixels of an RGBA image."""
         from invoke_nb.graph import standard
 
         img = image.pil if isinstance(image, StudioImage) else image
         return self._generation(
-            standard.outpaint, img, model=model, prompt=prompt, negative=negative, style=style,
-            board=board, loras=loras, progress=progress, seed=_seed(seed), **kw,
+            standard.outpaint,
+            img,
+            model=model,
+            prompt=prompt,
+            negative=negative,
+            style=style,
+            board=board,
+            loras=loras,
+            progress=progress,
+            seed=_seed(seed),
+            **kw,
         )
 
     # -- statistics, recall -------------------------------------------------------------
@@ -581,7 +702,15 @@ class _TrackingSink:
 
     def save(self, image: Image.Image, **kw: Any) -> str:
         name = self.studio.sink.save(image, **kw)
-        self.emit("image_saved", {"image_name": name, "node_id": kw.get("node_id"), "width": image.width, "height": image.height})
+        self.emit(
+            "image_saved",
+            {
+                "image_name": name,
+                "node_id": kw.get("node_id"),
+                "width": image.width,
+                "height": image.height,
+            },
+        )
         return name
 
     def get(self, name: str) -> Image.Image | None:

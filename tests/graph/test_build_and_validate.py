@@ -122,8 +122,14 @@ def test_cycle_detected_by_validate_for_json_graph() -> None:
     data = {
         "nodes": {"a": {"id": "a", "type": "add"}, "b": {"id": "b", "type": "add"}},
         "edges": [
-            {"source": {"node_id": "a", "field": "value"}, "destination": {"node_id": "b", "field": "a"}},
-            {"source": {"node_id": "b", "field": "value"}, "destination": {"node_id": "a", "field": "a"}},
+            {
+                "source": {"node_id": "a", "field": "value"},
+                "destination": {"node_id": "b", "field": "a"},
+            },
+            {
+                "source": {"node_id": "b", "field": "value"},
+                "destination": {"node_id": "a", "field": "a"},
+            },
         ],
     }
     with pytest.raises(E.CycleError):

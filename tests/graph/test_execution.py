@@ -83,7 +83,10 @@ def test_nested_iterate_collect() -> None:
 
 def test_two_independent_iterators_multiply() -> None:
     g = inb.Graph()
-    a, b = g.add("integer_collection", collection=[1, 2]), g.add("integer_collection", collection=[10, 20, 30])
+    a, b = (
+        g.add("integer_collection", collection=[1, 2]),
+        g.add("integer_collection", collection=[10, 20, 30]),
+    )
     ia, ib = g.add("iterate"), g.add("iterate")
     g.connect(a, "collection", ia, "collection")
     g.connect(b, "collection", ib, "collection")
@@ -282,7 +285,9 @@ def test_custom_node_registration_and_replacement() -> None:
     n = g.add("t_shout", text="hi")
     assert fresh_runner().run(g).outputs[n].value == "HI!"
     schema = inb.nodes.node_schema("t_shout")
-    assert schema["title"] == "Shout" and schema["version"] == "1.2.3" and schema["tags"] == ["text"]
+    assert (
+        schema["title"] == "Shout" and schema["version"] == "1.2.3" and schema["tags"] == ["text"]
+    )
     assert schema["inputs"]["text"]["description"] == "what to shout"
 
     with pytest.warns(NodeRegistryWarning, match="t_shout"):

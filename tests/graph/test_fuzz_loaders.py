@@ -17,15 +17,25 @@ FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / 
 SEEDS = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=True), st.text(max_size=12)
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
-type_ids = st.sampled_from(["integer", "add", "iterate", "collect", "string_join", "float_math", "image", "nope", 3, None])
-field_names = st.sampled_from(["value", "a", "b", "item", "collection", "string_left", "image", "zz", 1, None])
+type_ids = st.sampled_from(
+    ["integer", "add", "iterate", "collect", "string_join", "float_math", "image", "nope", 3, None]
+)
+field_names = st.sampled_from(
+    ["value", "a", "b", "item", "collection", "string_left", "image", "zz", 1, None]
+)
 
 
 def _check(call) -> None:
@@ -42,12 +52,21 @@ def graph_dicts(draw) -> dict:
     for nid in ids:
         node = {"id": nid, "type": draw(type_ids)}
         for _ in range(draw(st.integers(0, 2))):
-            node[draw(st.sampled_from(["value", "a", "b", "collection", "is_intermediate", "use_cache", "q"]))] = draw(json_values)
+            node[
+                draw(
+                    st.sampled_from(
+                        ["value", "a", "b", "collection", "is_intermediate", "use_cache", "q"]
+                    )
+                )
+            ] = draw(json_values)
         nodes[nid] = node
     edges = [
         {
             "source": {"node_id": draw(st.sampled_from([*ids, "x"])), "field": draw(field_names)},
-            "destination": {"node_id": draw(st.sampled_from([*ids, "x"])), "field": draw(field_names)},
+            "destination": {
+                "node_id": draw(st.sampled_from([*ids, "x"])),
+                "field": draw(field_names),
+            },
         }
         for _ in range(draw(st.integers(0, 4)))
     ]
@@ -68,7 +87,11 @@ def test_random_graph_json(data: dict) -> None:
 @given(json_values)
 def test_random_json_values_as_graph_or_workflow(data) -> None:
     _check(lambda: inb.Graph.from_dict(data))
-    _check(lambda: read_workflow(data) if isinstance(data, dict) else inb.load_workflow(json.dumps(data)))
+    _check(
+        lambda: (
+            read_workflow(data) if isinstance(data, dict) else inb.load_workflow(json.dumps(data))
+        )
+    )
 
 
 @st.composite
@@ -87,11 +110,17 @@ def mutated_workflows(draw) -> dict:
             n[key] = draw(json_values)
         elif target == "edge" and edges:
             e = draw(st.sampled_from(edges))
-            key = draw(st.sampled_from(["source", "target", "sourceHandle", "targetHandle", "type"]))
+            key = draw(
+                st.sampled_from(["source", "target", "sourceHandle", "targetHandle", "type"])
+            )
             e[key] = draw(st.one_of(json_values, st.sampled_from(node_ids)))
         elif target == "input" and nodes:
             n = draw(st.sampled_from(nodes))
-            if isinstance(n.get("data"), dict) and isinstance(n["data"].get("inputs"), dict) and n["data"]["inputs"]:
+            if (
+                isinstance(n.get("data"), dict)
+                and isinstance(n["data"].get("inputs"), dict)
+                and n["data"]["inputs"]
+            ):
                 name = draw(st.sampled_from(sorted(n["data"]["inputs"])))
                 n["data"]["inputs"][name] = {"name": name, "value": draw(json_values)}
         elif target == "meta":

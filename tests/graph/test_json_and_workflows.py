@@ -14,7 +14,9 @@ from invoke_nb.graph.workflow import Workflow, read_workflow
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "invokeai-workflows"
 if not FIXTURES.exists():  # CI lays shared/ beside the clone
-    FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "invokeai-workflows"
+    FIXTURES = (
+        Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "invokeai-workflows"
+    )
 WORKFLOWS = sorted(FIXTURES.glob("*.json"))
 
 
@@ -98,7 +100,11 @@ def test_export_to_invokeai_and_back(tmp_path: Path) -> None:
     assert back.source_format == "invokeai"
     for nid, spec in g.nodes.items():
         got = back.graph.nodes[nid]
-        assert (got.type, got.is_intermediate, got.use_cache) == (spec.type, spec.is_intermediate, spec.use_cache)
+        assert (got.type, got.is_intermediate, got.use_cache) == (
+            spec.type,
+            spec.is_intermediate,
+            spec.use_cache,
+        )
         assert spec.values.items() <= got.values.items()
         for k in got.values.keys() - spec.values.keys():  # unset fields travel as defaults
             assert got.values[k] == spec.cls.model_fields[k].get_default(call_default_factory=True)
@@ -122,12 +128,37 @@ def _invokeai_min(version: str = "3.0.0") -> dict:
         "meta": {"version": version, "category": "user"},
         "exposedFields": [{"nodeId": "i1", "fieldName": "value"}],
         "nodes": [
-            {"id": "i1", "type": "invocation", "data": {"id": "i1", "type": "integer", "inputs": {"value": {"name": "value", "value": 20}}}, "position": {"x": 0, "y": 0}},
-            {"id": "i2", "type": "invocation", "data": {"id": "i2", "type": "add", "inputs": {"a": {"name": "a"}, "b": {"name": "b", "value": 22}}, "isIntermediate": True}},
+            {
+                "id": "i1",
+                "type": "invocation",
+                "data": {
+                    "id": "i1",
+                    "type": "integer",
+                    "inputs": {"value": {"name": "value", "value": 20}},
+                },
+                "position": {"x": 0, "y": 0},
+            },
+            {
+                "id": "i2",
+                "type": "invocation",
+                "data": {
+                    "id": "i2",
+                    "type": "add",
+                    "inputs": {"a": {"name": "a"}, "b": {"name": "b", "value": 22}},
+                    "isIntermediate": True,
+                },
+            },
             {"id": "note", "type": "notes", "data": {"id": "note", "notes": "hello"}},
         ],
         "edges": [
-            {"id": "e1", "type": "default", "source": "i1", "target": "i2", "sourceHandle": "value", "targetHandle": "a"},
+            {
+                "id": "e1",
+                "type": "default",
+                "source": "i1",
+                "target": "i2",
+                "sourceHandle": "value",
+                "targetHandle": "a",
+            },
             {"id": "e2", "type": "collapsed", "source": "i1", "target": "i2"},
         ],
     }

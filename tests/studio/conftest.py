@@ -51,7 +51,7 @@ def _slow_graph(steps: int = 10, delay: float = 0.05, fail: bool = False) -> inb
 
 
 @pytest.fixture
-def slow_graph():  # noqa: ANN201 - returns the builder
+def slow_graph():
     """Builds a one-node graph that sleeps in steps (and can fail)."""
     return _slow_graph
 

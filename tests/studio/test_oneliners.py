@@ -15,7 +15,9 @@ SMALL = {"width": 64, "height": 64, "steps": 3}
 
 
 def test_txt2img_catalogues_image_with_metadata(tiny_studio: Studio) -> None:
-    img = tiny_studio.txt2img("a red fox", model="tiny", seed=7, negative="blurry", progress=False, **SMALL)
+    img = tiny_studio.txt2img(
+        "a red fox", model="tiny", seed=7, negative="blurry", progress=False, **SMALL
+    )
     assert isinstance(img, StudioImage)
     assert img.pil.size == (64, 64) and img.path.exists()
     rec = img.record
@@ -27,7 +29,9 @@ def test_txt2img_catalogues_image_with_metadata(tiny_studio: Studio) -> None:
     png = Image.open(io.BytesIO(img._repr_png_()))
     assert png.size == (64, 64)
     assert img.graph is not None and "denoise_latents" in {s.type for s in img.graph.nodes.values()}
-    rows = tiny_studio.sql("select positive_prompt, seed from images where not is_intermediate").fetchall()
+    rows = tiny_studio.sql(
+        "select positive_prompt, seed from images where not is_intermediate"
+    ).fetchall()
     assert rows == [("a red fox", 7)]
 
 
@@ -85,7 +89,9 @@ def test_outpaint_fills_transparent_area(tiny_studio: Studio) -> None:
 
 def test_board_and_style(tiny_studio: Studio) -> None:
     tiny_studio.presets.create("noir", "{prompt}, film noir", "colour")
-    img = tiny_studio.txt2img("a street", style="noir", board="Night", seed=1, progress=False, **SMALL)
+    img = tiny_studio.txt2img(
+        "a street", style="noir", board="Night", seed=1, progress=False, **SMALL
+    )
     rec = img.record
     assert rec.positive_prompt == "a street, film noir" and rec.negative_prompt == "colour"
     board = next(b for b in tiny_studio.catalog.boards.list() if b.board_name == "Night")

@@ -15,7 +15,6 @@ from invoke_nb.queue.batch import Batch, BatchError, expand_batch
 from invoke_nb.studio import Studio
 
 
-
 def add_graph() -> inb.Graph:
     g = inb.Graph()
     g.add("integer", id="a", value=1)
@@ -27,7 +26,12 @@ def add_graph() -> inb.Graph:
 def test_batch_zip_product_runs() -> None:
     g = add_graph()
     b = Batch.parse(
-        [[{"node_id": "a", "field": "value", "items": [1, 2]}, {"node_path": "s", "field_name": "b", "items": [10, 20]}]],
+        [
+            [
+                {"node_id": "a", "field": "value", "items": [1, 2]},
+                {"node_path": "s", "field_name": "b", "items": [10, 20]},
+            ]
+        ],
         runs=2,
     )
     b.validate(g)
@@ -69,7 +73,10 @@ def test_enqueue_returns_at_once_and_runs_in_order(studio: Studio) -> None:
     ids = studio.enqueue(add_graph(), batch={"a.value": [1, 2, 3]})
     assert time.perf_counter() - t0 < 2.0
     order: list[int] = []
-    studio.events.on("queue_item_status_changed", lambda k, p: p["status"] == "in_progress" and order.append(p["item_id"]))
+    studio.events.on(
+        "queue_item_status_changed",
+        lambda k, p: p["status"] == "in_progress" and order.append(p["item_id"]),
+    )
     (first,) = studio.enqueue(add_graph(), prepend=True)
     studio.queue.resume()
     for i in [*ids, first]:
@@ -138,7 +145,10 @@ def test_events_sequence_for_a_run(studio: Studio) -> None:
     assert kinds[0] == "batch_enqueued"
     assert ("queue_item_status_changed", "in_progress") in seen
     saved = kinds.index("image_saved")
-    assert seen[saved - 1] == ("node_started", "save") and seen[saved + 1] == ("node_complete", "save")
+    assert seen[saved - 1] == ("node_started", "save") and seen[saved + 1] == (
+        "node_complete",
+        "save",
+    )
     assert seen[-1] == ("queue_item_status_changed", "completed")
     assert len(r.images) == 1
     rec = r.image.record

@@ -88,7 +88,9 @@ class ConnectionModeError(GraphError):
 class TypeMismatchError(GraphError):
     """An edge joins an output to an input of an incompatible type."""
 
-    def __init__(self, src: str, src_field: str, src_type: str, dst: str, dst_field: str, dst_type: str):
+    def __init__(
+        self, src: str, src_field: str, src_type: str, dst: str, dst_field: str, dst_type: str
+    ):
         super().__init__(
             f"cannot connect {src}.{src_field} ({src_type}) to {dst}.{dst_field} ({dst_type}): "
             "types are not compatible",
@@ -104,7 +106,9 @@ class CycleError(GraphError):
 
     def __init__(self, node_ids: Iterable[str]):
         ids = sorted(node_ids)
-        super().__init__(f"the graph has a cycle through nodes {ids}", node_id=ids[0] if ids else None)
+        super().__init__(
+            f"the graph has a cycle through nodes {ids}", node_id=ids[0] if ids else None
+        )
         self.node_ids = ids
 
 

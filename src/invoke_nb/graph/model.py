@@ -116,10 +116,8 @@ class Graph:
     # -- building ---------------------------------------------------------------------
     def add(self, type: str, id: str | None = None, **values: Any) -> str:
         """Add a node of ``type`` with literal ``values``; returns its id."""
-        try:
-            cls = get_node_class(type)
-        except KeyError:
-            raise UnknownNodeTypeError(type, id) from None
+        if not _registered(type):
+            raise UnknownNodeTypeError(type, id)
         if id is None:
             while True:
                 self._counter += 1
@@ -171,7 +169,9 @@ class Graph:
         self.node(node_id).values.pop(field, None)
         self._version += 1
 
-    def connect(self, source: str, source_field: str, destination: str, destination_field: str) -> Edge:
+    def connect(
+        self, source: str, source_field: str, destination: str, destination_field: str
+    ) -> Edge:
         """Connect ``source.source_field`` (an output) to ``destination.destination_field``."""
         from invoke_nb.graph.validate import check_edge
 
@@ -180,7 +180,9 @@ class Graph:
         if (self.node(destination).type, destination_field) not in MULTI_INPUTS:
             for e in self.edges:
                 if e.destination == edge.destination:
-                    raise DuplicateInputError(destination, destination_field, [e.source.node_id, source])
+                    raise DuplicateInputError(
+                        destination, destination_field, [e.source.node_id, source]
+                    )
         if edge in self.edges:
             return edge
         self.edges.append(edge)
@@ -195,7 +197,9 @@ class Graph:
         self._version += 1
         return edge
 
-    def disconnect(self, source: str, source_field: str, destination: str, destination_field: str) -> None:
+    def disconnect(
+        self, source: str, source_field: str, destination: str, destination_field: str
+    ) -> None:
         """Remove an edge; missing edges are ignored."""
         edge = Edge(EdgePoint(source, source_field), EdgePoint(destination, destination_field))
         self.edges = [e for e in self.edges if e != edge]
@@ -278,7 +282,9 @@ class Graph:
             {
                 n.get("type")
                 for n in nodes.values()
-                if isinstance(n, dict) and isinstance(n.get("type"), str) and not _registered(n["type"])
+                if isinstance(n, dict)
+                and isinstance(n.get("type"), str)
+                and not _registered(n["type"])
             }
         )
         if missing:
@@ -299,7 +305,9 @@ class Graph:
                 s, d = e["source"], e["destination"]
                 args = (s["node_id"], s["field"], d["node_id"], d["field"])
             except (KeyError, TypeError):
-                raise WorkflowError(f"edge {i} must have source/destination with node_id and field") from None
+                raise WorkflowError(
+                    f"edge {i} must have source/destination with node_id and field"
+                ) from None
             if not all(isinstance(a, str) for a in args):
                 raise WorkflowError(f"edge {i}: node ids and fields must be strings")
             g.connect(*args)

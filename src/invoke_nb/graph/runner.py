@@ -186,7 +186,9 @@ def _merge(a: Bindings, b: Bindings) -> Bindings | None:
 @lru_cache(maxsize=8192)
 def _takes_str(cls: type, name: str) -> bool:
     desc = type_descriptor(cls.model_fields[name].annotation)
-    return desc["kind"] == "str" or (desc["kind"] == "union" and any(o["kind"] == "str" for o in desc["options"]))
+    return desc["kind"] == "str" or (
+        desc["kind"] == "union" and any(o["kind"] == "str" for o in desc["options"])
+    )
 
 
 def _coerce(cls: type, name: str, value: Any) -> Any:
@@ -221,7 +223,9 @@ class Runner:
 
 
 class _Run:
-    def __init__(self, runner: Runner, graph: Graph, session_id: str, use_cache: bool, services: Services):
+    def __init__(
+        self, runner: Runner, graph: Graph, session_id: str, use_cache: bool, services: Services
+    ):
         self.runner = runner
         self.cache = runner.cache
         self.graph = graph
@@ -302,11 +306,21 @@ class _Run:
         result: list[Instance] = []
         for bindings, chosen in self._combos(nid):
             inputs = {
-                e.destination.field: _coerce(cls, e.destination.field, getattr(chosen[e.source.node_id].output, e.source.field))
+                e.destination.field: _coerce(
+                    cls,
+                    e.destination.field,
+                    getattr(chosen[e.source.node_id].output, e.source.field),
+                )
                 for e in edges
             }
             key = content_key(
-                [literal, sorted((e.destination.field, chosen[e.source.node_id].key, e.source.field) for e in edges)]
+                [
+                    literal,
+                    sorted(
+                        (e.destination.field, chosen[e.source.node_id].key, e.source.field)
+                        for e in edges
+                    ),
+                ]
             )
             if spec.type == "iterate":
                 result.extend(self._iterate(nid, bindings, key, inputs))
@@ -316,23 +330,42 @@ class _Run:
             if entry is not None:
                 self.values.update(entry.values)
                 self.stats.append(NodeStat(nid, spec.type, 0.0, True))
-                self.emit("node_complete", {"node_id": nid, "node_type": spec.type, "session_id": self.session_id, "cached": True})
+                self.emit(
+                    "node_complete",
+                    {
+                        "node_id": nid,
+                        "node_type": spec.type,
+                        "session_id": self.session_id,
+                        "cached": True,
+                    },
+                )
                 result.append(Instance(nid, bindings, entry.output, key, True))
                 continue
             output, ctx = self._invoke(nid, key, {**spec.values, **inputs}, bindings)
             self.executed.add(nid)
             if cacheable:
-                self.cache.put(key, CacheEntry(output, dict(ctx.produced), ctx.produced_size() + 512))
-            out_key = key if cls.deterministic else content_key([key, output.model_dump(mode="json")])
+                self.cache.put(
+                    key, CacheEntry(output, dict(ctx.produced), ctx.produced_size() + 512)
+                )
+            out_key = (
+                key if cls.deterministic else content_key([key, output.model_dump(mode="json")])
+            )
             result.append(Instance(nid, bindings, output, out_key, False))
         return result
 
-    def _invoke(self, nid: str, key: str, values: dict[str, Any], bindings: Bindings) -> tuple[Output, Context]:
+    def _invoke(
+        self, nid: str, key: str, values: dict[str, Any], bindings: Bindings
+    ) -> tuple[Output, Context]:
         spec = self.graph.nodes[nid]
         cls = spec.cls
         try:
             node = cls.model_validate(
-                {**values, "id": nid, "is_intermediate": spec.is_intermediate, "use_cache": spec.use_cache}
+                {
+                    **values,
+                    "id": nid,
+                    "is_intermediate": spec.is_intermediate,
+                    "use_cache": spec.use_cache,
+                }
             )
         except Exception as e:
             raise NodeError(nid, spec.type, e, traceback.format_exc()) from e
@@ -344,7 +377,15 @@ class _Run:
             lookup=self.lookup,
             graph_json=self.graph_json,
         )
-        self.emit("node_started", {"node_id": nid, "node_type": spec.type, "session_id": self.session_id, "bindings": dict(bindings)})
+        self.emit(
+            "node_started",
+            {
+                "node_id": nid,
+                "node_type": spec.type,
+                "session_id": self.session_id,
+                "bindings": dict(bindings),
+            },
+        )
         _vram_reset()
         t0 = time.perf_counter()
         try:
@@ -354,7 +395,17 @@ class _Run:
         except Exception as e:
             tb = traceback.format_exc()
             err = NodeError(nid, spec.type, e, tb)
-            self.emit("node_error", {"node_id": nid, "node_type": spec.type, "session_id": self.session_id, "error_type": type(e).__name__, "error": str(e), "traceback": tb})
+            self.emit(
+                "node_error",
+                {
+                    "node_id": nid,
+                    "node_type": spec.type,
+                    "session_id": self.session_id,
+                    "error_type": type(e).__name__,
+                    "error": str(e),
+                    "traceback": tb,
+                },
+            )
             raise err from e
         seconds = time.perf_counter() - t0
         if not isinstance(output, Output):
@@ -362,10 +413,21 @@ class _Run:
             raise NodeError(nid, spec.type, err) from err
         self.values.update(ctx.produced)
         self.stats.append(NodeStat(nid, spec.type, seconds, False, _peak_ram(), _peak_vram()))
-        self.emit("node_complete", {"node_id": nid, "node_type": spec.type, "session_id": self.session_id, "cached": False, "seconds": seconds})
+        self.emit(
+            "node_complete",
+            {
+                "node_id": nid,
+                "node_type": spec.type,
+                "session_id": self.session_id,
+                "cached": False,
+                "seconds": seconds,
+            },
+        )
         return output, ctx
 
-    def _iterate(self, nid: str, bindings: Bindings, key: str, inputs: dict[str, Any]) -> list[Instance]:
+    def _iterate(
+        self, nid: str, bindings: Bindings, key: str, inputs: dict[str, Any]
+    ) -> list[Instance]:
         spec = self.graph.nodes[nid]
         collection = inputs.get("collection", spec.values.get("collection", []))
         if not isinstance(collection, (list, tuple)):
@@ -378,7 +440,13 @@ class _Run:
         self.iter_outer.setdefault(nid, set()).update(k for k, _ in bindings)
         total = len(collection)
         return [
-            Instance(nid, _merge(bindings, ((nid, i),)) or (), IterateOutput(item=item, index=i, total=total), content_key([key, i]), seen)
+            Instance(
+                nid,
+                _merge(bindings, ((nid, i),)) or (),
+                IterateOutput(item=item, index=i, total=total),
+                content_key([key, i]),
+                seen,
+            )
             for i, item in enumerate(collection)
         ]
 
@@ -388,13 +456,17 @@ class _Run:
         for e in item_edges:
             for inst in self.instances[e.source.node_id]:
                 iters.update(k for k, _ in inst.bindings)
-        outer_of_others = set().union(*(self.iter_outer.get(j, set()) for j in iters)) if iters else set()
+        outer_of_others = (
+            set().union(*(self.iter_outer.get(j, set()) for j in iters)) if iters else set()
+        )
         closed = {i for i in iters if i not in outer_of_others}
         groups: dict[Bindings, list[tuple[Any, str]]] = {}
         for e in item_edges:
             for inst in self.instances[e.source.node_id]:
                 outer = tuple((k, v) for k, v in inst.bindings if k not in closed)
-                groups.setdefault(outer, []).append((getattr(inst.output, e.source.field), f"{inst.key}:{e.source.field}"))
+                groups.setdefault(outer, []).append(
+                    (getattr(inst.output, e.source.field), f"{inst.key}:{e.source.field}")
+                )
         if not groups:
             groups[()] = []
         result = []
@@ -405,7 +477,9 @@ class _Run:
             if not seen:
                 self.cache.put(key, CacheEntry(None, {}, 64))
                 self.executed.add(nid)
-            result.append(Instance(nid, outer, CollectOutput(collection=[v for v, _ in items]), key, seen))
+            result.append(
+                Instance(nid, outer, CollectOutput(collection=[v for v, _ in items]), key, seen)
+            )
         return result
 
 

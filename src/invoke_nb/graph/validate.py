@@ -39,7 +39,9 @@ def _input_type(g: Graph, node_id: str, field: str) -> dict[str, Any]:
     return type_descriptor(fields[field].annotation)
 
 
-def output_type(g: Graph, node_id: str, field: str, _seen: frozenset[str] = frozenset()) -> dict[str, Any]:
+def output_type(
+    g: Graph, node_id: str, field: str, _seen: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """The type of an output, inferring ``iterate.item`` and ``collect.collection``."""
     spec = g.node(node_id)
     out_fields = spec.cls.output_class.model_fields
@@ -98,7 +100,9 @@ def check_edge(g: Graph, edge: Edge) -> None:
             )
         return
     if not compatible(src_t, dst_t):
-        raise TypeMismatchError(s.node_id, s.field, describe(src_t), d.node_id, d.field, describe(dst_t))
+        raise TypeMismatchError(
+            s.node_id, s.field, describe(src_t), d.node_id, d.field, describe(dst_t)
+        )
 
 
 def _adjacency(g: Graph) -> tuple[dict[str, list[str]], dict[str, int]]:
@@ -162,7 +166,11 @@ def validate_graph(g: Graph) -> None:
                 )
         if spec.type == "collect":
             _check_collect(g, nid)
-        elif spec.type == "iterate" and (nid, "collection") not in by_input and not spec.values.get("collection"):
+        elif (
+            spec.type == "iterate"
+            and (nid, "collection") not in by_input
+            and not spec.values.get("collection")
+        ):
             raise IterateCollectError(
                 f"iterate {nid!r} has no collection: connect a list output to its 'collection'",
                 node_id=nid,
@@ -174,7 +182,9 @@ def _check_collect(g: Graph, nid: str) -> None:
     item_edges = [e for e in g.incoming(nid) if e.destination.field == "item"]
     if not item_edges:
         raise IterateCollectError(
-            f"collect {nid!r} has no inputs: connect outputs to its 'item'", node_id=nid, field="item"
+            f"collect {nid!r} has no inputs: connect outputs to its 'item'",
+            node_id=nid,
+            field="item",
         )
     types = [output_type(g, e.source.node_id, e.source.field) for e in item_edges]
     first = next((t for t in types if t["kind"] != "any"), None)

@@ -117,8 +117,13 @@ class Workflow:
         return {
             "id": self.meta.get("id") or str(uuid.uuid4()),
             **meta,
-            "exposedFields": [{"nodeId": x["node_id"], "fieldName": x["field"]} for x in self.exposed],
-            "meta": {"version": INVOKEAI_SCHEMA_VERSION, "category": self.meta.get("category", "user")},
+            "exposedFields": [
+                {"nodeId": x["node_id"], "fieldName": x["field"]} for x in self.exposed
+            ],
+            "meta": {
+                "version": INVOKEAI_SCHEMA_VERSION,
+                "category": self.meta.get("category", "user"),
+            },
             "nodes": nodes,
             "edges": edges,
         }
@@ -127,15 +132,30 @@ class Workflow:
 def _parse_ours(data: dict[str, Any]) -> Workflow:
     version = data.get("version")
     if version != 1:
-        raise WorkflowError(f"unsupported invoke-nb workflow version {version!r} (this release reads 1)")
+        raise WorkflowError(
+            f"unsupported invoke-nb workflow version {version!r} (this release reads 1)"
+        )
     g = Graph.from_dict(data.get("graph"))
     layout = data.get("layout") or {}
     labels = data.get("labels") or {}
     exposed = data.get("exposed") or []
     meta = data.get("meta") or {}
-    if not isinstance(layout, dict) or not isinstance(labels, dict) or not isinstance(exposed, list) or not isinstance(meta, dict):
-        raise WorkflowError("workflow 'layout'/'labels'/'meta' must be objects and 'exposed' a list")
-    return Workflow(graph=g, meta=meta, layout=_layout(layout), labels={str(k): str(v) for k, v in labels.items()}, exposed=_exposed(exposed, "node_id", "field", g))
+    if (
+        not isinstance(layout, dict)
+        or not isinstance(labels, dict)
+        or not isinstance(exposed, list)
+        or not isinstance(meta, dict)
+    ):
+        raise WorkflowError(
+            "workflow 'layout'/'labels'/'meta' must be objects and 'exposed' a list"
+        )
+    return Workflow(
+        graph=g,
+        meta=meta,
+        layout=_layout(layout),
+        labels={str(k): str(v) for k, v in labels.items()},
+        exposed=_exposed(exposed, "node_id", "field", g),
+    )
 
 
 def _layout(raw: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -149,7 +169,11 @@ def _layout(raw: dict[str, Any]) -> dict[str, dict[str, float]]:
 def _exposed(raw: list[Any], id_key: str, field_key: str, g: Graph) -> list[dict[str, str]]:
     out = []
     for x in raw:
-        if not isinstance(x, dict) or not isinstance(x.get(id_key), str) or not isinstance(x.get(field_key), str):
+        if (
+            not isinstance(x, dict)
+            or not isinstance(x.get(id_key), str)
+            or not isinstance(x.get(field_key), str)
+        ):
             raise WorkflowError(f"exposed field entries need string {id_key!r} and {field_key!r}")
         if x[id_key] in g.nodes:
             out.append({"node_id": x[id_key], "field": x[field_key]})
@@ -160,7 +184,9 @@ def _parse_invokeai(data: dict[str, Any]) -> Workflow:
     meta_block = data.get("meta")
     version = meta_block.get("version") if isinstance(meta_block, dict) else None
     if not isinstance(version, str) or version.split(".")[0] not in ("1", "2", "3", "4"):
-        raise WorkflowError(f"unsupported InvokeAI workflow schema version {version!r} (reads 1.x to 4.x)")
+        raise WorkflowError(
+            f"unsupported InvokeAI workflow schema version {version!r} (reads 1.x to 4.x)"
+        )
     raw_nodes = data.get("nodes")
     raw_edges = data.get("edges")
     if not isinstance(raw_nodes, list) or not isinstance(raw_edges, list):
@@ -172,7 +198,11 @@ def _parse_invokeai(data: dict[str, Any]) -> Workflow:
         if n.get("type") != "invocation":
             continue  # notes and other editor-only nodes
         d = n.get("data")
-        if not isinstance(d, dict) or not isinstance(d.get("type"), str) or not isinstance(d.get("id", n.get("id")), str):
+        if (
+            not isinstance(d, dict)
+            or not isinstance(d.get("type"), str)
+            or not isinstance(d.get("id", n.get("id")), str)
+        ):
             raise WorkflowError(f"workflow node #{i} has no 'data' with a string 'type' and 'id'")
         invocations.append(n)
     missing = set()
@@ -231,7 +261,9 @@ def _parse_invokeai(data: dict[str, Any]) -> Workflow:
             continue
         args = (e.get("source"), e.get("sourceHandle"), e.get("target"), e.get("targetHandle"))
         if not all(isinstance(a, str) for a in args):
-            raise WorkflowError(f"workflow edge #{i} needs string source, sourceHandle, target and targetHandle")
+            raise WorkflowError(
+                f"workflow edge #{i} needs string source, sourceHandle, target and targetHandle"
+            )
         g.connect(*args)
     meta = {k: data[k] for k in _META_KEYS if k in data}
     if isinstance(data.get("id"), str):
@@ -242,7 +274,9 @@ def _parse_invokeai(data: dict[str, Any]) -> Workflow:
     if not isinstance(exposed_raw, list):
         raise WorkflowError("'exposedFields' must be a list")
     exposed = _exposed(exposed_raw, "nodeId", "fieldName", g)
-    return Workflow(graph=g, meta=meta, layout=layout, labels=labels, exposed=exposed, source_format="invokeai")
+    return Workflow(
+        graph=g, meta=meta, layout=layout, labels=labels, exposed=exposed, source_format="invokeai"
+    )
 
 
 def parse_workflow(data: Any) -> Workflow:
@@ -260,7 +294,9 @@ def parse_workflow(data: Any) -> Workflow:
         raise
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise WorkflowError(f"malformed workflow: {type(e).__name__}: {e}") from None
-    raise WorkflowError("not a workflow: expected an invoke-nb workflow, an InvokeAI workflow or a graph")
+    raise WorkflowError(
+        "not a workflow: expected an invoke-nb workflow, an InvokeAI workflow or a graph"
+    )
 
 
 def read_workflow(source: str | Path | dict[str, Any]) -> Workflow:
@@ -268,7 +304,9 @@ def read_workflow(source: str | Path | dict[str, Any]) -> Workflow:
     if isinstance(source, dict):
         return parse_workflow(source)
     text: str
-    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith("{")):
+    if isinstance(source, Path) or (
+        isinstance(source, str) and not source.lstrip().startswith("{")
+    ):
         path = Path(source).expanduser()
         try:
             text = path.read_text(encoding="utf-8")

@@ -43,7 +43,7 @@ __all__ = [
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
 
-class Input(str, enum.Enum):
+class Input(enum.StrEnum):
     """How an input may be given: a literal value, an edge, or either."""
 
     DIRECT = "direct"
@@ -51,7 +51,7 @@ class Input(str, enum.Enum):
     ANY = "any"
 
 
-class UIHint(str, enum.Enum):
+class UIHint(enum.StrEnum):
     """Hints for the editor's generated field widgets."""
 
     TEXTAREA = "textarea"
@@ -67,7 +67,7 @@ class NodeRegistryWarning(UserWarning):
     """A node or output type id was registered again and replaced the earlier class."""
 
 
-def InputField(  # noqa: N802 - reads like pydantic's Field, which it wraps
+def InputField(
     default: Any = ...,
     *,
     description: str = "",
@@ -110,7 +110,7 @@ def InputField(  # noqa: N802 - reads like pydantic's Field, which it wraps
     return Field(default, **kwargs)
 
 
-def OutputField(*, description: str = "", title: str | None = None) -> Any:  # noqa: N802
+def OutputField(*, description: str = "", title: str | None = None) -> Any:
     """Declare an output field of a node's output class."""
     return Field(
         ..., description=description, title=title, json_schema_extra={"field_kind": "output"}
@@ -128,9 +128,7 @@ class Output(BaseModel):
 class Node(BaseModel):
     """Base class of every node. Subclass it, decorate with :func:`node`, write ``invoke``."""
 
-    model_config = ConfigDict(
-        extra="forbid", arbitrary_types_allowed=True, validate_default=False
-    )
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_default=False)
 
     type_id: ClassVar[str] = ""
     title: ClassVar[str] = ""

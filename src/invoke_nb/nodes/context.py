@@ -34,7 +34,7 @@ __all__ = [
 log = logging.getLogger("invoke_nb.nodes")
 
 
-class Cancelled(Exception):  # noqa: N818 - reads as an event, like KeyboardInterrupt
+class Cancelled(Exception):
     """The run was cancelled; raised by :meth:`Context.check_cancelled` between steps."""
 
 
@@ -296,7 +296,15 @@ class Context:
     def emit(self, kind: str, **payload: Any) -> None:
         """Send an event to the host (widgets, callbacks). No-op without a host."""
         if self.services.emit is not None:
-            self.services.emit(kind, {"node_id": self.node_id, "node_type": self.node_type, "session_id": self.session_id, **payload})
+            self.services.emit(
+                kind,
+                {
+                    "node_id": self.node_id,
+                    "node_type": self.node_type,
+                    "session_id": self.session_id,
+                    **payload,
+                },
+            )
 
     def progress(
         self,
@@ -310,7 +318,9 @@ class Context:
         """Report progress (0..1 or step/total), with an optional small preview image."""
         if fraction is None and step is not None and total:
             fraction = step / total
-        self.emit("progress", fraction=fraction, message=message, step=step, total=total, image=image)
+        self.emit(
+            "progress", fraction=fraction, message=message, step=step, total=total, image=image
+        )
 
     def is_cancelled(self) -> bool:
         """Whether the run was asked to stop."""

@@ -24,18 +24,30 @@ class IterateOutput(Output):
     total: int = OutputField(description="The total number of items")
 
 
-@node("iterate", title="Iterate", category="collections", tags=["collection", "iterate"], version="1.1.0")
+@node(
+    "iterate",
+    title="Iterate",
+    category="collections",
+    tags=["collection", "iterate"],
+    version="1.1.0",
+)
 class IterateNode(Node):
     """Runs everything downstream once per item of ``collection`` (up to a ``collect``)."""
 
     collection: list[Any] = InputField(
         default_factory=list, description="The list of items to iterate over", input=Input.ANY
     )
-    index: int = InputField(default=0, description="The index, will be provided on executed iterators", input=Input.DIRECT)
+    index: int = InputField(
+        default=0,
+        description="The index, will be provided on executed iterators",
+        input=Input.DIRECT,
+    )
 
     def invoke(self, ctx: Context) -> IterateOutput:
         # The runner expands iterate itself; invoking it directly yields the indexed item.
-        return IterateOutput(item=self.collection[self.index], index=self.index, total=len(self.collection))
+        return IterateOutput(
+            item=self.collection[self.index], index=self.index, total=len(self.collection)
+        )
 
 
 @output("collect_output")
@@ -45,12 +57,26 @@ class CollectOutput(Output):
     collection: list[Any] = OutputField(description="The collection of input items")
 
 
-@node("collect", title="Collect", category="collections", tags=["collection", "collect"], version="1.0.0")
+@node(
+    "collect",
+    title="Collect",
+    category="collections",
+    tags=["collection", "collect"],
+    version="1.0.0",
+)
 class CollectNode(Node):
     """Gathers every value reaching ``item`` (from many edges and iterations) into a list."""
 
-    item: Any = InputField(default=None, description="The item to collect (all inputs must be of the same type)", input=Input.CONNECTION)
-    collection: list[Any] = InputField(default_factory=list, description="The collection, will be provided on execution", input=Input.DIRECT)
+    item: Any = InputField(
+        default=None,
+        description="The item to collect (all inputs must be of the same type)",
+        input=Input.CONNECTION,
+    )
+    collection: list[Any] = InputField(
+        default_factory=list,
+        description="The collection, will be provided on execution",
+        input=Input.DIRECT,
+    )
 
     def invoke(self, ctx: Context) -> CollectOutput:
         return CollectOutput(collection=list(self.collection))

@@ -150,7 +150,11 @@ def type_descriptor(ann: Any) -> dict[str, Any]:
                 "values": [m.value for m in ann],
                 "name": ann.__name__,
             }
-        bases = [c.__name__ for c in ann.__mro__[1:] if c not in (object, BaseModel) and not c.__name__.startswith("_")]
+        bases = [
+            c.__name__
+            for c in ann.__mro__[1:]
+            if c not in (object, BaseModel) and not c.__name__.startswith("_")
+        ]
         return {"kind": "class", "name": ann.__name__, "bases": bases}
     return {"kind": "any"}
 
@@ -183,7 +187,7 @@ def compatible(src: dict[str, Any], dst: dict[str, Any]) -> bool:
         return src["base"] == dk or (src["base"] == "int" and dk == "float")
     if dk == "enum":
         # a plain value may feed a choice field; validated against the choices at run time
-        return sk == dst["base"] or sk == "str" and dst["base"] == "str"
+        return sk == dst["base"] or (sk == "str" and dst["base"] == "str")
     if sk == "class" and dk == "class":
         return src["name"] == dst["name"] or dst["name"] in src.get("bases", [])
     return False
@@ -199,7 +203,12 @@ def describe(desc: dict[str, Any]) -> str:
     elif k == "class":
         s = desc["name"]
     elif k == "enum":
-        s = "Literal[" + ", ".join(repr(v) for v in desc["values"][:6]) + (", ..." if len(desc["values"]) > 6 else "") + "]"
+        s = (
+            "Literal["
+            + ", ".join(repr(v) for v in desc["values"][:6])
+            + (", ..." if len(desc["values"]) > 6 else "")
+            + "]"
+        )
     else:
         s = k
     return s + (" | None" if desc.get("optional") else "")

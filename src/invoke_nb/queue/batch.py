@@ -60,8 +60,14 @@ def _datum(obj: Any) -> BatchDatum:
         node_id = obj.get("node_id", obj.get("node_path"))
         field = obj.get("field", obj.get("field_name"))
         items = obj.get("items")
-        if not isinstance(node_id, str) or not isinstance(field, str) or not isinstance(items, (list, tuple)):
-            raise BatchError(f"batch datum needs node_id/node_path, field/field_name and an items list: {obj!r}")
+        if (
+            not isinstance(node_id, str)
+            or not isinstance(field, str)
+            or not isinstance(items, (list, tuple))
+        ):
+            raise BatchError(
+                f"batch datum needs node_id/node_path, field/field_name and an items list: {obj!r}"
+            )
         return BatchDatum(node_id, field, tuple(items))
     raise BatchError(f"cannot read a batch datum from {type(obj).__name__}")
 
@@ -99,7 +105,9 @@ class Batch:
         if _is_dataframe(data) or isinstance(data, dict):
             return cls([_group(data)], runs)
         if not isinstance(data, (list, tuple)):
-            raise BatchError(f"batch data must be a list of groups, a dict or a DataFrame, not {type(data).__name__}")
+            raise BatchError(
+                f"batch data must be a list of groups, a dict or a DataFrame, not {type(data).__name__}"
+            )
         return cls([_group(g) for g in data], runs)
 
     def validate(self, graph: Graph) -> None:
@@ -118,7 +126,9 @@ class Batch:
                 raise BatchError(f"batch group {gi} has no items")
             for d in group:
                 if (d.node_id, d.field) in seen:
-                    raise BatchError(f"batch sets {d.node_id}.{d.field} twice", node_id=d.node_id, field=d.field)
+                    raise BatchError(
+                        f"batch sets {d.node_id}.{d.field} twice", node_id=d.node_id, field=d.field
+                    )
                 seen.add((d.node_id, d.field))
                 spec = graph.node(d.node_id)
                 fields = spec.cls.input_fields()
@@ -141,7 +151,9 @@ def expand_batch(batch: Batch) -> list[list[FieldValue]]:
     per_group = []
     for group in batch.data:
         n = len(group[0].items)
-        per_group.append([[FieldValue(d.node_id, d.field, d.items[i]) for d in group] for i in range(n)])
+        per_group.append(
+            [[FieldValue(d.node_id, d.field, d.items[i]) for d in group] for i in range(n)]
+        )
     combos = [list(itertools.chain.from_iterable(c)) for c in itertools.product(*per_group)]
     return [list(c) for _ in range(batch.runs) for c in combos]
 

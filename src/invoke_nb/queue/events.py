@@ -63,7 +63,9 @@ class EventBus:
         Returns a function that unsubscribes.
         """
         if kind != "*" and kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event kind {kind!r}; kinds: {', '.join(sorted(EVENT_KINDS))}")
+            raise ValueError(
+                f"unknown event kind {kind!r}; kinds: {', '.join(sorted(EVENT_KINDS))}"
+            )
         entry = (callback, main_thread)
         with self._lock:
             self._subs[kind].append(entry)
