@@ -63,7 +63,9 @@ def tiny_lora_sd1_kohya(tiny_models_dir: Path) -> Path:
     """A kohya-format LoRA for ``tiny_sd1``."""
     from invoke_nb.testing.tiny_models import make_lora
 
-    return make_lora(tiny_models_dir / "tiny-lora-sd1-kohya.safetensors", base="sd-1", format="kohya")
+    return make_lora(
+        tiny_models_dir / "tiny-lora-sd1-kohya.safetensors", base="sd-1", format="kohya"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +82,19 @@ def tiny_vae(tiny_models_dir: Path) -> Path:
     from invoke_nb.testing.tiny_models import make_vae
 
     return make_vae(tiny_models_dir / "tiny-vae")
+
+
+@pytest.fixture(scope="session")
+def tiny_sd1_inpaint(tiny_models_dir: Path) -> Path:
+    """A tiny SD1 inpainting model (UNet with 9 input channels)."""
+    from invoke_nb.testing.tiny_models import make_sd1
+
+    return make_sd1(tiny_models_dir / "tiny-sd1-inpaint", seed=3, inpaint=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_refiner(tiny_models_dir: Path) -> Path:
+    """A tiny SDXL refiner (cross-attention 1280, text encoder 2 only, aesthetic time ids)."""
+    from invoke_nb.testing.tiny_models import make_sdxl_refiner
+
+    return make_sdxl_refiner(tiny_models_dir / "tiny-sdxl-refiner")

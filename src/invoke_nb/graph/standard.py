@@ -64,10 +64,22 @@ def _base(
     """Add the shared nodes; returns ids of the outputs to connect (unet, vae, denoise, ...)."""
     ident = _ident(model)
     sdxl = ident.base in _SDXL_BASES
-    loader = g.add("sdxl_model_loader" if sdxl else "main_model_loader", id="model_loader", model=ident)
-    unet_src, clip_src, clip2_src, vae_src = (loader, "unet"), (loader, "clip"), (loader, "clip2"), (loader, "vae")
+    loader = g.add(
+        "sdxl_model_loader" if sdxl else "main_model_loader", id="model_loader", model=ident
+    )
+    unet_src, clip_src, clip2_src, vae_src = (
+        (loader, "unet"),
+        (loader, "clip"),
+        (loader, "clip2"),
+        (loader, "vae"),
+    )
     for i, (lora, weight) in enumerate(loras):
-        lid = g.add("sdxl_lora_loader" if sdxl else "lora_loader", id=f"lora_{i}", lora=_ident(lora), weight=weight)
+        lid = g.add(
+            "sdxl_lora_loader" if sdxl else "lora_loader",
+            id=f"lora_{i}",
+            lora=_ident(lora),
+            weight=weight,
+        )
         g.connect(*unet_src, lid, "unet")
         g.connect(*clip_src, lid, "clip")
         unet_src, clip_src = (lid, "unet"), (lid, "clip")
@@ -82,15 +94,23 @@ def _base(
         vl = g.add("vae_loader", id="vae_loader", vae_model=_ident(vae))
         vae_src = (vl, "vae")
     if seamless:
-        sm = g.add("seamless", id="seamless", seamless_x="x" in seamless, seamless_y="y" in seamless)
+        sm = g.add(
+            "seamless", id="seamless", seamless_x="x" in seamless, seamless_y="y" in seamless
+        )
         g.connect(*unet_src, sm, "unet")
         g.connect(*vae_src, sm, "vae")
         unet_src, vae_src = (sm, "unet"), (sm, "vae")
     for pid, text in (("positive_prompt", prompt), ("negative_prompt", negative)):
         if sdxl:
             g.add(
-                "sdxl_compel_prompt", id=pid, prompt=text, style=text,
-                original_width=width, original_height=height, target_width=width, target_height=height,
+                "sdxl_compel_prompt",
+                id=pid,
+                prompt=text,
+                style=text,
+                original_width=width,
+                original_height=height,
+                target_width=width,
+                target_height=height,
             )
             g.connect(*clip_src, pid, "clip")
             g.connect(*clip2_src, pid, "clip2")
@@ -99,27 +119,51 @@ def _base(
             g.connect(*clip_src, pid, "clip")
     noise = g.add("noise", id="noise", seed=seed, width=width, height=height, use_cpu=True)
     den = g.add(
-        "denoise_latents", id="denoise_latents", steps=steps, cfg_scale=cfg_scale, scheduler=scheduler,
-        cfg_rescale_multiplier=cfg_rescale_multiplier, denoising_start=0.0, denoising_end=1.0, seeding=seeding,
+        "denoise_latents",
+        id="denoise_latents",
+        steps=steps,
+        cfg_scale=cfg_scale,
+        scheduler=scheduler,
+        cfg_rescale_multiplier=cfg_rescale_multiplier,
+        denoising_start=0.0,
+        denoising_end=1.0,
+        seeding=seeding,
     )
     g.connect("positive_prompt", "conditioning", den, "positive_conditioning")
     g.connect("negative_prompt", "conditioning", den, "negative_conditioning")
     g.connect(noise, "noise", den, "noise")
     g.connect(*unet_src, den, "unet")
     meta = g.add(
-        "core_metadata", id="core_metadata",
+        "core_metadata",
+        id="core_metadata",
         generation_mode=("sdxl_" if sdxl else "") + generation_mode,
-        positive_prompt=prompt, negative_prompt=negative, width=width, height=height, seed=seed,
-        rand_device="cpu", cfg_scale=cfg_scale, cfg_rescale_multiplier=cfg_rescale_multiplier,
-        steps=steps, scheduler=scheduler, clip_skip=clip_skip, model=ident,
+        positive_prompt=prompt,
+        negative_prompt=negative,
+        width=width,
+        height=height,
+        seed=seed,
+        rand_device="cpu",
+        cfg_scale=cfg_scale,
+        cfg_rescale_multiplier=cfg_rescale_multiplier,
+        steps=steps,
+        scheduler=scheduler,
+        clip_skip=clip_skip,
+        model=ident,
         loras=[{"model": _ident(lo).model_dump(), "weight": w} for lo, w in loras],
-        seamless_x="x" in seamless or None, seamless_y="y" in seamless or None,
+        seamless_x="x" in seamless or None,
+        seamless_y="y" in seamless or None,
     )
     out = g.add(OUTPUT, id=OUTPUT, fp32=True)
     g.connect(den, "latents", out, "latents")
     g.connect(*vae_src, out, "vae")
     g.connect(meta, "metadata", out, "metadata")
-    return {"denoise": den, "vae_node": vae_src[0], "vae_field": vae_src[1], "unet_node": unet_src[0], "unet_field": unet_src[1]}
+    return {
+        "denoise": den,
+        "vae_node": vae_src[0],
+        "vae_field": vae_src[1],
+        "unet_node": unet_src[0],
+        "unet_field": unet_src[1],
+    }
 
 
 def txt2img(
@@ -143,20 +187,43 @@ def txt2img(
     """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1 or SDXL."""
     g = Graph()
     _base(
-        g, model, prompt, negative, width=width, height=height, steps=steps, cfg_scale=cfg_scale,
-        scheduler=scheduler, seed=seed, loras=loras, vae=vae, clip_skip=clip_skip, seamless=seamless,
-        cfg_rescale_multiplier=cfg_rescale_multiplier, seeding=seeding, generation_mode="txt2img",
+        g,
+        model,
+        prompt,
+        negative,
+        width=width,
+        height=height,
+        steps=steps,
+        cfg_scale=cfg_scale,
+        scheduler=scheduler,
+        seed=seed,
+        loras=loras,
+        vae=vae,
+        clip_skip=clip_skip,
+        seamless=seamless,
+        cfg_rescale_multiplier=cfg_rescale_multiplier,
+        seeding=seeding,
+        generation_mode="txt2img",
     )
     return g
 
 
 def _image_graph(
-    mode: str, model: Any, image: Image.Image | Any, prompt: str, strength: float, kw: dict[str, Any]
+    mode: str,
+    model: Any,
+    image: Image.Image | Any,
+    prompt: str,
+    strength: float,
+    kw: dict[str, Any],
 ) -> tuple[Graph, dict[str, str]]:
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be within [0, 1], got {strength}")
     g = Graph()
-    width, height = (image.width, image.height) if isinstance(image, Image.Image) else (kw["width"], kw["height"])
+    width, height = (
+        (image.width, image.height)
+        if isinstance(image, Image.Image)
+        else (kw["width"], kw["height"])
+    )
     kw = {**kw, "width": width - width % 8, "height": height - height % 8}
     ids = _base(g, model, prompt, generation_mode=mode, **kw)
     i2l = g.add("i2l", id="i2l", image=image, fp32=True)
@@ -168,13 +235,25 @@ def _image_graph(
 
 
 _DEFAULTS: dict[str, Any] = {
-    "negative": "", "width": 512, "height": 512, "steps": 30, "cfg_scale": 7.5, "scheduler": "euler",
-    "seed": 0, "loras": (), "vae": None, "clip_skip": 0, "seamless": (), "cfg_rescale_multiplier": 0.0,
+    "negative": "",
+    "width": 512,
+    "height": 512,
+    "steps": 30,
+    "cfg_scale": 7.5,
+    "scheduler": "euler",
+    "seed": 0,
+    "loras": (),
+    "vae": None,
+    "clip_skip": 0,
+    "seamless": (),
+    "cfg_rescale_multiplier": 0.0,
     "seeding": "invokeai",
 }
 
 
-def img2img(model: Any, image: Image.Image | Any, prompt: str, *, strength: float = 0.75, **kw: Any) -> Graph:
+def img2img(
+    model: Any, image: Image.Image | Any, prompt: str, *, strength: float = 0.75, **kw: Any
+) -> Graph:
     """Image to image: encode ``image``, noise it to ``strength``, denoise the rest of the way."""
     g, _ = _image_graph("img2img", model, image, prompt, strength, {**_DEFAULTS, **kw})
     return g
@@ -197,7 +276,14 @@ def inpaint(
     onto the original through the expanded mask area, so unmasked pixels stay exactly.
     """
     g, ids = _image_graph("inpaint", model, image, prompt, strength, {**_DEFAULTS, **kw})
-    gm = g.add("create_gradient_mask", id="gradient_mask", mask=mask, edge_radius=edge_radius, coherence_mode="Gaussian Blur", fp32=True)
+    gm = g.add(
+        "create_gradient_mask",
+        id="gradient_mask",
+        mask=mask,
+        edge_radius=edge_radius,
+        coherence_mode="Gaussian Blur",
+        fp32=True,
+    )
     g.connect(ids["unet_node"], ids["unet_field"], gm, "unet")
     g.connect(ids["vae_node"], ids["vae_field"], gm, "vae")
     g.set(gm, image=image)
@@ -222,12 +308,21 @@ def outpaint(
     plausible colours), then inpainted; the alpha channel is the mask.
     """
     if image.mode != "RGBA":
-        raise ValueError(f"outpaint needs an RGBA image whose transparent pixels are filled; got mode {image.mode}")
+        raise ValueError(
+            f"outpaint needs an RGBA image whose transparent pixels are filled; got mode {image.mode}"
+        )
     mask = image.getchannel("A").point(lambda a: 255 if a > 0 else 0)
     g, ids = _image_graph("outpaint", model, image, prompt, strength, {**_DEFAULTS, **kw})
     infill = g.add("infill_tile", id="infill", image=image, tile_size=32, seed=kw.get("seed", 0))
     g.connect(infill, "image", "i2l", "image")
-    gm = g.add("create_gradient_mask", id="gradient_mask", mask=mask, edge_radius=edge_radius, coherence_mode="Gaussian Blur", fp32=True)
+    gm = g.add(
+        "create_gradient_mask",
+        id="gradient_mask",
+        mask=mask,
+        edge_radius=edge_radius,
+        coherence_mode="Gaussian Blur",
+        fp32=True,
+    )
     g.connect(gm, "denoise_mask", ids["denoise"], "denoise_mask")
     _paste_back(g, image.convert("RGB"), gm, base_from=(infill, "image"))
     return g

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from invoke_nb.models.errors import MissingComponentError, ModelLoadError, UnsafeModelError
 from invoke_nb.models.records import ModelRecord
 
 __all__ = ["SUBMODELS", "ModelLoadError", "load_submodel"]
@@ -29,12 +30,11 @@ SUBMODELS = (
 )
 
 
-class ModelLoadError(RuntimeError):
-    """A model file or folder cannot be loaded; the message names the file and the problem."""
-
-
-def _fail(record: ModelRecord, path: Path, problem: str) -> ModelLoadError:
-    return ModelLoadError(f"model {record.name!r} ({record.key}): {path}: {problem}")
+def _fail(
+    record: ModelRecord, path: Path, problem: str, kind: type[Exception] = ModelLoadError
+) -> Exception:
+    """An error naming the model, the file and what is wrong with it."""
+    return kind(f"model {record.name!r} ({record.key}): {path}: {problem}")
 
 
 def load_submodel(
@@ -74,7 +74,12 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
 def _load_folder_part(record: ModelRecord, root: Path, submodel: str, dtype: torch.dtype) -> Any:
     folder = root / submodel
     if not folder.is_dir():
-        raise _fail(record, folder, f"missing component {submodel!r} in the diffusers folder")
+        raise _fail(
+            record,
+            folder,
+            f"missing component {submodel!r} in the diffusers folder",
+            MissingComponentError,
+        )
     try:
         if submodel == "scheduler":
             cfg_file = folder / "scheduler_config.json"
@@ -84,9 +89,11 @@ def _load_folder_part(record: ModelRecord, root: Path, submodel: str, dtype: tor
 
             return CLIPTokenizer.from_pretrained(folder, local_files_only=True)
         if submodel.startswith("text_encoder"):
-            return _text_encoder_class(folder).from_pretrained(
-                folder, local_files_only=True, dtype=dtype
-            ).eval()
+            return (
+                _text_encoder_class(folder)
+                .from_pretrained(folder, local_files_only=True, dtype=dtype)
+                .eval()
+            )
         if submodel == "unet":
             from diffusers import UNet2DConditionModel
 
@@ -95,7 +102,9 @@ def _load_folder_part(record: ModelRecord, root: Path, submodel: str, dtype: tor
             ).eval()
         from diffusers import AutoencoderKL
 
-        return AutoencoderKL.from_pretrained(folder, local_files_only=True, torch_dtype=dtype).eval()
+        return AutoencoderKL.from_pretrained(
+            folder, local_files_only=True, torch_dtype=dtype
+        ).eval()
     except ModelLoadError:
         raise
     except Exception as exc:  # corrupt weights, bad configs: name the folder
@@ -121,7 +130,9 @@ def _config_folder(record: ModelRecord, path: Path) -> Path:
     return cfg
 
 
-def _load_checkpoint_part(record: ModelRecord, path: Path, submodel: str, dtype: torch.dtype) -> Any:
+def _load_checkpoint_part(
+    record: ModelRecord, path: Path, submodel: str, dtype: torch.dtype
+) -> Any:
     cfg = _config_folder(record, path)
     # Tokenizers and the scheduler config are not in a checkpoint: take them from the config.
     if submodel == "scheduler" or submodel.startswith("tokenizer"):
@@ -131,14 +142,20 @@ def _load_checkpoint_part(record: ModelRecord, path: Path, submodel: str, dtype:
             from diffusers import UNet2DConditionModel
 
             return UNet2DConditionModel.from_single_file(
-                str(path), config=str(cfg), subfolder="unet", local_files_only=True,
+                str(path),
+                config=str(cfg),
+                subfolder="unet",
+                local_files_only=True,
                 torch_dtype=dtype,
             ).eval()
         if submodel == "vae":
             from diffusers import AutoencoderKL
 
             return AutoencoderKL.from_single_file(
-                str(path), config=str(cfg), subfolder="vae", local_files_only=True,
+                str(path),
+                config=str(cfg),
+                subfolder="vae",
+                local_files_only=True,
                 torch_dtype=dtype,
             ).eval()
         return _text_encoder_from_checkpoint(path, cfg / submodel, dtype)
@@ -149,37 +166,26 @@ def _load_checkpoint_part(record: ModelRecord, path: Path, submodel: str, dtype:
 
 
 def _text_encoder_from_checkpoint(path: Path, config_folder: Path, dtype: torch.dtype) -> Any:
-    """Build the text encoder from its config and the checkpoint's CLIP tensors."""
-    from safetensors import safe_open
+    """Build a text encoder from a checkpoint's CLIP (or SDXL OpenCLIP) tensors.
 
-    cls = _text_encoder_class(config_folder)
-    from transformers import AutoConfig
-
-    cfg = AutoConfig.from_pretrained(config_folder, local_files_only=True)
-    model = cls(cfg)
-    prefixes = (
-        ("cond_stage_model.transformer.", "conditioner.embedders.0.transformer.")
-        if config_folder.name == "text_encoder"
-        else ("conditioner.embedders.1.model.",)
+    diffusers' single-file helper does the key conversion; the config comes from the local
+    diffusers folder, so nothing is downloaded.
+    """
+    from diffusers.loaders.single_file_utils import (
+        create_diffusers_clip_model_from_ldm,
+        load_single_file_checkpoint,
     )
-    expected = model.state_dict()
-    flat = not any(k.startswith("text_model.") for k in expected)
-    found: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt") as f:
-        for key in f.keys():  # noqa: SIM118 - safe_open has no __iter__
-            for prefix in prefixes:
-                if key.startswith(prefix):
-                    name = key[len(prefix) :]
-                    if flat and name.startswith("text_model."):
-                        name = name[len("text_model.") :]
-                    found[name] = f.get_tensor(key)
-    if not found:
-        raise ModelLoadError(f"{path}: no {config_folder.name} weights in the checkpoint")
-    missing = [k for k in expected if k not in found and not k.endswith("position_ids")]
-    if missing:
-        raise ModelLoadError(f"{path}: {config_folder.name} weights missing: {missing[:5]}")
-    model.load_state_dict(found, strict=False)
-    return model.to(dtype).eval()
+
+    checkpoint = load_single_file_checkpoint(str(path), local_files_only=True)
+    model = create_diffusers_clip_model_from_ldm(
+        _text_encoder_class(config_folder),
+        checkpoint,
+        subfolder=config_folder.name,
+        config=str(config_folder.parent),
+        torch_dtype=dtype,
+        local_files_only=True,
+    )
+    return model.eval()
 
 
 def _load_vae(record: ModelRecord, path: Path, dtype: torch.dtype) -> Any:
@@ -187,7 +193,9 @@ def _load_vae(record: ModelRecord, path: Path, dtype: torch.dtype) -> Any:
 
     try:
         if path.is_dir():
-            return AutoencoderKL.from_pretrained(path, local_files_only=True, torch_dtype=dtype).eval()
+            return AutoencoderKL.from_pretrained(
+                path, local_files_only=True, torch_dtype=dtype
+            ).eval()
         cfg = _config_folder(record, path)
         sub = "vae" if (cfg / "vae").is_dir() else None
         kwargs: dict[str, Any] = {"subfolder": sub} if sub else {}
@@ -207,7 +215,12 @@ def _load_tensors(record: ModelRecord, path: Path) -> dict[str, torch.Tensor]:
             raise _fail(record, path, "folder holds no .safetensors file")
         path = files[0]
     if path.suffix != ".safetensors":
-        raise _fail(record, path, "only .safetensors files are loaded (pickle files are refused)")
+        raise _fail(
+            record,
+            path,
+            "only .safetensors files are loaded (pickle files are refused)",
+            UnsafeModelError,
+        )
     from safetensors.torch import load_file
 
     try:

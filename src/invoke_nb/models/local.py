@@ -63,7 +63,9 @@ class LocalModels:
         if not p.exists():
             raise FileNotFoundError(f"model path does not exist: {p}")
         kind = type or _guess_type(p)
-        fmt = "diffusers" if p.is_dir() else ("checkpoint" if kind in ("main", "vae") else "lycoris")
+        fmt = (
+            "diffusers" if p.is_dir() else ("checkpoint" if kind in ("main", "vae") else "lycoris")
+        )
         probe_dir = p if p.is_dir() else (Path(config_path) if config_path else None)
         guessed_base = _guess_base(probe_dir, kind, p)
         rec = ModelRecord(
@@ -99,9 +101,7 @@ class LocalModels:
             rows = [r for r in self.store.list(name=name) if base in (None, "any", r.base)]
             if rows:
                 return rows[0]
-        raise UnknownModelError(
-            f"no installed model matches key={key!r} hash={h!r} name={name!r}"
-        )
+        raise UnknownModelError(f"no installed model matches key={key!r} hash={h!r} name={name!r}")
 
     @contextmanager
     def load(self, model: Any, submodel: str | None = None) -> Iterator[Any]:

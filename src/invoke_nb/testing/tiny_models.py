@@ -18,7 +18,14 @@ import torch
 from invoke_nb.testing.ldm_keys import diffusers_to_ldm
 from invoke_nb.testing.tokenizer import vocab_size, write_clip_tokenizer
 
-__all__ = ["make_lora", "make_sd1", "make_sd1_single_file", "make_sdxl", "make_vae"]
+__all__ = [
+    "make_lora",
+    "make_sd1",
+    "make_sd1_single_file",
+    "make_sdxl",
+    "make_sdxl_refiner",
+    "make_vae",
+]
 
 _SCHEDULER = {
     "_class_name": "PNDMScheduler",
@@ -36,7 +43,23 @@ _SCHEDULER = {
 }
 
 
-def _vae_config() -> dict[str, Any]:
+_FULL_UNET = {
+    "block_out_channels": [320, 640, 1280, 1280],
+    "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+    "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
+    "sample_size": 64,
+}
+_FULL_VAE = {
+    "block_out_channels": [128, 256, 512, 512],
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
+    "sample_size": 512,
+}
+
+
+def _vae_config(full_size: bool = False) -> dict[str, Any]:
     return {
         "in_channels": 3,
         "out_channels": 3,
@@ -48,6 +71,7 @@ def _vae_config() -> dict[str, Any]:
         "norm_num_groups": 4,
         "sample_size": 64,
         "scaling_factor": 0.18215,
+        **(_FULL_VAE if full_size else {}),
     }
 
 
@@ -67,13 +91,15 @@ def _unet_config(cross_attention_dim: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _clip_config(vocab: int, hidden: int, *, layers: int, heads: int, projection: int) -> Any:
+def _clip_config(
+    vocab: int, hidden: int, *, layers: int, heads: int, projection: int, intermediate: int = 64
+) -> Any:
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(
         vocab_size=vocab,
         hidden_size=hidden,
-        intermediate_size=64,
+        intermediate_size=intermediate,
         num_hidden_layers=layers,
         num_attention_heads=heads,
         max_position_embeddings=77,
@@ -99,10 +125,11 @@ def _init_(module: torch.nn.Module) -> torch.nn.Module:
     return module.eval()
 
 
-def _write_vae(dest: Path) -> None:
+def _write_vae(dest: Path, full_size: bool = False) -> None:
     from diffusers import AutoencoderKL
 
-    _init_(AutoencoderKL(**_vae_config())).save_pretrained(dest, safe_serialization=True)
+    vae = AutoencoderKL(**_vae_config(full_size))
+    _init_(vae).save_pretrained(dest, safe_serialization=True)
 
 
 def _write_scheduler(dest: Path) -> None:
@@ -110,20 +137,29 @@ def _write_scheduler(dest: Path) -> None:
     (dest / "scheduler_config.json").write_text(json.dumps(_SCHEDULER, indent=1))
 
 
-def _write_text_encoder(dest: Path, vocab: int, *, hidden: int, projection: bool) -> None:
+def _write_text_encoder(
+    dest: Path, vocab: int, *, hidden: int, projection: bool, full_size: bool = False
+) -> None:
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
+    size = {"layers": 12, "intermediate": 4 * hidden} if full_size else {"layers": 2}
     if projection:
-        cfg = _clip_config(vocab, hidden, layers=2, heads=16, projection=hidden)
+        cfg = _clip_config(vocab, hidden, heads=16, projection=hidden, **size)
         model = CLIPTextModelWithProjection(cfg)
     else:
-        cfg = _clip_config(vocab, hidden, layers=2, heads=12, projection=hidden)
+        cfg = _clip_config(vocab, hidden, heads=12, projection=hidden, **size)
         model = CLIPTextModel(cfg)
     _init_(model).save_pretrained(dest, safe_serialization=True)
 
 
-def make_sd1(dest: Path, *, seed: int = 0) -> Path:
-    """Write a tiny SD1-shaped diffusers folder at ``dest`` (replaced if present)."""
+def make_sd1(dest: Path, *, seed: int = 0, full_size: bool = False, inpaint: bool = False) -> Path:
+    """Write a tiny SD1-shaped diffusers folder at ``dest`` (replaced if present).
+
+    ``inpaint`` makes an inpainting UNet (9 input channels: latents, mask, masked image).
+
+    ``full_size`` writes SD1.5's real dimensions instead (860M-parameter UNet, ~4 GB of
+    random weights): for benchmarks on a GPU, not for tests.
+    """
     from diffusers import UNet2DConditionModel
 
     dest = Path(dest)
@@ -133,11 +169,12 @@ def make_sd1(dest: Path, *, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tok = write_clip_tokenizer(dest / "tokenizer")
     n = vocab_size(tok)
-    _write_text_encoder(dest / "text_encoder", n, hidden=768, projection=False)
-    _init_(UNet2DConditionModel(**_unet_config(768))).save_pretrained(
-        dest / "unet", safe_serialization=True
-    )
-    _write_vae(dest / "vae")
+    _write_text_encoder(dest / "text_encoder", n, hidden=768, projection=False, full_size=full_size)
+    unet_cfg = {**_unet_config(768), **(_FULL_UNET if full_size else {})}
+    if inpaint:
+        unet_cfg["in_channels"] = 9
+    _init_(UNet2DConditionModel(**unet_cfg)).save_pretrained(dest / "unet", safe_serialization=True)
+    _write_vae(dest / "vae", full_size)
     _write_scheduler(dest / "scheduler")
     model_index = {
         "_class_name": "StableDiffusionPipeline",
@@ -202,6 +239,51 @@ def make_sdxl(dest: Path, *, seed: int = 0) -> Path:
     return dest
 
 
+def make_sdxl_refiner(dest: Path, *, seed: int = 0) -> Path:
+    """A tiny SDXL refiner: UNet cross-attention 1280, only the second (1280) text encoder,
+    time ids of five values (size, crop, aesthetic score)."""
+    from diffusers import UNet2DConditionModel
+
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    torch.manual_seed(seed)
+    tok = write_clip_tokenizer(dest / "tokenizer_2")
+    _write_text_encoder(dest / "text_encoder_2", vocab_size(tok), hidden=1280, projection=True)
+    time_dim = 8
+    unet = UNet2DConditionModel(
+        **_unet_config(
+            1280,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=time_dim,
+            projection_class_embeddings_input_dim=5 * time_dim + 1280,
+            use_linear_projection=True,
+        )
+    )
+    _init_(unet).save_pretrained(dest / "unet", safe_serialization=True)
+    _write_vae(dest / "vae")
+    sched = dict(_SCHEDULER, _class_name="EulerDiscreteScheduler", interpolation_type="linear")
+    sched.pop("skip_prk_steps")
+    (dest / "scheduler").mkdir()
+    (dest / "scheduler" / "scheduler_config.json").write_text(json.dumps(sched, indent=1))
+    model_index = {
+        "_class_name": "StableDiffusionXLImg2ImgPipeline",
+        "_diffusers_version": "0.31.0",
+        "requires_aesthetics_score": True,
+        "force_zeros_for_empty_prompt": False,
+        "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+        "text_encoder": [None, None],
+        "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+        "tokenizer": [None, None],
+        "tokenizer_2": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (dest / "model_index.json").write_text(json.dumps(model_index, indent=1))
+    return dest
+
+
 def make_sd1_single_file(dest: Path, *, folder: Path | None = None, seed: int = 0) -> Path:
     """Write a tiny SD1 checkpoint in the original (LDM / A1111) key layout.
 
@@ -225,11 +307,17 @@ def make_sd1_single_file(dest: Path, *, folder: Path | None = None, seed: int = 
     return dest
 
 
-def make_vae(dest: Path, *, seed: int = 1, single_file: bool = False) -> Path:
-    """A standalone tiny VAE: a diffusers folder, or one ``.safetensors`` file (LDM keys)."""
+def make_vae(dest: Path, *, seed: int = 1, single_file: bool | None = None) -> Path:
+    """A standalone tiny VAE: a diffusers folder, or one ``.safetensors`` file (LDM keys).
+
+    ``single_file`` defaults to whether ``dest`` ends in ``.safetensors``; the file's config
+    folder is written beside it as ``<stem>-config``.
+    """
     from safetensors.torch import load_file, save_file
 
     dest = Path(dest)
+    if single_file is None:
+        single_file = dest.suffix == ".safetensors"
     torch.manual_seed(seed)
     folder = dest if not single_file else dest.with_name(dest.stem + "-config")
     if folder.exists():
@@ -276,7 +364,11 @@ def make_lora(
             targets.append(("unet", f"{path}.{attn}.to_k", kv_in, width))
             targets.append(("unet", f"{path}.{attn}.to_v", kv_in, width))
             targets.append(("unet", f"{path}.{attn}.to_out.0", width, width))
-    encoders = [("text_encoder", 768)] if base == "sd-1" else [("text_encoder", 768), ("text_encoder_2", 1280)]
+    encoders = (
+        [("text_encoder", 768)]
+        if base == "sd-1"
+        else [("text_encoder", 768), ("text_encoder_2", 1280)]
+    )
     for enc, width in encoders:
         for layer in range(2):
             for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
@@ -284,7 +376,11 @@ def make_lora(
                     (enc, f"text_model.encoder.layers.{layer}.self_attn.{proj}", width, width)
                 )
     sd: dict[str, torch.Tensor] = {}
-    kohya_prefix = {"unet": "lora_unet", "text_encoder": "lora_te1" if base == "sdxl" else "lora_te", "text_encoder_2": "lora_te2"}
+    kohya_prefix = {
+        "unet": "lora_unet",
+        "text_encoder": "lora_te1" if base == "sdxl" else "lora_te",
+        "text_encoder_2": "lora_te2",
+    }
     for part, module, fan_in, fan_out in targets:
         down = torch.randn(rank, fan_in, generator=gen) * (scale / fan_in**0.5)
         up = torch.randn(fan_out, rank, generator=gen) * scale

@@ -14,15 +14,86 @@ from pathlib import Path
 
 __all__ = ["WORDS", "vocab_size", "write_clip_tokenizer"]
 
-# Words that tokenize to one id each; anything else falls back to characters.
-WORDS = (
-    "a an the of and with in on at by for to from photo photograph portrait painting "
-    "cat dog tiger cub cute super fierce national geographic award winning traditional "
-    "chinese watercolor landscape mountain river forest city night day sun moon sky red "
-    "green blue yellow black white big small old young man woman girl boy house tree "
-    "flower car road beach sea ocean snow rain cloud light dark art style detailed "
-    "high quality blurry ugly low bad"
-).split()
+# Words whose merges we write (most become one token); other text falls back to characters.
+WORDS = [
+    "a",
+    "an",
+    "the",
+    "of",
+    "and",
+    "with",
+    "in",
+    "on",
+    "at",
+    "by",
+    "for",
+    "to",
+    "from",
+    "photo",
+    "photograph",
+    "portrait",
+    "painting",
+    "cat",
+    "dog",
+    "tiger",
+    "cub",
+    "cute",
+    "super",
+    "fierce",
+    "national",
+    "geographic",
+    "award",
+    "winning",
+    "traditional",
+    "chinese",
+    "watercolor",
+    "landscape",
+    "mountain",
+    "river",
+    "forest",
+    "city",
+    "night",
+    "day",
+    "sun",
+    "moon",
+    "sky",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "black",
+    "white",
+    "big",
+    "small",
+    "old",
+    "young",
+    "man",
+    "woman",
+    "girl",
+    "boy",
+    "house",
+    "tree",
+    "flower",
+    "car",
+    "road",
+    "beach",
+    "sea",
+    "ocean",
+    "snow",
+    "rain",
+    "cloud",
+    "light",
+    "dark",
+    "art",
+    "style",
+    "detailed",
+    "high",
+    "quality",
+    "blurry",
+    "ugly",
+    "low",
+    "bad",
+]
 
 
 def _byte_symbols() -> list[str]:
@@ -56,7 +127,7 @@ def write_clip_tokenizer(dest: Path, *, model_max_length: int = 77) -> Path:
     seen: set[tuple[str, str]] = set()
     for word in WORDS:
         # Left-to-right merges: ((c a) t</w>) -> "ca" then "cat</w>".
-        parts = list(word[:-1]) + [word[-1] + "</w>"]
+        parts = [*word[:-1], word[-1] + "</w>"]
         left = parts[0]
         for right in parts[1:]:
             pair = (left, right)
@@ -69,9 +140,7 @@ def write_clip_tokenizer(dest: Path, *, model_max_length: int = 77) -> Path:
     for special in ("<|startoftext|>", "<|endoftext|>"):
         vocab.setdefault(special, len(vocab))
     (dest / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    (dest / "merges.txt").write_text(
-        "#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8"
-    )
+    (dest / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
     config = {
         "tokenizer_class": "CLIPTokenizer",
         "model_max_length": model_max_length,

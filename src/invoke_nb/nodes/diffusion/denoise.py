@@ -4,7 +4,8 @@ Written on diffusers' UNet2DConditionModel and scheduler API. Two seeding conven
 
 ``"invokeai"`` (default) follows InvokeAI 6.x so its images re-generate pixel for pixel:
   txt2img starts from ``scheduler.add_noise(zeros, noise, first_timestep)``; schedulers whose
-  ``step`` takes a generator get ``torch.Generator().manual_seed(seed ^ 0xFFFFFFFF)``;
+  ``step`` takes a generator get ``torch.Generator(device).manual_seed(seed ^ 0xFFFFFFFF)`` on
+  the UNet's device;
   DPM++ SDE schedulers get ``noise_sampler_seed = seed`` (see ``schedulers.py``).
 ``"diffusers"`` follows diffusers' pipelines: txt2img starts from ``noise * init_noise_sigma``
   and ``step`` continues the same CPU generator that drew the initial noise.
@@ -79,8 +80,8 @@ def denoise(
     before_step: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Run the loop; returns the final latents (float32, CPU)."""
-    dtype = unet.dtype
-    device = unet.device
+    param = next(unet.parameters())  # ModelMixin.dtype/.device walk every parameter
+    dtype, device = param.dtype, param.device
     timesteps, init_t = timesteps_for(scheduler, inp.steps, inp.denoising_start, inp.denoising_end)
     latents = inp.latents.to(device, torch.float32)
     if init_t.numel() == 0:
@@ -101,7 +102,8 @@ def denoise(
             latents = scheduler.add_noise(latents, noise, init_t)
     else:
         if accepts_generator:
-            step_kwargs["generator"] = torch.Generator("cpu").manual_seed(inp.seed ^ 0xFFFFFFFF)
+            # on the compute device, as InvokeAI does (CPU here; CUDA draws differ from CPU's)
+            step_kwargs["generator"] = torch.Generator(device).manual_seed(inp.seed ^ 0xFFFFFFFF)
         if noise is not None:
             latents = scheduler.add_noise(latents, noise, init_t)
     if type(scheduler).__name__ == "TCDScheduler":
@@ -133,14 +135,18 @@ def denoise(
         if repaint is not None and not inpaint_model:
             keep = scheduler.add_noise(orig, noise, t.reshape(1))
             if inp.gradient_mask:
-                latents = torch.where(repaint > t.item() / scheduler.config.num_train_timesteps, latents, keep)
+                latents = torch.where(
+                    repaint > t.item() / scheduler.config.num_train_timesteps, latents, keep
+                )
             else:
                 latents = torch.lerp(keep, latents, repaint)
         model_in = scheduler.scale_model_input(latents, t)
         if inpaint_model:
             model_in = torch.cat([model_in, repaint, masked_latents], dim=1)
         model_in = torch.cat([model_in, model_in]).to(dtype)
-        pred = unet(model_in, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False)[0]
+        pred = unet(
+            model_in, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False
+        )[0]
         uncond_pred, cond_pred = pred.float().chunk(2)
         scale = inp.cfg_scale[i] if isinstance(inp.cfg_scale, list) else inp.cfg_scale
         guided = uncond_pred + scale * (cond_pred - uncond_pred)

@@ -36,7 +36,9 @@ class _StepOutput:
 class ERSDEScheduler(EulerDiscreteScheduler):
     """Euler's schedule with the stochastic ER-SDE step (``solver_order``/``stochastic`` accepted)."""
 
-    def __init__(self, *args: Any, solver_order: int = 1, stochastic: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, solver_order: int = 1, stochastic: bool = True, **kwargs: Any
+    ) -> None:
         kwargs.pop("use_flow_sigmas", None)
         super().__init__(*args, **kwargs)
         self._stochastic = stochastic

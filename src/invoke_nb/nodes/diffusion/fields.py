@@ -67,8 +67,12 @@ class UNetField(BaseModel):
 
     unet: ModelIdentifierField = Field(description="Info to load unet submodel")
     scheduler: ModelIdentifierField = Field(description="Info to load scheduler submodel")
-    loras: list[LoRAField] = Field(default_factory=list, description="LoRAs to apply on model loading")
-    seamless_axes: list[str] = Field(default_factory=list, description='Axes("x" and "y") to which apply seamless')
+    loras: list[LoRAField] = Field(
+        default_factory=list, description="LoRAs to apply on model loading"
+    )
+    seamless_axes: list[str] = Field(
+        default_factory=list, description='Axes("x" and "y") to which apply seamless'
+    )
     freeu_config: FreeUConfig | None = Field(default=None, description="FreeU configuration")
 
 
@@ -78,14 +82,18 @@ class CLIPField(BaseModel):
     tokenizer: ModelIdentifierField = Field(description="Info to load tokenizer submodel")
     text_encoder: ModelIdentifierField = Field(description="Info to load text_encoder submodel")
     skipped_layers: int = Field(default=0, description="Number of skipped layers in text_encoder")
-    loras: list[LoRAField] = Field(default_factory=list, description="LoRAs to apply on model loading")
+    loras: list[LoRAField] = Field(
+        default_factory=list, description="LoRAs to apply on model loading"
+    )
 
 
 class VAEField(BaseModel):
     """A VAE, with seamless axes to apply when decoding."""
 
     vae: ModelIdentifierField = Field(description="Info to load vae submodel")
-    seamless_axes: list[str] = Field(default_factory=list, description='Axes("x" and "y") to which apply seamless')
+    seamless_axes: list[str] = Field(
+        default_factory=list, description='Axes("x" and "y") to which apply seamless'
+    )
 
 
 @output("unet_output")
@@ -106,7 +114,9 @@ class VAEOutput(Output):
 class CLIPOutput(Output):
     """A CLIP bundle."""
 
-    clip: CLIPField = OutputField(description="CLIP (tokenizer, text encoder, LoRAs) and skipped layer count", title="CLIP")
+    clip: CLIPField = OutputField(
+        description="CLIP (tokenizer, text encoder, LoRAs) and skipped layer count", title="CLIP"
+    )
 
 
 @output("model_loader_output")
@@ -114,7 +124,9 @@ class ModelLoaderOutput(Output):
     """SD1/SD2 main model parts."""
 
     unet: UNetField = OutputField(description="UNet (scheduler, LoRAs)", title="UNet")
-    clip: CLIPField = OutputField(description="CLIP (tokenizer, text encoder, LoRAs) and skipped layer count", title="CLIP")
+    clip: CLIPField = OutputField(
+        description="CLIP (tokenizer, text encoder, LoRAs) and skipped layer count", title="CLIP"
+    )
     vae: VAEField = OutputField(description="VAE", title="VAE")
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from pydantic import field_validator
 
 from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.context import Context
@@ -123,18 +124,34 @@ def _wrapping_forward(mod: torch.nn.Conv2d, x: bool, y: bool) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-@node("noise", title="Create Latent Noise", category="latents", tags=["latents", "noise"], version="1.1.0")
+@node(
+    "noise",
+    title="Create Latent Noise",
+    category="latents",
+    tags=["latents", "noise"],
+    version="1.1.0",
+)
 class NoiseInvocation(Node):
     """Generates latent noise for supported denoiser architectures."""
 
-    noise_type: Literal["SD"] = InputField(default="SD", description="Architecture-specific noise type.")
-    seed: int = InputField(default=0, ge=0, description="Seed for random number generation")
+    noise_type: Literal["SD"] = InputField(
+        default="SD", description="Architecture-specific noise type."
+    )
+    seed: int = InputField(
+        default=0, ge=0, le=SEED_MAX, description="Seed for random number generation"
+    )
     width: int = InputField(default=512, multiple_of=8, gt=0, description="Width of output (px)")
     height: int = InputField(default=512, multiple_of=8, gt=0, description="Height of output (px)")
     use_cpu: bool = InputField(
         default=True,
         description="Use CPU for noise generation (for reproducible results across platforms)",
     )
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _wrap_seed(cls, v: Any) -> Any:
+        # InvokeAI takes any integer seed modulo 2**32 (so -1 is 4294967295).
+        return v % (SEED_MAX + 1) if isinstance(v, int) and not isinstance(v, bool) else v
 
     def invoke(self, ctx: Context) -> NoiseOutput:
         seed = self.seed % (SEED_MAX + 1)
@@ -147,7 +164,9 @@ class NoiseInvocation(Node):
         )
 
 
-def _load_conditioning(ctx: Context, field: ConditioningField | list[ConditioningField], what: str) -> Any:
+def _load_conditioning(
+    ctx: Context, field: ConditioningField | list[ConditioningField], what: str
+) -> Any:
     items = field if isinstance(field, list) else [field]
     if not items:
         raise DiffusionInputError(f"node {ctx.node_id!r}: {what} is an empty list")
@@ -175,7 +194,9 @@ def _match_tokens(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
     def pad(x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == n:
             return x
-        return torch.cat([x, torch.zeros((x.shape[0], n - x.shape[1], x.shape[2]), dtype=x.dtype)], dim=1)
+        return torch.cat(
+            [x, torch.zeros((x.shape[0], n - x.shape[1], x.shape[2]), dtype=x.dtype)], dim=1
+        )
 
     return pad(a), pad(b)
 
@@ -196,24 +217,81 @@ class DenoiseLatentsInvocation(Node):
     negative_conditioning: ConditioningField | list[ConditioningField] = InputField(
         description="Negative conditioning tensor", input=Input.CONNECTION, ui_order=1
     )
-    noise: LatentsField | None = InputField(default=None, description="Noise tensor", input=Input.CONNECTION, ui_order=3)
+    noise: LatentsField | None = InputField(
+        default=None, description="Noise tensor", input=Input.CONNECTION, ui_order=3
+    )
     steps: int = InputField(default=10, gt=0, description="Number of steps to run")
-    cfg_scale: float | list[float] = InputField(default=7.5, description="Classifier-Free Guidance scale", title="CFG Scale")
-    denoising_start: float = InputField(default=0.0, ge=0, le=1, description="When to start denoising, expressed a percentage of total steps")
-    denoising_end: float = InputField(default=1.0, ge=0, le=1, description="When to stop denoising, expressed a percentage of total steps")
-    scheduler: SchedulerName = InputField(default="euler", description="Scheduler to use during inference")
-    unet: UNetField = InputField(description="UNet (scheduler, LoRAs)", input=Input.CONNECTION, title="UNet", ui_order=2)
+    cfg_scale: float | list[float] = InputField(
+        default=7.5, description="Classifier-Free Guidance scale", title="CFG Scale"
+    )
+    denoising_start: float = InputField(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="When to start denoising, expressed a percentage of total steps",
+    )
+    denoising_end: float = InputField(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="When to stop denoising, expressed a percentage of total steps",
+    )
+    scheduler: SchedulerName = InputField(
+        default="euler", description="Scheduler to use during inference"
+    )
+    unet: UNetField = InputField(
+        description="UNet (scheduler, LoRAs)", input=Input.CONNECTION, title="UNet", ui_order=2
+    )
     control: Any | None = InputField(default=None, input=Input.CONNECTION, ui_order=5)
-    ip_adapter: Any | None = InputField(default=None, description="IP-Adapter to apply", title="IP-Adapter", input=Input.CONNECTION, ui_order=6)
-    t2i_adapter: Any | None = InputField(default=None, description="T2I-Adapter(s) to apply", title="T2I-Adapter", input=Input.CONNECTION, ui_order=7)
-    cfg_rescale_multiplier: float = InputField(default=0, ge=0, lt=1, title="CFG Rescale Multiplier", description="Rescale multiplier for CFG guidance, used for models trained with zero-terminal SNR")
-    hidiffusion: bool = InputField(default=False, description="Use HiDiffusion (not supported here: must stay off)", title="HiDiffusion")
-    hidiffusion_raunet: bool = InputField(default=True, description="HiDiffusion RAU-Net", title="HiDiffusion: RAU-Net")
-    hidiffusion_window_attn: bool = InputField(default=True, description="HiDiffusion window attention", title="HiDiffusion: Window Attention")
-    hidiffusion_t1_ratio: float = InputField(default=0.4, ge=0, le=1, description="HiDiffusion T1 ratio", title="HiDiffusion: T1 Ratio")
-    hidiffusion_t2_ratio: float = InputField(default=0.0, ge=0, le=1, description="HiDiffusion T2 ratio", title="HiDiffusion: T2 Ratio")
-    latents: LatentsField | None = InputField(default=None, description="Latents tensor", input=Input.CONNECTION, ui_order=4)
-    denoise_mask: DenoiseMaskField | None = InputField(default=None, description="A mask of the region to apply the denoising process to. Values of 0.0 represent the regions to be fully denoised, and 1.0 represent the regions to be preserved.", input=Input.CONNECTION, ui_order=8)
+    ip_adapter: Any | None = InputField(
+        default=None,
+        description="IP-Adapter to apply",
+        title="IP-Adapter",
+        input=Input.CONNECTION,
+        ui_order=6,
+    )
+    t2i_adapter: Any | None = InputField(
+        default=None,
+        description="T2I-Adapter(s) to apply",
+        title="T2I-Adapter",
+        input=Input.CONNECTION,
+        ui_order=7,
+    )
+    cfg_rescale_multiplier: float = InputField(
+        default=0,
+        ge=0,
+        lt=1,
+        title="CFG Rescale Multiplier",
+        description="Rescale multiplier for CFG guidance, used for models trained with zero-terminal SNR",
+    )
+    hidiffusion: bool = InputField(
+        default=False,
+        description="Use HiDiffusion (not supported here: must stay off)",
+        title="HiDiffusion",
+    )
+    hidiffusion_raunet: bool = InputField(
+        default=True, description="HiDiffusion RAU-Net", title="HiDiffusion: RAU-Net"
+    )
+    hidiffusion_window_attn: bool = InputField(
+        default=True,
+        description="HiDiffusion window attention",
+        title="HiDiffusion: Window Attention",
+    )
+    hidiffusion_t1_ratio: float = InputField(
+        default=0.4, ge=0, le=1, description="HiDiffusion T1 ratio", title="HiDiffusion: T1 Ratio"
+    )
+    hidiffusion_t2_ratio: float = InputField(
+        default=0.0, ge=0, le=1, description="HiDiffusion T2 ratio", title="HiDiffusion: T2 Ratio"
+    )
+    latents: LatentsField | None = InputField(
+        default=None, description="Latents tensor", input=Input.CONNECTION, ui_order=4
+    )
+    denoise_mask: DenoiseMaskField | None = InputField(
+        default=None,
+        description="A mask of the region to apply the denoising process to. Values of 0.0 represent the regions to be fully denoised, and 1.0 represent the regions to be preserved.",
+        input=Input.CONNECTION,
+        ui_order=8,
+    )
     seeding: Literal["invokeai", "diffusers"] = InputField(
         default="invokeai",
         description="invoke-nb: 'invokeai' reproduces InvokeAI's images; 'diffusers' reproduces diffusers' pipelines",
@@ -222,14 +300,20 @@ class DenoiseLatentsInvocation(Node):
     def _reject_unsupported(self, ctx: Context) -> None:
         for name in ("control", "ip_adapter", "t2i_adapter"):
             if getattr(self, name) not in (None, []):
-                raise DiffusionInputError(f"node {ctx.node_id!r}: {name} inputs are not supported yet")
+                raise DiffusionInputError(
+                    f"node {ctx.node_id!r}: {name} inputs are not supported yet"
+                )
         if self.hidiffusion:
             raise DiffusionInputError(f"node {ctx.node_id!r}: hidiffusion is not supported yet")
         scales = self.cfg_scale if isinstance(self.cfg_scale, list) else [self.cfg_scale]
         if any(s < 1 for s in scales):
-            raise DiffusionInputError(f"node {ctx.node_id!r}: cfg_scale must be >= 1, got {self.cfg_scale}")
+            raise DiffusionInputError(
+                f"node {ctx.node_id!r}: cfg_scale must be >= 1, got {self.cfg_scale}"
+            )
         if isinstance(self.cfg_scale, list) and len(self.cfg_scale) != self.steps:
-            raise DiffusionInputError(f"node {ctx.node_id!r}: cfg_scale list must have one value per step ({self.steps})")
+            raise DiffusionInputError(
+                f"node {ctx.node_id!r}: cfg_scale list must have one value per step ({self.steps})"
+            )
 
     def invoke(self, ctx: Context) -> LatentsOutput:
         self._reject_unsupported(ctx)
@@ -239,7 +323,9 @@ class DenoiseLatentsInvocation(Node):
         elif noise is not None:
             latents = torch.zeros_like(noise)
         else:
-            raise DiffusionInputError(f"node {ctx.node_id!r}: 'latents' or 'noise' must be connected")
+            raise DiffusionInputError(
+                f"node {ctx.node_id!r}: 'latents' or 'noise' must be connected"
+            )
         if noise is not None and noise.shape[1:] != latents.shape[1:]:
             raise DiffusionInputError(
                 f"node {ctx.node_id!r}: noise {tuple(noise.shape)} and latents {tuple(latents.shape)} differ in shape"
@@ -253,7 +339,9 @@ class DenoiseLatentsInvocation(Node):
         pos = _load_conditioning(ctx, self.positive_conditioning, "positive_conditioning")
         neg = _load_conditioning(ctx, self.negative_conditioning, "negative_conditioning")
         if type(pos) is not type(neg):
-            raise DiffusionInputError(f"node {ctx.node_id!r}: positive and negative conditioning are of different model families")
+            raise DiffusionInputError(
+                f"node {ctx.node_id!r}: positive and negative conditioning are of different model families"
+            )
         cond, uncond = _match_tokens(pos.embeds, neg.embeds)
         added = None
         if isinstance(pos, SDXLConditioning):
@@ -264,7 +352,9 @@ class DenoiseLatentsInvocation(Node):
         mask = masked = None
         gradient = False
         if self.denoise_mask is not None:
-            mask = resize_mask(ctx.tensors.load(self.denoise_mask.mask_name), tuple(latents.shape[-2:]))
+            mask = resize_mask(
+                ctx.tensors.load(self.denoise_mask.mask_name), tuple(latents.shape[-2:])
+            )
             if self.denoise_mask.masked_latents_name:
                 masked = ctx.tensors.load(self.denoise_mask.masked_latents_name)
             gradient = self.denoise_mask.gradient
@@ -277,10 +367,14 @@ class DenoiseLatentsInvocation(Node):
             with models.load(lora.lora) as sd:
                 loras.append((sd, lora.weight))
         with models.load(self.unet.scheduler) as sched_cfg:
-            scheduler = make_scheduler(self.scheduler, sched_cfg, seed=seed, prediction_type=record.prediction_type)
+            scheduler = make_scheduler(
+                self.scheduler, sched_cfg, seed=seed, prediction_type=record.prediction_type
+            )
 
         def on_step(step: int, total: int, lat: torch.Tensor) -> None:
-            ctx.progress(step=step, total=total, message="Denoising", image=latents_preview(lat, base))
+            listening = ctx.services.emit is not None
+            preview = latents_preview(lat, base) if listening else None
+            ctx.progress(step=step, total=total, message="Denoising", image=preview)
 
         with torch.inference_mode(), ExitStack() as stack:
             unet = stack.enter_context(models.load(self.unet.unet))
@@ -316,8 +410,9 @@ class DenoiseLatentsInvocation(Node):
 
 def _vae_dtype(fp32: bool, vae: Any) -> torch.dtype:
     # CPU convolutions in half precision are slow and overflow: decode in float32 there.
-    dtype = torch.float32 if fp32 or vae.device.type == "cpu" else torch.float16
-    if vae.dtype != dtype:
+    param = next(vae.parameters())  # (ModelMixin.dtype/.device walk every parameter)
+    dtype = torch.float32 if fp32 or param.device.type == "cpu" else torch.float16
+    if param.dtype != dtype:
         vae.to(dtype)
     return dtype
 
@@ -327,7 +422,12 @@ def _vae_tiling(vae: Any, tiled: bool, tile_size: int):
     if not tiled:
         yield vae
         return
-    saved = (vae.tile_sample_min_size, vae.tile_latent_min_size, vae.tile_overlap_factor, vae.use_tiling)
+    saved = (
+        vae.tile_sample_min_size,
+        vae.tile_latent_min_size,
+        vae.tile_overlap_factor,
+        vae.use_tiling,
+    )
     vae.enable_tiling()
     if tile_size > 0:
         vae.tile_sample_min_size = tile_size
@@ -336,14 +436,19 @@ def _vae_tiling(vae: Any, tiled: bool, tile_size: int):
     try:
         yield vae
     finally:
-        vae.tile_sample_min_size, vae.tile_latent_min_size, vae.tile_overlap_factor, vae.use_tiling = saved
+        (
+            vae.tile_sample_min_size,
+            vae.tile_latent_min_size,
+            vae.tile_overlap_factor,
+            vae.use_tiling,
+        ) = saved
 
 
 def decode_latents(vae: Any, latents: torch.Tensor, *, fp32: bool = True) -> Image.Image:
     """VAE-decode latents (already scaled by ``scaling_factor``) to a PIL RGB image."""
     dtype = _vae_dtype(fp32, vae)
     with torch.inference_mode():
-        lat = latents.to(vae.device, dtype) / vae.config.scaling_factor
+        lat = latents.to(next(vae.parameters()).device, dtype) / vae.config.scaling_factor
         img = vae.decode(lat, return_dict=False)[0]
         img = (img / 2 + 0.5).clamp(0, 1)
         arr = img[0].permute(1, 2, 0).float().cpu().numpy()
@@ -358,8 +463,9 @@ def encode_image(vae: Any, image_tensor: torch.Tensor, *, fp32: bool = True) -> 
     """
     dtype = _vae_dtype(fp32, vae)
     with torch.inference_mode():
-        dist = vae.encode(image_tensor.to(vae.device, dtype)).latent_dist
-        sample = dist.sample(generator=torch.Generator(vae.device).manual_seed(0))
+        device = next(vae.parameters()).device
+        dist = vae.encode(image_tensor.to(device, dtype)).latent_dist
+        sample = dist.sample(generator=torch.Generator(device).manual_seed(0))
         return (sample * vae.config.scaling_factor).to("cpu", torch.float32)
 
 
@@ -373,18 +479,36 @@ def encode_image(vae: Any, image_tensor: torch.Tensor, *, fp32: bool = True) -> 
 class LatentsToImageInvocation(Node):
     """Generates an image from latents."""
 
-    board: BoardField | None = InputField(default=None, description="The board to save the image to", input=Input.DIRECT)
-    metadata: dict[str, Any] | None = InputField(default=None, description="Optional metadata to be saved with the image", input=Input.CONNECTION)
+    board: BoardField | None = InputField(
+        default=None, description="The board to save the image to", input=Input.DIRECT
+    )
+    metadata: dict[str, Any] | None = InputField(
+        default=None,
+        description="Optional metadata to be saved with the image",
+        input=Input.CONNECTION,
+    )
     latents: LatentsField = InputField(description="Latents tensor", input=Input.CONNECTION)
     vae: VAEField = InputField(description="VAE", input=Input.CONNECTION)
-    tiled: bool = InputField(default=False, description="Processing using overlapping tiles (reduce memory consumption)")
-    tile_size: int = InputField(default=0, multiple_of=8, description="The tile size for VAE tiling in pixels (image space). If set to 0, the default tile size for the model will be used. Larger tile sizes generally produce better results at the cost of higher memory usage.")
-    fp32: bool = InputField(default=False, description="Whether or not to use full float32 precision")
+    tiled: bool = InputField(
+        default=False, description="Processing using overlapping tiles (reduce memory consumption)"
+    )
+    tile_size: int = InputField(
+        default=0,
+        multiple_of=8,
+        description="The tile size for VAE tiling in pixels (image space). If set to 0, the default tile size for the model will be used. Larger tile sizes generally produce better results at the cost of higher memory usage.",
+    )
+    fp32: bool = InputField(
+        default=False, description="Whether or not to use full float32 precision"
+    )
 
     def invoke(self, ctx: Context) -> ImageOutput:
         latents = ctx.tensors.load(self.latents)
         ctx.progress(message="Running VAE decoder")
-        with ctx.models.load(self.vae.vae) as vae, seamless(vae, self.vae.seamless_axes), _vae_tiling(vae, self.tiled, self.tile_size):
+        with (
+            ctx.models.load(self.vae.vae) as vae,
+            seamless(vae, self.vae.seamless_axes),
+            _vae_tiling(vae, self.tiled, self.tile_size),
+        ):
             image = decode_latents(vae, latents, fp32=self.fp32)
         ref = ctx.images.save(
             image,
@@ -406,10 +530,21 @@ class ImageToLatentsInvocation(Node):
 
     image: ImageField = InputField(description="The image to encode")
     vae: VAEField = InputField(description="VAE", input=Input.CONNECTION)
-    tiled: bool = InputField(default=False, description="Processing using overlapping tiles (reduce memory consumption)")
-    tile_size: int = InputField(default=0, multiple_of=8, description="The tile size for VAE tiling in pixels (image space). If set to 0, the default tile size for the model will be used.")
-    fp32: bool = InputField(default=False, description="Whether or not to use full float32 precision")
-    color_compensation: Literal["None", "SDXL"] = InputField(default="None", description="Apply VAE scaling compensation when encoding images (reduces color drift).")
+    tiled: bool = InputField(
+        default=False, description="Processing using overlapping tiles (reduce memory consumption)"
+    )
+    tile_size: int = InputField(
+        default=0,
+        multiple_of=8,
+        description="The tile size for VAE tiling in pixels (image space). If set to 0, the default tile size for the model will be used.",
+    )
+    fp32: bool = InputField(
+        default=False, description="Whether or not to use full float32 precision"
+    )
+    color_compensation: Literal["None", "SDXL"] = InputField(
+        default="None",
+        description="Apply VAE scaling compensation when encoding images (reduces color drift).",
+    )
 
     def invoke(self, ctx: Context) -> LatentsOutput:
         image = ctx.images.get_pil(self.image, mode="RGB")
@@ -424,27 +559,47 @@ class ImageToLatentsInvocation(Node):
         return LatentsOutput.of(name, latents)
 
 
-@node("lscale", title="Scale Latents", category="latents", tags=["latents", "resize"], version="1.0.2")
+@node(
+    "lscale", title="Scale Latents", category="latents", tags=["latents", "resize"], version="1.0.2"
+)
 class ScaleLatentsInvocation(Node):
     """Scales latents by a given factor."""
 
     latents: LatentsField = InputField(description="Latents tensor", input=Input.CONNECTION)
     scale_factor: float = InputField(gt=0, description="The factor by which to scale")
-    mode: Literal["nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact"] = InputField(default="bilinear", description="Interpolation mode")
-    antialias: bool = InputField(default=False, description="Whether or not to apply antialiasing (bilinear or bicubic only)")
+    mode: Literal[
+        "nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact"
+    ] = InputField(default="bilinear", description="Interpolation mode")
+    antialias: bool = InputField(
+        default=False, description="Whether or not to apply antialiasing (bilinear or bicubic only)"
+    )
 
     def invoke(self, ctx: Context) -> LatentsOutput:
         latents = ctx.tensors.load(self.latents)
         if self.mode in ("linear", "trilinear"):
-            raise DiffusionInputError(f"node {ctx.node_id!r}: mode {self.mode!r} does not apply to 4-D latents")
+            raise DiffusionInputError(
+                f"node {ctx.node_id!r}: mode {self.mode!r} does not apply to 4-D latents"
+            )
         aa = self.antialias and self.mode in ("bilinear", "bicubic")
         corners = False if self.mode in ("bilinear", "bicubic") else None
-        out = F.interpolate(latents, scale_factor=self.scale_factor, mode=self.mode, antialias=aa, align_corners=corners)
+        out = F.interpolate(
+            latents,
+            scale_factor=self.scale_factor,
+            mode=self.mode,
+            antialias=aa,
+            align_corners=corners,
+        )
         name = ctx.tensors.save(out)
         return LatentsOutput.of(name, out, seed=self.latents.seed)
 
 
-@node("lblend", title="Blend Latents", category="latents", tags=["latents", "blend", "mask"], version="1.1.0")
+@node(
+    "lblend",
+    title="Blend Latents",
+    category="latents",
+    tags=["latents", "blend", "mask"],
+    version="1.1.0",
+)
 class BlendLatentsInvocation(Node):
     """Blend two latents using a given alpha. If a mask is provided, the second latents will be masked before blending.
     Latents must have same size. Masking functionality added by @dwringer."""
@@ -452,34 +607,62 @@ class BlendLatentsInvocation(Node):
     latents_a: LatentsField = InputField(description="Latents tensor", input=Input.CONNECTION)
     latents_b: LatentsField = InputField(description="Latents tensor", input=Input.CONNECTION)
     mask: ImageField | None = InputField(default=None, description="Mask for blending in latents B")
-    alpha: float = InputField(default=0.5, ge=0, description="Blending factor. 0.0 = use input A only, 1.0 = use input B only, 0.5 = 50% mix of input A and input B.")
+    alpha: float = InputField(
+        default=0.5,
+        ge=0,
+        description="Blending factor. 0.0 = use input A only, 1.0 = use input B only, 0.5 = 50% mix of input A and input B.",
+    )
 
     def invoke(self, ctx: Context) -> LatentsOutput:
         a = ctx.tensors.load(self.latents_a)
         b = ctx.tensors.load(self.latents_b)
         if a.shape != b.shape:
-            raise DiffusionInputError(f"node {ctx.node_id!r}: latents_a {tuple(a.shape)} and latents_b {tuple(b.shape)} differ in shape")
+            raise DiffusionInputError(
+                f"node {ctx.node_id!r}: latents_a {tuple(a.shape)} and latents_b {tuple(b.shape)} differ in shape"
+            )
         if self.mask is not None:
-            m = image_to_tensor(ctx.images.get_pil(self.mask, mode="L"), normalize=False).unsqueeze(0)
+            m = image_to_tensor(ctx.images.get_pil(self.mask, mode="L"), normalize=False).unsqueeze(
+                0
+            )
             m = resize_mask(m, tuple(a.shape[-2:]))
             b = a + m.expand_as(a) * (b - a)
-        out = torch.lerp(a.float(), b.float(), self.alpha) if self.alpha <= 1 else a + self.alpha * (b - a)
+        out = (
+            torch.lerp(a.float(), b.float(), self.alpha)
+            if self.alpha <= 1
+            else a + self.alpha * (b - a)
+        )
         name = ctx.tensors.save(out)
         return LatentsOutput.of(name, out)
 
 
-@node("create_denoise_mask", title="Create Denoise Mask", category="mask", tags=["mask", "denoise"], version="1.0.2")
+@node(
+    "create_denoise_mask",
+    title="Create Denoise Mask",
+    category="mask",
+    tags=["mask", "denoise"],
+    version="1.0.2",
+)
 class CreateDenoiseMaskInvocation(Node):
     """Creates mask for denoising model run."""
 
     vae: VAEField = InputField(description="VAE", input=Input.CONNECTION, ui_order=0)
-    image: ImageField | None = InputField(default=None, description="Image which will be masked", ui_order=1)
+    image: ImageField | None = InputField(
+        default=None, description="Image which will be masked", ui_order=1
+    )
     mask: ImageField = InputField(description="The mask to use when pasting", ui_order=2)
-    tiled: bool = InputField(default=False, description="Processing using overlapping tiles (reduce memory consumption)", ui_order=3)
-    fp32: bool = InputField(default=False, description="Whether or not to use full float32 precision", ui_order=4)
+    tiled: bool = InputField(
+        default=False,
+        description="Processing using overlapping tiles (reduce memory consumption)",
+        ui_order=3,
+    )
+    fp32: bool = InputField(
+        default=False, description="Whether or not to use full float32 precision", ui_order=4
+    )
 
     def invoke(self, ctx: Context) -> DenoiseMaskOutput:
-        mask = image_to_tensor(ctx.images.get_pil(self.mask, mode="L"), normalize=False).unsqueeze(0)
+        mask = image_to_tensor(ctx.images.get_pil(self.mask, mode="L"), normalize=False).unsqueeze(
+            0
+        )
         masked_name = None
         if self.image is not None:
             img = image_to_tensor(ctx.images.get_pil(self.image, mode="RGB")).unsqueeze(0)
@@ -488,7 +671,11 @@ class CreateDenoiseMaskInvocation(Node):
             with ctx.models.load(self.vae.vae) as vae, _vae_tiling(vae, self.tiled, 0):
                 masked_name = ctx.tensors.save(encode_image(vae, masked, fp32=self.fp32))
         name = ctx.tensors.save(mask)
-        return DenoiseMaskOutput(denoise_mask=DenoiseMaskField(mask_name=name, masked_latents_name=masked_name, gradient=False))
+        return DenoiseMaskOutput(
+            denoise_mask=DenoiseMaskField(
+                mask_name=name, masked_latents_name=masked_name, gradient=False
+            )
+        )
 
 
 def _gaussian_kernel(radius: int) -> np.ndarray:
@@ -521,19 +708,58 @@ def _weighted_max_filter(image: torch.Tensor, kernel: torch.Tensor) -> torch.Ten
     return out
 
 
-@node("create_gradient_mask", title="Create Gradient Mask", category="mask", tags=["mask", "denoise"], version="1.3.0")
+@node(
+    "create_gradient_mask",
+    title="Create Gradient Mask",
+    category="mask",
+    tags=["mask", "denoise"],
+    version="1.3.0",
+)
 class CreateGradientMaskInvocation(Node):
     """Creates mask for denoising."""
 
     mask: ImageField = InputField(description="Image which will be masked", ui_order=1)
-    edge_radius: int = InputField(default=16, ge=0, description="How far to expand the edges of the mask", ui_order=2)
-    coherence_mode: Literal["Gaussian Blur", "Box Blur", "Staged"] = InputField(default="Gaussian Blur", ui_order=3)
-    minimum_denoise: float = InputField(default=0.0, ge=0, le=1, description="Minimum denoise level for the coherence region", ui_order=4)
-    image: ImageField | None = InputField(default=None, description="OPTIONAL: Only connect for specialized Inpainting models, masked_latents will be generated from the image with the VAE", title="[OPTIONAL] Image", ui_order=6)
-    unet: UNetField | None = InputField(default=None, description="OPTIONAL: If the Unet is a specialized Inpainting model, masked_latents will be generated from the image with the VAE", input=Input.CONNECTION, title="[OPTIONAL] UNet", ui_order=5)
-    vae: VAEField | None = InputField(default=None, description="OPTIONAL: Only connect for specialized Inpainting models, masked_latents will be generated from the image with the VAE", title="[OPTIONAL] VAE", input=Input.CONNECTION, ui_order=7)
-    tiled: bool = InputField(default=False, description="Processing using overlapping tiles (reduce memory consumption)", ui_order=8)
-    fp32: bool = InputField(default=False, description="Whether or not to use full float32 precision", ui_order=9)
+    edge_radius: int = InputField(
+        default=16, ge=0, description="How far to expand the edges of the mask", ui_order=2
+    )
+    coherence_mode: Literal["Gaussian Blur", "Box Blur", "Staged"] = InputField(
+        default="Gaussian Blur", ui_order=3
+    )
+    minimum_denoise: float = InputField(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Minimum denoise level for the coherence region",
+        ui_order=4,
+    )
+    image: ImageField | None = InputField(
+        default=None,
+        description="OPTIONAL: Only connect for specialized Inpainting models, masked_latents will be generated from the image with the VAE",
+        title="[OPTIONAL] Image",
+        ui_order=6,
+    )
+    unet: UNetField | None = InputField(
+        default=None,
+        description="OPTIONAL: If the Unet is a specialized Inpainting model, masked_latents will be generated from the image with the VAE",
+        input=Input.CONNECTION,
+        title="[OPTIONAL] UNet",
+        ui_order=5,
+    )
+    vae: VAEField | None = InputField(
+        default=None,
+        description="OPTIONAL: Only connect for specialized Inpainting models, masked_latents will be generated from the image with the VAE",
+        title="[OPTIONAL] VAE",
+        input=Input.CONNECTION,
+        ui_order=7,
+    )
+    tiled: bool = InputField(
+        default=False,
+        description="Processing using overlapping tiles (reduce memory consumption)",
+        ui_order=8,
+    )
+    fp32: bool = InputField(
+        default=False, description="Whether or not to use full float32 precision", ui_order=9
+    )
 
     def invoke(self, ctx: Context) -> GradientMaskOutput:
         src = ctx.images.get_pil(self.mask, mode="L")
@@ -546,7 +772,9 @@ class CreateGradientMaskInvocation(Node):
                 kernel = _disc_kernel(radius)
             else:
                 kernel = _disc_kernel(radius, _gaussian_kernel(radius))
-            grown = (255.0 - _weighted_max_filter(inverted, torch.from_numpy(kernel).float())).numpy()
+            grown = (
+                255.0 - _weighted_max_filter(inverted, torch.from_numpy(kernel).float())
+            ).numpy()
             threshold = (1 - self.minimum_denoise) * 255
             if self.coherence_mode == "Staged":
                 staged = (grown < orig) & (orig > threshold)
@@ -556,7 +784,9 @@ class CreateGradientMaskInvocation(Node):
             grown = orig.copy()
         grown = np.clip(grown, 0, 255).astype(np.uint8)
         full = (small.width * 8, small.height * 8)
-        area = Image.fromarray(np.where(grown < 255, 0, 255).astype(np.uint8), mode="L").resize(full, Image.Resampling.NEAREST)
+        area = Image.fromarray(np.where(grown < 255, 0, 255).astype(np.uint8), mode="L").resize(
+            full, Image.Resampling.NEAREST
+        )
         area_ref = ctx.images.save(area, intermediate=True)
         mask_img = Image.fromarray(grown, mode="L").resize(full, Image.Resampling.NEAREST)
         mask_t = image_to_tensor(mask_img, normalize=False).unsqueeze(0)
@@ -569,8 +799,12 @@ class CreateGradientMaskInvocation(Node):
                 img = image_to_tensor(ctx.images.get_pil(self.image, mode="RGB")).unsqueeze(0)
                 keep = resize_mask(mask_t, tuple(img.shape[-2:]))
                 with ctx.models.load(self.vae.vae) as vae:
-                    masked_name = ctx.tensors.save(encode_image(vae, img * torch.where(keep < 0.5, 0.0, 1.0), fp32=self.fp32))
+                    masked_name = ctx.tensors.save(
+                        encode_image(vae, img * torch.where(keep < 0.5, 0.0, 1.0), fp32=self.fp32)
+                    )
         return GradientMaskOutput(
-            denoise_mask=DenoiseMaskField(mask_name=mask_name, masked_latents_name=masked_name, gradient=True),
+            denoise_mask=DenoiseMaskField(
+                mask_name=mask_name, masked_latents_name=masked_name, gradient=True
+            ),
             expanded_mask_area=area_ref,
         )

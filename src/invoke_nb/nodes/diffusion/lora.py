@@ -38,7 +38,11 @@ class LoRALayer:
 
 
 # Our part names -> kohya prefixes (SD1 uses lora_te; SDXL lora_te1 / lora_te2).
-_KOHYA = {"unet": ("lora_unet_",), "text_encoder": ("lora_te_", "lora_te1_"), "text_encoder_2": ("lora_te2_",)}
+_KOHYA = {
+    "unet": ("lora_unet_",),
+    "text_encoder": ("lora_te_", "lora_te1_"),
+    "text_encoder_2": ("lora_te2_",),
+}
 
 
 def parse_lora(sd: dict[str, torch.Tensor], part: str) -> dict[str, LoRALayer]:

@@ -51,7 +51,13 @@ def check_model(ctx: Context, model: ModelIdentifierField, what: str) -> ModelId
             f"(key={model.key!r}, name={model.name!r}, base={model.base!r}): {exc}"
         ) from exc
     return model.model_copy(
-        update={"key": rec.key, "hash": rec.hash, "name": rec.name, "base": rec.base, "type": rec.type}
+        update={
+            "key": rec.key,
+            "hash": rec.hash,
+            "name": rec.name,
+            "base": rec.base,
+            "type": rec.type,
+        }
     )
 
 
@@ -69,11 +75,15 @@ def _parts(model: ModelIdentifierField, *names: str) -> list[ModelIdentifierFiel
 class MainModelLoaderInvocation(Node):
     """Loads a main model, outputting its submodels."""
 
-    model: ModelIdentifierField = InputField(description="Main model (UNet, VAE, CLIP) to load", ui_hint=UIHint.MODEL)
+    model: ModelIdentifierField = InputField(
+        description="Main model (UNet, VAE, CLIP) to load", ui_hint=UIHint.MODEL
+    )
 
     def invoke(self, ctx: Context) -> ModelLoaderOutput:
         m = check_model(ctx, self.model, "main model")
-        unet, sched, tok, te, vae = _parts(m, "unet", "scheduler", "tokenizer", "text_encoder", "vae")
+        unet, sched, tok, te, vae = _parts(
+            m, "unet", "scheduler", "tokenizer", "text_encoder", "vae"
+        )
         return ModelLoaderOutput(
             unet=UNetField(unet=unet, scheduler=sched, loras=[]),
             clip=CLIPField(tokenizer=tok, text_encoder=te, loras=[], skipped_layers=0),
@@ -81,16 +91,31 @@ class MainModelLoaderInvocation(Node):
         )
 
 
-@node("sdxl_model_loader", title="Main Model - SDXL", category="model", tags=["model", "sdxl"], version="1.0.4")
+@node(
+    "sdxl_model_loader",
+    title="Main Model - SDXL",
+    category="model",
+    tags=["model", "sdxl"],
+    version="1.0.4",
+)
 class SDXLModelLoaderInvocation(Node):
     """Loads an sdxl base model, outputting its submodels."""
 
-    model: ModelIdentifierField = InputField(description="SDXL Main model (UNet, VAE, CLIP1, CLIP2) to load", ui_hint=UIHint.MODEL)
+    model: ModelIdentifierField = InputField(
+        description="SDXL Main model (UNet, VAE, CLIP1, CLIP2) to load", ui_hint=UIHint.MODEL
+    )
 
     def invoke(self, ctx: Context) -> SDXLModelLoaderOutput:
         m = check_model(ctx, self.model, "SDXL model")
         unet, sched, tok, te, tok2, te2, vae = _parts(
-            m, "unet", "scheduler", "tokenizer", "text_encoder", "tokenizer_2", "text_encoder_2", "vae"
+            m,
+            "unet",
+            "scheduler",
+            "tokenizer",
+            "text_encoder",
+            "tokenizer_2",
+            "text_encoder_2",
+            "vae",
         )
         return SDXLModelLoaderOutput(
             unet=UNetField(unet=unet, scheduler=sched, loras=[]),
@@ -110,11 +135,15 @@ class SDXLModelLoaderInvocation(Node):
 class SDXLRefinerModelLoaderInvocation(Node):
     """Loads an sdxl refiner model, outputting its submodels."""
 
-    model: ModelIdentifierField = InputField(description="SDXL Refiner Main Modde (UNet, VAE, CLIP2) to load", ui_hint=UIHint.MODEL)
+    model: ModelIdentifierField = InputField(
+        description="SDXL Refiner Main Modde (UNet, VAE, CLIP2) to load", ui_hint=UIHint.MODEL
+    )
 
     def invoke(self, ctx: Context) -> SDXLRefinerModelLoaderOutput:
         m = check_model(ctx, self.model, "SDXL refiner model")
-        unet, sched, tok2, te2, vae = _parts(m, "unet", "scheduler", "tokenizer_2", "text_encoder_2", "vae")
+        unet, sched, tok2, te2, vae = _parts(
+            m, "unet", "scheduler", "tokenizer_2", "text_encoder_2", "vae"
+        )
         return SDXLRefinerModelLoaderOutput(
             unet=UNetField(unet=unet, scheduler=sched, loras=[]),
             clip2=CLIPField(tokenizer=tok2, text_encoder=te2, loras=[], skipped_layers=0),
@@ -132,7 +161,9 @@ class SDXLRefinerModelLoaderInvocation(Node):
 class VAELoaderInvocation(Node):
     """Loads a VAE model, outputting a VaeLoaderOutput"""
 
-    vae_model: ModelIdentifierField = InputField(description="VAE model to load", title="VAE", ui_hint=UIHint.MODEL)
+    vae_model: ModelIdentifierField = InputField(
+        description="VAE model to load", title="VAE", ui_hint=UIHint.MODEL
+    )
 
     def invoke(self, ctx: Context) -> VAEOutput:
         return VAEOutput(vae=VAEField(vae=check_model(ctx, self.vae_model, "VAE")))

@@ -8,6 +8,7 @@ overrides (Karras sigmas, solver order, SDE variants), so runs never share sched
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal, get_args
 
 __all__ = ["SCHEDULER_NAMES", "SchedulerName", "make_scheduler"]
@@ -116,16 +117,21 @@ def make_scheduler(
         config["prediction_type"] = prediction_type
     if class_name == "DPMSolverSDEScheduler":
         config["noise_sampler_seed"] = seed
-    if class_name in ("DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler") and config.get(
-        "algorithm_type"
-    ) == "deis":
+    if (
+        class_name in ("DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler")
+        and config.get("algorithm_type") == "deis"
+    ):
         config["algorithm_type"] = "dpmsolver++"
+    return _scheduler_class(class_name).from_config(config)
+
+
+@functools.cache
+def _scheduler_class(class_name: str) -> Any:
+    # diffusers resolves its lazy attributes slowly (~8 ms); look each class up once.
     if class_name == "ERSDEScheduler":
         from invoke_nb.nodes.diffusion.er_sde import ERSDEScheduler
 
-        cls: Any = ERSDEScheduler
-    else:
-        import diffusers
+        return ERSDEScheduler
+    import diffusers
 
-        cls = getattr(diffusers, class_name)
-    return cls.from_config(config)
+    return getattr(diffusers, class_name)

@@ -5,7 +5,7 @@ graphs (seeds 1..N); the direct path calls ``Runner.run`` in a loop on this thre
 queue path enqueues all N as one batch and waits for the last. Prints items/s for both,
 their ratio (target >= 0.95) and the enqueue latency.
 
-    .venv/bin/python -m benchmarks.queue [--items 100] [--size 64] [--steps 4]
+    .venv/bin/python -m benchmarks.queue_throughput [--items 100] [--size 64] [--steps 4]
 """
 
 from __future__ import annotations

@@ -1,0 +1,426 @@
+"""Catalog benchmark: gallery queries and inserts at 1,000,000 images, DuckDB vs InvokeAI's SQLite.
+
+    .venv/bin/python benchmarks/catalog.py            # 1M rows (a few minutes)
+    .venv/bin/python benchmarks/catalog.py --rows 50000
+
+The same synthetic gallery (20 boards holding 60% of the images, 2% starred, 8 models over 3
+bases, prompts from a 300-word vocabulary, InvokeAI-shaped metadata JSON, creation times over
+two years) goes into (a) our catalog through its repository API and (b) an SQLite file with
+InvokeAI's images/boards/board_images tables and indexes (as its migrations leave them),
+queried with the SQL its image-records service runs. Each query is timed as a median of
+``--repeat`` runs after one warm-up; DuckDB timings include building the pydantic records.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts benchmarks/ first on sys.path, where benchmarks/queue.py would
+# shadow the standard library's ``queue`` (pyarrow and torch import it): drop that entry.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import argparse
+import gc
+import json
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+
+from invoke_nb.catalog import Catalog
+from invoke_nb.catalog.images import ARROW_SCHEMA
+
+MODELS = [
+    ("sd15-dreamy", "sd-1"), ("sd15-photo", "sd-1"), ("sd15-anime", "sd-1"),
+    ("sdxl-base", "sdxl"), ("sdxl-juggernaut", "sdxl"), ("sdxl-turbo", "sdxl"),
+    ("flux-dev", "flux"), ("flux-schnell", "flux"),
+]  # fmt: skip
+SCHEDULERS = ["euler", "euler_a", "dpmpp_2m", "ddim", "dpmpp_sde_k"]
+SEARCH_WORD = "lighthouse"
+
+
+def make_rows(n: int, seed: int = 7) -> tuple[list[dict], list[str]]:
+    """Synthetic image rows (dicts of catalog columns) and the board ids."""
+    rnd = random.Random(seed)
+    words = [f"w{i}" for i in range(299)] + [SEARCH_WORD]
+    boards = [str(uuid.UUID(int=rnd.getrandbits(128))) for _ in range(20)]
+    start = datetime(2024, 1, 1)
+    span = 2 * 365 * 24 * 3600
+    rows = []
+    for i in range(n):
+        created = start + timedelta(seconds=span * i / n + rnd.random())
+        model, base = MODELS[rnd.randrange(len(MODELS))]
+        prompt = " ".join(rnd.choices(words, k=rnd.randint(8, 20)))
+        negative = " ".join(rnd.choices(words, k=4))
+        s, steps, cfg = rnd.getrandbits(31), rnd.choice((20, 25, 30)), rnd.choice((5.0, 7.0, 7.5))
+        sched = rnd.choice(SCHEDULERS)
+        meta = {
+            "generation_mode": "txt2img",
+            "positive_prompt": prompt,
+            "negative_prompt": negative,
+            "width": 512,
+            "height": 512,
+            "seed": s,
+            "rand_device": "cpu",
+            "cfg_scale": cfg,
+            "steps": steps,
+            "scheduler": sched,
+            "model": {
+                "key": model,
+                "hash": "blake3:" + model,
+                "name": model,
+                "base": base,
+                "type": "main",
+            },
+        }
+        rows.append(
+            {
+                "image_name": str(uuid.UUID(int=rnd.getrandbits(128), version=4)) + ".png",
+                "image_origin": "internal",
+                "image_category": "general",
+                "width": 512,
+                "height": 512,
+                "session_id": None,
+                "node_id": None,
+                "is_intermediate": False,
+                "starred": rnd.random() < 0.02,
+                "has_workflow": True,
+                "board_id": boards[rnd.randrange(20)] if rnd.random() < 0.6 else None,
+                "created_at": created,
+                "updated_at": created,
+                "deleted_at": None,
+                "metadata": json.dumps(meta, separators=(",", ":")),
+                "model_name": model,
+                "model_key": model,
+                "model_base": base,
+                "positive_prompt": prompt,
+                "negative_prompt": negative,
+                "seed": s,
+                "steps": steps,
+                "cfg_scale": cfg,
+                "scheduler": sched,
+                "graph_hash": None,
+                "content_hash": None,
+                "source": "invoke-nb",
+            }
+        )
+    return rows, boards
+
+
+# -- SQLite with InvokeAI's schema ----------------------------------------------------------
+SQLITE_SCHEMA = """
+CREATE TABLE images (
+    image_name TEXT NOT NULL PRIMARY KEY, image_origin TEXT NOT NULL, image_category TEXT NOT NULL,
+    width INTEGER NOT NULL, height INTEGER NOT NULL, session_id TEXT, node_id TEXT, metadata TEXT,
+    is_intermediate BOOLEAN DEFAULT FALSE,
+    created_at DATETIME NOT NULL DEFAULT(STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')),
+    updated_at DATETIME NOT NULL DEFAULT(STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')),
+    deleted_at DATETIME, starred BOOLEAN DEFAULT FALSE, has_workflow BOOLEAN DEFAULT FALSE,
+    user_id TEXT DEFAULT 'system', image_subfolder TEXT NOT NULL DEFAULT '');
+CREATE UNIQUE INDEX idx_images_image_name ON images(image_name);
+CREATE INDEX idx_images_image_origin ON images(image_origin);
+CREATE INDEX idx_images_image_category ON images(image_category);
+CREATE INDEX idx_images_created_at ON images(created_at);
+CREATE INDEX idx_images_starred ON images(starred);
+CREATE INDEX idx_images_user_id ON images(user_id);
+CREATE TABLE boards (
+    board_id TEXT NOT NULL PRIMARY KEY, board_name TEXT NOT NULL, cover_image_name TEXT,
+    created_at DATETIME NOT NULL DEFAULT(STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')),
+    updated_at DATETIME NOT NULL DEFAULT(STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')),
+    deleted_at DATETIME, archived BOOLEAN DEFAULT FALSE, user_id TEXT DEFAULT 'system',
+    is_public BOOLEAN NOT NULL DEFAULT FALSE, board_visibility TEXT NOT NULL DEFAULT 'private',
+    FOREIGN KEY (cover_image_name) REFERENCES images (image_name) ON DELETE SET NULL);
+CREATE INDEX idx_boards_created_at ON boards (created_at);
+CREATE TABLE board_images (
+    board_id TEXT NOT NULL, image_name TEXT NOT NULL,
+    created_at DATETIME NOT NULL DEFAULT(STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')),
+    updated_at DATETIME NOT NULL DEFAULT(STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')),
+    deleted_at DATETIME, PRIMARY KEY (image_name),
+    FOREIGN KEY (board_id) REFERENCES boards (board_id) ON DELETE CASCADE,
+    FOREIGN KEY (image_name) REFERENCES images (image_name) ON DELETE CASCADE);
+CREATE INDEX idx_board_images_board_id ON board_images (board_id);
+CREATE INDEX idx_board_images_board_id_created_at ON board_images (board_id, created_at);
+"""
+SQLITE_INSERT = (
+    "INSERT INTO images (image_name, image_origin, image_category, width, height, session_id, "
+    "node_id, metadata, is_intermediate, created_at, updated_at, starred, has_workflow) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+SQLITE_COLS = (
+    "images.image_name, images.image_origin, images.image_category, images.width, images.height, "
+    "images.session_id, images.node_id, images.metadata, images.is_intermediate, images.created_at, "
+    "images.updated_at, images.deleted_at, images.starred, images.has_workflow, board_images.board_id"
+)
+SQLITE_FROM = (
+    "FROM images LEFT JOIN board_images ON board_images.image_name = images.image_name "
+    "WHERE images.image_category IN ('general') AND images.is_intermediate = 0"
+)
+
+
+def _ts(d: datetime) -> str:
+    return d.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def sqlite_tuple(r: dict) -> tuple:
+    return (
+        r["image_name"], r["image_origin"], r["image_category"], r["width"], r["height"],
+        r["session_id"], r["node_id"], r["metadata"], r["is_intermediate"],
+        _ts(r["created_at"]), _ts(r["updated_at"]), r["starred"], r["has_workflow"],
+    )  # fmt: skip
+
+
+def build_sqlite(path: Path, rows: list[dict], boards: list[str]) -> float:
+    """Create InvokeAI's tables and bulk-insert; returns rows/s of the images executemany."""
+    con = sqlite3.connect(path)
+    con.executescript(SQLITE_SCHEMA)
+    con.executemany(
+        "INSERT INTO boards (board_id, board_name) VALUES (?, ?)",
+        [(b, f"board {i}") for i, b in enumerate(boards)],
+    )
+    t = time.perf_counter()
+    con.executemany(SQLITE_INSERT, (sqlite_tuple(r) for r in rows))
+    con.commit()
+    rate = len(rows) / (time.perf_counter() - t)
+    con.executemany(
+        "INSERT INTO board_images (board_id, image_name, created_at) VALUES (?, ?, ?)",
+        ((r["board_id"], r["image_name"], _ts(r["created_at"])) for r in rows if r["board_id"]),
+    )
+    con.commit()
+    con.execute("ANALYZE")
+    con.close()
+    return rate
+
+
+def sqlite_page(
+    con: sqlite3.Connection,
+    where: str = "",
+    params: tuple = (),
+    order: str = "images.created_at DESC",
+    offset: int = 0,
+) -> list:
+    sql = f"SELECT {SQLITE_COLS} {SQLITE_FROM} {where} ORDER BY {order} LIMIT 100 OFFSET {offset}"
+    return con.execute(sql, params).fetchall()
+
+
+# -- timing ----------------------------------------------------------------------------------
+def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    args = ap.parse_args(argv)
+    work = args.dir or Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    n = args.rows
+    print(f"generating {n:,} rows ...", flush=True)
+    rows, boards = make_rows(n)
+    big_board = boards[0]
+
+    # DuckDB catalog ------------------------------------------------------------------------
+    cat = Catalog(work / "studio", idle_release=5.0)
+    now = datetime(2024, 1, 1)
+    with cat.db.transaction() as conn:
+        for i, b in enumerate(boards):
+            conn.execute(
+                "INSERT INTO boards VALUES (?, ?, NULL, FALSE, ?, ?, NULL)",
+                [b, f"board {i}", now, now],
+            )
+    print("bulk insert into DuckDB ...", flush=True)
+    t = time.perf_counter()
+    chunk = 100_000
+    for s in range(0, n, chunk):
+        cat.images.insert_arrow(pa.Table.from_pylist(rows[s : s + chunk], schema=ARROW_SCHEMA))
+    duck_bulk = n / (time.perf_counter() - t)
+    print("bulk insert into SQLite ...", flush=True)
+    sqlite_path = work / "invokeai.db"
+    sqlite_bulk = build_sqlite(sqlite_path, rows, boards)
+    con = sqlite3.connect(sqlite_path)
+    # a million dicts alive would make every garbage collection crawl through them and slow
+    # whichever side allocates more objects per query; drop them before timing
+    del rows
+    gc.collect()
+    gc.freeze()
+
+    mid = cat.images.list(limit=100, offset=n // 2 - 100, category="general")
+    cursor = mid.next_cursor
+    last = mid.items[-1]
+    last_ts = _ts(last.created_at.replace(tzinfo=None))
+    rep = args.repeat
+    img = cat.images
+    results: list[tuple[str, float, float | None, str]] = []
+
+    def both(
+        label: str, duck: Callable[[], object], lite: Callable[[], object] | None, note: str = ""
+    ) -> None:
+        d = median_ms(duck, rep)
+        s = median_ms(lite, rep) if lite else None
+        results.append((label, d, s, note))
+        print(
+            f"  {label}: duckdb {d:.1f} ms" + (f", sqlite {s:.1f} ms" if s is not None else ""),
+            flush=True,
+        )
+
+    print("queries ...", flush=True)
+    both("newest page, offset 0", lambda: img.list(category="general"), lambda: sqlite_page(con))
+    both(
+        f"newest page, offset {n // 2:,}",
+        lambda: img.list(category="general", offset=n // 2),
+        lambda: sqlite_page(con, offset=n // 2),
+    )
+    both(
+        f"keyset page at depth {n // 2:,}",
+        lambda: img.list(category="general", cursor=cursor),
+        lambda: sqlite_page(
+            con,
+            "AND images.created_at <= ? AND (images.created_at < ? OR images.image_name < ?)",
+            (last_ts, last_ts, last.image_name),
+            order="images.created_at DESC, images.image_name DESC",
+        ),
+        "SQLite: keyset on its created_at index (InvokeAI itself pages by offset)",
+    )
+    both(
+        "board page (1 of 20 boards)",
+        lambda: img.list(category="general", board_id=big_board),
+        lambda: sqlite_page(con, "AND board_images.board_id = ?", (big_board,)),
+    )
+    both(
+        "uncategorized page",
+        lambda: img.list(category="general", board_id="none"),
+        lambda: sqlite_page(con, "AND board_images.board_id IS NULL"),
+    )
+    both(
+        "starred-first page",
+        lambda: img.list(category="general", starred_first=True),
+        lambda: sqlite_page(con, order="images.starred DESC, images.created_at DESC"),
+    )
+    both(
+        f"prompt search page ({SEARCH_WORD!r})",
+        lambda: img.list(category="general", search=SEARCH_WORD),
+        lambda: sqlite_page(
+            con,
+            "AND (images.metadata LIKE ? OR images.created_at LIKE ?)",
+            (f"%{SEARCH_WORD}%",) * 2,
+        ),
+        "SQLite: InvokeAI's LIKE over the metadata JSON",
+    )
+    both(
+        "count by model",
+        lambda: img.count_by_model(),
+        lambda: con.execute(
+            "SELECT json_extract(metadata, '$.model.name') m, count(*) FROM images "
+            "WHERE is_intermediate = 0 GROUP BY m"
+        ).fetchall(),
+        "SQLite: json_extract over metadata (no model column in InvokeAI's table)",
+    )
+    both(
+        "gallery count (total)",
+        lambda: img.count(category="general"),
+        lambda: con.execute(f"SELECT count(*) {SQLITE_FROM}").fetchall(),
+    )
+    both(
+        "board list with counts + covers",
+        lambda: cat.boards.list(),
+        lambda: con.execute(
+            "SELECT b.board_id, b.board_name, (SELECT count(*) FROM board_images bi JOIN images i "
+            "USING (image_name) WHERE bi.board_id = b.board_id AND i.is_intermediate = 0), "
+            "(SELECT bi.image_name FROM board_images bi WHERE bi.board_id = b.board_id "
+            "ORDER BY bi.created_at DESC LIMIT 1) FROM boards b ORDER BY b.created_at"
+        ).fetchall(),
+    )
+    cold = []
+    for _ in range(5):
+        cat.release()
+        t = time.perf_counter()
+        img.list(category="general")
+        cold.append((time.perf_counter() - t) * 1000)
+    results.append(
+        (
+            "newest page incl. opening the file",
+            statistics.median(cold),
+            None,
+            "the cost when another kernel had the file",
+        )
+    )
+
+    # inserts ---------------------------------------------------------------------------------
+    print("single inserts ...", flush=True)
+    extra, _ = make_rows(2000, seed=99)
+    for r in extra:
+        r["board_id"] = None
+    k = 200
+    t = time.perf_counter()
+    for r in extra[:k]:
+        img.insert_records([r])
+    duck_single = k / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for r in extra[k : 2 * k]:
+        con.execute(SQLITE_INSERT, sqlite_tuple(r))
+        con.commit()
+    sqlite_single = k / (time.perf_counter() - t)
+    results.append(
+        (
+            "single inserts/s (record, own transaction)",
+            duck_single,
+            sqlite_single,
+            "rate: higher is better",
+        )
+    )
+    results.append(
+        ("bulk inserts/s", duck_bulk, sqlite_bulk, "rate: DuckDB Arrow batches vs executemany")
+    )
+    from PIL import Image
+
+    tiny = Image.new("RGB", (64, 64), "gray")
+    t = time.perf_counter()
+    for _ in range(50):
+        img.save(tiny, metadata={"positive_prompt": "bench", "seed": 1})
+    results.append(
+        (
+            "images.save()/s (PNG+thumbnail+fsync+record)",
+            50 / (time.perf_counter() - t),
+            None,
+            "rate",
+        )
+    )
+
+    # table -------------------------------------------------------------------------------------
+    print()
+    print(f"catalog benchmark, {n:,} images (median of {rep}, ms unless a rate)")
+    print(f"{'operation':46} {'DuckDB':>10} {'SQLite':>10} {'ratio':>7}  note")
+    for label, d, s, note in results:
+        is_rate = "/s" in label
+        if s is None:
+            ratio = "-"
+        elif is_rate:
+            ratio = f"{d / s:.2f}x"
+        else:
+            ratio = f"{s / d:.2f}x"
+        flag = "" if is_rate or d <= 50 else "  (> 50 ms)"
+        s_text = f"{s:10.1f}" if s is not None else f"{'-':>10}"
+        print(f"{label:46} {d:10.1f} {s_text} {ratio:>7}  {note}{flag}")
+    print("ratio = how many times faster DuckDB is (SQLite time / DuckDB time, or rate / rate)")
+    cat.close()
+    con.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
