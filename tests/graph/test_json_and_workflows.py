@@ -206,3 +206,13 @@ def test_real_invokeai_workflows(path: Path) -> None:
 
 def test_fixtures_present() -> None:
     assert len(WORKFLOWS) == 6, f"expected the six InvokeAI workflows in {FIXTURES}"
+
+
+def test_export_leaves_out_our_fields_at_default() -> None:
+    g = inb.Graph()
+    d = g.add("denoise_latents", id="d", steps=5)
+    data = Workflow(graph=g).to_invokeai()
+    inputs = data["nodes"][0]["data"]["inputs"]
+    assert "seeding" not in inputs and inputs["steps"]["value"] == 5
+    g.set(d, seeding="diffusers")
+    assert Workflow(graph=g).to_invokeai()["nodes"][0]["data"]["inputs"]["seeding"]["value"] == "diffusers"

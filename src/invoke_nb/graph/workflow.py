@@ -22,7 +22,7 @@ from typing import Any
 
 from invoke_nb.graph.errors import GraphError, UnsupportedNodeTypesError, WorkflowError
 from invoke_nb.graph.model import Graph, dump_value
-from invoke_nb.nodes.base import Input, get_node_class, input_mode
+from invoke_nb.nodes.base import Input, field_extra, get_node_class, input_mode
 
 __all__ = ["FORMAT", "Workflow", "load_workflow"]
 
@@ -72,7 +72,12 @@ class Workflow:
         for i, (nid, spec) in enumerate(g.nodes.items()):
             cls = spec.cls
             inputs = {}
-            for name in cls.input_fields():
+            for name, info in cls.input_fields().items():
+                if field_extra(info).get("extension") and (
+                    name not in spec.values
+                    or spec.values[name] == info.get_default(call_default_factory=True)
+                ):
+                    continue  # our own field, at its default: InvokeAI never sees it
                 entry: dict[str, Any] = {"name": name, "label": ""}
                 if name in spec.values:
                     entry["value"] = dump_value(cls, name, spec.values[name])

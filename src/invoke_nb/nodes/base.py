@@ -83,12 +83,17 @@ def InputField(
     ui_hint: UIHint | None = None,
     ui_order: int | None = None,
     default_factory: Callable[[], Any] | None = None,
+    extension: bool = False,
 ) -> Any:
     """Declare a node input: a pydantic field plus the connection mode and UI hints.
 
     Choices are expressed with ``Literal[...]`` annotations; limits with ``ge``/``le``.
+    ``extension=True`` marks a field InvokeAI's node of the same id does not have; workflow
+    export leaves it out while it holds its default, so InvokeAI still opens the file.
     """
     extra: dict[str, Any] = {"field_kind": "input", "input": input.value}
+    if extension:
+        extra["extension"] = True
     if ui_hint is not None:
         extra["ui_hint"] = ui_hint.value
     if ui_order is not None:

@@ -295,6 +295,7 @@ class DenoiseLatentsInvocation(Node):
     seeding: Literal["invokeai", "diffusers"] = InputField(
         default="invokeai",
         description="invoke-nb: 'invokeai' reproduces InvokeAI's images; 'diffusers' reproduces diffusers' pipelines",
+        extension=True,
     )
 
     def _reject_unsupported(self, ctx: Context) -> None:
