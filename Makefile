@@ -19,7 +19,7 @@ $(VENV)/bin/python:
 # torch first and pinned: any other spec would pull a multi-GB CUDA build.
 $(STAMP): $(VENV)/bin/python pyproject.toml
 	$(PIP) install "$(TORCH)"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[dev,ray]"
 	touch $(STAMP)
 
 frontend: $(STAMP)

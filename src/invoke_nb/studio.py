@@ -679,6 +679,8 @@ class Studio:
             return
         self._closed = True
         self.queue.stop()
+        with contextlib.suppress(Exception):
+            self.executor.close()
         self.models.cache.remove_listener(self._model_listener)
         with contextlib.suppress(Exception):
             self.catalog.close()

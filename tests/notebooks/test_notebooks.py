@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -14,6 +13,9 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.i
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "scale-out" in path.stem:
+        pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.setenv("INVOKE_NB_ROOT", str(tmp_path / "studio"))
     monkeypatch.setenv("HOME", str(tmp_path))  # nothing lands in the real home (Ray, caches)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -31,4 +33,3 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     ]
     assert not errors, errors
     assert (tmp_path / "studio" / "catalog.duckdb").exists()
-    os.environ.get("INVOKE_NB_ROOT")

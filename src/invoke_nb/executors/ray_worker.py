@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+from pydantic import BaseModel
 
 from invoke_nb.graph.cache import OutputCache
 from invoke_nb.graph.errors import NodeError
@@ -86,7 +87,7 @@ def image_refs(obj: Any) -> set[str]:
         elif isinstance(v, dict):
             for x in v.values():
                 walk(x)
-        elif hasattr(v, "model_fields") and not isinstance(v, type):
+        elif isinstance(v, BaseModel):
             for name in type(v).model_fields:
                 walk(getattr(v, name, None))
 
@@ -133,7 +134,11 @@ class WorkerModels:
     def __init__(self, model_dir: str | os.PathLike[str] | None = None) -> None:
         from invoke_nb.models.cache import ModelCache
 
-        base = Path(model_dir) if model_dir else Path(tempfile.gettempdir()) / "invoke-nb-worker-models"
+        base = (
+            Path(model_dir)
+            if model_dir
+            else Path(tempfile.gettempdir()) / "invoke-nb-worker-models"
+        )
         self.model_dir = base
         self.cache = ModelCache()
         self.records: dict[str, ModelRecord] = {}
@@ -159,7 +164,9 @@ class WorkerModels:
         rec = local if local is not None else record
         return [a for a in _MODEL_ASSETS if getattr(rec, a) and not Path(getattr(rec, a)).exists()]
 
-    def install(self, record: ModelRecord, asset: str, blob: bytes, *, is_dir: bool, expected: str) -> str:
+    def install(
+        self, record: ModelRecord, asset: str, blob: bytes, *, is_dir: bool, expected: str
+    ) -> str:
         """Unpack a shipped model part, check its hash, point the record at it; the local path.
 
         ``expected`` is the ``blake3:`` hash the kernel computed of its own copy. A copy that
@@ -210,7 +217,9 @@ class WorkerModels:
                     return rec
         from invoke_nb.models.records import UnknownModelError
 
-        raise UnknownModelError(f"the worker was not given model key={key!r} name={getattr(ident, 'name', '')!r}")
+        raise UnknownModelError(
+            f"the worker was not given model key={key!r} name={getattr(ident, 'name', '')!r}"
+        )
 
     # -- ModelProvider ----------------------------------------------------------------
     def record(self, model: Any) -> ModelRecord:
@@ -229,7 +238,7 @@ class WorkerModels:
 
     def loaded_keys(self) -> list[str]:
         """Model keys with at least one part in this worker's cache."""
-        return sorted({k for k, _ in self.cache.keys()})
+        return sorted({k for k, _ in self.cache.keys()})  # noqa: SIM118 - not a dict
 
 
 class _WorkerSink:
@@ -266,6 +275,7 @@ class GraphWorker:
         torch_threads: int | None = None,
         model_dir: str | None = None,
         cache_bytes: int = 2 * 1024**3,
+        flush_seconds: float = 0.05,
     ) -> None:
         self.index = index
         if torch_threads:
@@ -285,6 +295,7 @@ class GraphWorker:
         self._lock = threading.Lock()
         self.jobs_done = 0
         self.started = time.time()
+        self.flush_seconds = flush_seconds
 
     # -- control (callable while a job runs: the actor is threaded) ---------------------
     def info(self) -> dict[str, Any]:
@@ -337,7 +348,9 @@ class GraphWorker:
                 out[rec.key] = miss
         return out
 
-    def install_model(self, record: ModelRecord, asset: str, blob: bytes, is_dir: bool, expected: str) -> str:
+    def install_model(
+        self, record: ModelRecord, asset: str, blob: bytes, is_dir: bool, expected: str
+    ) -> str:
         """Receive a model part shipped through the object store; see :meth:`WorkerModels.install`."""
         self.models.add(record)
         return self.models.install(record, asset, blob, is_dir=is_dir, expected=expected)
@@ -350,7 +363,8 @@ class GraphWorker:
             q.put(("event", (name, {k: v for k, v in payload.items() if _plain(v)})))
 
     def run(self, job: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Run one job, yielding ``event`` / ``image`` messages, then ``done`` or ``error``.
+        """Run one job, yielding ``batch`` messages (``event`` / ``image`` items), then
+        ``done``, ``error`` or ``cancelled``.
 
         ``job``: ``job_id``, ``session_id``, ``graph`` (dict), ``records`` (model records),
         ``images`` (name -> PIL, the graph's image inputs), ``classes`` (custom node classes).
@@ -380,8 +394,10 @@ class GraphWorker:
 
             def work() -> None:
                 try:
-                    box["result"] = self.runner.run(graph, session_id=job["session_id"], services=services)
-                except BaseException as e:  # noqa: BLE001 - reported to the kernel below
+                    box["result"] = self.runner.run(
+                        graph, session_id=job["session_id"], services=services
+                    )
+                except BaseException as e:  # reported to the kernel below
                     box["error"] = e
                     box["tb"] = traceback.format_exc()
                 finally:
@@ -389,15 +405,7 @@ class GraphWorker:
 
             thread = threading.Thread(target=work, name=f"invoke-nb-job-{job_id[:8]}", daemon=True)
             thread.start()
-            while True:
-                kind, data = events.get()
-                if kind == "end":
-                    break
-                if kind == "image":
-                    yield {"t": "image", **data}
-                else:
-                    ev_kind, payload = data
-                    yield {"t": "event", "kind": ev_kind, "payload": payload}
+            yield from _batches(events, self.flush_seconds)
             thread.join()
         except Exception as e:  # job set-up failed (graph, classes)
             box["error"] = e
@@ -416,7 +424,11 @@ class GraphWorker:
             for inst in insts:
                 wanted |= image_refs(inst.output)
         shipped = {n for n in wanted if n in sink.saved}
-        images = {n: result.values[n] for n in wanted - shipped if isinstance(result.values.get(n), Image.Image)}
+        images = {
+            n: result.values[n]
+            for n in wanted - shipped
+            if isinstance(result.values.get(n), Image.Image)
+        }
         yield {
             "t": "done",
             "instances": result.instances,
@@ -428,6 +440,37 @@ class GraphWorker:
             "worker": self.index,
             "loaded_models": self.models.loaded_keys(),
         }
+
+
+def _batches(events: queue.Queue[tuple[str, Any]], window: float) -> Iterator[dict[str, Any]]:
+    """Messages gathered over ``window`` seconds from the first one, as ``batch`` items.
+
+    Each streamed item costs a round of Ray bookkeeping; a job emits tens of events (node
+    started/complete, one progress per step), so sending them in small batches keeps the
+    per-job overhead low while widgets still update ~20 times a second.
+    """
+    items: list[dict[str, Any]] = []
+    deadline = 0.0
+    while True:
+        try:
+            kind, data = events.get(
+                timeout=max(0.0, deadline - time.monotonic()) if items else None
+            )
+        except queue.Empty:
+            yield {"t": "batch", "items": items}
+            items = []
+            continue
+        if kind == "end":
+            break
+        if kind == "image":
+            items.append({"t": "image", **data})
+        else:
+            ev_kind, payload = data
+            items.append({"t": "event", "kind": ev_kind, "payload": payload})
+        if len(items) == 1:
+            deadline = time.monotonic() + window
+    if items:
+        yield {"t": "batch", "items": items}
 
 
 def _plain(v: Any) -> bool:

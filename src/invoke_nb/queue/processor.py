@@ -1,5 +1,9 @@
 """The queue processor: a background thread of the kernel that runs queue items one at a time.
 
+An executor with several workers (Ray) says so with a ``concurrency`` attribute; the
+processor then keeps up to that many items in flight, each in its own short-lived thread,
+so results arrive (and are catalogued) in order of completion.
+
 Items live in the catalog's ``session_queue`` table, so they survive a kernel restart. The
 thread claims the next pending item, rebuilds its graph (batch values applied), runs it on
 the executor with a fresh cancel event, and records the outcome. A failing item is marked
@@ -53,7 +57,8 @@ class QueueProcessor:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._current: tuple[int, threading.Event] | None = None
+        self._running: dict[int, threading.Event] = {}  # item id -> its cancel event
+        self._threads: dict[int, threading.Thread] = {}
         self._futures: dict[int, Future[RunResult]] = {}
         self._results: OrderedDict[int, Future[RunResult]] = OrderedDict()
         self._thread: threading.Thread | None = None
@@ -69,13 +74,15 @@ class QueueProcessor:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Cancel the running item and stop the thread."""
+        """Cancel the running items and stop the thread."""
         self._stop.set()
         self.cancel_current()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        for t in list(self._threads.values()):
+            t.join(timeout)
 
     def wake(self) -> None:
         """Tell the thread new items are waiting."""
@@ -92,9 +99,22 @@ class QueueProcessor:
 
     @property
     def running_item(self) -> int | None:
-        """The id of the item being run, if any."""
-        cur = self._current
-        return cur[0] if cur else None
+        """The id of the item being run (the oldest one when several run), if any."""
+        with self._lock:
+            return next(iter(self._running), None)
+
+    @property
+    def running_items(self) -> list[int]:
+        """Ids of every item in flight (several with a multi-worker executor)."""
+        with self._lock:
+            return list(self._running)
+
+    def concurrency(self) -> int:
+        """How many items may run at once: the executor's ``concurrency`` (default 1)."""
+        try:
+            return max(1, int(getattr(self.executor, "concurrency", 1) or 1))
+        except (TypeError, ValueError):
+            return 1
 
     # -- results ----------------------------------------------------------------------
     def future(self, item_id: int) -> Future[RunResult]:
@@ -126,22 +146,23 @@ class QueueProcessor:
 
     # -- cancel -----------------------------------------------------------------------
     def cancel_current(self) -> int | None:
-        """Stop the running item between steps; returns its id."""
-        cur = self._current
-        if cur is None:
-            return None
-        cur[1].set()
-        return cur[0]
+        """Stop the running items between steps; returns the (oldest) one's id."""
+        with self._lock:
+            running = list(self._running.items())
+        for _, ev in running:
+            ev.set()
+        return running[0][0] if running else None
 
     def cancel(self, item_ids: list[int]) -> list[int]:
         """Cancel items: pending ones in the table, the running one through its event."""
         done = self.repo.cancel(item_ids)
-        cur = self._current
-        if cur is not None and cur[0] in item_ids:
-            cur[1].set()
+        with self._lock:
+            running = {i: ev for i, ev in self._running.items() if i in item_ids}
+        for ev in running.values():
+            ev.set()
         for i in done:
             self.bus.emit("queue_item_status_changed", {"item_id": i, "status": "canceled"})
-            if cur is None or cur[0] != i:
+            if i not in running:
                 self._resolve(i, None, Cancelled(f"queue item {i} was canceled"))
         return done
 
@@ -149,7 +170,10 @@ class QueueProcessor:
     def _loop(self) -> None:
         while not self._stop.is_set():
             item = None
-            if not self.paused:
+            limit = self.concurrency()
+            with self._lock:
+                in_flight = len(self._running)
+            if not self.paused and in_flight < limit:
                 try:
                     item = self.repo.claim_next(self.queue_id)
                 except Exception:
@@ -158,11 +182,27 @@ class QueueProcessor:
                 self._wake.wait(0.5)
                 self._wake.clear()
                 continue
-            self._run_item(item)
+            cancel = threading.Event()
+            with self._lock:
+                self._running[item.item_id] = cancel
+            if limit == 1 and in_flight == 0:
+                self._run_item(item, cancel)
+                continue
+            t = threading.Thread(
+                target=self._run_item,
+                args=(item, cancel),
+                name=f"invoke-nb-item-{item.item_id}",
+                daemon=True,
+            )
+            with self._lock:
+                self._threads[item.item_id] = t
+            t.start()
 
-    def _run_item(self, item: Any) -> None:
-        cancel = threading.Event()
-        self._current = (item.item_id, cancel)
+    def _run_item(self, item: Any, cancel: threading.Event | None = None) -> None:
+        if cancel is None:
+            cancel = threading.Event()
+            with self._lock:
+                self._running[item.item_id] = cancel
         base = {"item_id": item.item_id, "batch_id": item.batch_id, "session_id": item.session_id}
         self.bus.emit("queue_item_status_changed", {**base, "status": "in_progress"})
 
@@ -196,10 +236,13 @@ class QueueProcessor:
                 log.exception("could not record the failure of queue item %s", item.item_id)
                 stored = None
         finally:
-            self._current = None
+            with self._lock:
+                self._running.pop(item.item_id, None)
+                self._threads.pop(item.item_id, None)
         status = stored.status if stored is not None else "failed"
         payload = {**base, "status": status}
         if error is not None and status == "failed":
             payload.update(error_type=type(error).__name__, error_message=str(error))
         self.bus.emit("queue_item_status_changed", payload)
         self._resolve(item.item_id, result if error is None else None, error)
+        self._wake.set()  # a slot is free: claim the next item now
