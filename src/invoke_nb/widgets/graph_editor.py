@@ -20,7 +20,7 @@ import traitlets
 from invoke_nb.graph import Graph, GraphError, NodeError
 from invoke_nb.graph.workflow import Workflow, parse_workflow, read_workflow
 from invoke_nb.nodes import registry_schema
-from invoke_nb.nodes.context import Services
+from invoke_nb.nodes.context import Cancelled, Services
 from invoke_nb.widgets.messages import MessageWidget, Params, handler
 
 __all__ = ["GraphEditor"]
@@ -119,6 +119,7 @@ class GraphEditor(MessageWidget):
     """
 
     _bundle = "graph_editor"
+    expected_errors = (*MessageWidget.expected_errors, NodeError, Cancelled)
 
     graph_data = traitlets.Dict().tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
@@ -164,7 +165,12 @@ class GraphEditor(MessageWidget):
 
     def workflow(self) -> Workflow:
         """The graph with the editor's layout and labels, as a :class:`Workflow`."""
-        return Workflow(graph=self._graph, meta=dict(self.meta), layout=dict(self.positions), labels=dict(self.labels))
+        return Workflow(
+            graph=self._graph,
+            meta=dict(self.meta),
+            layout=dict(self.positions),
+            labels=dict(self.labels),
+        )
 
     def save(self, path: str | Path, *, invokeai: bool = False) -> Path:
         """Write the workflow (ours, or InvokeAI's format) to ``path``."""
@@ -216,7 +222,9 @@ class GraphEditor(MessageWidget):
                 self.set_node_state(e.node_id, "error", error=str(e))
             raise
         except NodeError as e:
-            self.set_node_state(e.node_id, "error", error=f"{type(e.original).__name__}: {e.original}")
+            self.set_node_state(
+                e.node_id, "error", error=f"{type(e.original).__name__}: {e.original}"
+            )
             raise
         finally:
             self.busy = False
@@ -239,7 +247,9 @@ class GraphEditor(MessageWidget):
         cached = getattr(result, "cached", set())
         for nid, out in outputs.items():
             if nid in self._graph.nodes:
-                self.set_node_state(nid, "cached" if nid in cached else "done", outputs=output_summary(out))
+                self.set_node_state(
+                    nid, "cached" if nid in cached else "done", outputs=output_summary(out)
+                )
 
     def _require(self, ids: Sequence[str]) -> None:
         for nid in ids:
@@ -277,7 +287,10 @@ class GraphEditor(MessageWidget):
     @handler("disconnect", EdgeParams)
     def _disconnect(self, p: EdgeParams, _b: list[bytes]) -> dict[str, Any]:
         edge = (p.source, p.source_field, p.destination, p.destination_field)
-        if not any((e.source.node_id, e.source.field, e.destination.node_id, e.destination.field) == edge for e in self._graph.edges):
+        if not any(
+            (e.source.node_id, e.source.field, e.destination.node_id, e.destination.field) == edge
+            for e in self._graph.edges
+        ):
             raise GraphError(
                 f"no edge {p.source}.{p.source_field} -> {p.destination}.{p.destination_field}",
                 node_id=p.destination,
@@ -314,7 +327,12 @@ class GraphEditor(MessageWidget):
         try:
             for nid in p.ids:
                 spec = self._graph.nodes[nid]
-                new = self._graph.add(spec.type, **spec.values, is_intermediate=spec.is_intermediate, use_cache=spec.use_cache)
+                new = self._graph.add(
+                    spec.type,
+                    **spec.values,
+                    is_intermediate=spec.is_intermediate,
+                    use_cache=spec.use_cache,
+                )
                 mapping[nid] = new
                 pos = self.positions.get(nid)
                 if pos is not None:
@@ -323,7 +341,12 @@ class GraphEditor(MessageWidget):
                     self.labels[new] = self.labels[nid]
             for e in list(self._graph.edges):
                 if e.source.node_id in mapping and e.destination.node_id in mapping:
-                    self._graph.connect(mapping[e.source.node_id], e.source.field, mapping[e.destination.node_id], e.destination.field)
+                    self._graph.connect(
+                        mapping[e.source.node_id],
+                        e.source.field,
+                        mapping[e.destination.node_id],
+                        e.destination.field,
+                    )
         except GraphError:
             for new in mapping.values():
                 if new in self._graph.nodes:
@@ -357,7 +380,10 @@ class GraphEditor(MessageWidget):
     def _save_workflow(self, p: SaveWorkflow, _b: list[bytes]) -> dict[str, Any]:
         wf = self.workflow()
         data = wf.to_invokeai() if p.format == "invokeai" else wf.to_dict()
-        stem = re.sub(r"[^\w.-]+", "_", str(self.meta.get("name") or "workflow")).strip("_") or "workflow"
+        stem = (
+            re.sub(r"[^\w.-]+", "_", str(self.meta.get("name") or "workflow")).strip("_")
+            or "workflow"
+        )
         suffix = ".invokeai.json" if p.format == "invokeai" else ".json"
         return {"text": json.dumps(data, indent=2), "filename": stem + suffix}
 
@@ -374,4 +400,3 @@ class GraphEditor(MessageWidget):
         wf.graph.workflow = wf
         self.graph = wf.graph
         return {"nodes": len(wf.graph.nodes)}
-

@@ -53,7 +53,9 @@ class _Handler:
     fn: Callable[..., Any]
 
 
-def handler(method: str, params: type[Params] = NoParams) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def handler(
+    method: str, params: type[Params] = NoParams
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a widget method as the handler of browser requests named ``method``.
 
     The method is called as ``fn(self, params, buffers)`` with ``params`` an instance of the
@@ -92,6 +94,12 @@ class MessageWidget(anywidget.AnyWidget):
     """An anywidget whose browser view calls typed kernel methods (see :func:`handler`)."""
 
     _bundle: ClassVar[str] = ""
+    # Errors that are the user's (bad input, a failing node): answered without a log entry.
+    expected_errors: ClassVar[tuple[type[BaseException], ...]] = (
+        ValueError,
+        LookupError,
+        TypeError,
+    )
     _handlers: ClassVar[dict[str, _Handler]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -126,7 +134,9 @@ class MessageWidget(anywidget.AnyWidget):
         method = content.get("method")
         h = self._handlers.get(method) if isinstance(method, str) else None
         if h is None:
-            err = LookupError(f"{type(self).__name__} has no method {method!r}; methods: {', '.join(self.methods())}")
+            err = LookupError(
+                f"{type(self).__name__} has no method {method!r}; methods: {', '.join(self.methods())}"
+            )
             return {"kind": "response", "id": rid, "ok": False, "error": _error(err)}, []
         try:
             params = h.params.model_validate(content.get("params") or {})
@@ -140,18 +150,27 @@ class MessageWidget(anywidget.AnyWidget):
         try:
             result = h.fn(self, params, list(buffers))
         except Exception as e:
-            if not isinstance(e, (ValueError, LookupError, TypeError)):
+            if not isinstance(e, self.expected_errors):
                 log.exception("%s.%s failed", type(self).__name__, method)
             return {"kind": "response", "id": rid, "ok": False, "error": _error(e)}, []
         if isinstance(result, Reply):
-            return {"kind": "response", "id": rid, "ok": True, "result": result.result}, list(result.buffers)
+            return {"kind": "response", "id": rid, "ok": True, "result": result.result}, list(
+                result.buffers
+            )
         return {"kind": "response", "id": rid, "ok": True, "result": result}, []
 
-    def send_event(self, name: str, data: Any = None, buffers: Sequence[bytes | memoryview] = ()) -> None:
+    def send_event(
+        self, name: str, data: Any = None, buffers: Sequence[bytes | memoryview] = ()
+    ) -> None:
         """Push an event to every open browser view."""
-        self.send({"kind": "event", "name": name, "data": data if data is not None else {}}, list(buffers) or None)
+        self.send(
+            {"kind": "event", "name": name, "data": data if data is not None else {}},
+            list(buffers) or None,
+        )
 
-    def _on_custom_message(self, _widget: Any, content: Any, buffers: Sequence[bytes | memoryview]) -> None:
+    def _on_custom_message(
+        self, _widget: Any, content: Any, buffers: Sequence[bytes | memoryview]
+    ) -> None:
         answer = self.dispatch(content, buffers)
         if answer is not None:
             reply, bufs = answer
