@@ -3,10 +3,19 @@
 import * as esbuild from "esbuild";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import fs from "node:fs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outdir = path.resolve(here, "../src/invoke_nb/static");
-const widgets = { graph_editor: "src/widgets/graph_editor/index.tsx" };
+// Every src/widgets/<name>/index.tsx (or index.ts) becomes static/<name>.js.
+const widgetsDir = path.join(here, "src/widgets");
+const widgets = Object.fromEntries(
+  fs
+    .readdirSync(widgetsDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => [d.name, ["index.tsx", "index.ts"].map((f) => `src/widgets/${d.name}/${f}`).find((f) => fs.existsSync(path.join(here, f)))])
+    .filter(([, entry]) => entry),
+);
 const watch = process.argv.includes("--watch");
 const dev = process.argv.includes("--dev") || watch;
 
