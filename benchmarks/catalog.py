@@ -44,7 +44,8 @@ MODELS = [
     ("flux-dev", "flux"), ("flux-schnell", "flux"),
 ]  # fmt: skip
 SCHEDULERS = ["euler", "euler_a", "dpmpp_2m", "ddim", "dpmpp_sde_k"]
-SEARCH_WORD = "lighthouse"
+SEARCH_WORD = "lighthouse"  # in about 4% of prompts
+RARE_WORD = "aurora"  # in about 0.05% of prompts
 
 
 def make_rows(n: int, seed: int = 7) -> tuple[list[dict], list[str]]:
@@ -59,6 +60,8 @@ def make_rows(n: int, seed: int = 7) -> tuple[list[dict], list[str]]:
         created = start + timedelta(seconds=span * i / n + rnd.random())
         model, base = MODELS[rnd.randrange(len(MODELS))]
         prompt = " ".join(rnd.choices(words, k=rnd.randint(8, 20)))
+        if rnd.random() < 0.0005:
+            prompt += " " + RARE_WORD
         negative = " ".join(rnd.choices(words, k=4))
         s, steps, cfg = rnd.getrandbits(31), rnd.choice((20, 25, 30)), rnd.choice((5.0, 7.0, 7.5))
         sched = rnd.choice(SCHEDULERS)
@@ -320,6 +323,14 @@ def main(argv: list[str] | None = None) -> int:
             (f"%{SEARCH_WORD}%",) * 2,
         ),
         "SQLite: InvokeAI's LIKE over the metadata JSON",
+    )
+    both(
+        f"prompt search page, rare word ({RARE_WORD!r})",
+        lambda: img.list(category="general", search=RARE_WORD),
+        lambda: sqlite_page(
+            con, "AND (images.metadata LIKE ? OR images.created_at LIKE ?)", (f"%{RARE_WORD}%",) * 2
+        ),
+        "few matches: both sides read most of the table",
     )
     both(
         "count by model",

@@ -55,7 +55,7 @@ def main() -> None:
 
     g = graph(1)
     t0 = time.perf_counter()
-    ids = studio.enqueue(g, batch={"noise.seed": list(range(1, args.items + 1))})
+    ids = studio.enqueue(g, batch={"seed.value": list(range(1, args.items + 1))})
     enqueue_s = time.perf_counter() - t0
     studio.wait(ids[-1], timeout=3600)
     queued = time.perf_counter() - t0

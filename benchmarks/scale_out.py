@@ -36,7 +36,7 @@ from typing import Any
 def run_batch(studio: Any, graph: Any, seeds: list[int]) -> tuple[float, list[Any]]:
     """Queue one job per seed, wait for all; (wall seconds, results)."""
     t0 = time.perf_counter()
-    ids = studio.enqueue(graph, batch={"noise.seed": seeds, "core_metadata.seed": seeds})
+    ids = studio.enqueue(graph, batch={"seed.value": seeds})
     results = [studio.wait(i, timeout=600) for i in ids]
     return time.perf_counter() - t0, results
 

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         timed("ours", run_ours, 100 + i)
         timed("pipe", run_pipe, 100 + i)
         _, r = timed("seed", run_ours, 200 + i, warm)
-        cached_ok &= {"positive_prompt", "negative_prompt", "model_loader"} <= r.cached
+        cached_ok &= {"pos_cond", "neg_cond", "model_loader"} <= r.cached
     med = {k: statistics.median(v) for k, v in wall.items()}
     cmed = {k: statistics.median(v) for k, v in cpu.items()}
     pipe_med = med["pipe"]

@@ -115,10 +115,21 @@ def recall_graph(studio: Studio, image: Any) -> Graph:
 
 
 def set_seed(g: Graph, seed: int) -> None:
-    """Set the seed of every noise node (and the metadata), replacing seed edges."""
-    for nid, spec in g.nodes.items():
-        if spec.type in ("noise", "core_metadata") and "seed" in spec.cls.input_fields():
-            for e in g.incoming(nid):
-                if e.destination.field == "seed":
-                    g.disconnect(e.source.node_id, e.source.field, nid, "seed")
+    """Set the seed of every noise node and of the metadata.
+
+    A seed fed by an ``integer`` node (InvokeAI's graphs) is set there; other seed edges
+    (``rand_int``...) are replaced by the literal value.
+    """
+    for nid, spec in list(g.nodes.items()):
+        if spec.type not in ("noise", "core_metadata") or "seed" not in spec.cls.input_fields():
+            continue
+        edges = [e for e in g.incoming(nid) if e.destination.field == "seed"]
+        for e in edges:
+            src = g.nodes[e.source.node_id]
+            if src.type == "integer" and e.source.field == "value":
+                g.set(src.id, value=seed)
+            else:
+                g.disconnect(e.source.node_id, e.source.field, nid, "seed")
+                g.set(nid, seed=seed)
+        if not edges:
             g.set(nid, seed=seed)

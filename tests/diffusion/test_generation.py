@@ -57,10 +57,10 @@ def test_noise_is_invokeai_cpu_noise(runner) -> None:
 def test_changing_only_the_seed_reuses_prompts_and_loaders(runner, sd1) -> None:
     g = txt2img(sd1, "a red car", seed=1, **SMALL)
     first = runner.run(g)
-    assert {"positive_prompt", "negative_prompt", "model_loader"} <= first.executed
-    g.set("noise", seed=2)
+    assert {"pos_cond", "neg_cond", "model_loader"} <= first.executed
+    g.set("seed", value=2)
     second = runner.run(g)
-    assert {"positive_prompt", "negative_prompt", "model_loader"} <= second.cached
+    assert {"pos_cond", "neg_cond", "model_loader"} <= second.cached
     assert {"noise", "denoise_latents", OUTPUT} <= second.executed
     assert np.abs(pixels(first, OUTPUT) - pixels(second, OUTPUT)).max() > 10
 

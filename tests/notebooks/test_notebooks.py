@@ -32,4 +32,3 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         if o.output_type == "error"
     ]
     assert not errors, errors
-    assert (tmp_path / "studio" / "catalog.duckdb").exists()

@@ -65,7 +65,7 @@ def test_batch_matches_local_pixels_and_loads_models_once_per_worker(studio: Stu
     g = txt2img(sd1(studio), "a lighthouse", width=64, height=64, steps=4, seed=0)
     seen, off = record_events(studio)
     try:
-        ids = studio.enqueue(g, batch={"noise.seed": SEEDS, "core_metadata.seed": SEEDS})
+        ids = studio.enqueue(g, batch={"seed.value": SEEDS})
         results = [studio.wait(i, timeout=120) for i in ids]
     finally:
         off()

@@ -55,6 +55,8 @@ def test_batch_errors() -> None:
         Batch.parse({"a.value": ["x"]}).validate(g)
     with pytest.raises(BatchError, match="runs"):
         Batch.parse(None, runs=0)
+    with pytest.raises(BatchError, match=r"edge from a.value feeds it"):
+        Batch.parse({"s.a": [1]}).validate(g)
 
 
 def test_dataframe_rows_are_zipped_items(studio: Studio) -> None:

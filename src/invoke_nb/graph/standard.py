@@ -100,24 +100,32 @@ def _base(
         g.connect(*unet_src, sm, "unet")
         g.connect(*vae_src, sm, "vae")
         unet_src, vae_src = (sm, "unet"), (sm, "vae")
-    for pid, text in (("positive_prompt", prompt), ("negative_prompt", negative)):
+    # Prompts and seed are primitive nodes feeding both their consumers and the metadata (as
+    # InvokeAI's UI builds them), so a batch over `positive_prompt.value` or `seed.value`
+    # keeps the saved metadata true.
+    g.add("string", id="positive_prompt", value=prompt)
+    g.add("string", id="negative_prompt", value=negative)
+    g.add("integer", id="seed", value=seed)
+    for pid, cond in (("positive_prompt", "pos_cond"), ("negative_prompt", "neg_cond")):
         if sdxl:
             g.add(
                 "sdxl_compel_prompt",
-                id=pid,
-                prompt=text,
-                style=text,
+                id=cond,
                 original_width=width,
                 original_height=height,
                 target_width=width,
                 target_height=height,
             )
-            g.connect(*clip_src, pid, "clip")
-            g.connect(*clip2_src, pid, "clip2")
+            g.connect(pid, "value", cond, "prompt")
+            g.connect(pid, "value", cond, "style")
+            g.connect(*clip_src, cond, "clip")
+            g.connect(*clip2_src, cond, "clip2")
         else:
-            g.add("compel", id=pid, prompt=text)
-            g.connect(*clip_src, pid, "clip")
-    noise = g.add("noise", id="noise", seed=seed, width=width, height=height, use_cpu=True)
+            g.add("compel", id=cond)
+            g.connect(pid, "value", cond, "prompt")
+            g.connect(*clip_src, cond, "clip")
+    noise = g.add("noise", id="noise", width=width, height=height, use_cpu=True)
+    g.connect("seed", "value", noise, "seed")
     den = g.add(
         "denoise_latents",
         id="denoise_latents",
@@ -129,19 +137,16 @@ def _base(
         denoising_end=1.0,
         seeding=seeding,
     )
-    g.connect("positive_prompt", "conditioning", den, "positive_conditioning")
-    g.connect("negative_prompt", "conditioning", den, "negative_conditioning")
+    g.connect("pos_cond", "conditioning", den, "positive_conditioning")
+    g.connect("neg_cond", "conditioning", den, "negative_conditioning")
     g.connect(noise, "noise", den, "noise")
     g.connect(*unet_src, den, "unet")
     meta = g.add(
         "core_metadata",
         id="core_metadata",
         generation_mode=("sdxl_" if sdxl else "") + generation_mode,
-        positive_prompt=prompt,
-        negative_prompt=negative,
         width=width,
         height=height,
-        seed=seed,
         rand_device="cpu",
         cfg_scale=cfg_scale,
         cfg_rescale_multiplier=cfg_rescale_multiplier,
@@ -153,6 +158,9 @@ def _base(
         seamless_x="x" in seamless or None,
         seamless_y="y" in seamless or None,
     )
+    g.connect("positive_prompt", "value", meta, "positive_prompt")
+    g.connect("negative_prompt", "value", meta, "negative_prompt")
+    g.connect("seed", "value", meta, "seed")
     out = g.add(OUTPUT, id=OUTPUT, fp32=True)
     g.connect(den, "latents", out, "latents")
     g.connect(*vae_src, out, "vae")

@@ -136,6 +136,16 @@ class Batch:
                     from invoke_nb.graph.errors import UnknownFieldError
 
                     raise UnknownFieldError(d.node_id, spec.type, d.field, "input", fields)
+                feeding = [e for e in graph.incoming(d.node_id) if e.destination.field == d.field]
+                if feeding:
+                    src = feeding[0].source
+                    raise BatchError(
+                        f"batch sets {d.node_id}.{d.field}, but an edge from "
+                        f"{src.node_id}.{src.field} feeds it; batch the source "
+                        f"('{src.node_id}.value' for a primitive node) instead",
+                        node_id=d.node_id,
+                        field=d.field,
+                    )
                 for v in d.items:
                     validate_value(spec.cls, d.node_id, d.field, v)
 
