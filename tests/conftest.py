@@ -98,3 +98,12 @@ def tiny_sdxl_refiner(tiny_models_dir: Path) -> Path:
     from invoke_nb.testing.tiny_models import make_sdxl_refiner
 
     return make_sdxl_refiner(tiny_models_dir / "tiny-sdxl-refiner")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_default_output_cache() -> None:
+    """Each test starts with an empty output cache on `inb.run`'s default runner, so what a
+    test sees as executed or cached does not depend on the tests before it."""
+    from invoke_nb.graph import default_runner
+
+    default_runner().cache.clear()
