@@ -31,7 +31,7 @@ it("reads limits (also inside anyOf) and makes sliders only with both limits", (
   expect(editorFor(f({ minimum: 0 }, "slider")).kind).toBe("float");
   const en: FieldSchema = { name: "s", title: "S", description: "", type: { kind: "enum", base: "str", values: ["euler", "ddim"] } };
   expect(editorFor(en)).toMatchObject({ kind: "enum", choices: ["euler", "ddim"] });
-  expect(editorFor({ ...en, type: { kind: "class", name: "ModelIdentifierField" } }).kind).toBe("json");
+  expect(editorFor({ ...en, type: { kind: "class", name: "ModelIdentifierField" } }).kind).toBe("model");
   expect(editorFor({ ...en, type: { kind: "str" }, ui_hint: "textarea" }).kind).toBe("textarea");
 });
 

@@ -158,6 +158,28 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_invokeai(args: argparse.Namespace) -> int:
+    """Import a whole InvokeAI root: images, boards, workflows, style presets, models."""
+    from invoke_nb.catalog.invokeai_library import InvokeAILibraryError
+
+    with _studio(args) as studio:
+        try:
+            report = studio.import_invokeai(
+                args.invokeai_root,
+                files=args.files,
+                models=not args.no_models,
+                batch_size=args.batch_size,
+                progress=not args.quiet,
+            )
+        except InvokeAILibraryError as e:
+            raise UsageError(str(e)) from None
+        print(report)
+        if args.skipped:
+            for s in report.skipped:
+                print(f"skipped {s.kind} {s.name}: {s.reason}")
+    return 0
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     """Start JupyterLab on the quickstart notebook."""
     import subprocess
@@ -223,6 +245,23 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="import images from an InvokeAI/ComfyUI/A1111 output folder")
     i.add_argument("path")
     i.set_defaults(fn=cmd_import)
+
+    ia = sub.add_parser(
+        "import-invokeai",
+        help="import an InvokeAI root: images, boards, workflows, style presets, models",
+    )
+    ia.add_argument("invokeai_root", metavar="ROOT", help="the InvokeAI root folder")
+    ia.add_argument(
+        "--files",
+        choices=("link", "copy", "none"),
+        default="link",
+        help="image files: hard-link (default; copies across file systems), copy, or none",
+    )
+    ia.add_argument("--no-models", action="store_true", help="do not register its models")
+    ia.add_argument("--batch-size", type=int, default=50_000, help="image rows per batch")
+    ia.add_argument("--skipped", action="store_true", help="list every skipped item")
+    ia.add_argument("--quiet", action="store_true", help="no progress bar")
+    ia.set_defaults(fn=cmd_import_invokeai)
 
     lab = sub.add_parser("lab", help="start JupyterLab with the quickstart notebook")
     lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="arguments passed to jupyter lab")

@@ -642,21 +642,52 @@ class Studio:
         by_type = aggregate_stats([s for r in runs for s in r.stats])
         return StudioStats(by_type, len(runs), self.models.cache.stats().as_dict())
 
-    def recall(self, image: Any) -> Graph:
-        """The graph that made an image (ours, a PNG path, or a file object), with model
-        references resolved to models installed here (by key, hash, then name and base)."""
+    def recall(self, image: Any, *, model: Any = None) -> Graph:
+        """The graph that made an image (ours, InvokeAI's, a PNG path, or a file object), with
+        model references resolved to models installed here (by key, hash, then name and
+        base). ``model`` stands in for old metadata (InvokeAI 2.x ``Dream``) that names none."""
         from invoke_nb.recall import recall_graph
 
-        return recall_graph(self, image)
+        return recall_graph(self, image, model=model)
 
-    def rerun(self, image: Any, *, seed: int | None = None, progress: bool = True) -> StudioImage:
-        """Generate an image again from its graph; ``seed`` changes the seed."""
+    def rerun(
+        self, image: Any, *, seed: int | None = None, model: Any = None, progress: bool = True
+    ) -> StudioImage:
+        """Generate an image again from its graph; ``seed`` changes the seed. An image made by
+        InvokeAI 6.x with the same model re-generates pixel for pixel."""
         from invoke_nb.recall import set_seed
 
-        g = self.recall(image)
+        g = self.recall(image, model=model)
         if seed is not None:
             set_seed(g, seed)
         return self.run(g, progress=progress).image
+
+    def import_invokeai(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        files: str = "link",
+        models: bool = True,
+        batch_size: int = 50_000,
+        progress: Any = True,
+    ) -> Any:
+        """Bring an InvokeAI library in: images with metadata, boards, starred and
+        intermediate flags, created times, user workflows, style presets and model records
+        (registered in place). Never writes to the InvokeAI root; a second run adds nothing;
+        an interrupted run continues where it stopped. ``files``: "link" (hard links, copies
+        across file systems), "copy" or "none" (records only). Returns an
+        :class:`~invoke_nb.catalog.invokeai_library.InvokeAIImportReport` (print it)."""
+        from invoke_nb.catalog.invokeai_library import import_invokeai
+
+        self._check_open()
+        return import_invokeai(
+            self.catalog,
+            root,
+            files=files,  # type: ignore[arg-type]
+            models=models,
+            batch_size=batch_size,
+            progress=progress,
+        )
 
     # -- catalog ------------------------------------------------------------------------
     def sql(self, query: str, params: list[Any] | None = None) -> Any:
@@ -693,6 +724,40 @@ class Studio:
 
     def __repr__(self) -> str:
         return f"<Studio root={str(self.root)!r}>"
+
+    # -- widgets --------------------------------------------------------------------------
+    def gallery(self, **filters: Any) -> Any:
+        """A gallery widget over this studio's images (``board=``, ``starred=``, ``search=``,
+        ``order=`` set its filters); live while the queue runs."""
+        from invoke_nb.widgets.gallery import Gallery
+
+        return Gallery(self, **filters)
+
+    def queue_view(self) -> Any:
+        """A widget listing queue items by batch, with progress, cancel and retry."""
+        from invoke_nb.widgets.queue_view import QueueView
+
+        return QueueView(self)
+
+    def models_view(self) -> Any:
+        """A widget listing installed models, installing and removing them, with cache stats."""
+        from invoke_nb.widgets.model_view import ModelView
+
+        return ModelView(self)
+
+    def editor(self, graph: Graph | None = None) -> Any:
+        """A node graph editor wired to this studio: Invoke queues the graph (with a batch
+        count), nodes show progress and output images, workflows save to the library."""
+        from invoke_nb.widgets.graph_editor import GraphEditor
+
+        return GraphEditor(graph, studio=self)
+
+    def canvas(self, image: Any = None) -> Any:
+        """A canvas (layers, inpaint mask, bounding box) that generates into its box with
+        txt2img, img2img, inpaint or outpaint, chosen from what the box holds."""
+        from invoke_nb.widgets.canvas import Canvas
+
+        return Canvas(self, image)
 
 
 class _TrackingSink:

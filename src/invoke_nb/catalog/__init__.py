@@ -19,8 +19,9 @@ keeps the file open: each operation (or transaction) borrows the connection, and
 lets go of the file as soon as it has been idle ``idle_release`` seconds (0.5 by default), or
 at once when another process is waiting. A process that finds the file locked drops a marker
 file ``catalog.duckdb.waiting/<pid>`` and retries with jittered backoff (2 ms doubling to
-20 ms); the holder checks for markers at the end of each operation and in an idle-reaper
-thread, closes, and stands back up to 0.2 s before re-opening so the waiter gets its turn.
+10 ms); the holder checks for markers at the end of each operation and in an idle-reaper
+thread, closes, and stands back (up to 0.1 s, itself marked as waiting) before re-opening
+so the waiter gets its turn.
 Opening the file costs ~10 ms, so bursts of reads (scrolling a gallery) reuse one open
 connection, while writes from two kernels interleave operation by operation. Every
 transaction is short: bulk paths (import, insert_records, queue enqueue) write Arrow batches

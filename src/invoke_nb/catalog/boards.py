@@ -14,17 +14,19 @@ __all__ = ["BoardRepository"]
 
 _BOARD_COLS = "board_id, board_name, cover_image_name, archived, created_at, updated_at, deleted_at"
 
-# One pass over images gives every board's count and newest image; the explicit cover wins.
+# One pass over images gives every board's count and the rowid of its newest image (integers
+# aggregate far faster than names); the explicit cover wins over the newest image.
 _LIST_SQL = """
-SELECT b.board_id, b.board_name, coalesce(b.cover_image_name, c.newest) AS cover_image_name,
+SELECT b.board_id, b.board_name, coalesce(b.cover_image_name, i.image_name) AS cover_image_name,
        b.archived, b.created_at, b.updated_at, b.deleted_at, coalesce(c.n, 0) AS image_count
 FROM boards b
 LEFT JOIN (
-    SELECT board_id, count(*) AS n, arg_max(image_name, created_at) AS newest
+    SELECT board_id, count(*) AS n, arg_max(rowid, created_at) AS newest
     FROM images
     WHERE board_id IS NOT NULL AND NOT is_intermediate AND deleted_at IS NULL
     GROUP BY board_id
 ) c USING (board_id)
+LEFT JOIN images i ON i.rowid = c.newest
 """
 _FIELDS = (*_BOARD_COLS.split(", "), "image_count")
 

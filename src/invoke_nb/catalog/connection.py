@@ -47,6 +47,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+# Small commits would otherwise trigger a checkpoint (a rewrite of changed blocks) almost
+# every time: ~10 ms per queue status change instead of ~2. The WAL is checkpointed when the
+# connection is released (idle or handed to another kernel) and at this size.
+_CHECKPOINT = "256MB"
+
+
 class Database:
     """The catalog file plus the lease logic around its one connection."""
 
@@ -98,12 +104,11 @@ class Database:
             self._in_tx = True
             try:
                 yield conn
-            except BaseException:
+                conn.execute("COMMIT")
+            except BaseException:  # the body or the COMMIT failed: leave no open transaction
                 with contextlib.suppress(duckdb.Error):
                     conn.execute("ROLLBACK")
                 raise
-            else:
-                conn.execute("COMMIT")
             finally:
                 self._in_tx = False
 
@@ -129,18 +134,25 @@ class Database:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.002
         marked = False
-        self._stand_back()
         try:
+            if self._waiters():
+                # others queued first: queue up too (so they hand the file back), let them in
+                self._mark()
+                marked = True
+                self._stand_back()
             while True:
                 try:
-                    return duckdb.connect(str(self.path))
+                    conn = duckdb.connect(str(self.path))
+                    # a setting, not a connect config: plain duckdb.connect() of the same
+                    # file elsewhere in this process must not meet a configuration mismatch
+                    conn.execute(f"SET checkpoint_threshold = '{_CHECKPOINT}'")
+                    return conn
                 except duckdb.IOException as exc:
                     match = _LOCK_RE.search(str(exc))
                     if match is None and "Could not set lock" not in str(exc):
                         raise
                     if not marked:
-                        self._waiting_dir.mkdir(parents=True, exist_ok=True)
-                        self._marker.touch()
+                        self._mark()
                         marked = True
                     if time.monotonic() >= deadline:
                         pid = int(match["pid"]) if match else None
@@ -149,11 +161,15 @@ class Database:
                             str(self.path), pid, exe, self.busy_timeout
                         ) from None
                     time.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, 0.02)
+                    delay = min(delay * 2, 0.01)
         finally:
             if marked:
                 with contextlib.suppress(OSError):
                     self._marker.unlink()
+
+    def _mark(self) -> None:
+        self._waiting_dir.mkdir(parents=True, exist_ok=True)
+        self._marker.touch()
 
     def _waiters(self) -> list[int]:
         try:
@@ -175,7 +191,7 @@ class Database:
     def _others_waiting(self) -> bool:
         return bool(self._waiters())
 
-    def _stand_back(self, limit: float = 0.2) -> None:
+    def _stand_back(self, limit: float = 0.1) -> None:
         """Give a waiting process the first turn after we released the file."""
         end = time.monotonic() + limit
         while self._waiters() and time.monotonic() < end:

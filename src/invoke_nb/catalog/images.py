@@ -1,22 +1,18 @@
 """The images repository: records, files and the gallery queries over them.
 
-Gallery queries are top-N scans: DuckDB reads only the columns a query names, skips row
-groups by their min/max zone maps, and keeps a heap of the best N rows, so "newest 100" costs a
-few milliseconds at a million rows with no index. Offset pages cost more the deeper they go,
-so every page also returns a keyset ``next_cursor`` (the last row's sort key): passing it back
-gives the next page at first-page cost.
+A page is found in two steps: :class:`~invoke_nb.catalog.gallery.GalleryPlanner` finds the
+sort keys of its rows inside a small time window (no full-table sort), then the full rows are
+fetched by rowid. Every page also returns a keyset ``next_cursor`` (the last row's sort key):
+passing it back gives the next page at first-page cost; ``offset`` works too.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import io
 import json
 import uuid
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,11 +20,19 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from invoke_nb.catalog.connection import Database, first
 from invoke_nb.catalog.errors import ImageFileError, NotFoundError
 from invoke_nb.catalog.files import ImageFiles, RecoveryReport
+from invoke_nb.catalog.gallery import (
+    GalleryPlanner,
+    chunks,
+    decode_cursor,
+    encode_cursor,
+    escape_like,
+    placeholders,
+)
 from invoke_nb.catalog.pngmeta import (
     build_pnginfo,
     columns_from_metadata,
@@ -83,7 +87,7 @@ class ImagePage:
     def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ImageRecord]:
         return iter(self.items)
 
     @property
@@ -99,41 +103,13 @@ def _row_to_record(names: Sequence[str], row: Sequence[Any]) -> ImageRecord:
     return ImageRecord.model_validate(data)
 
 
-def _encode_cursor(starred: bool | None, created_at: datetime, name: str) -> str:
-    raw = json.dumps([starred, to_db_time(created_at).isoformat(), name])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[bool | None, datetime, str]:
-    try:
-        starred, created, name = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return starred, datetime.fromisoformat(created), str(name)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"invalid gallery cursor {cursor!r}: {exc}") from None
-
-
-def placeholders(n: int) -> str:
-    """``?, ?, ...`` for an IN list: DuckDB answers ``IN (?, ...)`` on a key from its index,
-    while ``IN (SELECT unnest(?))`` becomes a join over the whole table."""
-    return ", ".join("?" * n)
-
-
-def chunks(items: Sequence[Any], size: int = 1000) -> Iterable[list[Any]]:
-    """Consecutive slices of at most ``size`` items."""
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class ImageRepository:
     """Images: save/import files, query the gallery, bulk star/move/delete, export."""
 
     def __init__(self, db: Database, files: ImageFiles) -> None:
         self._db = db
         self.files = files
+        self.planner = GalleryPlanner()
 
     # -- writing ----------------------------------------------------------------------------
     def save(
@@ -221,15 +197,21 @@ class ImageRepository:
             data.setdefault("created_at", utcnow())
             data.setdefault("updated_at", data["created_at"])
             full.append({c: data.get(c) for c in COLUMNS})
-        table = pa.Table.from_pylist(full, schema=ARROW_SCHEMA)
-        conn.register("_new_images", table)
         try:
-            conn.execute(f"INSERT INTO images ({_COLS}) SELECT {_COLS} FROM _new_images")
+            if len(full) <= 8:  # a few rows: plain parameters beat building an Arrow table
+                marks = placeholders(len(COLUMNS))
+                sql = f"INSERT INTO images ({_COLS}) VALUES ({marks})"
+                for row in full:
+                    conn.execute(sql, [row[c] for c in COLUMNS])
+                return
+            conn.register("_new_images", pa.Table.from_pylist(full, schema=ARROW_SCHEMA))
+            try:
+                conn.execute(f"INSERT INTO images ({_COLS}) SELECT {_COLS} FROM _new_images")
+            finally:
+                with contextlib.suppress(duckdb.Error):
+                    conn.unregister("_new_images")
         except duckdb.ConstraintException as exc:
             raise ValueError(f"image rows rejected, nothing inserted: {exc}") from None
-        finally:
-            with contextlib.suppress(duckdb.Error):
-                conn.unregister("_new_images")
 
     def insert_records(self, records: Iterable[ImageRecord | dict[str, Any]]) -> int:
         """Bulk-insert records whose files already exist (imports, benchmarks): one transaction."""
@@ -352,8 +334,12 @@ class ImageRepository:
             where.append("model_base = ?")
             params.append(base)
         if search:
-            where.append("positive_prompt ILIKE ? ESCAPE '\\'")
-            params.append(f"%{_escape_like(search)}%")
+            if any(c in search for c in "%_\\"):
+                where.append("positive_prompt ILIKE ? ESCAPE '\\'")
+                params.append(f"%{escape_like(search)}%")
+            else:  # without ESCAPE DuckDB matches about twice as fast
+                where.append("positive_prompt ILIKE ?")
+                params.append(f"%{search}%")
         if since is not None:
             where.append("created_at >= ?")
             params.append(to_db_time(since))
@@ -411,113 +397,39 @@ class ImageRepository:
             category=category,
         )
         desc = order == "newest"
-        after = _decode_cursor(cursor) if cursor is not None else None
+        after = decode_cursor(cursor) if cursor is not None else None
         with self._db.transaction() as conn:  # one snapshot for the keys and the rows
             if starred_first:
-                keys = self._starred_first_keys(conn, where, params, desc, offset, limit + 1, after)
+                keys = self.planner.starred_first_keys(
+                    conn, where, params, desc, offset, limit + 1, after
+                )
             else:
-                keys = self._window_keys(conn, where, params, desc, offset, limit + 1, after)
-            rows = self._rows_by_rowid(conn, [k[0] for k in keys[:limit]])
-        items = [rows[k[0]] for k in keys[:limit]]
+                keys = self.planner.window_keys(conn, where, params, desc, offset, limit + 1, after)
+            rows = self._rows_for_keys(conn, keys[:limit])
+        items = [rows[k[2]] for k in keys[:limit]]
         next_cursor = None
         if len(keys) > limit and items:
             last = items[-1]
-            next_cursor = _encode_cursor(
+            next_cursor = encode_cursor(
                 last.starred if starred_first else None, last.created_at, last.image_name
             )
         return ImagePage(items=items, next_cursor=next_cursor, offset=offset, limit=limit)
 
-    # Gallery pages are found in two steps. Step one sorts only the narrow sort key (rowid,
-    # created_at, image_name) inside a time window next to the page: images are mostly added
-    # in time order, so DuckDB skips every row group outside the window by its zone map. The
-    # window starts at about 4x the rows needed (from the table's row count and time span)
-    # and widens 8x until it holds enough rows or covers everything, so results are exact.
-    # Step two fetches the full rows of the page by rowid.
-    def _window_keys(
-        self,
-        conn: Any,
-        where: list[str],
-        params: list[Any],
-        desc: bool,
-        offset: int,
-        count: int,
-        after: tuple[bool | None, datetime, str] | None,
-    ) -> list[tuple[Any, ...]]:
-        where, params = list(where), list(params)
-        direction, cmp = ("DESC", "<") if desc else ("ASC", ">")
-        edge: datetime | None = None
-        if after is not None:
-            _, c_created, c_name = after
-            edge = to_db_time(c_created)
-            where.append(
-                f"created_at {cmp}= ? AND (created_at {cmp} ? OR (created_at = ? AND image_name {cmp} ?))"
-            )
-            params += [edge, edge, edge, c_name]
-        sql = (
-            "SELECT rowid, created_at, image_name, starred FROM images WHERE {where} "
-            f"ORDER BY created_at {direction}, image_name {direction} "
-            f"LIMIT {int(count)} OFFSET {int(offset)}"
-        )
-        lo, hi, total = first(
-            conn.execute("SELECT min(created_at), max(created_at), count(*) FROM images")
-        )
-        if not total:
-            return []
-        span = hi - lo
-        if edge is None:
-            edge = hi if desc else lo
-        need, factor = offset + count, 4
-        while span.total_seconds() > 0 and need * factor < total:
-            window = span * (need * factor / total)
-            bound = edge - window if desc else edge + window
-            bounded = [*where, f"created_at {'>=' if desc else '<='} ?"]
-            keys = conn.execute(
-                sql.format(where=" AND ".join(bounded)), [*params, bound]
-            ).fetchall()
-            if len(keys) == count or (bound <= lo if desc else bound >= hi):
-                return keys
-            factor *= 8
-        return conn.execute(sql.format(where=" AND ".join(where)), params).fetchall()
-
-    def _starred_first_keys(
-        self,
-        conn: Any,
-        where: list[str],
-        params: list[Any],
-        desc: bool,
-        offset: int,
-        count: int,
-        after: tuple[bool | None, datetime, str] | None,
-    ) -> list[tuple[Any, ...]]:
-        """Starred rows in time order, then the others: two windowed scans, not one sort."""
-        keys: list[tuple[Any, ...]] = []
-        skip = offset
-        in_starred = after is None or bool(after[0])
-        if in_starred:
-            seg = [*where, "starred"]
-            keys = self._window_keys(conn, seg, params, desc, skip, count, after)
-            if len(keys) < count and skip:
-                n_starred = first(
-                    conn.execute(f"SELECT count(*) FROM images WHERE {' AND '.join(seg)}", params)
-                )[0]
-                skip = max(0, skip - n_starred)
-            else:
-                skip = 0
-        if len(keys) < count:
-            seg = [*where, "NOT starred"]
-            rest_after = None if in_starred else after
-            keys += self._window_keys(conn, seg, params, desc, skip, count - len(keys), rest_after)
-        return keys
-
     @staticmethod
-    def _rows_by_rowid(conn: Any, rowids: list[int]) -> dict[int, ImageRecord]:
-        if not rowids:
+    def _rows_for_keys(conn: Any, keys: list[tuple[Any, ...]]) -> dict[str, ImageRecord]:
+        """Full rows of a page's keys. Rows close together: by rowid, where the BETWEEN lets
+        DuckDB skip every row group outside the page; rows spread wide (a rare filter): by
+        name through the primary-key index, which reads only those rows."""
+        if not keys:
             return {}
-        rows = conn.execute(
-            f"SELECT rowid, {_COLS} FROM images WHERE rowid IN ({placeholders(len(rowids))})",
-            rowids,
-        ).fetchall()
-        return {r[0]: _row_to_record(COLUMNS, r[1:]) for r in rows}
+        rowids = [k[0] for k in keys]
+        if max(rowids) - min(rowids) < 50_000:
+            where = f"rowid BETWEEN ? AND ? AND rowid IN ({placeholders(len(rowids))})"
+            args = [min(rowids), max(rowids), *rowids]
+        else:
+            where, args = f"image_name IN ({placeholders(len(keys))})", [k[2] for k in keys]
+        rows = conn.execute(f"SELECT {_COLS} FROM images WHERE {where}", args).fetchall()
+        return {r[0]: _row_to_record(COLUMNS, r) for r in rows}
 
     def count(
         self,
@@ -665,97 +577,14 @@ class ImageRepository:
         """Import PNGs made by InvokeAI, ComfyUI or A1111 (or none); one result per file.
 
         Files are copied byte for byte (their own chunks stay). A file whose bytes are already
-        catalogued is reported as a duplicate; an unreadable one as an error with the reason.
+        catalogued is reported as a duplicate; an unreadable one, or an image file in another
+        format, as an error with the reason. Other files are ignored.
         """
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"import_folder: {folder} is not a folder")
-        if board_id is not None:
-            with self._db.connection() as conn:
-                self._check_boards(conn, {board_id})
-        paths = sorted(folder.rglob("*.png") if recursive else folder.glob("*.png"))
-        paths = [p for p in paths if ".pending" not in p.parts]
-        results: list[ImportResult] = []
-        for start in range(0, len(paths), batch_size):
-            results += self._import_batch(paths[start : start + batch_size], board_id)
-        return results
+        from invoke_nb.catalog.importer import import_folder
 
-    def _import_batch(self, paths: list[Path], board_id: str | None) -> list[ImportResult]:
-        results: dict[Path, ImportResult] = {}
-        staged: list[tuple[Path, dict[str, Any], bytes]] = []
-        hashes: dict[str, Path] = {}
-        for path in paths:
-            try:
-                raw = path.read_bytes()
-                digest = hashlib.sha256(raw).hexdigest()
-                if digest in hashes:
-                    results[path] = ImportResult(
-                        path=str(path), status="duplicate", reason=f"same bytes as {hashes[digest]}"
-                    )
-                    continue
-                with Image.open(io.BytesIO(raw)) as im:
-                    if im.format != "PNG":
-                        raise ImageFileError(f"{path}: not a PNG ({im.format})")
-                    im.load()
-                    chunks = read_text_chunks(im)
-                    size = im.size
-            except ImageFileError as exc:
-                results[path] = ImportResult(path=str(path), status="error", reason=str(exc))
-                continue
-            except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-                reason = f"cannot read {path}: {exc}"
-                results[path] = ImportResult(path=str(path), status="error", reason=reason)
-                continue
-            hashes[digest] = path
-            ex = extract(chunks)
-            now = utcnow()
-            row = {
-                "image_name": f"{uuid.uuid4()}.png",
-                "image_origin": "external",
-                "image_category": "general",
-                "width": size[0],
-                "height": size[1],
-                "has_workflow": ex.workflow is not None,
-                "board_id": board_id,
-                "created_at": now,
-                "updated_at": now,
-                "metadata": dumps(ex.metadata) if ex.metadata is not None else None,
-                "graph_hash": graph_hash(ex.graph),
-                "content_hash": digest,
-                "source": ex.source,
-                **columns_from_metadata(ex.metadata),
-            }
-            staged.append((path, row, raw))
-        if staged:
-            with self._db.connection() as conn:
-                digests = [row["content_hash"] for _, row, _ in staged]
-                dup_rows = conn.execute(
-                    "SELECT content_hash, image_name FROM images "
-                    f"WHERE content_hash IN ({placeholders(len(digests))})",
-                    digests,
-                ).fetchall()
-            dups = dict(dup_rows)
-            fresh = []
-            for path, row, raw in staged:
-                if row["content_hash"] in dups:
-                    results[path] = ImportResult(
-                        path=str(path),
-                        status="duplicate",
-                        image_name=dups[row["content_hash"]],
-                        reason="already in the catalog",
-                    )
-                else:
-                    fresh.append((path, row, raw))
-            if fresh:
-                self._stage_and_insert([(row, None, None, raw) for _, row, raw in fresh])
-                for path, row, _ in fresh:
-                    results[path] = ImportResult(
-                        path=str(path),
-                        status="imported",
-                        image_name=row["image_name"],
-                        source=row["source"],
-                    )
-        return [results[p] for p in paths]
+        return import_folder(
+            self, folder, board_id=board_id, recursive=recursive, batch_size=batch_size
+        )
 
     # -- consistency ------------------------------------------------------------------------
     def recover(self, *, full: bool = False) -> RecoveryReport:

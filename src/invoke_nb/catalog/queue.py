@@ -208,6 +208,53 @@ class QueueRepository:
                 )  # fmt: skip
         return self.get(item_id)
 
+    def finish(
+        self,
+        item_id: int,
+        status: QueueStatus,
+        *,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        error_traceback: str | None = None,
+        claim_next: str | None = None,
+    ) -> tuple[str, QueueItem | None]:
+        """Record an item's final status and, with ``claim_next=queue_id``, claim the next
+        pending item in the same transaction (one commit per item instead of two).
+
+        Returns the stored status (a canceled item stays canceled) and the claimed item."""
+        if status not in TERMINAL:
+            raise ValueError(f"finish needs a final status, not {status!r}")
+        now = utcnow()
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT status FROM session_queue WHERE item_id = ?", [item_id]
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"no queue item {item_id}")
+            stored = row[0]
+            if stored not in TERMINAL:
+                conn.execute(
+                    "UPDATE session_queue SET status = ?, updated_at = ?, completed_at = ?, "
+                    "error_type = ?, error_message = ?, error_traceback = ? WHERE item_id = ?",
+                    [status, now, now, error_type, error_message, error_traceback, item_id],
+                )
+                stored = status
+            nxt = None
+            if claim_next is not None:
+                found = conn.execute(
+                    "SELECT item_id FROM session_queue WHERE queue_id = ? AND status = 'pending' "
+                    "ORDER BY priority DESC, item_id LIMIT 1",
+                    [claim_next],
+                ).fetchone()
+                if found is not None:
+                    conn.execute(
+                        "UPDATE session_queue SET status = 'in_progress', started_at = ?, "
+                        "updated_at = ?, worker_pid = ? WHERE item_id = ?",
+                        [now, now, os.getpid(), found[0]],
+                    )
+                    nxt = _item(conn.execute(f"{_SELECT} WHERE item_id = ?", [found[0]]).fetchone())
+        return stored, nxt
+
     def cancel(
         self,
         item_ids: Sequence[int] | None = None,

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -107,6 +108,9 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+_RECENT_SECONDS = 2.0
+
+
 class ModelManager:
     """Install and find models; load them through the shared cache."""
 
@@ -121,6 +125,9 @@ class ModelManager:
         self.store = store
         self.cache = cache if cache is not None else get_model_cache()
         self._install_lock = threading.Lock()
+        # key -> (time, record): nodes resolve the same model several times per run; the
+        # store is a shared file, so entries live briefly and changes here drop them
+        self._recent: dict[str, tuple[float, ModelRecord]] = {}
 
     # -- install -------------------------------------------------------------------------
 
@@ -372,11 +379,13 @@ class ModelManager:
             }.items()
             if v is not None
         }
+        self._recent.pop(rec.key, None)
         return self.store.update(rec.key, changes) if changes else rec
 
     def remove(self, key: str) -> ModelRecord:
         """Forget a model; delete its files only when they live in our models folder."""
         rec = self.get(key)
+        self._recent.pop(rec.key, None)
         self.cache.drop(rec.key)
         self.store.delete(rec.key)
         if rec.owned:
@@ -393,10 +402,16 @@ class ModelManager:
         key, digest = _field(identifier, "key"), _field(identifier, "hash")
         name, base, mtype = (_field(identifier, f) for f in ("name", "base", "type"))
         if key:
+            hit = self._recent.get(key)
+            if hit is not None and time.monotonic() - hit[0] < _RECENT_SECONDS:
+                return hit[1]
             try:
-                return self.store.get(key)
+                rec = self.store.get(key)
             except UnknownModelError:
                 pass
+            else:
+                self._recent[key] = (time.monotonic(), rec)
+                return rec
         if digest:
             found = self.store.by_hash(digest)
             if found is not None:

@@ -186,7 +186,13 @@ class QueueProcessor:
             with self._lock:
                 self._running[item.item_id] = cancel
             if limit == 1 and in_flight == 0:
-                self._run_item(item, cancel)
+                # one at a time: each item's final write also claims the next one
+                while item is not None:
+                    item = self._run_item(item, cancel, claim_next=not self.paused and not self._stop.is_set())
+                    if item is not None:
+                        cancel = threading.Event()
+                        with self._lock:
+                            self._running[item.item_id] = cancel
                 continue
             t = threading.Thread(
                 target=self._run_item,
@@ -198,7 +204,11 @@ class QueueProcessor:
                 self._threads[item.item_id] = t
             t.start()
 
-    def _run_item(self, item: Any, cancel: threading.Event | None = None) -> None:
+    def _run_item(
+        self, item: Any, cancel: threading.Event | None = None, *, claim_next: bool = False
+    ) -> Any:
+        """Run one item and record its outcome; with ``claim_next``, return the next item
+        claimed in the same transaction (or ``None``)."""
         if cancel is None:
             cancel = threading.Event()
             with self._lock:
@@ -211,38 +221,41 @@ class QueueProcessor:
 
         result: RunResult | None = None
         error: BaseException | None = None
+        final: dict[str, Any] = {"status": "completed"}
         try:
             graph = Graph.from_dict(item.graph)
             if item.field_values:
                 graph = apply_field_values(graph, item.field_values)
             services = self.make_services(item, cancel, emit)
             result = self.executor.run(graph, session_id=item.session_id, services=services)
-            status = "canceled" if cancel.is_set() else "completed"
-            stored = self.repo.set_status(item.item_id, status)
-            if stored.status == "canceled":
-                error = Cancelled(f"queue item {item.item_id} was canceled")
+            if cancel.is_set():
+                final["status"] = "canceled"
         except Cancelled as e:
             error = e
-            stored = self.repo.set_status(item.item_id, "canceled")
+            final["status"] = "canceled"
         except Exception as e:  # one failing item must not stop the queue
             error = e
             tb = e.traceback if isinstance(e, NodeError) and e.traceback else traceback.format_exc()
             etype = type(e.original).__name__ if isinstance(e, NodeError) else type(e).__name__
-            try:
-                stored = self.repo.set_status(
-                    item.item_id, "failed", error_type=etype, error_message=str(e), error_traceback=tb
-                )
-            except Exception:
-                log.exception("could not record the failure of queue item %s", item.item_id)
-                stored = None
+            final = {"status": "failed", "error_type": etype, "error_message": str(e), "error_traceback": tb}
+        nxt = None
+        try:
+            status, nxt = self.repo.finish(
+                item.item_id, claim_next=self.queue_id if claim_next else None, **final
+            )
+        except Exception:
+            log.exception("could not record the outcome of queue item %s", item.item_id)
+            status = "failed"
         finally:
             with self._lock:
                 self._running.pop(item.item_id, None)
                 self._threads.pop(item.item_id, None)
-        status = stored.status if stored is not None else "failed"
+        if status == "canceled" and error is None:
+            error = Cancelled(f"queue item {item.item_id} was canceled")
         payload = {**base, "status": status}
         if error is not None and status == "failed":
             payload.update(error_type=type(error).__name__, error_message=str(error))
         self.bus.emit("queue_item_status_changed", payload)
         self._resolve(item.item_id, result if error is None else None, error)
         self._wake.set()  # a slot is free: claim the next item now
+        return nxt

@@ -9,21 +9,30 @@ as an error message naming the node and field, and nothing changes. Assigning
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import traitlets
+from PIL import Image
+from pydantic import Field
 
 from invoke_nb.graph import Graph, GraphError, NodeError
 from invoke_nb.graph.workflow import Workflow, parse_workflow, read_workflow
 from invoke_nb.nodes import registry_schema
 from invoke_nb.nodes.context import Cancelled, Services
-from invoke_nb.widgets.messages import MessageWidget, Params, handler
+from invoke_nb.nodes.types import ImageField
+from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
-__all__ = ["GraphEditor"]
+if TYPE_CHECKING:
+    from invoke_nb.studio import Studio
+
+__all__ = ["MODEL_FIELDS", "GraphEditor", "call_on_main", "model_choices", "thumbnail_png"]
 
 RunState = Literal["idle", "queued", "running", "done", "cached", "error"]
 
@@ -74,6 +83,89 @@ class LoadWorkflow(Params):
     text: str
 
 
+class InvokeParams(Params):
+    runs: int = Field(1, ge=1, le=1000)
+
+
+class ModelQuery(Params):
+    node_type: str
+    field: str
+
+
+class RecentImages(Params):
+    limit: int = Field(24, ge=1, le=200)
+    search: str | None = None
+
+
+class ImageName(Params):
+    image_name: str
+
+
+class LibraryList(Params):
+    query: str | None = None
+
+
+class LibrarySave(Params):
+    name: str = Field(min_length=1, max_length=200)
+    workflow_id: str | None = None
+    description: str = ""
+
+
+class WorkflowId(Params):
+    workflow_id: str
+
+
+# Which models a model field accepts, by (node type, field): InvokeAI's loaders take one
+# model type, and the SD1/SDXL loaders one family of bases. Other model fields: any model.
+MODEL_FIELDS: dict[tuple[str, str], dict[str, Any]] = {
+    ("main_model_loader", "model"): {"type": "main", "base": ["sd-1", "sd-2"]},
+    ("sdxl_model_loader", "model"): {"type": "main", "base": ["sdxl"]},
+    ("sdxl_refiner_model_loader", "model"): {"type": "main", "base": ["sdxl-refiner"]},
+    ("vae_loader", "vae_model"): {"type": "vae"},
+    ("lora_loader", "lora"): {"type": "lora"},
+    ("sdxl_lora_loader", "lora"): {"type": "lora", "base": ["sdxl"]},
+}
+
+
+def model_choices(records: Sequence[Any], node_type: str, field: str) -> list[dict[str, Any]]:
+    """The model records a node's model field may take, as ModelIdentifierField dicts."""
+    want = MODEL_FIELDS.get((node_type, field), {})
+    out = []
+    for r in records:
+        if "type" in want and r.type != want["type"]:
+            continue
+        if "base" in want and r.base not in want["base"]:
+            continue
+        out.append({"key": r.key, "hash": r.hash, "name": r.name, "base": r.base, "type": r.type})
+    return sorted(out, key=lambda m: (m["name"].lower(), m["base"]))
+
+
+def thumbnail_png(image: Image.Image, size: int = 256) -> bytes:
+    """A small PNG of ``image`` for showing in the browser (a binary buffer, not base64)."""
+    im = image.copy()
+    im.thumbnail((size, size))
+    if im.mode not in ("RGB", "RGBA", "L", "LA"):
+        im = im.convert("RGBA")
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def call_on_main(fn: Callable[..., Any], *args: Any) -> None:
+    """Call ``fn(*args)`` on the kernel's main thread (widgets are not thread-safe); called
+    directly outside a kernel or when already there."""
+    if threading.current_thread() is threading.main_thread():
+        fn(*args)
+        return
+    from invoke_nb.queue.events import _kernel_loop
+
+    loop = _kernel_loop()
+    if loop is None:
+        fn(*args)
+    else:
+        loop.add_callback(fn, *args)
+
+
 _EVENT_STATES: dict[str, RunState] = {
     "node_started": "running",
     "progress": "running",
@@ -111,9 +203,14 @@ def output_summary(output: Any) -> dict[str, Any]:
 class GraphEditor(MessageWidget):
     """Edit a node graph in the browser; ``editor.graph`` is the live :class:`Graph`.
 
-    ``on_invoke(graph)`` runs when the Invoke button is pressed, with a copy of the graph
-    (so edits during a queued run do not change it); it may return a ``RunResult``, whose
-    outputs are then shown on the nodes. Without it the graph runs in the kernel with
+    With a ``studio`` (``studio.editor(g)``), Invoke queues the graph ``runs`` times on the
+    studio's queue and returns at once; node states, progress, errors and output images of
+    the editor's own queue items come from ``studio.events``; model fields offer the
+    studio's models and the workflow library is the studio catalog's.
+
+    Without one, ``on_invoke(graph)`` runs when the Invoke button is pressed, with a copy of
+    the graph (so edits during a run do not change it); it may return a ``RunResult``, whose
+    outputs are then shown on the nodes. Without either the graph runs in the kernel with
     ``invoke_nb.run``. Hosts running graphs elsewhere pass :meth:`node_event` as the
     runner's ``Services(emit=...)`` to show node states.
     """
@@ -123,15 +220,31 @@ class GraphEditor(MessageWidget):
 
     graph_data = traitlets.Dict().tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
+    # queue items of this editor not finished yet (studio mode)
+    pending = traitlets.Int(0).tag(sync=True)
+    # which optional parts the browser shows: "studio" (queue, models, library, images)
+    features = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    # the library workflow the graph was opened from / saved to
+    workflow_id = traitlets.Unicode(None, allow_none=True).tag(sync=True)
 
     def __init__(
         self,
         graph: Graph | None = None,
         on_invoke: Callable[[Graph], Any] | None = None,
+        *,
+        studio: Studio | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if studio is not None and on_invoke is not None:
+            raise ValueError("GraphEditor takes a studio or an on_invoke callback, not both")
         self.on_invoke = on_invoke
+        self.studio = studio
+        self.items: dict[int, str] = {}  # queue item id -> status, for this editor's items
+        self._unsubscribe: Callable[[], None] | None = None
+        if studio is not None:
+            self.features = ["studio"]
+            self._unsubscribe = studio.events.on("*", self._on_studio_event, main_thread=True)
         self.last_result: Any = None
         self.positions: dict[str, dict[str, float]] = {}
         self.labels: dict[str, str] = {}
@@ -151,6 +264,7 @@ class GraphEditor(MessageWidget):
         if not isinstance(g, Graph):
             raise TypeError(f"GraphEditor.graph must be an invoke_nb.Graph, got {type(g).__name__}")
         self._graph = g
+        self.workflow_id = None
         wf = g.workflow if isinstance(g.workflow, Workflow) else None
         self.positions = {k: dict(v) for k, v in wf.layout.items()} if wf else {}
         self.labels = dict(wf.labels) if wf else {}
@@ -203,8 +317,11 @@ class GraphEditor(MessageWidget):
             state = "cached"
         self.set_node_state(node_id, state, **info)
 
-    def invoke(self) -> Any:
-        """What the Invoke button does: ``on_invoke(graph copy)`` or an in-kernel run."""
+    def invoke(self, runs: int = 1) -> Any:
+        """What the Invoke button does: queue ``runs`` copies on the studio (returns the item
+        ids at once), or ``on_invoke(graph copy)``, or an in-kernel run."""
+        if self.studio is not None:
+            return self._enqueue(runs)
         self.busy = True
         self.send_event("reset_states")
         try:
@@ -229,6 +346,116 @@ class GraphEditor(MessageWidget):
         finally:
             self.busy = False
 
+    def close(self) -> None:
+        """Close the widget and stop listening to the studio's events."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        super().close()
+
+    # -- the studio's workflow library ----------------------------------------------------------
+    def save_to_library(
+        self, name: str, *, workflow_id: str | None = None, description: str = ""
+    ) -> str:
+        """Save the workflow in the studio's library (a new entry, or ``workflow_id``'s);
+        returns its id."""
+        studio = self._need_studio("save to the workflow library")
+        self.meta["name"] = name
+        if description:
+            self.meta["description"] = description
+        data = self.workflow().to_dict()
+        repo = studio.catalog.workflows
+        if workflow_id:
+            rec = repo.update(workflow_id, workflow=data, name=name, description=description)
+        else:
+            rec = repo.create(data, name=name, description=description)
+        self.workflow_id = rec.workflow_id
+        return rec.workflow_id
+
+    def open_from_library(self, workflow_id: str) -> Graph:
+        """Open a workflow of the studio's library (and mark it recently opened)."""
+        studio = self._need_studio("open from the workflow library")
+        rec = studio.catalog.workflows.get(workflow_id)
+        g = self.load(rec.workflow)
+        studio.catalog.workflows.mark_opened(workflow_id)
+        self.workflow_id = workflow_id
+        return g
+
+    # -- studio mode ------------------------------------------------------------------------------
+    def _need_studio(self, what: str) -> Studio:
+        if self.studio is None:
+            raise LookupError(
+                f"cannot {what}: this editor has no studio; open it with studio.editor(graph)"
+            )
+        return self.studio
+
+    def _enqueue(self, runs: int) -> list[int]:
+        studio = self._need_studio("queue the graph")
+        if runs < 1:
+            raise ValueError(f"runs must be at least 1, got {runs}")
+        try:
+            ids = studio.enqueue(self._graph.copy(), runs=runs)
+        except GraphError as e:
+            if e.node_id in self._graph.nodes:
+                self.set_node_state(e.node_id, "error", error=str(e))
+            raise
+        self.send_event("reset_states")
+        for i in ids:
+            self.items[i] = "pending"
+            studio.queue.future(i).add_done_callback(
+                lambda f, i=i: call_on_main(self._item_finished, i, f)
+            )
+        self.pending = sum(s in ("pending", "in_progress") for s in self.items.values())
+        return ids
+
+    def _on_studio_event(self, kind: str, payload: dict[str, Any]) -> None:
+        item = payload.get("item_id")
+        if item not in self.items:
+            return
+        if kind == "queue_item_status_changed":
+            status = str(payload.get("status"))
+            if status == "in_progress":
+                self.send_event("reset_states")
+            self.items[item] = status
+            self.pending = sum(s in ("pending", "in_progress") for s in self.items.values())
+            if status == "failed" and payload.get("error_message"):
+                self.send_event(
+                    "run_error",
+                    {"item_id": item, "message": str(payload.get("error_message"))},
+                )
+        else:
+            self.node_event(kind, payload)
+
+    def _item_finished(self, item_id: int, fut: Future[Any]) -> None:
+        self.items[item_id] = "done" if fut.exception() is None else "failed"
+        self.pending = sum(s in ("pending", "in_progress") for s in self.items.values())
+        if fut.exception() is None and fut.result() is not None:
+            self.last_result = fut.result()
+            self._show_result(fut.result())
+
+    def _image_pil(self, result: Any, ref: ImageField) -> Image.Image | None:
+        value = getattr(result, "value", None)
+        if value is not None:
+            try:
+                img = value(ref)
+                if isinstance(img, Image.Image):
+                    return img
+            except Exception:
+                pass
+        if self.studio is not None:
+            try:
+                return self.studio.catalog.images.get_pil(ref.image_name)
+            except Exception:
+                return None
+        return None
+
+    def _send_node_image(self, node_id: str, name: str, image: Image.Image) -> None:
+        self.send_event(
+            "node_image",
+            {"node_id": node_id, "image_name": name, "width": image.width, "height": image.height},
+            [thumbnail_png(image)],
+        )
+
     # -- internals ----------------------------------------------------------------------------
     def _publish(self) -> None:
         self._version += 1
@@ -250,6 +477,12 @@ class GraphEditor(MessageWidget):
                 self.set_node_state(
                     nid, "cached" if nid in cached else "done", outputs=output_summary(out)
                 )
+                last = out[-1] if isinstance(out, list) and out else out
+                ref = getattr(last, "image", None)
+                if isinstance(ref, ImageField):
+                    img = self._image_pil(result, ref)
+                    if img is not None:
+                        self._send_node_image(nid, ref.image_name, img)
 
     def _require(self, ids: Sequence[str]) -> None:
         for nid in ids:
@@ -364,8 +597,12 @@ class GraphEditor(MessageWidget):
             return {"ok": False, "error": str(e), "node_id": e.node_id, "field": e.field}
         return {"ok": True}
 
-    @handler("invoke")
-    def _invoke(self, _p: Params, _b: list[bytes]) -> dict[str, Any]:
+    @handler("invoke", InvokeParams)
+    def _invoke(self, p: InvokeParams, _b: list[bytes]) -> dict[str, Any]:
+        if self.studio is not None:
+            ids = self._enqueue(p.runs)
+            n = len(ids)
+            return {"ok": True, "summary": f"queued {n} run{'s' if n > 1 else ''}", "items": ids}
         result = self.invoke()
         executed = getattr(result, "executed", None)
         if executed is not None:
@@ -400,3 +637,76 @@ class GraphEditor(MessageWidget):
         wf.graph.workflow = wf
         self.graph = wf.graph
         return {"nodes": len(wf.graph.nodes)}
+
+    @handler("models", ModelQuery)
+    def _models(self, p: ModelQuery, _b: list[bytes]) -> dict[str, Any]:
+        studio = self._need_studio("list models")
+        return {
+            "models": model_choices(studio.models.list(), p.node_type, p.field),
+            "filter": MODEL_FIELDS.get((p.node_type, p.field), {}),
+        }
+
+    @handler("recent_images", RecentImages)
+    def _recent_images(self, p: RecentImages, _b: list[bytes]) -> Reply:
+        return recent_images(self._need_studio("list images"), p.limit, p.search)
+
+    @handler("image_thumbnail", ImageName)
+    def _image_thumbnail(self, p: ImageName, _b: list[bytes]) -> Reply:
+        studio = self._need_studio("show catalog images")
+        rec = studio.catalog.images.get(p.image_name)
+        thumb = studio.catalog.images.get_thumbnail(p.image_name)
+        return Reply(
+            {"image_name": p.image_name, "width": rec.width, "height": rec.height},
+            [thumbnail_png(thumb)],
+        )
+
+    @handler("library_list", LibraryList)
+    def _library_list(self, p: LibraryList, _b: list[bytes]) -> dict[str, Any]:
+        studio = self._need_studio("list the workflow library")
+        return {
+            "workflows": [
+                {
+                    "workflow_id": r.workflow_id,
+                    "name": r.name,
+                    "description": r.description,
+                    "category": r.category,
+                    "nodes": len((r.workflow.get("graph") or r.workflow).get("nodes") or {}),
+                    "updated_at": r.updated_at.isoformat(),
+                    "opened_at": r.opened_at.isoformat() if r.opened_at else None,
+                }
+                for r in studio.catalog.workflows.list(query=p.query)
+            ]
+        }
+
+    @handler("library_open", WorkflowId)
+    def _library_open(self, p: WorkflowId, _b: list[bytes]) -> dict[str, Any]:
+        g = self.open_from_library(p.workflow_id)
+        return {"nodes": len(g.nodes), "name": self.meta.get("name")}
+
+    @handler("library_save", LibrarySave)
+    def _library_save(self, p: LibrarySave, _b: list[bytes]) -> dict[str, Any]:
+        wid = self.save_to_library(p.name, workflow_id=p.workflow_id, description=p.description)
+        return {"workflow_id": wid}
+
+    @handler("library_delete", WorkflowId)
+    def _library_delete(self, p: WorkflowId, _b: list[bytes]) -> dict[str, Any]:
+        self._need_studio("delete from the workflow library").catalog.workflows.delete(
+            p.workflow_id
+        )
+        if self.workflow_id == p.workflow_id:
+            self.workflow_id = None
+        return {"ok": True}
+
+
+def recent_images(studio: Studio, limit: int = 24, search: str | None = None) -> Reply:
+    """The newest catalogued images: names and sizes, with a thumbnail buffer each."""
+    page = studio.catalog.images.list(limit=limit, search=search or None)
+    rows, buffers = [], []
+    for rec in page.items:
+        try:
+            thumb = studio.catalog.images.get_thumbnail(rec.image_name)
+        except Exception:
+            continue
+        rows.append({"image_name": rec.image_name, "width": rec.width, "height": rec.height})
+        buffers.append(thumbnail_png(thumb, 128))
+    return Reply({"images": rows}, buffers)

@@ -26,18 +26,27 @@ import { EditorContext, type EditorActions } from "./context";
 import { freeSpot, layeredLayout } from "./layout";
 import { NodeView, type InvocationNode } from "./NodeView";
 import { Palette } from "./Palette";
-import type { EdgeParams, Events, GraphData, Methods, NodeState, Schemas } from "./protocol";
+import type { EdgeParams, Events, GraphData, LibraryEntry, Methods, NodeImage, NodeState, Schemas } from "./protocol";
 
 export interface ModelLike {
   get(name: "graph_data"): GraphData;
   get(name: "busy"): boolean;
+  get(name: "pending"): number;
+  get(name: "features"): string[];
+  get(name: "workflow_id"): string | null;
   on(name: string, cb: () => void): void;
   off(name: string, cb: () => void): void;
 }
 
+type TraitName = "graph_data" | "busy" | "pending" | "features" | "workflow_id";
+
+function blobUrl(buf: DataView): string {
+  return URL.createObjectURL(new Blob([buf as unknown as ArrayBuffer], { type: "image/png" }));
+}
+
 const nodeTypes = { invocation: NodeView };
 
-function useTrait<T>(model: ModelLike, name: "graph_data" | "busy"): T {
+function useTrait<T>(model: ModelLike, name: TraitName): T {
   const [value, setValue] = useState<T>(() => model.get(name as "graph_data") as T);
   useEffect(() => {
     const cb = () => setValue(model.get(name as "graph_data") as T);
@@ -65,6 +74,13 @@ type Toast = { kind: "error" | "info"; text: string; at: number };
 export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods, Events> }) {
   const data = useTrait<GraphData>(model, "graph_data");
   const busy = useTrait<boolean>(model, "busy");
+  const pending = useTrait<number>(model, "pending") ?? 0;
+  const features = useTrait<string[]>(model, "features") ?? [];
+  const workflowId = useTrait<string | null>(model, "workflow_id") ?? null;
+  const studio = features.includes("studio");
+  const [runs, setRuns] = useState(1);
+  const [images, setImages] = useState<Record<string, NodeImage>>({});
+  const [library, setLibrary] = useState(false);
   const [schemas, setSchemas] = useState<Schemas>({});
   const [states, setStates] = useState<Record<string, NodeState>>({});
   const [nodes, setNodes] = useState<InvocationNode[]>([]);
@@ -86,9 +102,19 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
       rpc.on("schemas_changed", load),
       rpc.on("node_state", (s) => setStates((prev) => ({ ...prev, [s.node_id]: s }))),
       rpc.on("reset_states", () => setStates({})),
+      rpc.on("node_image", (img, buffers) => {
+        if (!buffers[0]) return;
+        const url = blobUrl(buffers[0]);
+        setImages((prev) => {
+          const old = prev[img.node_id]?.url;
+          if (old) setTimeout(() => URL.revokeObjectURL(old), 1000);
+          return { ...prev, [img.node_id]: { ...img, url } };
+        });
+      }),
+      rpc.on("run_error", (e) => show("error", `run ${e.item_id} failed: ${e.message}`)),
     ];
     return () => offs.forEach((f) => f());
-  }, [rpc, fail]);
+  }, [rpc, fail, show]);
 
   // Rebuild the canvas nodes from the kernel's graph, keeping local selection and sizes.
   useEffect(() => {
@@ -119,27 +145,32 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
             state: states[spec.id],
             connected: connected[spec.id] ?? [],
             loading: Object.keys(schemas).length === 0,
+            image: images[spec.id],
           },
         };
       });
     });
-  }, [data, schemas, states]);
+  }, [data, schemas, states, images]);
 
   // Auto-layout nodes that have no position (graphs built in Python, imported graphs), once
   // they are measured, so the layered layout knows their real sizes.
   const measured = useNodesInitialized();
   useEffect(() => {
     if (!measured || Object.keys(schemas).length === 0) return;
-    const ids = Object.keys(data.graph.nodes);
-    const missing = ids.filter((id) => !data.layout[id] && !laidOut.current.has(id));
-    if (!missing.length) return;
-    missing.forEach((id) => laidOut.current.add(id));
-    const pos = layeredLayout(data.graph, sizeOf);
-    const all = missing.length === ids.length;
-    setNodes((ns) => ns.map((n) => (missing.includes(n.id) ? { ...n, position: pos[n.id], style: {} } : n)));
-    rpc
-      .call("move", { positions: Object.fromEntries(missing.map((id) => [id, pos[id]])) })
-      .then(() => all && setTimeout(() => flow.fitView({ padding: 0.15, maxZoom: 1 }), 30), fail);
+    // wait a moment: nodes drawn before the schemas arrived are re-measured with their fields
+    const t = setTimeout(() => {
+      const ids = Object.keys(data.graph.nodes);
+      const missing = ids.filter((id) => !data.layout[id] && !laidOut.current.has(id));
+      if (!missing.length) return;
+      missing.forEach((id) => laidOut.current.add(id));
+      const pos = layeredLayout(data.graph, sizeOf);
+      const all = missing.length === ids.length;
+      setNodes((ns) => ns.map((n) => (missing.includes(n.id) ? { ...n, position: pos[n.id], style: {} } : n)));
+      rpc
+        .call("move", { positions: Object.fromEntries(missing.map((id) => [id, pos[id]])) })
+        .then(() => all && setTimeout(() => flow.fitView({ padding: 0.15, maxZoom: 1 }), 30), fail);
+    }, 120);
+    return () => clearTimeout(t);
   }, [measured, data, schemas, rpc, flow, fail]); // eslint-disable-line react-hooks/exhaustive-deps
 
   function sizeOf(id: string) {
@@ -227,7 +258,7 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
   };
   const invoke = () => {
     setStates({});
-    rpc.call("invoke", {}).then((r) => show(r.ok ? "info" : "error", r.summary ?? "done"), fail);
+    rpc.call("invoke", studio ? { runs } : {}).then((r) => show(r.ok ? "info" : "error", r.summary ?? "done"), fail);
   };
   const validate = () =>
     rpc.call("validate", {}).then((r) => show(r.ok ? "info" : "error", r.ok ? "graph is valid" : r.error ?? "invalid"), fail);
@@ -249,10 +280,19 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
     }
   };
 
-  const actions: EditorActions = useMemo(
-    () => ({ setValue: async (node_id, field, value) => void (await rpc.call("set_value", { node_id, field, value })) }),
-    [rpc],
-  );
+  const actions: EditorActions = useMemo(() => {
+    const base: EditorActions = { setValue: async (node_id, field, value) => void (await rpc.call("set_value", { node_id, field, value })) };
+    if (!studio) return base;
+    return {
+      ...base,
+      models: async (node_type, field) => (await rpc.call("models", { node_type, field })).models,
+      recentImages: async () => {
+        const { result, buffers } = await rpc.request("recent_images", { limit: 24 });
+        return result.images.map((r, i) => ({ ...r, url: blobUrl(buffers[i]) }));
+      },
+      thumbnail: async (image_name) => blobUrl((await rpc.request("image_thumbnail", { image_name })).buffers[0]),
+    };
+  }, [rpc, studio]);
 
   useEffect(() => {
     if (!toast) return;
@@ -275,6 +315,23 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
           <button className="inb-invoke" disabled={busy} onClick={invoke}>
             {busy ? "Running…" : "Invoke"}
           </button>
+          {studio && (
+            <>
+              <label title="batch count: how many times to queue the graph">
+                ×
+                <input
+                  className="inb-runs"
+                  type="number"
+                  min={1}
+                  max={1000}
+                  value={runs}
+                  aria-label="Runs"
+                  onChange={(e) => setRuns(Math.max(1, Math.min(1000, Math.floor(Number(e.target.value)) || 1)))}
+                />
+              </label>
+              {pending > 0 && <span className="inb-pending">{pending} in queue</span>}
+            </>
+          )}
           <button onClick={validate}>Validate</button>
           <button onClick={autoLayout}>Auto-layout</button>
           <button onClick={duplicate}>Duplicate</button>
@@ -283,6 +340,7 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
           <button onClick={() => save("invoke-nb")}>Save</button>
           <button onClick={() => save("invokeai")}>Save as InvokeAI</button>
           <button onClick={() => fileRef.current?.click()}>Load…</button>
+          {studio && <button onClick={() => setLibrary((v) => !v)}>Library…</button>}
           <input
             ref={fileRef}
             type="file"
@@ -301,6 +359,19 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
         <div className="inb-main">
           <Palette schemas={schemas} onAdd={addNode} />
           <div className="inb-pane" ref={paneRef}>
+            {library && (
+              <Library
+                rpc={rpc}
+                workflowId={workflowId}
+                onClose={() => setLibrary(false)}
+                onOpened={(name) => {
+                  setLibrary(false);
+                  show("info", `opened ${name}`);
+                  setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1 }), 150);
+                }}
+                show={show}
+              />
+            )}
             <ReactFlow<InvocationNode, Edge>
               nodes={nodes}
               edges={edges}
@@ -352,5 +423,72 @@ function ConnectionHint({ data, schemas }: { data: GraphData; schemas: Schemas }
     <Panel position="top-center">
       <div className="inb-toast inb-toast-error inb-hint">{check.reason}</div>
     </Panel>
+  );
+}
+
+/** The studio's workflow library: save the graph (new or over the open entry), list, open, delete. */
+function Library({
+  rpc,
+  workflowId,
+  onClose,
+  onOpened,
+  show,
+}: {
+  rpc: Dispatcher<Methods, Events>;
+  workflowId: string | null;
+  onClose: () => void;
+  onOpened: (name: string) => void;
+  show: (kind: "error" | "info", text: string) => void;
+}) {
+  const [entries, setEntries] = useState<LibraryEntry[]>([]);
+  const [query, setQuery] = useState("");
+  const current = entries.find((e) => e.workflow_id === workflowId);
+  const [name, setName] = useState("");
+  const fail = (e: unknown) => show("error", (e as Error).message);
+  const refresh = useCallback(() => rpc.call("library_list", { query: query || null }).then((r) => setEntries(r.workflows), fail), [rpc, query]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => void refresh(), [refresh]);
+  useEffect(() => {
+    if (current && !name) setName(current.name);
+  }, [current]); // eslint-disable-line react-hooks/exhaustive-deps
+  const save = (asNew: boolean) => {
+    const n = name.trim();
+    if (!n) return show("error", "give the workflow a name");
+    rpc.call("library_save", { name: n, workflow_id: asNew ? null : workflowId }).then(() => {
+      show("info", `saved ${n} to the library`);
+      void refresh();
+    }, fail);
+  };
+  return (
+    <div className="inb-library nodrag nowheel" role="dialog" aria-label="Workflow library">
+      <div className="inb-library-row">
+        <strong className="inb-grow">Workflow library</strong>
+        <button onClick={onClose}>Close</button>
+      </div>
+      <div className="inb-library-row">
+        <input className="inb-grow" placeholder="name" aria-label="Workflow name" value={name} onChange={(e) => setName(e.target.value)} />
+        {workflowId && current && <button onClick={() => save(false)}>Save</button>}
+        <button onClick={() => save(true)}>Save new</button>
+      </div>
+      <input type="search" placeholder="Search the library…" value={query} onChange={(e) => setQuery(e.target.value)} />
+      {entries.map((e) => (
+        <div key={e.workflow_id} className="inb-library-item" data-workflow-id={e.workflow_id}>
+          <span className="inb-library-name" title={e.description || e.name}>
+            {e.name}
+            {e.workflow_id === workflowId ? " (open)" : ""}
+          </span>
+          <span>{e.nodes} nodes</span>
+          <button onClick={() => rpc.call("library_open", { workflow_id: e.workflow_id }).then(() => onOpened(e.name), fail)}>Open</button>
+          <button
+            onClick={() => {
+              if (window.confirm(`Delete the workflow "${e.name}" from the library?`))
+                rpc.call("library_delete", { workflow_id: e.workflow_id }).then(() => void refresh(), fail);
+            }}
+          >
+            Delete
+          </button>
+        </div>
+      ))}
+      {entries.length === 0 && <div className="inb-empty">no workflows{query ? ` matching “${query}”` : " yet"}</div>}
+    </div>
   );
 }

@@ -4,7 +4,7 @@ import { memo, useContext, useEffect, useState } from "react";
 import { describe } from "../../shared/types";
 import { EditorContext } from "./context";
 import { editorFor, parseInput, shownValue, type Editor } from "./fields";
-import type { FieldSchema, NodeJSON, NodeSchema, NodeState } from "./protocol";
+import type { FieldSchema, ImageRef, ModelRef, NodeImage, NodeJSON, NodeSchema, NodeState } from "./protocol";
 
 export interface InvocationData extends Record<string, unknown> {
   spec: NodeJSON;
@@ -13,6 +13,7 @@ export interface InvocationData extends Record<string, unknown> {
   state?: NodeState;
   connected: string[];
   loading?: boolean;
+  image?: NodeImage;
 }
 
 export type InvocationNode = Node<InvocationData, "invocation">;
@@ -52,7 +53,7 @@ function NodeViewImpl({ id, data, selected }: NodeProps<InvocationNode>) {
       {runState === "error" && state?.error && <div className="inb-node-error">{state.error}</div>}
       <div className="inb-node-body">
         {inputs.map((f) => (
-          <InputRow key={f.name} nodeId={id} field={f} values={values} connected={connected.includes(f.name)} />
+          <InputRow key={f.name} nodeId={id} nodeType={spec.type} field={f} values={values} connected={connected.includes(f.name)} />
         ))}
         {Object.values(schema.outputs).map((f) => (
           <div className="inb-row inb-output" key={f.name} title={`${f.description} (${describe(f.type)})`}>
@@ -66,6 +67,11 @@ function NodeViewImpl({ id, data, selected }: NodeProps<InvocationNode>) {
           </div>
         ))}
       </div>
+      {data.image?.url && (
+        <div className="inb-node-image">
+          <img src={data.image.url} alt={data.image.image_name} title={`${data.image.image_name} (${data.image.width}×${data.image.height})`} data-image-name={data.image.image_name} />
+        </div>
+      )}
     </div>
   );
 }
@@ -75,7 +81,7 @@ function formatValue(v: unknown): string {
   return s.length > 60 ? s.slice(0, 57) + "..." : s;
 }
 
-function InputRow({ nodeId, field, values, connected }: { nodeId: string; field: FieldSchema; values: Record<string, unknown>; connected: boolean }) {
+function InputRow({ nodeId, nodeType, field, values, connected }: { nodeId: string; nodeType: string; field: FieldSchema; values: Record<string, unknown>; connected: boolean }) {
   const mode = field.input ?? "any";
   return (
     <div className={`inb-row inb-input${connected ? " inb-connected" : ""}`} title={`${field.description} (${describe(field.type)})`}>
@@ -84,7 +90,7 @@ function InputRow({ nodeId, field, values, connected }: { nodeId: string; field:
         {field.title}
         {field.required && !(field.name in values) && !connected ? " *" : ""}
       </label>
-      {mode !== "connection" && !connected && <FieldEditor nodeId={nodeId} field={field} value={shownValue(field, values)} />}
+      {mode !== "connection" && !connected && <FieldEditor nodeId={nodeId} nodeType={nodeType} field={field} value={shownValue(field, values)} />}
     </div>
   );
 }
@@ -95,7 +101,7 @@ function toText(ed: Editor, v: unknown): string {
   return String(v);
 }
 
-function FieldEditor({ nodeId, field, value }: { nodeId: string; field: FieldSchema; value: unknown }) {
+function FieldEditor({ nodeId, nodeType, field, value }: { nodeId: string; nodeType: string; field: FieldSchema; value: unknown }) {
   const ctx = useContext(EditorContext);
   const ed = editorFor(field);
   const [text, setText] = useState(toText(ed, value));
@@ -119,6 +125,16 @@ function FieldEditor({ nodeId, field, value }: { nodeId: string; field: FieldSch
   const common = { className: "nodrag inb-editor", "data-field": field.name, title: field.description };
   let input;
   switch (ed.kind) {
+    case "model":
+      if (ctx.models) {
+        input = <ModelPicker nodeType={nodeType} field={field} value={value as ModelRef | null} onPick={commit} />;
+        break;
+      }
+      input = <textarea {...common} className="nodrag nowheel inb-editor" rows={2} value={text} onChange={(e) => setText(e.target.value)} onBlur={(e) => commitText(e.target.value)} />;
+      break;
+    case "image":
+      input = <ImagePicker field={field} value={value as { image_name?: string } | null} onPick={commit} />;
+      break;
     case "bool":
       input = <input {...common} type="checkbox" checked={!!value} onChange={(e) => commit(e.target.checked)} />;
       break;
@@ -190,6 +206,110 @@ function FieldEditor({ nodeId, field, value }: { nodeId: string; field: FieldSch
     <div className="inb-field">
       {input}
       {error && <div className="inb-field-error">{error}</div>}
+    </div>
+  );
+}
+
+/** A choice of the studio's models that fit this field (by the node's expected base/type). */
+function ModelPicker({ nodeType, field, value, onPick }: { nodeType: string; field: FieldSchema; value: ModelRef | null; onPick: (v: unknown) => void }) {
+  const ctx = useContext(EditorContext);
+  const [models, setModels] = useState<ModelRef[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = () => ctx.models!(nodeType, field.name).then(setModels, (e: Error) => setError(e.message));
+  useEffect(() => void load(), [nodeType, field.name]); // eslint-disable-line react-hooks/exhaustive-deps
+  const key = value?.key ?? "";
+  const known = models?.some((m) => m.key === key);
+  return (
+    <>
+      <select
+        className="nodrag inb-editor inb-model-picker"
+        data-field={field.name}
+        value={key}
+        onFocus={() => void load()}
+        onChange={(e) => {
+          const m = models?.find((x) => x.key === e.target.value);
+          onPick(m ?? null);
+        }}
+      >
+        <option value="" disabled={!field.type.optional}>
+          {models && models.length === 0 ? "(no fitting model installed)" : "(choose a model)"}
+        </option>
+        {key && !known && <option value={key}>{value?.name ?? key} (not installed)</option>}
+        {(models ?? []).map((m) => (
+          <option key={m.key} value={m.key}>
+            {m.name} · {m.base}
+          </option>
+        ))}
+      </select>
+      {error && <div className="inb-field-error">{error}</div>}
+    </>
+  );
+}
+
+/** An image field: a catalog image name (typed, or dropped from the gallery), a thumbnail
+ * of the current image, and a picker of recent catalog images. */
+function ImagePicker({ field, value, onPick }: { field: FieldSchema; value: { image_name?: string } | null; onPick: (v: unknown) => void }) {
+  const ctx = useContext(EditorContext);
+  const name = value?.image_name ?? "";
+  const [text, setText] = useState(name);
+  const [thumb, setThumb] = useState<string | null>(null);
+  const [recent, setRecent] = useState<(ImageRef & { url: string })[] | null>(null);
+  const [over, setOver] = useState(false);
+  useEffect(() => setText(name), [name]);
+  useEffect(() => {
+    setThumb(null);
+    if (name && ctx.thumbnail) ctx.thumbnail(name).then(setThumb, () => setThumb(null));
+  }, [name, ctx]);
+  const pick = (n: string) => onPick(n.trim() ? { image_name: n.trim() } : null);
+  return (
+    <div
+      className={`inb-image-field${over ? " inb-drop" : ""}`}
+      onDragOver={(e) => {
+        e.preventDefault();
+        setOver(true);
+      }}
+      onDragLeave={() => setOver(false)}
+      onDrop={(e) => {
+        e.preventDefault();
+        setOver(false);
+        const dropped = e.dataTransfer.getData("application/x-invoke-nb-image") || e.dataTransfer.getData("text/plain");
+        if (dropped) pick(dropped.split("\n")[0]);
+      }}
+    >
+      {thumb && <img className="inb-image-thumb" src={thumb} alt={name} />}
+      <input
+        className="nodrag inb-editor"
+        data-field={field.name}
+        placeholder="image name (drop from the gallery)"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onBlur={(e) => e.target.value !== name && pick(e.target.value)}
+        onKeyDown={(e) => e.key === "Enter" && pick((e.target as HTMLInputElement).value)}
+      />
+      {ctx.recentImages && (
+        <button
+          className="nodrag inb-pick"
+          onClick={() => (recent ? setRecent(null) : ctx.recentImages!().then(setRecent, () => setRecent([])))}
+        >
+          {recent ? "Close" : "Pick…"}
+        </button>
+      )}
+      {recent && (
+        <div className="nodrag nowheel inb-recent">
+          {recent.map((r) => (
+            <img
+              key={r.image_name}
+              src={r.url}
+              title={r.image_name}
+              onClick={() => {
+                setRecent(null);
+                pick(r.image_name);
+              }}
+            />
+          ))}
+          {recent.length === 0 && <span className="inb-empty">no images in the catalog</span>}
+        </div>
+      )}
     </div>
   );
 }

@@ -5,7 +5,7 @@
 import type { TypeDescriptor } from "../../shared/types";
 import type { FieldSchema } from "./protocol";
 
-export type EditorKind = "int" | "float" | "slider" | "text" | "textarea" | "enum" | "bool" | "json";
+export type EditorKind = "int" | "float" | "slider" | "text" | "textarea" | "enum" | "bool" | "json" | "model" | "image";
 
 export interface Editor {
   kind: EditorKind;
@@ -49,6 +49,11 @@ export function editorFor(f: FieldSchema): Editor {
       return { kind: "bool", nullable };
     case "enum":
       return { kind: "enum", choices: t.values, nullable };
+    case "class":
+      // model pickers and catalog image pickers for InvokeAI's reference fields
+      if (t.name === "ModelIdentifierField") return { kind: "model", nullable };
+      if (t.name === "ImageField" || t.bases?.includes("ImageField")) return { kind: "image", nullable };
+      return { kind: "json", nullable };
     default:
       return { kind: "json", nullable };
   }

@@ -90,13 +90,53 @@ export type Methods = {
   move: [{ positions: Record<string, XY> }, { ok: true }];
   duplicate: [{ ids: string[]; offset?: XY }, { ids: string[] }];
   validate: [Record<string, never>, { ok: boolean; error?: string; node_id?: string | null; field?: string | null }];
-  invoke: [Record<string, never>, { ok: boolean; summary?: string }];
+  invoke: [{ runs?: number }, { ok: boolean; summary?: string; items?: number[] }];
   save_workflow: [{ format: "invoke-nb" | "invokeai" }, { text: string; filename: string }];
   load_workflow: [{ text: string }, { nodes: number }];
+  models: [{ node_type: string; field: string }, { models: ModelRef[]; filter: { type?: string; base?: string[] } }];
+  recent_images: [{ limit?: number; search?: string | null }, { images: ImageRef[] }];
+  image_thumbnail: [{ image_name: string }, ImageRef];
+  library_list: [{ query?: string | null }, { workflows: LibraryEntry[] }];
+  library_open: [{ workflow_id: string }, { nodes: number; name?: string | null }];
+  library_save: [{ name: string; workflow_id?: string | null; description?: string }, { workflow_id: string }];
+  library_delete: [{ workflow_id: string }, { ok: true }];
 };
+
+/** A ModelIdentifierField value. */
+export interface ModelRef {
+  key: string;
+  hash: string;
+  name: string;
+  base: string;
+  type: string;
+}
+
+export interface ImageRef {
+  image_name: string;
+  width: number;
+  height: number;
+}
+
+export interface LibraryEntry {
+  workflow_id: string;
+  name: string;
+  description: string;
+  category: string;
+  nodes: number;
+  updated_at: string;
+  opened_at: string | null;
+}
+
+/** An output image shown on a node (a thumbnail, as an object URL). */
+export interface NodeImage extends ImageRef {
+  node_id: string;
+  url?: string;
+}
 
 export type Events = {
   node_state: NodeState;
   reset_states: Record<string, never>;
   schemas_changed: Record<string, never>;
+  node_image: NodeImage;
+  run_error: { item_id: number; message: string };
 };

@@ -1,0 +1,179 @@
+"""Importing an InvokeAI library of 1,000,000 images (rows only): images/s and peak RSS.
+
+    .venv/bin/python benchmarks/import_invokeai.py                 # 1M rows
+    .venv/bin/python benchmarks/import_invokeai.py --images 100000 --keep /tmp/ia-bench
+
+The InvokeAI database is built first, in a child process, with InvokeAI 6.14.2's exact
+schema (tests/fixtures/invokeai/schema-v33-invokeai-6.14.2.sql): 100 boards holding 30% of
+the images, 5% starred, 2% intermediate, InvokeAI-shaped metadata JSON (~450 bytes: prompts,
+seed, steps, cfg, scheduler, model {key, hash, name, base, type}, loras). Then this process
+imports it into a fresh catalog with ``files="none"`` (records only; linking files costs a
+few microseconds per image on top and is I/O-bound) and reports the import's wall time,
+images per second and this process's peak RSS (ru_maxrss; the build ran elsewhere).
+Targets: >= 50,000 images/s (InvokeAI's own bulk insert: 17k-22k/s), RSS < 2 GiB.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts benchmarks/ first on sys.path, where a benchmark module could
+# shadow a standard library one: drop that entry.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+
+SCHEMA = (
+    Path(__file__).resolve().parents[1]
+    / "tests"
+    / "fixtures"
+    / "invokeai"
+    / "schema-v33-invokeai-6.14.2.sql"
+)
+MODELS = [("sd15-photo", "sd-1"), ("sdxl-base", "sdxl"), ("flux-dev", "flux")]
+SCHEDULERS = ["euler", "euler_a", "dpmpp_2m_k", "ddim", "dpmpp_sde_k"]
+
+
+def build(root: Path, n: int, seed: int = 3) -> None:
+    """An InvokeAI root whose database holds ``n`` image rows (no image files)."""
+    (root / "databases").mkdir(parents=True)
+    db = sqlite3.connect(root / "databases" / "invokeai.db")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.executescript(SCHEMA.read_text())
+    db.executemany(
+        "INSERT INTO migrations (version, migrated_at) VALUES (?, '2025-01-01')",
+        [(v,) for v in range(34)],
+    )
+    rnd = random.Random(seed)
+    models = [
+        {"key": str(uuid.uuid4()), "hash": f"blake3:{rnd.getrandbits(256):064x}", "name": m,
+         "base": b, "type": "main"}
+        for m, b in MODELS
+    ]  # fmt: skip
+    boards = [str(uuid.UUID(int=rnd.getrandbits(128))) for _ in range(100)]
+    db.executemany(
+        "INSERT INTO boards (board_id, board_name) VALUES (?, ?)",
+        [(b, f"board {i}") for i, b in enumerate(boards)],
+    )
+    start = datetime(2023, 1, 1)
+    step = 3 * 365 * 24 * 3600 / n
+    chunk = 50_000
+    for lo in range(0, n, chunk):
+        images, members = [], []
+        for i in range(lo, min(n, lo + chunk)):
+            name = f"{uuid.UUID(int=rnd.getrandbits(128))}.png"
+            created = (start + timedelta(seconds=i * step)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+            meta = {
+                "generation_mode": "txt2img",
+                "positive_prompt": f"a photo of a lighthouse number {i}, dramatic sky, detailed",
+                "negative_prompt": "blurry, low quality",
+                "width": 1024,
+                "height": 1024,
+                "seed": rnd.getrandbits(31),
+                "rand_device": "cpu",
+                "cfg_scale": 7.0,
+                "cfg_rescale_multiplier": 0.0,
+                "steps": 30,
+                "scheduler": SCHEDULERS[i % len(SCHEDULERS)],
+                "clip_skip": 0,
+                "model": models[i % len(models)],
+                "loras": [],
+                "app_version": "6.14.2",
+            }
+            r = rnd.random()
+            images.append(
+                (name, "internal", "general", 1024, 1024, str(uuid.uuid4()), "canvas_output",
+                 json.dumps(meta), r < 0.02, created, created, r > 0.95, True)
+            )  # fmt: skip
+            if rnd.random() < 0.3:
+                members.append((boards[i % len(boards)], name))
+        db.executemany(
+            "INSERT INTO images (image_name, image_origin, image_category, width, height, "
+            "session_id, node_id, metadata, is_intermediate, created_at, updated_at, starred, "
+            "has_workflow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            images,
+        )
+        db.executemany("INSERT INTO board_images (board_id, image_name) VALUES (?, ?)", members)
+        db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=1_000_000)
+    ap.add_argument("--batch-size", type=int, default=50_000)
+    ap.add_argument("--keep", type=Path, help="build (or reuse) the InvokeAI root here")
+    ap.add_argument("--build-only", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.build_only:
+        build(args.build_only, args.images)
+        return
+    work = Path(tempfile.mkdtemp(prefix="ia-import-bench-"))
+    ia_root = args.keep or work / "invokeai"
+    try:
+        if not (ia_root / "databases" / "invokeai.db").exists():
+            t = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--images",
+                    str(args.images),
+                    "--build-only",
+                    str(ia_root),
+                ],
+                check=True,
+            )
+            print(
+                f"built InvokeAI database: {args.images:,} images in {time.perf_counter() - t:.1f} s"
+            )
+        size = (ia_root / "databases" / "invokeai.db").stat().st_size
+        print(f"InvokeAI database: {size / 2**20:.0f} MiB")
+
+        from invoke_nb.catalog import Catalog
+        from invoke_nb.catalog.invokeai_library import import_invokeai
+
+        cat = Catalog(work / "studio")
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t = time.perf_counter()
+        report = import_invokeai(
+            cat, ia_root, files="none", batch_size=args.batch_size, progress=False
+        )
+        seconds = time.perf_counter() - t
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        n = report.added["images"]
+        print(report)
+        print(
+            f"import: {n:,} images in {seconds:.1f} s = {n / seconds:,.0f} images/s; "
+            f"peak RSS {rss / 2**20:.2f} GiB (before the import {rss0 / 2**20:.2f} GiB)"
+        )
+        t = time.perf_counter()
+        again = import_invokeai(
+            cat, ia_root, files="none", batch_size=args.batch_size, progress=False
+        )
+        print(
+            f"second run: {sum(again.added.values())} added, {again.existing['images']:,} "
+            f"already there, {time.perf_counter() - t:.1f} s"
+        )
+        count = cat.sql("SELECT count(*) FROM images").fetchall()[0][0]
+        assert count == n == args.images, (count, n)
+        cat.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,608 @@
+/**
+ * The gallery: boards on the left, toolbar on top, a virtualized grid of thumbnails, a detail
+ * panel. Only the visible pages are fetched (Arrow records + one WebP buffer per thumbnail);
+ * filters live in the widget's traits so Python sees and sets them.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type ReactElement } from "react";
+import { readRecords } from "../../shared/arrow";
+import type { Dispatcher } from "../../shared/messages";
+import { cellPosition, contentHeight, geometry, PageCache, pagesFor, visibleRange } from "./grid";
+import type { Boards, Detail, Events, Filter, ImageRow, Methods, Tile } from "./protocol";
+import { applyRange, click, EMPTY, namesFromCache, type Selection } from "./selection";
+
+type TraitName = keyof Filter | "selection" | "page_size" | "thumb_size" | "height";
+
+export interface ModelLike {
+  get(name: string): unknown;
+  set(name: string, value: unknown): void;
+  save_changes(): void;
+  on(name: string, cb: () => void): void;
+  off(name: string, cb: () => void): void;
+}
+
+type Rpc = Dispatcher<Methods, Events>;
+
+function useTrait<T>(model: ModelLike, name: TraitName): [T, (v: T) => void] {
+  const [value, setValue] = useState<T>(() => model.get(name) as T);
+  useEffect(() => {
+    const cb = () => setValue(model.get(name) as T);
+    model.on(`change:${name}`, cb);
+    return () => model.off(`change:${name}`, cb);
+  }, [model, name]);
+  const set = useCallback(
+    (v: T) => {
+      model.set(name, v);
+      model.save_changes();
+      setValue(v);
+    },
+    [model, name],
+  );
+  return [value, set];
+}
+
+function bufferUrl(buf: DataView | undefined, type: string): string | null {
+  if (!buf || buf.byteLength === 0) return null;
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).slice();
+  return URL.createObjectURL(new Blob([bytes], { type }));
+}
+
+function revoke(tiles: Tile[]): void {
+  for (const t of tiles) if (t.url) URL.revokeObjectURL(t.url);
+}
+
+type Toast = { kind: "error" | "info"; text: string };
+
+export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HTMLElement }) {
+  const [board, setBoard] = useTrait<string>(model, "board");
+  const [starred, setStarred] = useTrait<boolean>(model, "starred");
+  const [search, setSearch] = useTrait<string>(model, "search");
+  const [order, setOrder] = useTrait<Filter["order"]>(model, "order");
+  const [starredFirst, setStarredFirst] = useTrait<boolean>(model, "starred_first");
+  const [selNames, setSelNames] = useTrait<string[]>(model, "selection");
+  const [pageSize] = useTrait<number>(model, "page_size");
+  const [thumbSize] = useTrait<number>(model, "thumb_size");
+  const [height] = useTrait<number>(model, "height");
+
+  const filter: Filter = useMemo(
+    () => ({ board, starred, search, order, starred_first: starredFirst }),
+    [board, starred, search, order, starredFirst],
+  );
+  const filterKey = JSON.stringify(filter);
+
+  const [boards, setBoards] = useState<Boards | null>(null);
+  const [total, setTotal] = useState<number | null>(null);
+  const [gen, setGen] = useState(0); // bumps on every invalidation: stale answers are dropped
+  const [tick, setTick] = useState(0); // bumps when a page arrives
+  const [scrollTop, setScrollTop] = useState(0);
+  const [width, setWidth] = useState(800);
+  const [anchor, setAnchor] = useState<number | null>(null);
+  const [detail, setDetail] = useState<(Detail & { url: string | null }) | null>(null);
+  const [confirmDelete, setConfirmDelete] = useState<string[] | null>(null);
+  const [newBoard, setNewBoard] = useState<string | null>(null);
+  const [preview, setPreview] = useState<{ url: string; step: number | null; total: number | null } | null>(null);
+  const [toast, setToast] = useState<Toast | null>(null);
+  const [searchText, setSearchText] = useState(search);
+
+  const scroller = useRef<HTMLDivElement>(null);
+  const cache = useMemo(() => new PageCache<Tile>(pageSize || 100, 30, revoke), [pageSize]);
+  const inflight = useRef(new Set<string>());
+  const measure = useRef<{ gen: number; t0: number; names: Set<string>; count: number } | null>(null);
+  const genRef = useRef(gen);
+  genRef.current = gen;
+
+  const show = useCallback((kind: Toast["kind"], text: string) => setToast({ kind, text }), []);
+  const fail = useCallback((e: unknown) => show("error", (e as Error).message), [show]);
+  useEffect(() => {
+    if (!toast) return;
+    const t = setTimeout(() => setToast(null), toast.kind === "error" ? 6000 : 2500);
+    return () => clearTimeout(t);
+  }, [toast]);
+
+  const invalidate = useCallback(() => {
+    cache.clear();
+    inflight.current.clear();
+    setGen((g) => g + 1);
+  }, [cache]);
+
+  const loadBoards = useCallback(() => {
+    rpc.call("boards", {}).then(setBoards, fail);
+  }, [rpc, fail]);
+
+  // filters changed (here or in Python): start over at the top
+  useEffect(() => {
+    invalidate();
+    setTotal(null);
+    setAnchor(null);
+    if (scroller.current) scroller.current.scrollTop = 0;
+    setScrollTop(0);
+  }, [filterKey, invalidate]);
+  useEffect(() => setSearchText(search), [search]);
+  useEffect(loadBoards, [loadBoards]);
+
+  // live: coalesce bursts of new images into one refresh
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const later = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        invalidate();
+        loadBoards();
+      }, 150);
+    };
+    const offs = [
+      rpc.on("image_added", later),
+      rpc.on("changed", later),
+      rpc.on("preview", (d, buffers) => {
+        const url = bufferUrl(buffers[0], "image/jpeg");
+        if (!url) return;
+        setPreview((old) => {
+          if (old) URL.revokeObjectURL(old.url);
+          return { url, step: d.step, total: d.total };
+        });
+      }),
+      rpc.on("preview_done", () =>
+        setPreview((old) => {
+          if (old) URL.revokeObjectURL(old.url);
+          return null;
+        }),
+      ),
+    ];
+    return () => {
+      clearTimeout(timer);
+      offs.forEach((off) => off());
+    };
+  }, [rpc, invalidate, loadBoards]);
+
+  // width of the grid
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setWidth(el.clientWidth));
+    ro.observe(el);
+    setWidth(el.clientWidth);
+    return () => ro.disconnect();
+  }, []);
+
+  const geo = useMemo(() => geometry(Math.max(100, width - 12), thumbSize || 128, 6), [width, thumbSize]);
+  const viewH = height || 560;
+  const range = visibleRange(scrollTop, viewH, geo, total ?? pageSize, 1);
+  const wanted = pagesFor(range, pageSize);
+
+  // fetch the pages under the viewport
+  useEffect(() => {
+    const g = gen;
+    for (const p of cache.missing(wanted)) {
+      const key = `${g}:${p}`;
+      if (inflight.current.has(key)) continue;
+      inflight.current.add(key);
+      const t0 = performance.now();
+      rpc
+        .request("page", { ...filter, offset: p * pageSize, limit: pageSize })
+        .then(({ result, buffers }) => {
+          inflight.current.delete(key);
+          if (genRef.current !== g) return;
+          const rows = readRecords(buffers[0]) as unknown as ImageRow[];
+          const tiles: Tile[] = rows.map((r, i) => ({
+            ...r,
+            url: r.has_thumbnail ? bufferUrl(buffers[i + 1], "image/webp") : null,
+          }));
+          cache.put(p, tiles, wanted);
+          setTotal(result.total);
+          if (p === 0 && (!measure.current || measure.current.gen !== g)) {
+            const names = new Set(tiles.filter((t) => t.url).map((t) => t.image_name));
+            measure.current = { gen: g, t0, names, count: names.size };
+            root.dataset.pageReplyMs = (performance.now() - t0).toFixed(1);
+          }
+          setTick((t) => t + 1);
+        })
+        .catch((e) => {
+          inflight.current.delete(key);
+          fail(e);
+        });
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [gen, wanted.join(","), filterKey, pageSize]);
+
+  const onThumbLoad = useCallback(
+    (name: string) => {
+      const m = measure.current;
+      if (!m || m.gen !== genRef.current || !m.names.delete(name) || m.names.size > 0) return;
+      // every thumbnail of the first page is decoded and laid out
+      requestAnimationFrame(() => {
+        root.dataset.pageMs = (performance.now() - m.t0).toFixed(1);
+        root.dataset.pageCount = String(m.count);
+        root.dataset.pageGen = String(m.gen);
+      });
+    },
+    [root],
+  );
+
+  const nameAt = useCallback((i: number) => cache.item(i)?.image_name, [cache]);
+  const selected = useMemo(() => new Set(selNames), [selNames]);
+  const setSelection = useCallback((s: Selection) => {
+    setSelNames(s.names);
+    setAnchor(s.anchor);
+  }, [setSelNames]);
+
+  const onTileClick = useCallback(
+    async (index: number, name: string, e: MouseEvent) => {
+      const r = click({ names: selNames, anchor }, index, name, {
+        shift: e.shiftKey,
+        ctrl: e.ctrlKey || e.metaKey,
+      });
+      if (r.kind === "set") return setSelection(r.selection);
+      let names = namesFromCache(r.start, r.end, nameAt);
+      if (names === null) {
+        try {
+          names = await rpc.call("names", { ...filter, offset: r.start, limit: Math.min(500, r.end - r.start) });
+        } catch (err) {
+          return fail(err);
+        }
+      }
+      setSelection(applyRange(r.keep, names, r.anchor));
+    },
+    [selNames, anchor, nameAt, rpc, filter, fail, setSelection],
+  );
+
+  const openDetail = useCallback(
+    async (name: string) => {
+      try {
+        const { result, buffers } = await rpc.request("detail", { name });
+        setDetail((old) => {
+          if (old?.url) URL.revokeObjectURL(old.url);
+          return { ...result, url: bufferUrl(buffers[0], "image/png") };
+        });
+      } catch (e) {
+        fail(e);
+      }
+    },
+    [rpc, fail],
+  );
+  const closeDetail = useCallback(() => {
+    setDetail((old) => {
+      if (old?.url) URL.revokeObjectURL(old.url);
+      return null;
+    });
+  }, []);
+
+  const afterChange = useCallback(() => {
+    invalidate();
+    loadBoards();
+  }, [invalidate, loadBoards]);
+
+  const star = useCallback(
+    async (names: string[], value: boolean) => {
+      if (!names.length) return;
+      try {
+        await rpc.call("star", { names, starred: value });
+        if (detail && names.includes(detail.image_name)) setDetail({ ...detail, starred: value });
+        afterChange();
+      } catch (e) {
+        fail(e);
+      }
+    },
+    [rpc, afterChange, fail, detail],
+  );
+
+  const move = useCallback(
+    async (names: string[], boardId: string | null) => {
+      if (!names.length) return;
+      try {
+        const r = await rpc.call("move", { names, board_id: boardId });
+        show("info", `moved ${r.changed} image${r.changed === 1 ? "" : "s"}`);
+        afterChange();
+      } catch (e) {
+        fail(e);
+      }
+    },
+    [rpc, afterChange, fail, show],
+  );
+
+  const doDelete = useCallback(
+    async (names: string[]) => {
+      setConfirmDelete(null);
+      try {
+        const r = await rpc.call("delete", { names, confirm: true });
+        show("info", `deleted ${r.deleted} image${r.deleted === 1 ? "" : "s"}`);
+        if (detail && names.includes(detail.image_name)) closeDetail();
+        setSelection(EMPTY);
+        afterChange();
+      } catch (e) {
+        fail(e);
+      }
+    },
+    [rpc, afterChange, fail, show, detail, closeDetail, setSelection],
+  );
+
+  const createBoard = useCallback(
+    async (name: string) => {
+      setNewBoard(null);
+      if (!name.trim()) return;
+      try {
+        await rpc.call("create_board", { name });
+        loadBoards();
+      } catch (e) {
+        fail(e);
+      }
+    },
+    [rpc, loadBoards, fail],
+  );
+
+  const action = useCallback(
+    async (kind: "recall" | "img2img" | "canvas" | "rerun", name: string) => {
+      try {
+        if (kind === "recall") {
+          const r = await rpc.call("recall", { name });
+          show("info", `recalled a graph of ${r.nodes} nodes` + (r.listeners ? "" : " (no editor connected)"));
+        } else if (kind === "rerun") {
+          const r = await rpc.call("rerun", { name });
+          show("info", `queued item ${r.item_ids.join(", ")} with seed ${r.seed}`);
+        } else {
+          await rpc.call("use", { name, purpose: kind });
+          show("info", `selected as ${kind === "img2img" ? "img2img" : "canvas"} input`);
+        }
+      } catch (e) {
+        fail(e);
+      }
+    },
+    [rpc, show, fail],
+  );
+
+  // search box: send after a pause in typing
+  useEffect(() => {
+    if (searchText === search) return;
+    const t = setTimeout(() => setSearch(searchText), 250);
+    return () => clearTimeout(t);
+  }, [searchText, search, setSearch]);
+
+  const onKey = useCallback(
+    (e: KeyboardEvent) => {
+      if ((e.target as HTMLElement).tagName === "INPUT") return;
+      if (e.key === "Escape") {
+        if (detail) closeDetail();
+        else setSelection(EMPTY);
+      } else if (e.key === "Delete" && selNames.length) {
+        setConfirmDelete(selNames);
+      }
+    },
+    [detail, closeDetail, selNames, setSelection],
+  );
+
+  const tiles: ReactElement[] = [];
+  void tick;
+  for (let i = range.start; i < range.end; i++) {
+    const t = cache.item(i);
+    const pos = cellPosition(i, geo);
+    const style = { left: pos.left, top: pos.top, width: geo.cell, height: geo.cell };
+    if (!t) {
+      tiles.push(<div key={`p${i}`} className="inb-tile inb-tile-loading" style={style} />);
+      continue;
+    }
+    const sel = selected.has(t.image_name);
+    tiles.push(
+      <div
+        key={t.image_name}
+        className={"inb-tile" + (sel ? " inb-tile-selected" : "")}
+        style={style}
+        data-name={t.image_name}
+        data-index={i}
+        title={t.positive_prompt ?? t.image_name}
+        onClick={(e) => onTileClick(i, t.image_name, e)}
+        onDoubleClick={() => openDetail(t.image_name)}
+      >
+        {t.url ? (
+          <img src={t.url} alt="" draggable={false} onLoad={() => onThumbLoad(t.image_name)} />
+        ) : (
+          <div className="inb-nothumb">no thumbnail</div>
+        )}
+        <button
+          className={"inb-star" + (t.starred ? " inb-starred" : "")}
+          title={t.starred ? "Unstar" : "Star"}
+          aria-label={t.starred ? "Unstar" : "Star"}
+          onClick={(e) => {
+            e.stopPropagation();
+            star([t.image_name], !t.starred);
+          }}
+        >
+          {t.starred ? "★" : "☆"}
+        </button>
+        <button
+          className="inb-open"
+          title="Details"
+          aria-label="Details"
+          onClick={(e) => {
+            e.stopPropagation();
+            openDetail(t.image_name);
+          }}
+        >
+          ⤢
+        </button>
+      </div>,
+    );
+  }
+
+  const boardButton = (id: string, label: string, count: number | undefined) => (
+    <button
+      key={id || "all"}
+      className={"inb-board" + (board === id ? " inb-board-active" : "")}
+      data-board={id}
+      onClick={() => setBoard(id)}
+    >
+      <span className="inb-board-name">{label}</span>
+      <span className="inb-board-count">{count ?? ""}</span>
+    </button>
+  );
+
+  return (
+    <div className="inb-gallery-root" tabIndex={0} onKeyDown={onKey}>
+      <aside className="inb-boards">
+        <div className="inb-boards-list">
+        <div className="inb-boards-title">Boards</div>
+        {boardButton("", "All images", boards?.all)}
+        {boardButton(boards?.uncategorized_id ?? "none", "Uncategorized", boards?.uncategorized)}
+        {boards?.boards.map((b) => boardButton(b.board_id, b.board_name, b.image_count))}
+        {newBoard === null ? (
+          <button className="inb-board inb-board-new" onClick={() => setNewBoard("")}>
+            + New board
+          </button>
+        ) : (
+          <input
+            className="inb-board-input"
+            autoFocus
+            placeholder="board name, Enter"
+            value={newBoard}
+            onChange={(e) => setNewBoard(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === "Enter") createBoard(newBoard);
+              if (e.key === "Escape") setNewBoard(null);
+            }}
+            onBlur={() => setNewBoard(null)}
+          />
+        )}
+        </div>
+      </aside>
+      <section className="inb-main-col">
+        <div className="inb-gbar">
+          <input
+            className="inb-gsearch"
+            placeholder="Search prompts"
+            value={searchText}
+            onChange={(e) => setSearchText(e.target.value)}
+          />
+          <label className="inb-check">
+            <input type="checkbox" checked={starred} onChange={(e) => setStarred(e.target.checked)} /> Starred
+          </label>
+          <select
+            className="inb-sort"
+            value={starredFirst ? "starred" : order}
+            onChange={(e) => {
+              const v = e.target.value;
+              setStarredFirst(v === "starred");
+              setOrder(v === "oldest" ? "oldest" : "newest");
+            }}
+          >
+            <option value="newest">Newest first</option>
+            <option value="oldest">Oldest first</option>
+            <option value="starred">Starred first</option>
+          </select>
+          <span className="inb-gcount">
+            {total === null ? "…" : `${total.toLocaleString()} image${total === 1 ? "" : "s"}`}
+            {selNames.length ? ` · ${selNames.length} selected` : ""}
+          </span>
+        </div>
+        {selNames.length > 0 && (
+          <div className="inb-selbar">
+            <button onClick={() => star(selNames, true)}>★ Star</button>
+            <button onClick={() => star(selNames, false)}>☆ Unstar</button>
+            <select
+              className="inb-move"
+              value=""
+              onChange={(e) => {
+                const v = e.target.value;
+                if (v) move(selNames, v === "__none" ? null : v);
+              }}
+            >
+              <option value="">Move to board…</option>
+              <option value="__none">Uncategorized</option>
+              {boards?.boards.map((b) => (
+                <option key={b.board_id} value={b.board_id}>
+                  {b.board_name}
+                </option>
+              ))}
+            </select>
+            <button className="inb-danger" onClick={() => setConfirmDelete(selNames)}>
+              Delete
+            </button>
+            <button onClick={() => setSelection(EMPTY)}>Clear selection</button>
+          </div>
+        )}
+        {preview && (
+          <div className="inb-preview">
+            <img src={preview.url} alt="preview" />
+            <span>
+              Generating{preview.step != null && preview.total ? ` · step ${preview.step}/${preview.total}` : "…"}
+            </span>
+          </div>
+        )}
+        <div
+          className="inb-grid-scroll"
+          ref={scroller}
+          style={{ height: Math.min(viewH, Math.max(180, contentHeight(total ?? 0, geo) + 12)) }}
+          onScroll={(e) => setScrollTop((e.target as HTMLDivElement).scrollTop)}
+        >
+          <div className="inb-grid" style={{ height: contentHeight(total ?? 0, geo) }}>
+            {tiles}
+          </div>
+          {total === 0 && <div className="inb-gempty">No images match.</div>}
+        </div>
+      </section>
+      {detail && (
+        <aside className="inb-detail">
+          <div className="inb-detail-head">
+            <strong>{detail.width}×{detail.height}</strong>
+            <button className="inb-close" onClick={closeDetail} aria-label="Close">
+              ✕
+            </button>
+          </div>
+          {detail.url && <img className="inb-detail-img" src={detail.url} alt={detail.image_name} />}
+          <div className="inb-detail-actions">
+            <button onClick={() => star([detail.image_name], !detail.starred)}>
+              {detail.starred ? "★ Unstar" : "☆ Star"}
+            </button>
+            <button onClick={() => action("recall", detail.image_name)}>Recall graph</button>
+            <button onClick={() => action("img2img", detail.image_name)}>Use as img2img</button>
+            <button onClick={() => action("canvas", detail.image_name)}>Use on canvas</button>
+            <button onClick={() => action("rerun", detail.image_name)}>Re-run, new seed</button>
+            <button className="inb-danger" onClick={() => setConfirmDelete([detail.image_name])}>
+              Delete
+            </button>
+          </div>
+          <dl className="inb-meta">
+            {(
+              [
+                ["Prompt", detail.positive_prompt],
+                ["Negative", detail.negative_prompt],
+                ["Model", detail.model_name && `${detail.model_name}${detail.model_base ? ` (${detail.model_base})` : ""}`],
+                ["Seed", detail.seed],
+                ["Steps", detail.steps],
+                ["CFG", detail.cfg_scale],
+                ["Scheduler", detail.scheduler],
+                ["Board", detail.board_name ?? "Uncategorized"],
+                ["Created", new Date(detail.created_at).toLocaleString()],
+                ["Name", detail.image_name],
+              ] as [string, unknown][]
+            )
+              .filter(([, v]) => v !== null && v !== undefined && v !== "")
+              .map(([k, v]) => (
+                <div key={k} className="inb-meta-row" data-key={k.toLowerCase()}>
+                  <dt>{k}</dt>
+                  <dd>{String(v)}</dd>
+                </div>
+              ))}
+          </dl>
+          <details>
+            <summary>All metadata</summary>
+            <pre className="inb-meta-json">{JSON.stringify(detail.metadata, null, 2)}</pre>
+          </details>
+        </aside>
+      )}
+      {confirmDelete && (
+        <div className="inb-modal-back">
+          <div className="inb-modal" role="dialog">
+            <p>
+              Delete {confirmDelete.length} image{confirmDelete.length === 1 ? "" : "s"}? The files are removed from
+              disk.
+            </p>
+            <div className="inb-modal-buttons">
+              <button onClick={() => setConfirmDelete(null)}>Cancel</button>
+              <button className="inb-danger inb-confirm-delete" onClick={() => doDelete(confirmDelete)}>
+                Delete
+              </button>
+            </div>
+          </div>
+        </div>
+      )}
+      {toast && <div className={`inb-gtoast inb-gtoast-${toast.kind}`}>{toast.text}</div>}
+    </div>
+  );
+}

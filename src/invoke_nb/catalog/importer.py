@@ -1,0 +1,147 @@
+"""Importing PNGs made elsewhere (InvokeAI, ComfyUI, A1111, InvokeAI 2.x) into the catalog."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image, UnidentifiedImageError
+
+from invoke_nb.catalog.errors import ImageFileError
+from invoke_nb.catalog.gallery import placeholders
+from invoke_nb.catalog.pngmeta import (
+    columns_from_metadata,
+    dumps,
+    extract,
+    graph_hash,
+    read_text_chunks,
+)
+from invoke_nb.catalog.records import ImportResult, utcnow
+
+if TYPE_CHECKING:
+    from invoke_nb.catalog.images import ImageRepository
+
+__all__ = ["import_folder"]
+
+_OTHER_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
+
+
+def import_folder(
+    repo: ImageRepository,
+    folder: str | Path,
+    *,
+    board_id: str | None = None,
+    recursive: bool = True,
+    batch_size: int = 64,
+) -> list[ImportResult]:
+    """Import PNGs made by InvokeAI, ComfyUI or A1111 (or none); one result per file.
+
+    Files are copied byte for byte (their own chunks stay). A file whose bytes are already
+    catalogued is reported as a duplicate; an unreadable one, or an image file in another
+    format, as an error with the reason. Other files are ignored.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"import_folder: {folder} is not a folder")
+    if board_id is not None:
+        with repo._db.connection() as conn:
+            repo._check_boards(conn, {board_id})
+    found = folder.rglob("*") if recursive else folder.glob("*")
+    files = sorted(p for p in found if p.is_file() and ".pending" not in p.parts)
+    paths = [p for p in files if p.suffix.lower() == ".png"]
+    results: list[ImportResult] = [
+        ImportResult(
+            path=str(p),
+            status="error",
+            reason=f"{p.name}: only PNG files are imported (generation metadata lives in "
+            "PNG text chunks); convert it to PNG first",
+        )
+        for p in files
+        if p.suffix.lower() in _OTHER_IMAGE_SUFFIXES
+    ]
+    for start in range(0, len(paths), batch_size):
+        results += _import_batch(repo, paths[start : start + batch_size], board_id)
+    return results
+
+
+def _import_batch(
+    repo: ImageRepository, paths: list[Path], board_id: str | None
+) -> list[ImportResult]:
+    results: dict[Path, ImportResult] = {}
+    staged: list[tuple[Path, dict[str, Any], bytes]] = []
+    hashes: dict[str, Path] = {}
+    for path in paths:
+        try:
+            raw = path.read_bytes()
+            digest = hashlib.sha256(raw).hexdigest()
+            if digest in hashes:
+                results[path] = ImportResult(
+                    path=str(path), status="duplicate", reason=f"same bytes as {hashes[digest]}"
+                )
+                continue
+            with Image.open(io.BytesIO(raw)) as im:
+                if im.format != "PNG":
+                    raise ImageFileError(f"{path}: not a PNG ({im.format})")
+                im.load()
+                chunks = read_text_chunks(im)
+                size = im.size
+        except ImageFileError as exc:
+            results[path] = ImportResult(path=str(path), status="error", reason=str(exc))
+            continue
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+            reason = f"cannot read {path}: {exc}"
+            results[path] = ImportResult(path=str(path), status="error", reason=reason)
+            continue
+        hashes[digest] = path
+        ex = extract(chunks)
+        now = utcnow()
+        row = {
+            "image_name": f"{uuid.uuid4()}.png",
+            "image_origin": "external",
+            "image_category": "general",
+            "width": size[0],
+            "height": size[1],
+            "has_workflow": ex.workflow is not None,
+            "board_id": board_id,
+            "created_at": now,
+            "updated_at": now,
+            "metadata": dumps(ex.metadata) if ex.metadata is not None else None,
+            "graph_hash": graph_hash(ex.graph),
+            "content_hash": digest,
+            "source": ex.source,
+            **columns_from_metadata(ex.metadata),
+        }
+        staged.append((path, row, raw))
+    if staged:
+        with repo._db.connection() as conn:
+            digests = [row["content_hash"] for _, row, _ in staged]
+            dup_rows = conn.execute(
+                "SELECT content_hash, image_name FROM images "
+                f"WHERE content_hash IN ({placeholders(len(digests))})",
+                digests,
+            ).fetchall()
+        dups = dict(dup_rows)
+        fresh = []
+        for path, row, raw in staged:
+            if row["content_hash"] in dups:
+                results[path] = ImportResult(
+                    path=str(path),
+                    status="duplicate",
+                    image_name=dups[row["content_hash"]],
+                    reason="already in the catalog",
+                )
+            else:
+                fresh.append((path, row, raw))
+        if fresh:
+            repo._stage_and_insert([(row, None, None, raw) for _, row, raw in fresh])
+            for path, row, _ in fresh:
+                results[path] = ImportResult(
+                    path=str(path),
+                    status="imported",
+                    image_name=row["image_name"],
+                    source=row["source"],
+                )
+    return [results[p] for p in paths]

@@ -1,0 +1,498 @@
+"""The canvas widget: raster layers, an inpaint mask and a bounding box, generating into the box.
+
+The browser (konva) draws and edits; the kernel keeps what generation needs. Layer pixels
+live here (images from the catalog, files the browser sends as binary buffers, accepted
+results), and the browser syncs layer positions, the box and the mask (a PNG buffer of the
+box region) after every change, so ``canvas.layers``, ``canvas.mask`` and
+``canvas.composite`` are always the picture on screen. Generate picks the mode from the
+box's content as InvokeAI's canvas does (:func:`generation_mode`), runs
+``studio.txt2img/img2img/inpaint/outpaint`` on a worker thread, and puts the result in a
+staging area; accepting it makes it a layer.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import traitlets
+from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
+from pydantic import Field
+
+from invoke_nb.widgets.graph_editor import call_on_main, recent_images
+from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
+
+if TYPE_CHECKING:
+    from invoke_nb.studio import Studio, StudioImage
+
+__all__ = ["Canvas", "CanvasLayer", "GenerationMode", "composite_layers", "generation_mode"]
+
+GenerationMode = Literal["txt2img", "img2img", "inpaint", "outpaint"]
+MAX_SIDE = 4096
+
+
+def generation_mode(composite: Image.Image, mask: Image.Image | None) -> GenerationMode:
+    """What to generate for a box, from its pixels (as InvokeAI's canvas decides).
+
+    Fully transparent: txt2img. Partly transparent: outpaint (fill the transparent part).
+    Opaque with an empty mask: img2img. Opaque with a painted mask: inpaint.
+    """
+    alpha = composite.getchannel("A") if composite.mode == "RGBA" else None
+    if alpha is not None:
+        lo, hi = alpha.getextrema()
+        if hi == 0:
+            return "txt2img"
+        if lo < 255:
+            return "outpaint"
+    if mask is None or mask.convert("L").getextrema()[1] == 0:
+        return "img2img"
+    return "inpaint"
+
+
+@dataclass(frozen=True)
+class CanvasLayer:
+    """A raster layer: its image and where it sits (top-left ``x, y``, scale) on the canvas."""
+
+    id: str
+    name: str
+    image: Image.Image
+    x: float = 0.0
+    y: float = 0.0
+    scale_x: float = 1.0
+    scale_y: float = 1.0
+    visible: bool = True
+    opacity: float = 1.0
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON the browser gets (the pixels travel as a PNG buffer beside it)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "width": self.image.width,
+            "height": self.image.height,
+            "x": self.x,
+            "y": self.y,
+            "scale_x": self.scale_x,
+            "scale_y": self.scale_y,
+            "visible": self.visible,
+            "opacity": self.opacity,
+        }
+
+
+def composite_layers(layers: list[CanvasLayer], box: tuple[int, int, int, int]) -> Image.Image:
+    """The visible layers, bottom to top, flattened into the region ``box`` (x, y, w, h)."""
+    bx, by, bw, bh = box
+    out = Image.new("RGBA", (bw, bh), (0, 0, 0, 0))
+    for layer in layers:
+        if not layer.visible or layer.opacity <= 0:
+            continue
+        img = layer.image.convert("RGBA")
+        size = (max(1, round(img.width * layer.scale_x)), max(1, round(img.height * layer.scale_y)))
+        if size != img.size:
+            img = img.resize(size, Image.Resampling.LANCZOS)
+        if layer.opacity < 1:
+            a = img.getchannel("A").point(lambda v, k=layer.opacity: round(v * k))
+            img.putalpha(a)
+        # the part of the layer inside the box (PIL wants non-negative offsets)
+        left, top = round(layer.x) - bx, round(layer.y) - by
+        sx, sy = max(0, -left), max(0, -top)
+        dx, dy = max(0, left), max(0, top)
+        w, h = min(img.width - sx, bw - dx), min(img.height - sy, bh - dy)
+        if w <= 0 or h <= 0:
+            continue
+        out.alpha_composite(img, dest=(dx, dy), source=(sx, sy, sx + w, sy + h))
+    return out
+
+
+# -- request parameters -------------------------------------------------------------------------
+class Box(Params):
+    x: int
+    y: int
+    width: int = Field(ge=8, le=MAX_SIDE)
+    height: int = Field(ge=8, le=MAX_SIDE)
+
+
+class LayerState(Params):
+    id: str
+    x: float
+    y: float
+    scale_x: float = Field(1.0, gt=0)
+    scale_y: float = Field(1.0, gt=0)
+    visible: bool = True
+    opacity: float = Field(1.0, ge=0, le=1)
+    name: str | None = None
+
+
+class Sync(Params):
+    bbox: Box
+    layers: list[LayerState]
+    mask_empty: bool = True
+
+
+class AddImage(Params):
+    image_name: str
+    x: float | None = None
+    y: float | None = None
+
+
+class AddFile(Params):
+    name: str = "file"
+    x: float | None = None
+    y: float | None = None
+
+
+class Settings(Params):
+    prompt: str = ""
+    negative: str = ""
+    model: str | None = None
+    steps: int = Field(30, ge=1, le=500)
+    cfg_scale: float = Field(7.5, ge=1, le=200)
+    scheduler: str = "euler"
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    strength: float = Field(0.75, ge=0, le=1)
+
+
+class Index(Params):
+    index: int | None = None
+
+
+class Limit(Params):
+    limit: int = Field(24, ge=1, le=200)
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _open_image(data: bytes | memoryview, what: str) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(bytes(data))) as im:
+            im.load()
+            return im.copy()
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{what} is not an image file PIL can read: {e}") from None
+
+
+class Canvas(MessageWidget):
+    """``studio.canvas(image=None)``: layers, inpaint mask and box; generate into the box.
+
+    ``canvas.layers`` (bottom to top), ``canvas.mask`` (L, box-sized, 255 where painted:
+    the area to repaint), ``canvas.composite`` (RGBA, the visible layers in the box),
+    ``canvas.bbox`` (x, y, width, height), ``canvas.staged`` (results waiting to be
+    accepted or discarded).
+    """
+
+    _bundle = "canvas"
+
+    status = traitlets.Unicode("").tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
+    progress = traitlets.Float(0.0).tag(sync=True)
+    last_mode = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        studio: Studio,
+        image: Any = None,
+        *,
+        width: int = 512,
+        height: int = 512,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.studio = studio
+        self._layers: dict[str, CanvasLayer] = {}
+        self._order: list[str] = []
+        self._bbox = (0, 0, width - width % 8, height - height % 8)
+        self._mask: Image.Image = Image.new("L", self._bbox[2:], 0)
+        self.staged: list[StudioImage] = []
+        self.job: Future[tuple[StudioImage, GenerationMode]] | None = None
+        self._unsubscribe: Callable[[], None] | None = studio.events.on(
+            "progress", self._on_progress, main_thread=True
+        )
+        if image is not None:
+            layer = self.add_layer(image)
+            w, h = layer.image.size
+            self._bbox = (0, 0, max(8, w - w % 8), max(8, h - h % 8))
+            self._mask = Image.new("L", self._bbox[2:], 0)
+
+    # -- the Python side ----------------------------------------------------------------------
+    @property
+    def layers(self) -> list[CanvasLayer]:
+        """The raster layers, bottom to top."""
+        return [self._layers[i] for i in self._order]
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """The generation box: x, y, width, height (multiples of 8 for width and height)."""
+        return self._bbox
+
+    @property
+    def mask(self) -> Image.Image:
+        """The inpaint mask over the box: L mode, 255 where painted (to repaint), else 0."""
+        return self._mask.copy()
+
+    @property
+    def composite(self) -> Image.Image:
+        """The visible layers flattened into the box (RGBA; transparent where empty)."""
+        return composite_layers(self.layers, self._bbox)
+
+    def mode(self) -> GenerationMode:
+        """What Generate would do now."""
+        return generation_mode(self.composite, self._mask)
+
+    def add_layer(
+        self, image: Any, *, x: float | None = None, y: float | None = None, name: str | None = None
+    ) -> CanvasLayer:
+        """Add a raster layer on top (a PIL image, a StudioImage, a catalog image name or a
+        file path); placed at the box's corner unless ``x, y`` are given."""
+        pil, default_name = self._resolve(image)
+        bx, by = self._bbox[:2]
+        layer = CanvasLayer(
+            id=uuid.uuid4().hex[:12],
+            name=name or default_name,
+            image=pil,
+            x=bx if x is None else x,
+            y=by if y is None else y,
+        )
+        self._layers[layer.id] = layer
+        self._order.append(layer.id)
+        self.send_event("layer_added", layer.describe(), [_png(pil)])
+        return layer
+
+    def remove_layer(self, layer_id: str) -> None:
+        """Remove a layer (the browser's undo can bring it back)."""
+        if layer_id not in self._order:
+            raise KeyError(f"canvas has no layer {layer_id!r}; layers: {self._order}")
+        self._order.remove(layer_id)
+        self.send_event("layer_removed", {"id": layer_id})
+
+    def generate(self, prompt: str | None = None, **settings: Any) -> StudioImage:
+        """Generate into the box now (blocking) and stage the result; returns the image."""
+        s = Settings(prompt=prompt or "", **settings)
+        img, mode = self._generate(s, self.composite, self.mask)
+        self._stage(img, mode)
+        return img
+
+    def accept(self, index: int = 0) -> CanvasLayer:
+        """Make a staged result a layer at the box; the rest of the staging area is cleared."""
+        if not 0 <= index < len(self.staged):
+            raise IndexError(f"no staged image {index}; {len(self.staged)} staged")
+        img = self.staged[index]
+        bx, by = self._bbox[:2]
+        name = f"{self.last_mode or 'generated'} {img.image_name[:8]}"
+        layer = self.add_layer(img, x=bx, y=by, name=name)
+        self.staged = []
+        self.send_event("staging_cleared")
+        return layer
+
+    def discard(self, index: int | None = None) -> None:
+        """Drop one staged result, or all of them."""
+        if index is None:
+            self.staged = []
+        else:
+            if not 0 <= index < len(self.staged):
+                raise IndexError(f"no staged image {index}; {len(self.staged)} staged")
+            del self.staged[index]
+        self._send_staging()
+
+    def close(self) -> None:
+        """Close the widget and stop listening to the studio's events."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        super().close()
+
+    # -- internals ----------------------------------------------------------------------------
+    def _resolve(self, image: Any) -> tuple[Image.Image, str]:
+        from invoke_nb.studio import StudioImage
+
+        if isinstance(image, Image.Image):
+            return image.copy(), "image"
+        if isinstance(image, StudioImage):
+            return image.pil, image.image_name
+        if isinstance(image, (str, Path)):
+            text = str(image)
+            if Path(text).expanduser().is_file():
+                return _open_image(Path(text).expanduser().read_bytes(), text), Path(text).name
+            return self.studio.catalog.images.get_pil(text), text
+        raise TypeError(
+            "canvas layers take a PIL image, a StudioImage, a catalog image name or a file "
+            f"path, not {type(image).__name__}"
+        )
+
+    def _generate(
+        self, s: Settings, composite: Image.Image, mask: Image.Image
+    ) -> tuple[StudioImage, GenerationMode]:
+        """Run the generation (any thread: touches no widget state)."""
+        mode = generation_mode(composite, mask)
+        common: dict[str, Any] = {
+            "model": s.model,
+            "negative": s.negative,
+            "steps": s.steps,
+            "cfg_scale": s.cfg_scale,
+            "scheduler": s.scheduler,
+            "seed": s.seed,
+            "progress": False,
+        }
+        w, h = composite.size
+        if mode == "txt2img":
+            img = self.studio.txt2img(s.prompt, width=w, height=h, **common)
+        elif mode == "outpaint":
+            # painted pixels are regenerated too: they become transparent
+            keep = ImageChops.multiply(composite.getchannel("A"), ImageOps.invert(mask))
+            src = composite.copy()
+            src.putalpha(keep)
+            img = self.studio.outpaint(src, s.prompt, **common)
+        elif mode == "img2img":
+            img = self.studio.img2img(
+                composite.convert("RGB"), s.prompt, strength=s.strength, **common
+            )
+        else:  # inpaint: our mask is white where painted, InvokeAI repaints where black
+            img = self.studio.inpaint(
+                composite.convert("RGB"),
+                ImageOps.invert(mask.convert("L")),
+                s.prompt,
+                strength=s.strength,
+                **common,
+            )
+        return img, mode
+
+    def _stage(self, img: StudioImage, mode: str) -> None:
+        self.last_mode = mode
+        self.staged.append(img)
+        self.status = f"{mode} done"
+        self._send_staging()
+
+    def _send_staging(self) -> None:
+        items, buffers = [], []
+        for im in self.staged:
+            pil = im.pil
+            items.append({"image_name": im.image_name, "width": pil.width, "height": pil.height})
+            buffers.append(_png(pil))
+        self.send_event("staging", {"items": items}, buffers)
+
+    def _on_progress(self, _kind: str, payload: dict[str, Any]) -> None:
+        if self.busy and isinstance(payload.get("fraction"), (int, float)):
+            self.progress = float(payload["fraction"])
+
+    def _job_done(self, fut: Future[tuple[StudioImage, GenerationMode]]) -> None:
+        exc = fut.exception()
+        if exc is not None:
+            self.status = f"{type(exc).__name__}: {exc}"
+            self.send_event("generation_error", {"message": self.status})
+        else:
+            self._stage(*fut.result())
+        self.progress = 0.0
+        self.busy = False
+
+    # -- browser requests -----------------------------------------------------------------------
+    @handler("init")
+    def _init(self, _p: Params, _b: list[bytes]) -> Reply:
+        layers = self.layers
+        buffers = [_png(la.image) for la in layers]
+        mask_empty = self._mask.getextrema()[1] == 0
+        if not mask_empty:
+            buffers.append(_png(self._mask))
+        x, y, w, h = self._bbox
+        return Reply(
+            {
+                "layers": [la.describe() for la in layers],
+                "bbox": {"x": x, "y": y, "width": w, "height": h},
+                "mask": not mask_empty,
+            },
+            buffers,
+        )
+
+    @handler("models")
+    def _models(self, _p: Params, _b: list[bytes]) -> dict[str, Any]:
+        recs = self.studio.models.list(type="main")
+        return {"models": [{"key": r.key, "name": r.name, "base": r.base} for r in recs]}
+
+    @handler("recent_images", Limit)
+    def _recent(self, p: Limit, _b: list[bytes]) -> Reply:
+        return recent_images(self.studio, p.limit)
+
+    @handler("add_image", AddImage)
+    def _add_image(self, p: AddImage, _b: list[bytes]) -> dict[str, Any]:
+        self.studio.catalog.images.get(p.image_name)  # a clear error for unknown names
+        return {"id": self.add_layer(p.image_name, x=p.x, y=p.y).id}
+
+    @handler("add_file", AddFile)
+    def _add_file(self, p: AddFile, buffers: list[bytes]) -> dict[str, Any]:
+        if len(buffers) != 1:
+            raise ValueError(f"add_file needs the file's bytes as one buffer, got {len(buffers)}")
+        pil = _open_image(buffers[0], p.name)
+        return {"id": self.add_layer(pil, x=p.x, y=p.y, name=p.name).id}
+
+    @handler("sync", Sync)
+    def _sync(self, p: Sync, buffers: list[bytes]) -> dict[str, Any]:
+        unknown = [la.id for la in p.layers if la.id not in self._layers]
+        if unknown:
+            raise KeyError(f"canvas has no layer(s) {unknown}")
+        box = (p.bbox.x, p.bbox.y, p.bbox.width, p.bbox.height)
+        if box[2] % 8 or box[3] % 8:
+            raise ValueError(f"the box size must be a multiple of 8, got {box[2]}x{box[3]}")
+        if p.mask_empty:
+            mask = Image.new("L", box[2:], 0)
+        else:
+            if len(buffers) != 1:
+                raise ValueError("sync with a painted mask needs the mask PNG as one buffer")
+            img = _open_image(buffers[0], "the mask")
+            if img.size != box[2:]:
+                raise ValueError(f"the mask is {img.size}, the box {box[2]}x{box[3]}")
+            mask = img.getchannel("A") if img.mode in ("RGBA", "LA") else img.convert("L")
+        # all checked: apply
+        for la in p.layers:
+            self._layers[la.id] = replace(
+                self._layers[la.id],
+                x=la.x,
+                y=la.y,
+                scale_x=la.scale_x,
+                scale_y=la.scale_y,
+                visible=la.visible,
+                opacity=la.opacity,
+                name=la.name or self._layers[la.id].name,
+            )
+        self._order = [la.id for la in p.layers]
+        self._bbox = box
+        self._mask = mask
+        return {"mode": self.mode()}
+
+    @handler("generate", Settings)
+    def _generate_request(self, p: Settings, _b: list[bytes]) -> dict[str, Any]:
+        if self.busy:
+            raise RuntimeError("the canvas is already generating; wait for it to finish")
+        composite, mask = self.composite, self.mask
+        mode = generation_mode(composite, mask)
+        self.busy = True
+        self.progress = 0.0
+        self.status = f"{mode}…"
+        fut: Future[tuple[StudioImage, GenerationMode]] = Future()
+        self.job = fut
+
+        def work() -> None:
+            try:
+                fut.set_result(self._generate(p, composite, mask))
+            except BaseException as e:  # reported to the browser, not lost in a thread
+                fut.set_exception(e)
+
+        fut.add_done_callback(lambda f: call_on_main(self._job_done, f))
+        threading.Thread(target=work, name="invoke-nb-canvas", daemon=True).start()
+        return {"mode": mode}
+
+    @handler("accept", Index)
+    def _accept(self, p: Index, _b: list[bytes]) -> dict[str, Any]:
+        return {"id": self.accept(p.index or 0).id}
+
+    @handler("discard", Index)
+    def _discard(self, p: Index, _b: list[bytes]) -> dict[str, Any]:
+        self.discard(p.index)
+        return {"staged": len(self.staged)}
