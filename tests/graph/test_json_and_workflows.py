@@ -215,4 +215,7 @@ def test_export_leaves_out_our_fields_at_default() -> None:
     inputs = data["nodes"][0]["data"]["inputs"]
     assert "seeding" not in inputs and inputs["steps"]["value"] == 5
     g.set(d, seeding="diffusers")
-    assert Workflow(graph=g).to_invokeai()["nodes"][0]["data"]["inputs"]["seeding"]["value"] == "diffusers"
+    assert (
+        Workflow(graph=g).to_invokeai()["nodes"][0]["data"]["inputs"]["seeding"]["value"]
+        == "diffusers"
+    )

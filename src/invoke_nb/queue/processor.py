@@ -142,7 +142,11 @@ class QueueProcessor:
         """Results of the recently finished items that succeeded, oldest first."""
         with self._lock:
             futs = list(self._results.values())
-        return [f.result() for f in futs if f.done() and f.exception() is None and f.result() is not None]
+        return [
+            f.result()
+            for f in futs
+            if f.done() and f.exception() is None and f.result() is not None
+        ]
 
     # -- cancel -----------------------------------------------------------------------
     def cancel_current(self) -> int | None:
@@ -188,7 +192,9 @@ class QueueProcessor:
             if limit == 1 and in_flight == 0:
                 # one at a time: each item's final write also claims the next one
                 while item is not None:
-                    item = self._run_item(item, cancel, claim_next=not self.paused and not self._stop.is_set())
+                    item = self._run_item(
+                        item, cancel, claim_next=not self.paused and not self._stop.is_set()
+                    )
                     if item is not None:
                         cancel = threading.Event()
                         with self._lock:
@@ -237,7 +243,12 @@ class QueueProcessor:
             error = e
             tb = e.traceback if isinstance(e, NodeError) and e.traceback else traceback.format_exc()
             etype = type(e.original).__name__ if isinstance(e, NodeError) else type(e).__name__
-            final = {"status": "failed", "error_type": etype, "error_message": str(e), "error_traceback": tb}
+            final = {
+                "status": "failed",
+                "error_type": etype,
+                "error_message": str(e),
+                "error_traceback": tb,
+            }
         nxt = None
         try:
             status, nxt = self.repo.finish(
