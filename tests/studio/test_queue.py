@@ -209,3 +209,23 @@ def test_arun(studio: Studio) -> None:
     t.start()
     t.join(30)
     assert box and box[0].outputs["s"].value == 11
+
+
+def test_seed_batch_gives_each_run_its_own_seed() -> None:
+    import random
+
+    from invoke_nb.graph import standard
+    from invoke_nb.nodes.types import ModelIdentifierField
+    from invoke_nb.queue.batch import seed_batch
+
+    g = standard.txt2img(ModelIdentifierField(name="m", base="sd-1"), "p", width=64, height=64)
+    data = seed_batch(g, 4, rng=random.Random(0))
+    assert data is not None and list(data[0]) == ["seed.value"]
+    b = Batch.parse(data)
+    b.validate(g)
+    seeds = [fv[0].value for fv in expand_batch(b)]
+    assert len(seeds) == 4 and len(set(seeds)) == 4
+    bare = inb.Graph()
+    bare.add("noise", id="n", seed=1, width=64, height=64)
+    assert list(seed_batch(bare, 2)[0]) == ["n.seed"]
+    assert seed_batch(add_graph(), 3) is None

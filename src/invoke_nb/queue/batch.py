@@ -15,7 +15,15 @@ from typing import Any
 from invoke_nb.graph.errors import GraphError
 from invoke_nb.graph.model import Graph
 
-__all__ = ["Batch", "BatchDatum", "BatchError", "FieldValue", "apply_field_values", "expand_batch"]
+__all__ = [
+    "Batch",
+    "BatchDatum",
+    "BatchError",
+    "FieldValue",
+    "apply_field_values",
+    "expand_batch",
+    "seed_batch",
+]
 
 
 class BatchError(GraphError):
@@ -176,3 +184,30 @@ def apply_field_values(graph: Graph, values: list[FieldValue] | list[dict[str, A
             v = FieldValue(v["node_path"], v["field_name"], v["value"])
         g.set(v.node_id, **{v.field: v.value})
     return g
+
+
+def seed_batch(graph: Graph, runs: int, *, rng: Any = None) -> list[dict[str, list[int]]] | None:
+    """A batch giving each of ``runs`` items its own random seed (InvokeAI's iterations with
+    a random seed), or ``None`` when the graph has no seed to vary.
+
+    The seed of a ``noise`` node is varied where it comes from: the ``integer`` node feeding
+    it (standard graphs), else the noise node's own literal. Seeds fed by other nodes
+    (``rand_int``...) already vary and are left alone.
+    """
+    import random
+
+    rng = rng or random.Random()
+    targets: list[str] = []
+    for nid, spec in graph.nodes.items():
+        if spec.type != "noise":
+            continue
+        feeding = [e for e in graph.incoming(nid) if e.destination.field == "seed"]
+        if not feeding:
+            targets.append(f"{nid}.seed")
+        elif graph.nodes[feeding[0].source.node_id].type == "integer":
+            targets.append(f"{feeding[0].source.node_id}.value")
+    targets = list(dict.fromkeys(targets))
+    if not targets:
+        return None
+    seeds = [rng.randrange(0, 2**32) for _ in range(runs)]
+    return [{t: seeds for t in targets}]

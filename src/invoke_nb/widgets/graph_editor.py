@@ -27,6 +27,7 @@ from invoke_nb.graph.workflow import Workflow, parse_workflow, read_workflow
 from invoke_nb.nodes import registry_schema
 from invoke_nb.nodes.context import Cancelled, Services
 from invoke_nb.nodes.types import ImageField
+from invoke_nb.queue.batch import seed_batch
 from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
 if TYPE_CHECKING:
@@ -394,7 +395,9 @@ class GraphEditor(MessageWidget):
         if runs < 1:
             raise ValueError(f"runs must be at least 1, got {runs}")
         try:
-            ids = studio.enqueue(self._graph.copy(), runs=runs)
+            g = self._graph.copy()
+            seeds = seed_batch(g, runs) if runs > 1 else None  # a new seed per run
+            ids = studio.enqueue(g, batch=seeds) if seeds else studio.enqueue(g, runs=runs)
         except GraphError as e:
             if e.node_id in self._graph.nodes:
                 self.set_node_state(e.node_id, "error", error=str(e))
