@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["EVENT_KINDS", "EventBus"]
+__all__ = ["EVENT_KINDS", "EventBus", "kernel_loop"]
 
 log = logging.getLogger("invoke_nb.events")
 
@@ -38,7 +38,7 @@ EVENT_KINDS = frozenset(
 Callback = Callable[[str, dict[str, Any]], None]
 
 
-def _kernel_loop() -> Any:
+def kernel_loop() -> Any:
     """The running kernel's IO loop (tornado or asyncio), or ``None`` outside a kernel."""
     try:
         from IPython import get_ipython
@@ -86,7 +86,7 @@ class EventBus:
         loop = None
         for cb, main in subs:
             if main and threading.current_thread() is not threading.main_thread():
-                loop = loop or _kernel_loop()
+                loop = loop or kernel_loop()
                 if loop is not None:
                     loop.add_callback(self._call, cb, kind, payload)
                     continue

@@ -158,9 +158,9 @@ def call_on_main(fn: Callable[..., Any], *args: Any) -> None:
     if threading.current_thread() is threading.main_thread():
         fn(*args)
         return
-    from invoke_nb.queue.events import _kernel_loop
+    from invoke_nb.queue.events import kernel_loop
 
-    loop = _kernel_loop()
+    loop = kernel_loop()
     if loop is None:
         fn(*args)
     else:

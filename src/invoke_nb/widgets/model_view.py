@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from invoke_nb.queue.events import _kernel_loop
+from invoke_nb.queue.events import kernel_loop
 from invoke_nb.widgets.messages import MessageWidget, Params, handler
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class JobParams(Params):
 
 def _on_main(fn: Callable[[], None]) -> None:
     """Run ``fn`` on the kernel's event loop (outside a kernel: right here)."""
-    loop = _kernel_loop() if threading.current_thread() is not threading.main_thread() else None
+    loop = kernel_loop() if threading.current_thread() is not threading.main_thread() else None
     if loop is not None:
         loop.add_callback(fn)
     else:
