@@ -192,9 +192,7 @@ class QueueProcessor:
             if limit == 1 and in_flight == 0:
                 # one at a time: each item's final write also claims the next one
                 while item is not None:
-                    item = self._run_item(
-                        item, cancel, claim_next=not self.paused and not self._stop.is_set()
-                    )
+                    item = self._run_item(item, cancel, claim_next=True)
                     if item is not None:
                         cancel = threading.Event()
                         with self._lock:
@@ -251,8 +249,10 @@ class QueueProcessor:
             }
         nxt = None
         try:
+            # decided now, not when the item started: a pause or stop meanwhile wins
+            take_next = claim_next and not self.paused and not self._stop.is_set()
             status, nxt = self.repo.finish(
-                item.item_id, claim_next=self.queue_id if claim_next else None, **final
+                item.item_id, claim_next=self.queue_id if take_next else None, **final
             )
         except Exception:
             log.exception("could not record the outcome of queue item %s", item.item_id)
