@@ -35,6 +35,7 @@ from invoke_nb.nodes import (
     output,
 )
 from invoke_nb.studio import Studio, StudioImage, studio
+from invoke_nb.widgets.panel import show_in_panel
 
 __version__ = "0.1.0"
 
@@ -62,5 +63,6 @@ __all__ = [
     "output",
     "read_workflow",
     "run",
+    "show_in_panel",
     "studio",
 ]

@@ -119,6 +119,15 @@ class MessageWidget(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.on_msg(self._on_custom_message)
 
+    def show(self, area: str = "right", title: str | None = None) -> Any:
+        """Dock this widget in a JupyterLab panel (``right``, ``main``, ``split-right``, ...).
+
+        Returns the panel; see :func:`invoke_nb.widgets.panel.show_in_panel`.
+        """
+        from invoke_nb.widgets.panel import show_in_panel
+
+        return show_in_panel(self, area=area, title=title)
+
     @classmethod
     def methods(cls) -> list[str]:
         """The request methods this widget answers."""

@@ -1,0 +1,252 @@
+"""Moving a whole InvokeAI library in: a test root with InvokeAI's exact schema, imported,
+re-imported, interrupted and resumed; the InvokeAI root is never written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from invokeai_root import REFERENCE_PNGS, SCHEMA_4, FakeInvokeAIRoot, make_invokeai_root
+from PIL import Image
+from reference_model import REFERENCE_HASH
+
+from invoke_nb.catalog import Catalog
+from invoke_nb.catalog.invokeai_library import InvokeAILibraryError, import_invokeai
+
+WORKFLOW = {
+    "name": "My txt2img",
+    "author": "me",
+    "description": "a saved workflow",
+    "version": "1.0.0",
+    "contact": "",
+    "tags": "sd1, mine",
+    "notes": "",
+    "exposedFields": [],
+    "meta": {"version": "3.0.0"},
+    "nodes": [],
+    "edges": [],
+}
+
+
+@pytest.fixture
+def ia(tmp_path: Path, reference_model: Path) -> FakeInvokeAIRoot:
+    """A 6.14-schema root: 4 real InvokeAI PNGs, boards, a workflow, presets, models."""
+    r = make_invokeai_root(tmp_path / "invokeai")
+    cats = r.add_board("Cats")
+    r.add_board("Old stuff", archived=True)
+    for i, png in enumerate(REFERENCE_PNGS):
+        r.add_image(
+            png,
+            starred=i == 0,
+            intermediate=i == 3,
+            board_id=cats if i < 2 else None,
+            created_at=f"2024-05-0{i + 1} 10:00:00.{i}00",
+        )
+    r.add_image(name="gone.png", metadata={"positive_prompt": "lost"}, write_file=False)
+    r.add_image(metadata={"positive_prompt": "x", "model": {"name": "sdxl-base", "base": "sdxl"}})
+    r.add_workflow(WORKFLOW)
+    r.add_workflow({**WORKFLOW, "name": "Text to Image - SD1.5"}, category="default")
+    wid = r.add_workflow({**WORKFLOW, "name": "With thumbnail"})
+    (r.root / "workflow_thumbnails").mkdir()
+    Image.new("RGB", (8, 8)).save(r.root / "workflow_thumbnails" / f"{wid}.webp")
+    pid = r.add_style_preset("Watercolor", "{prompt}, watercolor", "photo")
+    r.add_style_preset("Anime", "{prompt} anime", "photo", type="default")
+    (r.root / "style_presets" / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(r.root / "style_presets" / "images" / f"{pid}.webp")
+    r.add_model(str(reference_model), name="tiny-sd1", hash=REFERENCE_HASH)
+    r.add_model("sd-1/main/deleted-model", name="deleted-model", hash="blake3:11")
+    r.add_model("/nowhere/odd.safetensors", name="odd", hash="blake3:22", base="unknown")
+    yield r
+    r.close()
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            out[str(p.relative_to(root))] = (
+                st.st_size,
+                st.st_mtime_ns,
+                hashlib.sha256(p.read_bytes()).hexdigest(),
+            )
+    return out
+
+
+def test_import_brings_the_library_in(tmp_path: Path, ia: FakeInvokeAIRoot, reference_model):
+    cat = Catalog(tmp_path / "studio")
+    report = import_invokeai(cat, ia.root, progress=False)
+    assert report.schema_version == 33
+    assert report.added["images"] == 5  # 4 reference PNGs + the sdxl one; gone.png skipped
+    assert report.added["boards"] == 2
+    assert report.added["workflows"] == 2 and report.added["style_presets"] == 1
+    assert report.added["models"] == 1
+    reasons = {(s.kind, s.name): s.reason for s in report.skipped}
+    assert reasons[("image", "gone.png")].startswith("missing file: ")
+    assert reasons[("workflow", next(iter(_ids(ia, "default"))))].startswith("built into InvokeAI")
+    assert reasons[("style_preset", "Anime")].startswith("built into InvokeAI")
+    assert reasons[("model", "deleted-model")].startswith("missing file: ")
+    assert reasons[("model", "odd")].startswith("unknown model")
+    assert report.unresolved_models == {"sdxl-base (sdxl)": 1}
+    assert "images         added        5" in str(report)
+
+    first = ia.images[0]
+    rec = cat.images.get(first)
+    meta = json.loads(ia.db.execute("SELECT metadata FROM images LIMIT 1").fetchone()[0])
+    assert rec.metadata == meta and rec.source == "invokeai"
+    assert (rec.model_name, rec.model_base, rec.seed, rec.steps) == ("tiny-sd1", "sd-1", 42, 10)
+    assert rec.cfg_scale == 7.5 and rec.scheduler == meta["scheduler"]
+    assert rec.positive_prompt == "a photo of a cute cat"
+    assert rec.starred and rec.board_id is not None and not rec.is_intermediate
+    assert rec.created_at.isoformat() == "2024-05-01T10:00:00+00:00"
+    assert cat.images.get(ia.images[3]).is_intermediate
+    assert cat.images.path(first).read_bytes() == (ia.images_dir / first).read_bytes()
+    assert cat.files.thumbnail_path(first).exists()
+    assert os.path.samefile(cat.images.path(first), ia.images_dir / first)  # hard link
+
+    boards = {b.board_name: b for b in cat.boards.list(include_archived=True)}
+    assert boards["Cats"].image_count == 2 and boards["Old stuff"].archived
+    assert sorted(cat.boards.image_names(boards["Cats"].board_id)) == sorted(ia.images[:2])
+    wfs = {w.name: w for w in cat.workflows.list()}
+    assert set(wfs) == {"My txt2img", "With thumbnail"}
+    assert wfs["My txt2img"].tags == "sd1, mine" and wfs["My txt2img"].category == "user"
+    assert Path(wfs["With thumbnail"].thumbnail).is_file()
+    (preset,) = cat.style_presets.list()
+    assert (preset.name, preset.positive_prompt, preset.negative_prompt) == (
+        "Watercolor",
+        "{prompt}, watercolor",
+        "photo",
+    )
+    assert Path(preset.image).is_file()
+    (model,) = cat.models.list()
+    assert model.hash == REFERENCE_HASH and model.path == str(reference_model)
+    assert not model.owned and model.default_settings == {"width": 512, "height": 512}
+
+
+def _ids(ia: FakeInvokeAIRoot, category: str) -> set[str]:
+    rows = ia.db.execute("SELECT workflow_id, workflow FROM workflow_library").fetchall()
+    return {w for w, text in rows if json.loads(text)["meta"]["category"] == category}
+
+
+def test_second_import_adds_nothing_and_root_is_never_written(tmp_path: Path, ia):
+    cat = Catalog(tmp_path / "studio")
+    ia.db.close()  # as when InvokeAI is not running
+    before = _snapshot(ia.root)
+    import_invokeai(cat, ia.root, progress=False)
+    counts = cat.sql(
+        "SELECT (SELECT count(*) FROM images), (SELECT count(*) FROM boards), "
+        "(SELECT count(*) FROM workflows), (SELECT count(*) FROM models)"
+    ).fetchall()[0]
+    again = import_invokeai(cat, ia.root, progress=False)
+    assert sum(again.added.values()) == 0
+    assert again.existing["images"] == 5 and again.existing["boards"] == 2
+    assert (
+        cat.sql(
+            "SELECT (SELECT count(*) FROM images), (SELECT count(*) FROM boards), "
+            "(SELECT count(*) FROM workflows), (SELECT count(*) FROM models)"
+        ).fetchall()[0]
+        == counts
+    )
+    assert _snapshot(ia.root) == before  # same files, bytes and mtimes: nothing written
+
+
+def test_reads_a_live_database_through_its_wal(tmp_path: Path, ia):
+    """InvokeAI running: its connection holds the WAL; rows only in the WAL are seen."""
+    wal = ia.root / "databases" / "invokeai.db-wal"
+    assert wal.exists()
+    ia.add_image(metadata={"positive_prompt": "only in the wal"})
+    cat = Catalog(tmp_path / "studio")
+    report = import_invokeai(cat, ia.root, progress=False)
+    assert report.added["images"] == 6
+    assert cat.images.count(search="only in the wal") == 1
+
+
+def test_interrupted_import_resumes(tmp_path: Path, ia):
+    cat = Catalog(tmp_path / "studio")
+    calls = []
+
+    def stop_after_first_batch(done: int, total: int) -> None:
+        calls.append((done, total))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_invokeai(cat, ia.root, batch_size=2, progress=stop_after_first_batch)
+    assert calls == [(2, 6)]
+    assert cat.images.count(is_intermediate=None) == 2  # the first batch was committed
+    report = import_invokeai(cat, ia.root, batch_size=2, progress=False)
+    assert report.existing["images"] == 2 and report.added["images"] == 3
+    names = [r[0] for r in cat.sql("SELECT image_name FROM images").fetchall()]
+    assert len(names) == len(set(names)) == 5
+
+
+def test_copy_mode_and_subfolders(tmp_path: Path, ia):
+    name = ia.add_image(REFERENCE_PNGS[0])
+    sub = ia.images_dir / "2024" / "05"
+    sub.mkdir(parents=True)
+    (ia.images_dir / name).rename(sub / name)
+    ia.db.execute("UPDATE images SET image_subfolder = '2024/05' WHERE image_name = ?", [name])
+    ia.db.commit()
+    cat = Catalog(tmp_path / "studio")
+    report = import_invokeai(cat, ia.root, files="copy", progress=False)
+    assert report.added["images"] == 6
+    assert cat.images.path(name).read_bytes() == (sub / name).read_bytes()
+    assert not os.path.samefile(cat.images.path(name), sub / name)
+    assert cat.files.thumbnail_path(name).exists()  # made from the PNG: InvokeAI had none here
+
+
+def test_rows_only(tmp_path: Path, ia):
+    cat = Catalog(tmp_path / "studio")
+    report = import_invokeai(cat, ia.root, files="none", models=False, progress=False)
+    assert report.added["images"] == 6 and report.added["models"] == 0  # gone.png too
+    assert not any((tmp_path / "studio" / "images").glob("*.png"))
+
+
+def test_invokeai4_schema(tmp_path: Path, reference_model: Path):
+    r = make_invokeai_root(tmp_path / "invokeai4", SCHEMA_4)
+    board = r.add_board("Dogs")
+    name = r.add_image(REFERENCE_PNGS[1], board_id=board, starred=True)
+    r.add_workflow(WORKFLOW)
+    r.add_model(str(reference_model), name="tiny-sd1", hash=REFERENCE_HASH)
+    cat = Catalog(tmp_path / "studio")
+    report = import_invokeai(cat, r.root, progress=False)
+    assert report.schema_version == 9
+    assert (report.added["images"], report.added["boards"], report.added["workflows"]) == (1, 1, 1)
+    assert report.added["models"] == 1 and report.added["style_presets"] == 0
+    rec = cat.images.get(name)
+    assert rec.starred and rec.board_id == board and rec.model_name == "tiny-sd1"
+
+
+def test_not_an_invokeai_root(tmp_path: Path):
+    cat = Catalog(tmp_path / "studio")
+    with pytest.raises(InvokeAILibraryError, match=r"no database at .*invokeai\.db"):
+        import_invokeai(cat, tmp_path)
+    (tmp_path / "db").mkdir()
+    (tmp_path / "invokeai.yaml").write_text("db_dir: db\n")
+    (tmp_path / "db" / "invokeai.db").write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(InvokeAILibraryError, match="cannot read InvokeAI database"):
+        import_invokeai(cat, tmp_path)
+
+
+def test_studio_import_then_rerun_matches_invokeai(tmp_path: Path, ia, studio):
+    report = studio.import_invokeai(ia.root, progress=False)
+    assert report.added["models"] == 1
+    png = next(p for p in REFERENCE_PNGS if "euler-" in p.name)
+    name = next(n for n in ia.images if (ia.images_dir / n).read_bytes() == png.read_bytes())
+    img = studio.rerun(studio.image(name), progress=False)  # model found by InvokeAI's key
+    with Image.open(png) as ref:
+        assert np.array_equal(np.asarray(ref.convert("RGB")), np.asarray(img.pil.convert("RGB")))
+
+
+def test_cli(tmp_path: Path, ia, capsys):
+    from invoke_nb.cli import main
+
+    studio_root = tmp_path / "cli-studio"
+    assert main(["--root", str(studio_root), "import-invokeai", str(ia.root), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "images         added        5" in out and "missing file" in out
+    assert main(["--root", str(studio_root), "import-invokeai", str(tmp_path / "nope")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
