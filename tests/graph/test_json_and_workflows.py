@@ -219,3 +219,16 @@ def test_export_leaves_out_our_fields_at_default() -> None:
         Workflow(graph=g).to_invokeai()["nodes"][0]["data"]["inputs"]["seeding"]["value"]
         == "diffusers"
     )
+
+
+def test_invokeai_unknown_input_is_dropped_with_a_warning() -> None:
+    from invoke_nb.graph.workflow import WorkflowWarning
+
+    data = _invokeai_min()
+    data["nodes"][1]["data"]["inputs"]["future_knob"] = {"name": "future_knob", "value": 3}
+    with pytest.warns(WorkflowWarning, match="'future_knob'"):
+        g = inb.load_workflow(data)
+    assert inb.run(g).outputs["i2"].value == 42
+    data["edges"][0]["targetHandle"] = "future_knob"
+    with pytest.raises(E.UnknownFieldError, match="future_knob"):
+        inb.load_workflow(data)

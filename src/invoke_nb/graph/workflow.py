@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,15 @@ from invoke_nb.graph.errors import GraphError, UnsupportedNodeTypesError, Workfl
 from invoke_nb.graph.model import Graph, dump_value
 from invoke_nb.nodes.base import Input, field_extra, get_node_class, input_mode
 
-__all__ = ["FORMAT", "Workflow", "load_workflow"]
+__all__ = ["FORMAT", "Workflow", "WorkflowWarning", "load_workflow"]
 
 FORMAT = "invoke-nb/workflow"
 INVOKEAI_SCHEMA_VERSION = "3.0.0"
 _META_KEYS = ("name", "author", "description", "version", "contact", "tags", "notes")
+
+
+class WorkflowWarning(UserWarning):
+    """Something in a workflow file was left out on import (named in the message)."""
 
 
 @dataclass
@@ -239,9 +244,15 @@ def _parse_invokeai(data: dict[str, Any]) -> Workflow:
             if not isinstance(entry, dict) or "value" not in entry:
                 continue
             if fname not in fields:
-                from invoke_nb.graph.errors import UnknownFieldError
-
-                raise UnknownFieldError(nid, d["type"], fname, "input", fields)
+                # a newer InvokeAI or a node pack may carry inputs ours lacks: keep the
+                # graph, say what was left out (an edge into such a field still fails)
+                warnings.warn(
+                    f"workflow node {nid!r} ({d['type']}): input {fname!r} is not known here; "
+                    f"its value {entry['value']!r} is ignored",
+                    WorkflowWarning,
+                    stacklevel=3,
+                )
+                continue
             if input_mode(fields[fname]) is Input.CONNECTION or (nid, fname) in connected:
                 continue  # an edge feeds it; the editor's stale value does not matter
             value = entry["value"]
