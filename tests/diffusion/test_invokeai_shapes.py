@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from invoke_nb.nodes import get_node_class
+from shared_paths import INVOKEAI_WORKFLOWS
 
-WORKFLOWS = Path("/work/shared/fixtures/invokeai-workflows")
+WORKFLOWS = INVOKEAI_WORKFLOWS
 FILES = [
     "Text to Image - SD1.5.json",
     "Text to Image - SDXL.json",

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import invoke_nb as inb
 from invoke_nb.graph.workflow import read_workflow
+from shared_paths import INVOKEAI_WORKFLOWS
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "invokeai-workflows"
+FIXTURES = INVOKEAI_WORKFLOWS
 SEEDS = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
 
 json_scalars = st.one_of(

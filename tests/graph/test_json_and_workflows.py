@@ -11,12 +11,9 @@ from PIL import Image
 import invoke_nb as inb
 from invoke_nb.graph import errors as E
 from invoke_nb.graph.workflow import Workflow, read_workflow
+from shared_paths import INVOKEAI_WORKFLOWS
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "invokeai-workflows"
-if not FIXTURES.exists():  # CI lays shared/ beside the clone
-    FIXTURES = (
-        Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "invokeai-workflows"
-    )
+FIXTURES = INVOKEAI_WORKFLOWS
 WORKFLOWS = sorted(FIXTURES.glob("*.json"))
 
 
