@@ -24,6 +24,9 @@ $(STAMP): $(VENV)/bin/python pyproject.toml
 
 frontend: $(STAMP)
 	@if [ -f extension/package.json ]; then $(MAKE) -C extension PY=$(abspath $(PY)); fi
+	@# the editable install does not place the lab extension where JupyterLab looks: link it
+	@mkdir -p $(VENV)/share/jupyter/labextensions
+	@ln -sfn $(abspath src/invoke_nb/labextension) $(VENV)/share/jupyter/labextensions/invoke-nb
 
 demo: setup
 	$(VENV)/bin/invoke-nb demo

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,4 +30,4 @@ class FrontendBuildHook(BuildHookInterface):
             if any(static.glob("*.js")):
                 return  # already built (e.g. by `make setup`)
             raise RuntimeError("building the invoke-nb wheel needs node, npm and make for the front end")
-        subprocess.run(["make", "-C", str(ext)], check=True)
+        subprocess.run(["make", "-C", str(ext), f"PY={sys.executable}"], check=True)

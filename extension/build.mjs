@@ -1,4 +1,6 @@
-// Bundles each widget into one self-contained ESM file under src/invoke_nb/static/.
+// Bundles each widget into one self-contained ESM file under src/invoke_nb/static/, and
+// compiles the JupyterLab plugin (src/lab) to lib/lab/index.js, which `jupyter labextension
+// build` (see the Makefile) then packs into src/invoke_nb/labextension/.
 // Usage: node build.mjs [--watch] [--dev]
 import * as esbuild from "esbuild";
 import { fileURLToPath } from "node:url";
@@ -35,12 +37,28 @@ const options = {
   logLevel: "warning",
 };
 
+// The lab plugin: one ESM file; JupyterLab and Lumino stay imports, shared with the running
+// JupyterLab by the labextension builder (module federation singletons).
+const labOptions = {
+  entryPoints: [path.join(here, "src/lab/index.ts")],
+  outfile: path.join(here, "lib/lab/index.js"),
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: ["es2020"],
+  external: ["@jupyterlab/*", "@lumino/*"],
+  sourcemap: dev ? "inline" : false,
+  legalComments: "none",
+  logLevel: "warning",
+};
+
 if (watch) {
+  await (await esbuild.context(labOptions)).watch();
   const ctx = await esbuild.context(options);
   await ctx.watch();
   console.log(`watching; writing to ${outdir}`);
 } else {
   const t0 = performance.now();
-  await esbuild.build(options);
-  console.log(`built ${Object.keys(widgets).join(", ")} in ${Math.round(performance.now() - t0)} ms -> ${outdir}`);
+  await Promise.all([esbuild.build(options), esbuild.build(labOptions)]);
+  console.log(`built ${Object.keys(widgets).join(", ")} and lib/lab in ${Math.round(performance.now() - t0)} ms -> ${outdir}`);
 }

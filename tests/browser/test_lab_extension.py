@@ -25,6 +25,8 @@ pytestmark = pytest.mark.browser
 LABEXT = Path(__file__).resolve().parents[2] / "src" / "invoke_nb" / "labextension"
 
 SETUP = """\
+import os
+os.environ["TRANSFORMERS_VERBOSITY"] = "error"  # a clean notebook for the README picture
 import torch
 torch.set_num_threads(1)
 import invoke_nb as inb
@@ -126,10 +128,23 @@ def test_palette_command_docks_the_gallery_in_the_right_panel(
     wait_gallery_tiles(page, RIGHT, 6)
     # the right sidebar has our tab, with our icon, and the panel carries the view's class
     tab = page.locator(".jp-SideBar.jp-mod-right .lm-TabBar-tab", has_text="Invoke: Gallery")
-    assert tab.count() == 1 or page.locator(
-        ".jp-SideBar.jp-mod-right .lm-TabBar-tab [data-icon='invoke-nb:gallery']"
-    ).count() == 1
+    assert (
+        tab.count() == 1
+        or page.locator(
+            ".jp-SideBar.jp-mod-right .lm-TabBar-tab [data-icon='invoke-nb:gallery']"
+        ).count()
+        == 1
+    )
     assert page.locator(f"{RIGHT} .inb-panel[data-inb-view='gallery']").count() == 1
+    # the README picture: file browser folded, the right panel dragged wider
+    page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='filebrowser']").click()
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:visible").last
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + 1, box["y"] + 300)
+    page.mouse.down()
+    page.mouse.move(760, box["y"] + 300, steps=5)
+    page.mouse.up()
+    wait_gallery_tiles(page, RIGHT, 6)
     page.wait_for_timeout(300)  # let the grid settle for the picture
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "readme-gallery.png"))
@@ -140,13 +155,15 @@ def test_show_main_docks_the_editor_in_a_main_tab(nb: tuple[Notebook, list[str]]
     notebook, errors = nb
     page = notebook.page
     notebook.run_cell(1)
-    assert "DOCKED tab-after Invoke: Node editor" in notebook.output_text(1, "DOCKED")
     panel = page.locator(f"{MAIN} .inb-panel[data-inb-view='editor']")
-    panel.locator(".react-flow__node[data-id='s']").wait_for()
+    panel.locator(".react-flow__node[data-id='s']").wait_for()  # docked, and the active tab
     assert panel.locator(".react-flow__node").count() == 2
     tab = page.locator(f"{MAIN} .lm-TabBar-tab", has_text="Invoke: Node editor")
     assert tab.locator("[data-icon='invoke-nb:editor']").count() == 1
+    panel.locator(".inb-palette-item").first.wait_for()  # node types came from the kernel
     notebook.screenshot("lab_extension_editor_main")
+    page.locator(f"{MAIN} .lm-TabBar-tab", has_text=notebook.name).click()
+    assert "DOCKED tab-after Invoke: Node editor" in notebook.output_text(1, "DOCKED")
     notebook.run_cell(2)
     assert "unknown panel area 'left-ish' for GraphEditor" in notebook.output_text(2, "REFUSED")
     assert not errors, errors
