@@ -217,6 +217,7 @@ class Studio:
         self.sink = CatalogImageSink(self.catalog)
         self.presets = Presets(self.catalog.style_presets)
         self._stats: list[Any] = []
+        self._views: dict[str, list[Any]] = {}  # widgets made here (weak), for gallery actions
         self.queue = QueueProcessor(
             self.catalog.queue, self.executor, self.events, self._services, queue_id=queue_id
         )
@@ -731,7 +732,58 @@ class Studio:
         ``order=`` set its filters); live while the queue runs."""
         from invoke_nb.widgets.gallery import Gallery
 
-        return Gallery(self, **filters)
+        gallery = Gallery(self, **filters)
+        gallery.on_recall(lambda image, graph: self._to_editor(graph))
+        gallery.on_use(self._use_image)
+        return gallery
+
+    def _latest(self, kind: str) -> Any:
+        refs = self._views.get(kind, [])
+        alive = [
+            w for w in (r() for r in refs) if w is not None and not getattr(w, "_closed", False)
+        ]
+        return alive[-1] if alive else None
+
+    def _keep(self, kind: str, widget: Any) -> Any:
+        import weakref
+
+        self._views.setdefault(kind, []).append(weakref.ref(widget))
+        return widget
+
+    @staticmethod
+    def _present(widget: Any, area: str) -> None:
+        """Dock a widget made from another widget's action (JupyterLab), else show it."""
+        try:
+            widget.show(area=area)
+        except Exception:
+            from IPython.display import display
+
+            display(widget)
+
+    def _to_editor(self, graph: Graph) -> Any:
+        """Gallery "recall": the graph goes into the newest editor, or a new docked one."""
+        editor = self._latest("editor")
+        if editor is not None:
+            editor.graph = graph
+            return editor
+        editor = self.editor(graph)
+        self._present(editor, "main")
+        return editor
+
+    def _use_image(self, image: StudioImage, purpose: str) -> Any:
+        """Gallery "use as": a canvas layer, or an img2img graph in the editor."""
+        if purpose == "canvas":
+            canvas = self._latest("canvas")
+            if canvas is not None:
+                canvas.add_layer(image)
+                return canvas
+            canvas = self.canvas(image)
+            self._present(canvas, "split-right")
+            return canvas
+        from invoke_nb.graph import standard
+
+        graph = standard.img2img(self._model(None), image.pil, image.record.positive_prompt or "")
+        return self._to_editor(graph)
 
     def queue_view(self) -> Any:
         """A widget listing queue items by batch, with progress, cancel and retry."""
@@ -750,14 +802,14 @@ class Studio:
         count), nodes show progress and output images, workflows save to the library."""
         from invoke_nb.widgets.graph_editor import GraphEditor
 
-        return GraphEditor(graph, studio=self)
+        return self._keep("editor", GraphEditor(graph, studio=self))
 
     def canvas(self, image: Any = None) -> Any:
         """A canvas (layers, inpaint mask, bounding box) that generates into its box with
         txt2img, img2img, inpaint or outpaint, chosen from what the box holds."""
         from invoke_nb.widgets.canvas import Canvas
 
-        return Canvas(self, image)
+        return self._keep("canvas", Canvas(self, image))
 
 
 class _TrackingSink:

@@ -298,3 +298,30 @@ def test_live_events_new_images_and_progress_previews(gallery: Recorder, studio:
 def test_unknown_method_is_named(gallery: Recorder) -> None:
     reply = request(gallery, "explode")
     assert not reply["ok"] and "page" in reply["error"]["message"]
+
+
+def test_gallery_actions_reach_the_editor_and_canvas(tmp_path: Path, tiny_sd1: Path) -> None:
+    """Recall puts the image's graph into the newest editor; "use on canvas" adds a layer to
+    the newest canvas; "use for img2img" loads an img2img graph into the editor."""
+    from invoke_nb.graph import standard
+
+    st = Studio(tmp_path / "studio")
+    try:
+        st.models.install(str(tiny_sd1), name="tiny", in_place=True)
+        img = st.txt2img("a cat", seed=1, width=64, height=64, steps=2, progress=False)
+        gal, ed, cv = st.gallery(), st.editor(), st.canvas()
+
+        def ask(method: str, **params: Any) -> dict[str, Any]:
+            answer = gal.dispatch({"kind": "request", "id": 1, "method": method, "params": params})
+            assert answer is not None and answer[0]["ok"], answer
+            return answer[0]["result"]
+
+        ask("recall", name=img.image_name)
+        assert set(ed.graph.nodes) == set(img.graph.nodes)
+        before = len(cv.layers)
+        ask("use", name=img.image_name, purpose="canvas")
+        assert len(cv.layers) == before + 1
+        ask("use", name=img.image_name, purpose="img2img")
+        assert "i2l" in ed.graph.nodes and standard.OUTPUT in ed.graph.nodes
+    finally:
+        st.close()
