@@ -108,12 +108,15 @@ class LabServer:
                 raise RuntimeError(
                     f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
                 )
+            # ready when the APIs the lab page lists at start answer, not just /api/status
             try:
-                with urllib.request.urlopen(
-                    f"{server.url}/api/status?token={token}", timeout=2
-                ) as r:
-                    if r.status == 200:
-                        return server
+                for path in ("api/status", "api/kernelspecs", "api/sessions", "lab/api/settings"):
+                    with urllib.request.urlopen(
+                        f"{server.url}/{path}?token={token}", timeout=5
+                    ) as r:
+                        if r.status != 200:
+                            raise OSError(f"{path}: {r.status}")
+                return server
             except OSError:
                 time.sleep(0.2)
         server.stop()
@@ -159,8 +162,16 @@ class Notebook:
     @classmethod
     def open(cls, page: Any, server: LabServer, name: str, cells: list[str]) -> Notebook:
         server.write_notebook(name, cells)
-        page.goto(server.notebook_url(name))
-        page.locator(".jp-Notebook .jp-Cell").nth(len(cells) - 1).wait_for(timeout=60_000)
+        last_cell = page.locator(".jp-Notebook .jp-Cell").nth(len(cells) - 1)
+        for attempt in range(2):
+            page.goto(server.notebook_url(name))
+            try:
+                last_cell.wait_for(timeout=60_000 if attempt else 30_000)
+                break
+            except Exception:
+                if attempt:
+                    raise  # a second blank page is a real failure
+                # a page loaded while the server was still starting stays blank: load again
         nb = cls(page, server, name)
         nb.wait_kernel_idle()
         return nb
