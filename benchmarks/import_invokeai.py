@@ -112,9 +112,11 @@ def build(root: Path, n: int, seed: int = 3) -> None:
 
 
 def main() -> None:
+    from invoke_nb.catalog.invokeai_library import BATCH_ROWS, import_invokeai
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=1_000_000)
-    ap.add_argument("--batch-size", type=int, default=50_000)
+    ap.add_argument("--batch-size", type=int, default=BATCH_ROWS)
     ap.add_argument("--keep", type=Path, help="build (or reuse) the InvokeAI root here")
     ap.add_argument("--build-only", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -144,7 +146,6 @@ def main() -> None:
         print(f"InvokeAI database: {size / 2**20:.0f} MiB")
 
         from invoke_nb.catalog import Catalog
-        from invoke_nb.catalog.invokeai_library import import_invokeai
 
         cat = Catalog(work / "studio")
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -258,7 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="image files: hard-link (default; copies across file systems), copy, or none",
     )
     ia.add_argument("--no-models", action="store_true", help="do not register its models")
-    ia.add_argument("--batch-size", type=int, default=50_000, help="image rows per batch")
+    ia.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="image rows per batch (default: one DuckDB row group)",
+    )
     ia.add_argument("--skipped", action="store_true", help="list every skipped item")
     ia.add_argument("--quiet", action="store_true", help="no progress bar")
     ia.set_defaults(fn=cmd_import_invokeai)

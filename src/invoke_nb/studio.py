@@ -669,7 +669,7 @@ class Studio:
         *,
         files: str = "link",
         models: bool = True,
-        batch_size: int = 50_000,
+        batch_size: int | None = None,
         progress: Any = True,
     ) -> Any:
         """Bring an InvokeAI library in: images with metadata, boards, starred and
@@ -678,7 +678,7 @@ class Studio:
         an interrupted run continues where it stopped. ``files``: "link" (hard links, copies
         across file systems), "copy" or "none" (records only). Returns an
         :class:`~invoke_nb.catalog.invokeai_library.InvokeAIImportReport` (print it)."""
-        from invoke_nb.catalog.invokeai_library import import_invokeai
+        from invoke_nb.catalog.invokeai_library import BATCH_ROWS, import_invokeai
 
         self._check_open()
         return import_invokeai(
@@ -686,7 +686,7 @@ class Studio:
             root,
             files=files,  # type: ignore[arg-type]
             models=models,
-            batch_size=batch_size,
+            batch_size=batch_size or BATCH_ROWS,
             progress=progress,
         )
 

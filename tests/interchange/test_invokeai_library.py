@@ -205,6 +205,24 @@ def test_rows_only(tmp_path: Path, ia):
     assert not any((tmp_path / "studio" / "images").glob("*.png"))
 
 
+def test_batches_built_from_several_pieces(tmp_path: Path, ia, monkeypatch):
+    """A batch file is written by SQLite in pieces; rows, boards and rowid order survive."""
+    import invoke_nb.catalog.invokeai_library as library
+
+    monkeypatch.setattr(library, "_PIECE_ROWS", 2)
+    cat = Catalog(tmp_path / "studio")
+    calls = []
+    report = import_invokeai(
+        cat, ia.root, files="none", models=False, batch_size=5,
+        progress=lambda done, total: calls.append((done, total)),
+    )  # fmt: skip
+    assert calls == [(5, 6), (6, 6)] and report.added["images"] == 6
+    rowid_order = [r[0] for r in ia.db.execute("SELECT image_name FROM images ORDER BY rowid")]
+    assert [r[0] for r in cat.sql("SELECT image_name FROM images").fetchall()] == rowid_order
+    in_board = cat.sql("SELECT image_name FROM images WHERE board_id IS NOT NULL").fetchall()
+    assert sorted(r[0] for r in in_board) == sorted(ia.images[:2])
+
+
 def test_invokeai4_schema(tmp_path: Path, reference_model: Path):
     r = make_invokeai_root(tmp_path / "invokeai4", SCHEMA_4)
     board = r.add_board("Dogs")
