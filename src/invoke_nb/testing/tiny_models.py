@@ -22,6 +22,7 @@ __all__ = [
     "make_lora",
     "make_sd1",
     "make_sd1_single_file",
+    "make_sd2",
     "make_sdxl",
     "make_sdxl_refiner",
     "make_vae",
@@ -147,7 +148,8 @@ def _write_text_encoder(
         cfg = _clip_config(vocab, hidden, heads=16, projection=hidden, **size)
         model = CLIPTextModelWithProjection(cfg)
     else:
-        cfg = _clip_config(vocab, hidden, heads=12, projection=hidden, **size)
+        heads = 12 if hidden % 12 == 0 else 16  # SD2's 1024-wide encoder has 16 heads
+        cfg = _clip_config(vocab, hidden, heads=heads, projection=hidden, **size)
         model = CLIPTextModel(cfg)
     _init_(model).save_pretrained(dest, safe_serialization=True)
 
@@ -183,6 +185,40 @@ def make_sd1(dest: Path, *, seed: int = 0, full_size: bool = False, inpaint: boo
         "requires_safety_checker": False,
         "safety_checker": [None, None],
         "scheduler": ["diffusers", "PNDMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (dest / "model_index.json").write_text(json.dumps(model_index, indent=1))
+    return dest
+
+
+def make_sd2(dest: Path, *, seed: int = 0) -> Path:
+    """Write a tiny SD2-shaped diffusers folder: 1024-wide text encoder and cross-attention
+    (InvokeAI's probe calls that sd-2) and a v-prediction scheduler, like SD 2.x 768-v."""
+    from diffusers import UNet2DConditionModel
+
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    torch.manual_seed(seed)
+    tok = write_clip_tokenizer(dest / "tokenizer")
+    _write_text_encoder(dest / "text_encoder", vocab_size(tok), hidden=1024, projection=False)
+    unet_cfg = {**_unet_config(1024), "use_linear_projection": True}
+    _init_(UNet2DConditionModel(**unet_cfg)).save_pretrained(dest / "unet", safe_serialization=True)
+    _write_vae(dest / "vae", False)
+    (dest / "scheduler").mkdir()
+    sched = {**_SCHEDULER, "_class_name": "DDIMScheduler", "prediction_type": "v_prediction"}
+    (dest / "scheduler" / "scheduler_config.json").write_text(json.dumps(sched, indent=1))
+    model_index = {
+        "_class_name": "StableDiffusionPipeline",
+        "_diffusers_version": "0.31.0",
+        "feature_extractor": [None, None],
+        "requires_safety_checker": False,
+        "safety_checker": [None, None],
+        "scheduler": ["diffusers", "DDIMScheduler"],
         "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"],
         "unet": ["diffusers", "UNet2DConditionModel"],
