@@ -25,7 +25,9 @@ $(STAMP): $(VENV)/bin/python pyproject.toml
 frontend: $(STAMP)
 	@if [ -f extension/package.json ]; then $(MAKE) -C extension PY=$(abspath $(PY)); fi
 	@# the editable install does not place the lab extension where JupyterLab looks: link it
+	@# (pip may have made a real, empty folder there from the wheel's shared-data: replace it)
 	@mkdir -p $(VENV)/share/jupyter/labextensions
+	@if [ ! -L $(VENV)/share/jupyter/labextensions/invoke-nb ]; then rm -rf $(VENV)/share/jupyter/labextensions/invoke-nb; fi
 	@ln -sfn $(abspath src/invoke_nb/labextension) $(VENV)/share/jupyter/labextensions/invoke-nb
 
 demo: setup
