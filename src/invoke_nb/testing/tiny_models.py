@@ -154,6 +154,23 @@ def _write_text_encoder(
     _init_(model).save_pretrained(dest, safe_serialization=True)
 
 
+def _write_sd_model_index(dest: Path, scheduler: str) -> None:
+    """model_index.json of a StableDiffusionPipeline folder (one CLIP text encoder)."""
+    model_index = {
+        "_class_name": "StableDiffusionPipeline",
+        "_diffusers_version": "0.31.0",
+        "feature_extractor": [None, None],
+        "requires_safety_checker": False,
+        "safety_checker": [None, None],
+        "scheduler": ["diffusers", scheduler],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (dest / "model_index.json").write_text(json.dumps(model_index, indent=1))
+
+
 def make_sd1(dest: Path, *, seed: int = 0, full_size: bool = False, inpaint: bool = False) -> Path:
     """Write a tiny SD1-shaped diffusers folder at ``dest`` (replaced if present).
 
@@ -178,19 +195,7 @@ def make_sd1(dest: Path, *, seed: int = 0, full_size: bool = False, inpaint: boo
     _init_(UNet2DConditionModel(**unet_cfg)).save_pretrained(dest / "unet", safe_serialization=True)
     _write_vae(dest / "vae", full_size)
     _write_scheduler(dest / "scheduler")
-    model_index = {
-        "_class_name": "StableDiffusionPipeline",
-        "_diffusers_version": "0.31.0",
-        "feature_extractor": [None, None],
-        "requires_safety_checker": False,
-        "safety_checker": [None, None],
-        "scheduler": ["diffusers", "PNDMScheduler"],
-        "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"],
-        "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
-    }
-    (dest / "model_index.json").write_text(json.dumps(model_index, indent=1))
+    _write_sd_model_index(dest, "PNDMScheduler")
     return dest
 
 
@@ -212,19 +217,7 @@ def make_sd2(dest: Path, *, seed: int = 0) -> Path:
     (dest / "scheduler").mkdir()
     sched = {**_SCHEDULER, "_class_name": "DDIMScheduler", "prediction_type": "v_prediction"}
     (dest / "scheduler" / "scheduler_config.json").write_text(json.dumps(sched, indent=1))
-    model_index = {
-        "_class_name": "StableDiffusionPipeline",
-        "_diffusers_version": "0.31.0",
-        "feature_extractor": [None, None],
-        "requires_safety_checker": False,
-        "safety_checker": [None, None],
-        "scheduler": ["diffusers", "DDIMScheduler"],
-        "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"],
-        "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
-    }
-    (dest / "model_index.json").write_text(json.dumps(model_index, indent=1))
+    _write_sd_model_index(dest, "DDIMScheduler")
     return dest
 
 
