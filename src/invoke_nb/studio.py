@@ -19,7 +19,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,6 @@ class Studio:
         self.executor: Any = LocalExecutor()
         self.sink = CatalogImageSink(self.catalog)
         self.presets = Presets(self.catalog.style_presets)
-        self._stats: list[Any] = []
         self._views: dict[str, list[Any]] = {}  # widgets made here (weak), for gallery actions
         self.queue = QueueProcessor(
             self.catalog.queue, self.executor, self.events, self._services, queue_id=queue_id
@@ -233,11 +232,8 @@ class Studio:
     def _services(
         self, item: Any, cancel: threading.Event, emit: Callable[[str, dict[str, Any]], None]
     ) -> Services:
-        def emit_and_track(kind: str, payload: dict[str, Any]) -> None:
-            emit(kind, payload)
-
         return Services(
-            image_sink=_TrackingSink(self, emit_and_track),
+            image_sink=_TrackingSink(self, emit),
             models=self.models,
             emit=emit,
             cancel=cancel,
@@ -867,10 +863,6 @@ def studio(root: str | os.PathLike[str] | None = None) -> Studio:
         if _default is None or _default._closed:
             _default = Studio(root)
         return _default
-
-
-def _names(images: Iterable[Any]) -> list[str]:
-    return [getattr(i, "image_name", i) for i in images]
 
 
 def _seed(seed: int | None) -> int:
