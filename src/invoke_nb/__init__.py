@@ -9,7 +9,14 @@ The public face::
     g.connect(a, "value", s, "a")
     r = inb.run(g)
     r.outputs[s].value == 5
+
+Importing the package loads no torch, diffusers or transformers (nor the widget stack):
+they load when a node that needs them runs, a model loads, or a widget is made. Node
+modules keep heavy imports inside the functions that use them; the test
+``tests/test_import_light.py`` holds every module to that.
 """
+
+from typing import Any
 
 from invoke_nb import nodes
 from invoke_nb.graph import (
@@ -35,9 +42,18 @@ from invoke_nb.nodes import (
     output,
 )
 from invoke_nb.studio import Studio, StudioImage, studio
-from invoke_nb.widgets.panel import show_in_panel
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``show_in_panel`` imports the widget stack (ipywidgets, anywidget) on first use."""
+    if name == "show_in_panel":
+        from invoke_nb.widgets.panel import show_in_panel
+
+        return show_in_panel
+    raise AttributeError(f"module 'invoke_nb' has no attribute {name!r}")
+
 
 __all__ = [
     "Cancelled",

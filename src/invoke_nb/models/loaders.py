@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from invoke_nb.models.errors import MissingComponentError, ModelLoadError, UnsafeModelError
 from invoke_nb.models.records import ModelRecord
@@ -38,17 +39,20 @@ def _fail(
 
 
 def load_submodel(
-    record: ModelRecord, submodel: str | None, *, dtype: torch.dtype = torch.float32
+    record: ModelRecord, submodel: str | None, *, dtype: torch.dtype | None = None
 ) -> Any:
     """Load ``submodel`` of the model described by ``record``.
 
     Main models need a submodel; ``vae`` models load whole (``submodel`` None or "vae");
     ``lora`` returns its state dict; ``embedding`` returns its tensors. ``"scheduler"``
-    returns the scheduler config dict (a scheduler is built per run from it).
+    returns the scheduler config dict (a scheduler is built per run from it). ``dtype``
+    defaults to float32.
     """
     # Loaded weights must be ordinary tensors even when a caller holds inference mode.
+    import torch
+
     with torch.inference_mode(False):
-        return _load(record, submodel, dtype)
+        return _load(record, submodel, torch.float32 if dtype is None else dtype)
 
 
 def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:

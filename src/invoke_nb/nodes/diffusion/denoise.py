@@ -16,10 +16,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DenoiseInputs", "denoise", "timesteps_for"]
 
@@ -80,6 +80,8 @@ def denoise(
     before_step: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Run the loop; returns the final latents (float32, CPU)."""
+    import torch
+
     param = next(unet.parameters())  # ModelMixin.dtype/.device walk every parameter
     dtype, device = param.dtype, param.device
     timesteps, init_t = timesteps_for(scheduler, inp.steps, inp.denoising_start, inp.denoising_end)
@@ -166,6 +168,9 @@ def denoise(
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """A (1, 1, H, W) float mask resized bilinearly (no antialias) to latent size."""
+    import torch
+    import torch.nn.functional as F
+
     m = mask.to(torch.float32)
     while m.ndim < 4:
         m = m.unsqueeze(0)

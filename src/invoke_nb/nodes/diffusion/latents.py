@@ -10,11 +10,12 @@ pipelines; see :mod:`invoke_nb.nodes.diffusion.denoise`).
 from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 from PIL import Image
 from pydantic import field_validator
 
@@ -66,6 +67,8 @@ class DiffusionInputError(ValueError):
 
 def make_noise(seed: int, width: int, height: int) -> torch.Tensor:
     """InvokeAI's SD noise: CPU generator, float32, (1, 4, height/8, width/8)."""
+    import torch
+
     gen = torch.Generator("cpu").manual_seed(seed)
     shape = (1, 4, height // LATENT_SCALE_FACTOR, width // LATENT_SCALE_FACTOR)
     return torch.randn(shape, generator=gen, dtype=torch.float32)
@@ -73,6 +76,8 @@ def make_noise(seed: int, width: int, height: int) -> torch.Tensor:
 
 def image_to_tensor(image: Image.Image, *, normalize: bool = True) -> torch.Tensor:
     """(C, H, W) float tensor, size trimmed down to multiples of 8; [-1, 1] when ``normalize``."""
+    import torch
+
     w = image.width - image.width % LATENT_SCALE_FACTOR
     h = image.height - image.height % LATENT_SCALE_FACTOR
     if (w, h) != image.size:
@@ -90,6 +95,8 @@ def image_to_tensor(image: Image.Image, *, normalize: bool = True) -> torch.Tens
 @contextmanager
 def seamless(model: torch.nn.Module, axes: list[str]):
     """Make ``model``'s convolutions wrap around on ``axes`` ("x", "y") inside the block."""
+    import torch
+
     if not axes:
         yield model
         return
@@ -111,6 +118,8 @@ def _pad(mod: torch.nn.Conv2d) -> tuple[int, int]:
 
 
 def _wrapping_forward(mod: torch.nn.Conv2d, x: bool, y: bool) -> Any:
+    import torch.nn.functional as F
+
     ph, pw = _pad(mod)
 
     def forward(inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -167,6 +176,8 @@ class NoiseInvocation(Node):
 def _load_conditioning(
     ctx: Context, field: ConditioningField | list[ConditioningField], what: str
 ) -> Any:
+    import torch
+
     items = field if isinstance(field, list) else [field]
     if not items:
         raise DiffusionInputError(f"node {ctx.node_id!r}: {what} is an empty list")
@@ -187,6 +198,8 @@ def _load_conditioning(
 
 def _match_tokens(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad the shorter embedding with zeros... as InvokeAI does for long/short prompt pairs."""
+    import torch
+
     if a.shape[1] == b.shape[1]:
         return a, b
     n = max(a.shape[1], b.shape[1])
@@ -317,6 +330,8 @@ class DenoiseLatentsInvocation(Node):
             )
 
     def invoke(self, ctx: Context) -> LatentsOutput:
+        import torch
+
         self._reject_unsupported(ctx)
         noise = ctx.tensors.load(self.noise) if self.noise is not None else None
         if self.latents is not None:
@@ -411,6 +426,8 @@ class DenoiseLatentsInvocation(Node):
 
 def _vae_dtype(fp32: bool, vae: Any) -> torch.dtype:
     # CPU convolutions in half precision are slow and overflow: decode in float32 there.
+    import torch
+
     param = next(vae.parameters())  # (ModelMixin.dtype/.device walk every parameter)
     dtype = torch.float32 if fp32 or param.device.type == "cpu" else torch.float16
     if param.dtype != dtype:
@@ -447,6 +464,8 @@ def _vae_tiling(vae: Any, tiled: bool, tile_size: int):
 
 def decode_latents(vae: Any, latents: torch.Tensor, *, fp32: bool = True) -> Image.Image:
     """VAE-decode latents (already scaled by ``scaling_factor``) to a PIL RGB image."""
+    import torch
+
     dtype = _vae_dtype(fp32, vae)
     with torch.inference_mode():
         lat = latents.to(next(vae.parameters()).device, dtype) / vae.config.scaling_factor
@@ -462,6 +481,8 @@ def encode_image(vae: Any, image_tensor: torch.Tensor, *, fp32: bool = True) -> 
     Samples the latent distribution with a fixed generator (seed 0), so the same image gives
     the same latents on every run (InvokeAI samples from torch's global generator).
     """
+    import torch
+
     dtype = _vae_dtype(fp32, vae)
     with torch.inference_mode():
         device = next(vae.parameters()).device
@@ -576,6 +597,8 @@ class ScaleLatentsInvocation(Node):
     )
 
     def invoke(self, ctx: Context) -> LatentsOutput:
+        import torch.nn.functional as F
+
         latents = ctx.tensors.load(self.latents)
         if self.mode in ("linear", "trilinear"):
             raise DiffusionInputError(
@@ -615,6 +638,8 @@ class BlendLatentsInvocation(Node):
     )
 
     def invoke(self, ctx: Context) -> LatentsOutput:
+        import torch
+
         a = ctx.tensors.load(self.latents_a)
         b = ctx.tensors.load(self.latents_b)
         if a.shape != b.shape:
@@ -661,6 +686,8 @@ class CreateDenoiseMaskInvocation(Node):
     )
 
     def invoke(self, ctx: Context) -> DenoiseMaskOutput:
+        import torch
+
         mask = image_to_tensor(ctx.images.get_pil(self.mask, mode="L"), normalize=False).unsqueeze(
             0
         )
@@ -698,6 +725,9 @@ def _disc_kernel(radius: int, kernel: np.ndarray | None = None) -> np.ndarray:
 
 
 def _weighted_max_filter(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    import torch
+    import torch.nn.functional as F
+
     kh, kw = kernel.shape
     padded = F.pad(image, (kw // 2, kw // 2, kh // 2, kh // 2), value=0.0)
     out = torch.zeros_like(image)
@@ -763,6 +793,8 @@ class CreateGradientMaskInvocation(Node):
     )
 
     def invoke(self, ctx: Context) -> GradientMaskOutput:
+        import torch
+
         src = ctx.images.get_pil(self.mask, mode="L")
         small = src.resize((src.width // 8, src.height // 8), Image.Resampling.BILINEAR)
         orig = np.asarray(small, dtype=np.float32)

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["LoRAFormatError", "LoRALayer", "parse_lora", "patched"]
 
@@ -78,6 +80,8 @@ def parse_lora(sd: dict[str, torch.Tensor], part: str) -> dict[str, LoRALayer]:
 
 
 def _module_index(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    import torch
+
     index: dict[str, torch.nn.Module] = {}
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear | torch.nn.Conv2d):
@@ -100,6 +104,8 @@ def patched(
     what: str = "",
 ) -> Iterator[torch.nn.Module]:
     """Apply ``(state_dict, weight)`` LoRAs to ``model`` inside the block; restore on exit."""
+    import torch
+
     loras = [(sd, w) for sd, w in loras]
     if not loras:
         yield model

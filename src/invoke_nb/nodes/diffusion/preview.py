@@ -6,7 +6,10 @@ RGB; a preview of a 64x64 latent costs microseconds, so every step can show one.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 from PIL import Image
 
 __all__ = ["latents_preview"]
@@ -34,6 +37,8 @@ _FACTORS = {"sd-1": _SD1, "sd-2": _SD1, "sdxl": _SDXL, "sdxl-refiner": _SDXL}
 
 def latents_preview(latents: torch.Tensor, base: str = "sd-1") -> Image.Image:
     """An RGB image (latent size, i.e. 1/8 of the output) from the first latent of a batch."""
+    import torch
+
     weights, bias = _FACTORS.get(base, _SD1)
     w = torch.tensor(weights, dtype=torch.float32)
     b = torch.tensor(bias, dtype=torch.float32)

@@ -14,9 +14,10 @@ import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from invoke_nb.nodes.base import Input, InputField, Node, UIHint, node
 from invoke_nb.nodes.context import Context
@@ -53,6 +54,8 @@ class SDXLConditioning:
 @contextmanager
 def clip_skip(text_encoder: Any, skipped: int) -> Iterator[Any]:
     """Drop the last ``skipped`` transformer layers for the duration of the block."""
+    import torch
+
     if skipped <= 0:
         yield text_encoder
         return
@@ -105,6 +108,7 @@ def encode_prompt(
     pooled: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Encode ``prompt`` with the CLIP bundle (LoRAs and clip skip applied for the call)."""
+    import torch
     from compel import Compel, ReturnedEmbeddingsType, SplitLongTextMode
 
     kind = (
@@ -148,6 +152,8 @@ def _encode_plain(
     Compel gives the same tensors for such prompts (tests check it) but spends ~6 ms on
     bookkeeping per prompt; this path is the common case in batch runs.
     """
+    import torch
+
     if _SYNTAX.search(prompt):
         return None
     ids = tok(
@@ -169,6 +175,8 @@ def _encode_plain(
 def _zeros_for(
     ctx: Context, clip: CLIPField, pooled: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    import torch
+
     with ctx.models.load(clip.text_encoder) as te:
         cfg = te.config
     c = torch.zeros((1, cfg.max_position_embeddings, cfg.hidden_size))
@@ -177,6 +185,8 @@ def _zeros_for(
 
 
 def _pad_tokens(a: torch.Tensor, length: int) -> torch.Tensor:
+    import torch
+
     if a.shape[1] >= length:
         return a
     pad = torch.zeros((a.shape[0], length - a.shape[1], a.shape[2]), dtype=a.dtype)
@@ -209,6 +219,8 @@ class CompelInvocation(Node):
     )
 
     def invoke(self, ctx: Context) -> ConditioningOutput:
+        import torch
+
         with torch.inference_mode():
             c, _ = encode_prompt(
                 ctx, self.clip, self.prompt, part="text_encoder", penultimate=False, pooled=False
@@ -261,6 +273,8 @@ class SDXLCompelPromptInvocation(Node):
     )
 
     def invoke(self, ctx: Context) -> ConditioningOutput:
+        import torch
+
         with torch.inference_mode():
             c1, _ = _sdxl_clip(
                 ctx, self.clip, self.prompt, part="text_encoder", pooled=False, zero_on_empty=True
@@ -321,6 +335,8 @@ class SDXLRefinerCompelPromptInvocation(Node):
     )
 
     def invoke(self, ctx: Context) -> ConditioningOutput:
+        import torch
+
         with torch.inference_mode():
             c2, pooled = _sdxl_clip(
                 ctx, self.clip2, self.style, part="text_encoder_2", pooled=True, zero_on_empty=False
