@@ -38,6 +38,7 @@ from invoke_nb.presets import Presets
 from invoke_nb.queue.batch import Batch, expand_batch
 from invoke_nb.queue.events import EventBus
 from invoke_nb.queue.processor import QueueProcessor
+from invoke_nb.studio_images import StudioBoards, StudioImages
 
 __all__ = ["Studio", "StudioImage", "StudioResult", "studio"]
 
@@ -216,6 +217,8 @@ class Studio:
         self.executor: Any = LocalExecutor()
         self.sink = CatalogImageSink(self.catalog)
         self.presets = Presets(self.catalog.style_presets)
+        self.boards = StudioBoards(self)  # the public face of catalog.boards / .images
+        self.images = StudioImages(self, self.boards)
         self._views: dict[str, list[Any]] = {}  # widgets made here (weak), for gallery actions
         self.queue = QueueProcessor(
             self.catalog.queue, self.executor, self.events, self._services, queue_id=queue_id
