@@ -1,4 +1,5 @@
-"""Importing PNGs made elsewhere (InvokeAI, ComfyUI, A1111, InvokeAI 2.x) into the catalog."""
+"""Importing images made elsewhere (InvokeAI, ComfyUI, A1111/Forge, NovelAI, Fooocus, SwarmUI,
+InvokeAI 2.x; PNG, JPEG, WebP) into the catalog."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from PIL import Image, UnidentifiedImageError
 
 from invoke_nb.catalog.errors import ImageFileError
 from invoke_nb.catalog.gallery import placeholders
+from invoke_nb.catalog.othertools import read_image_metadata
 from invoke_nb.catalog.pngmeta import (
+    build_pnginfo,
     columns_from_metadata,
     dumps,
-    extract,
     graph_hash,
     read_text_chunks,
 )
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["import_folder"]
 
-_OTHER_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
+_OTHER_IMAGE_SUFFIXES = {".gif", ".bmp", ".tif", ".tiff", ".avif"}
+_IMPORTED = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
 def import_folder(
@@ -37,11 +40,13 @@ def import_folder(
     recursive: bool = True,
     batch_size: int = 64,
 ) -> list[ImportResult]:
-    """Import PNGs made by InvokeAI, ComfyUI or A1111 (or none); one result per file.
+    """Import PNG, JPEG and WebP images (with the metadata of the tool that made them, see
+    :mod:`~invoke_nb.catalog.othertools`); one result per file.
 
-    Files are copied byte for byte (their own chunks stay). A file whose bytes are already
-    catalogued is reported as a duplicate; an unreadable one, or an image file in another
-    format, as an error with the reason. Other files are ignored.
+    PNGs are copied byte for byte (their own chunks stay); JPEG and WebP are stored as PNGs
+    keeping their metadata text. A file whose bytes are already catalogued is reported as a
+    duplicate; an unreadable one, or an image file in another format, as an error with the
+    reason. Other files are ignored.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -51,13 +56,13 @@ def import_folder(
             repo._check_boards(conn, {board_id})
     found = folder.rglob("*") if recursive else folder.glob("*")
     files = sorted(p for p in found if p.is_file() and ".pending" not in p.parts)
-    paths = [p for p in files if p.suffix.lower() == ".png"]
+    paths = [p for p in files if p.suffix.lower() in _IMPORTED]
     results: list[ImportResult] = [
         ImportResult(
             path=str(p),
             status="error",
-            reason=f"{p.name}: only PNG files are imported (generation metadata lives in "
-            "PNG text chunks); convert it to PNG first",
+            reason=f"{p.name}: only PNG, JPEG and WebP files are imported (where tools keep "
+            "generation metadata); convert it to PNG first",
         )
         for p in files
         if p.suffix.lower() in _OTHER_IMAGE_SUFFIXES
@@ -71,7 +76,7 @@ def _import_batch(
     repo: ImageRepository, paths: list[Path], board_id: str | None
 ) -> list[ImportResult]:
     results: dict[Path, ImportResult] = {}
-    staged: list[tuple[Path, dict[str, Any], bytes]] = []
+    staged: list[tuple[Path, dict[str, Any], bytes, Any]] = []
     hashes: dict[str, Path] = {}
     for path in paths:
         try:
@@ -83,11 +88,14 @@ def _import_batch(
                 )
                 continue
             with Image.open(io.BytesIO(raw)) as im:
-                if im.format != "PNG":
-                    raise ImageFileError(f"{path}: not a PNG ({im.format})")
+                if im.format not in _IMPORTED.values():
+                    raise ImageFileError(f"{path}: not a PNG, JPEG or WebP ({im.format})")
                 im.load()
-                chunks = read_text_chunks(im)
+                chunks = read_text_chunks(im) if im.format == "PNG" else {}
+                found = read_image_metadata(im, chunks)  # never raises
                 size = im.size
+                # JPEG/WebP are stored as PNGs, with the text their metadata came from
+                as_png = None if im.format == "PNG" else _as_png(im, found.keep)
         except ImageFileError as exc:
             results[path] = ImportResult(path=str(path), status="error", reason=str(exc))
             continue
@@ -96,7 +104,9 @@ def _import_batch(
             results[path] = ImportResult(path=str(path), status="error", reason=reason)
             continue
         hashes[digest] = path
-        ex = extract(chunks)
+        ex = found.extracted
+        if as_png is not None:
+            size = as_png[0].size
         now = utcnow()
         row = {
             "image_name": f"{uuid.uuid4()}.png",
@@ -114,10 +124,10 @@ def _import_batch(
             "source": ex.source,
             **columns_from_metadata(ex.metadata),
         }
-        staged.append((path, row, raw))
+        staged.append((path, row, raw, as_png))
     if staged:
         with repo._db.connection() as conn:
-            digests = [row["content_hash"] for _, row, _ in staged]
+            digests = [row["content_hash"] for _, row, _, _ in staged]
             dup_rows = conn.execute(
                 "SELECT content_hash, image_name FROM images "
                 f"WHERE content_hash IN ({placeholders(len(digests))})",
@@ -125,7 +135,7 @@ def _import_batch(
             ).fetchall()
         dups = dict(dup_rows)
         fresh = []
-        for path, row, raw in staged:
+        for path, row, raw, as_png in staged:
             if row["content_hash"] in dups:
                 results[path] = ImportResult(
                     path=str(path),
@@ -134,10 +144,15 @@ def _import_batch(
                     reason="already in the catalog",
                 )
             else:
-                fresh.append((path, row, raw))
+                fresh.append((path, row, raw, as_png))
         if fresh:
-            repo._stage_and_insert([(row, None, None, raw) for _, row, raw in fresh])
-            for path, row, _ in fresh:
+            repo._stage_and_insert(
+                [
+                    (row, *as_png, None) if as_png else (row, None, None, raw)
+                    for _, row, raw, as_png in fresh
+                ]
+            )
+            for path, row, _, _ in fresh:
                 results[path] = ImportResult(
                     path=str(path),
                     status="imported",
@@ -145,3 +160,18 @@ def _import_batch(
                     source=row["source"],
                 )
     return [results[p] for p in paths]
+
+
+def _as_png(im: Image.Image, keep: dict[str, str]) -> tuple[Image.Image, Any]:
+    """A JPEG/WebP frame upright, in a PNG mode, with its metadata text as PNG chunks."""
+    from PIL import ImageOps
+
+    try:
+        img = ImageOps.exif_transpose(im)
+    except Exception:  # a broken orientation tag keeps the stored orientation
+        img = im
+    img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    info = build_pnginfo(None, None, None)
+    for key, text in keep.items():
+        info.add_text(key, text)
+    return img, info
