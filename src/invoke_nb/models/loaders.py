@@ -125,8 +125,12 @@ def _text_encoder_class(folder: Path) -> Any:
 
 def _config_folder(record: ModelRecord, path: Path) -> Path:
     if not record.config_path:
+        why = (record.extra or {}).get("config_error")
         raise _fail(
-            record, path, "single-file checkpoint needs config_path (a local diffusers folder)"
+            record,
+            path,
+            "single-file checkpoint needs config_path (a local diffusers folder)"
+            + (f"; none could be built at install: {why}" if why else ""),
         )
     cfg = Path(record.config_path).expanduser()
     if not cfg.is_dir():

@@ -275,6 +275,8 @@ class ModelManager:
                 "extra": dict(result.extra),
                 **overrides,
             }
+            if result.type == "main" and result.format == "checkpoint":
+                self._checkpoint_config(final, fields)
             record = ModelRecord(
                 key=uuid.uuid4().hex,
                 hash=digest,
@@ -292,6 +294,33 @@ class ModelManager:
                 if owned:
                     _delete(final)
                 raise
+
+    def _checkpoint_config(self, path: Path, fields: dict[str, Any]) -> None:
+        """Give a single-file main model a config folder built from its tensors' shapes
+        (cached under ``.configs``), unless one was given; when none can be built the
+        record keeps the reason, which loading it reports."""
+        if fields.get("config_path") or path.suffix != ".safetensors":
+            return
+        from invoke_nb.models.checkpoint_config import ConfigUnavailable, build_config_folder
+
+        refs = [
+            r.path
+            for r in self.store.list(base=fields["base"], type="main")
+            if r.format == "diffusers"
+        ]
+        try:
+            folder = build_config_folder(
+                path,
+                fields["base"],
+                self.models_dir / ".configs",
+                references=refs,
+                prediction_type=fields.get("prediction_type"),
+            )
+        except (ConfigUnavailable, OSError) as exc:
+            fields["extra"]["config_error"] = str(exc)
+            log.warning("%s: no config folder: %s", path.name, exc)
+            return
+        fields["config_path"] = str(folder)
 
     def scan_folder(
         self, path: str | os.PathLike[str], *, in_place: bool = True, allow_unsafe: bool = False
