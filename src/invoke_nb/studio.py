@@ -332,8 +332,12 @@ class Studio:
         return g or graph
 
     def wait(self, item_id: int, timeout: float | None = None) -> RunResult:
-        """Block until a queue item finishes; its result, or its error raised."""
-        return self.queue.future(item_id).result(timeout)
+        """Block until a queue item finishes; its result, or its error raised. Without a
+        queue thread (``start_queue=False``) a pending item runs here, now."""
+        fut = self.queue.future(item_id)
+        if not fut.done() and not self.queue.is_running:
+            self.queue.run_here(item_id)
+        return fut.result(timeout)
 
     def run(
         self, graph: Graph, *, progress: bool = True, timeout: float | None = None
@@ -341,6 +345,8 @@ class Studio:
         """Run ``graph`` now (ahead of queued items) and wait, with a progress bar.
 
         Ctrl-C (a kernel interrupt) cancels the run between steps and raises ``Cancelled``.
+        A studio without a queue thread (``start_queue=False``) runs the graph in this
+        thread, with the same events and catalog writes (``timeout`` does not apply).
         """
         (item_id,) = self.enqueue(graph, prepend=True)
         images: list[StudioImage] = []
@@ -360,6 +366,8 @@ class Studio:
         fut.add_done_callback(lambda _f: done.set())
         try:
             try:
+                if not self.queue.is_running:
+                    self.queue.run_here(item_id)
                 while not done.wait(0.05):
                     if timeout is not None and (timeout := timeout - 0.05) <= 0:
                         raise TimeoutError(f"queue item {item_id} did not finish in time")
@@ -398,6 +406,8 @@ class Studio:
 
         off = self.events.on("image_saved", on_event)
         try:
+            if not self.queue.is_running:  # no queue thread: a worker thread runs it
+                await asyncio.to_thread(self.queue.run_here, item_id)
             result = await asyncio.wrap_future(self.queue.future(item_id))
         finally:
             off()

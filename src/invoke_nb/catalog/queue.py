@@ -174,6 +174,23 @@ class QueueRepository:
             )
             return _item(first(conn.execute(f"{_SELECT} WHERE item_id = ?", [row[0]])))
 
+    def claim(self, item_id: int) -> QueueItem | None:
+        """Mark one pending item in_progress (owned by this process) and return it; None when
+        it is no longer pending (another worker took it, or it was canceled)."""
+        now = utcnow()
+        with self._db.transaction() as conn:
+            row = first(
+                conn.execute(
+                    "UPDATE session_queue SET status = 'in_progress', started_at = ?, "
+                    "updated_at = ?, worker_pid = ? WHERE item_id = ? AND status = 'pending' "
+                    "RETURNING item_id",
+                    [now, now, os.getpid(), item_id],
+                )
+            )
+            if row is None:
+                return None
+            return _item(first(conn.execute(f"{_SELECT} WHERE item_id = ?", [item_id])))
+
     def set_status(
         self,
         item_id: int,

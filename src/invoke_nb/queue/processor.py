@@ -84,6 +84,34 @@ class QueueProcessor:
         for t in list(self._threads.values()):
             t.join(timeout)
 
+    @property
+    def is_running(self) -> bool:
+        """Whether the worker thread is alive (a studio made with ``start_queue=False`` has
+        none until :meth:`start`)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def run_here(self, item_id: int) -> None:
+        """Run one pending item in the calling thread, with the same events, catalog writes
+        and result future as the worker thread gives it. Nothing happens when the item is
+        no longer pending. A KeyboardInterrupt cancels the item, then propagates."""
+        item = self.repo.claim(item_id)
+        if item is None:
+            return
+        try:
+            self._run_item(item)
+        except BaseException:  # Ctrl-C (KeyboardInterrupt) mid-run: record it, then re-raise
+            with self._lock:
+                self._running.pop(item_id, None)
+            try:
+                status, _ = self.repo.finish(item_id, "canceled")
+            except Exception:
+                log.exception("could not record the outcome of queue item %s", item_id)
+                status = "canceled"
+            base = {"item_id": item_id, "batch_id": item.batch_id, "session_id": item.session_id}
+            self.bus.emit("queue_item_status_changed", {**base, "status": status})
+            self._resolve(item_id, None, Cancelled(f"queue item {item_id} was interrupted"))
+            raise
+
     def wake(self) -> None:
         """Tell the thread new items are waiting."""
         self._wake.set()
