@@ -43,20 +43,22 @@ def test_browsing_a_studio_imports_no_torch(tmp_path: Path) -> None:
         rec = studio.catalog.images.save(
             Image.new("RGB", (8, 8), "red"), metadata={{"positive_prompt": "a red square"}}
         )
-        page = studio.catalog.images.list(limit=100, search="red")
+        page = studio.images.list(limit=100, search="red")
+        boards = studio.boards.list()
         rows = studio.sql("select image_name from images").fetchall()
         studio.close()
         print(json.dumps({{
             "page": page.names,
             "rows": [r[0] for r in rows],
             "saved": rec.image_name,
+            "boards": len(boards),
             "nodes": len(inb.nodes.node_types()),
             "heavy": [m for m in {HEAVY!r} if m in sys.modules],
         }}))
         """
     )
     assert out["page"] == [out["saved"]]
-    assert out["rows"] == [out["saved"]]
+    assert out["rows"] == [out["saved"]] and out["boards"] == 0
     assert out["nodes"] > 50  # the node library registered at import
     assert out["heavy"] == []
 
