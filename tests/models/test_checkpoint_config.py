@@ -17,6 +17,8 @@ from invoke_nb.models.loaders import ModelLoadError, load_submodel
 from invoke_nb.models.probe import read_safetensors_header
 from invoke_nb.studio import Studio
 
+from .conftest import write_safetensors_header
+
 SMALL = dict(width=64, height=64, steps=3)
 
 # Pixel tolerance: the same weights loaded two ways, so equal up to float noise; at most
@@ -112,3 +114,84 @@ def test_other_layouts_are_refused_by_name(tmp_path: Path, tiny_sd1_file: Path) 
         build_config_folder(tiny_sd1_file, "flux", tmp_path)
     with pytest.raises(ConfigUnavailable, match="sdxl layout"):
         build_config_folder(tiny_sd1_file, "sdxl", tmp_path)
+
+
+def _sdxl_shapes() -> dict[str, tuple[int, ...]]:
+    """The keys and shapes of SDXL base 1.0's checkpoint that the configs are read from."""
+    u, shapes = "model.diffusion_model.", {}
+    shapes[u + "input_blocks.0.0.weight"] = (320, 4, 3, 3)
+    shapes[u + "out.2.weight"] = (4, 320, 3, 3)
+    shapes[u + "label_emb.0.0.weight"] = (1280, 2816)
+    # three levels of two resnets; attention (2 and 10 transformer blocks) on levels 2 and 3
+    layout = {1: 320, 2: 320, 4: 640, 5: 640, 7: 1280, 8: 1280}
+    for i, ch in layout.items():
+        shapes[u + f"input_blocks.{i}.0.out_layers.3.weight"] = (ch, ch, 3, 3)
+        depth = {640: 2, 1280: 10}.get(ch, 0)
+        for j in range(depth):
+            blk = u + f"input_blocks.{i}.1.transformer_blocks.{j}."
+            shapes[blk + "attn2.to_k.weight"] = (ch, 2048)
+        if depth:
+            shapes[u + f"input_blocks.{i}.1.proj_in.weight"] = (ch, ch)
+    for i, ch in ((3, 320), (6, 640)):
+        shapes[u + f"input_blocks.{i}.0.op.weight"] = (ch, ch, 3, 3)
+    v = "first_stage_model."
+    shapes[v + "encoder.conv_in.weight"] = (128, 3, 3, 3)
+    shapes[v + "decoder.conv_in.weight"] = (512, 4, 3, 3)
+    shapes[v + "decoder.conv_out.weight"] = (3, 128, 3, 3)
+    for i, ch in enumerate((128, 256, 512, 512)):
+        for b in range(2):
+            shapes[v + f"encoder.down.{i}.block.{b}.conv1.weight"] = (ch, ch, 3, 3)
+    t1 = "conditioner.embedders.0.transformer.text_model."
+    shapes[t1 + "embeddings.token_embedding.weight"] = (49408, 768)
+    shapes[t1 + "embeddings.position_embedding.weight"] = (77, 768)
+    for n in range(12):
+        shapes[t1 + f"encoder.layers.{n}.mlp.fc1.weight"] = (3072, 768)
+    t2 = "conditioner.embedders.1.model."
+    shapes[t2 + "token_embedding.weight"] = (49408, 1280)
+    shapes[t2 + "positional_embedding"] = (77, 1280)
+    shapes[t2 + "text_projection"] = (1280, 1280)
+    for n in range(32):
+        shapes[t2 + f"transformer.resblocks.{n}.mlp.c_fc.weight"] = (5120, 1280)
+    return shapes
+
+
+def test_sdxl_configs_match_sdxl_base_from_shapes_alone(tmp_path: Path) -> None:
+    """An SDXL-shaped header (sparse file, no weights) gives SDXL base 1.0's diffusers
+    configs (the values below are those of stabilityai/stable-diffusion-xl-base-1.0)."""
+    path = write_safetensors_header(tmp_path / "sdxl.safetensors", _sdxl_shapes())
+    shapes, _ = read_safetensors_header(path)
+    c = infer_configs(shapes, "sdxl")
+    unet = {k: c["unet"][k] for k in (
+        "block_out_channels", "layers_per_block", "down_block_types", "transformer_layers_per_block",
+        "attention_head_dim", "cross_attention_dim", "use_linear_projection",
+        "addition_embed_type", "addition_time_embed_dim", "projection_class_embeddings_input_dim",
+    )}  # fmt: skip
+    assert unet == {
+        "block_out_channels": [320, 640, 1280],
+        "layers_per_block": 2,
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+        "transformer_layers_per_block": [1, 2, 10],
+        "attention_head_dim": [5, 10, 20],
+        "cross_attention_dim": 2048,
+        "use_linear_projection": True,
+        "addition_embed_type": "text_time",
+        "addition_time_embed_dim": 256,
+        "projection_class_embeddings_input_dim": 2816,
+    }
+    assert c["unet"]["up_block_types"] == ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]
+    assert c["vae"]["block_out_channels"] == [128, 256, 512, 512]
+    assert (c["vae"]["scaling_factor"], c["vae"]["layers_per_block"]) == (0.13025, 2)
+    te1, te2 = c["text_encoder"], c["text_encoder_2"]
+    assert (te1["hidden_size"], te1["num_hidden_layers"], te1["num_attention_heads"]) == (
+        768,
+        12,
+        12,
+    )
+    assert te1["architectures"] == ["CLIPTextModel"] and te1["hidden_act"] == "quick_gelu"
+    assert (te2["hidden_size"], te2["num_hidden_layers"], te2["num_attention_heads"]) == (
+        1280,
+        32,
+        20,
+    )
+    assert te2["architectures"] == ["CLIPTextModelWithProjection"] and te2["projection_dim"] == 1280
+    assert te2["intermediate_size"] == 5120 and te2["hidden_act"] == "gelu"
