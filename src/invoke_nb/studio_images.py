@@ -7,7 +7,7 @@ catalog's checks: unknown names raise ``NotFoundError`` naming them, and nothing
 
     studio.images.list(board="portraits", starred=True, search="lighthouse", limit=20)
     studio.images.get("3f0c....png").pil
-    studio.images.import_folder("~/Downloads/a1111-outputs", board="imported")
+    studio.images.import_folder("~/Downloads/a1111-outputs")  # board= an existing board
     studio.images.star(page[:3]); studio.images.move(page, "keepers")
     studio.boards.list()            # records with image_count and cover
 """
