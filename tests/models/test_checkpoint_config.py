@@ -109,6 +109,20 @@ def test_without_a_tokenizer_the_record_says_why(tmp_path: Path, tiny_sd1_file: 
             load_submodel(rec, "unet")
 
 
+def test_installing_again_after_a_reference_builds_the_config(
+    tmp_path: Path, tiny_sd1: Path, tiny_sd1_file: Path
+) -> None:
+    with Studio(tmp_path / "studio", start_queue=False) as studio:
+        first = studio.models.install(str(tiny_sd1_file), name="single", in_place=True)
+        assert first.config_path is None
+        studio.models.install(str(tiny_sd1), name="folder", in_place=True)
+        again = studio.models.install(str(tiny_sd1_file), in_place=True)
+        assert again.key == first.key and again.config_path is not None
+        assert "config_error" not in again.extra
+        assert studio.models.get("single").config_path == again.config_path
+        assert load_submodel(again, "unet").config.cross_attention_dim == 768
+
+
 def test_other_layouts_are_refused_by_name(tmp_path: Path, tiny_sd1_file: Path) -> None:
     with pytest.raises(ConfigUnavailable, match="'flux'"):
         build_config_folder(tiny_sd1_file, "flux", tmp_path)

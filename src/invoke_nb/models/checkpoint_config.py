@@ -308,8 +308,8 @@ def build_config_folder(
                 raise ConfigUnavailable(
                     f"a {base} checkpoint holds no {name}: install a diffusers model of base "
                     f"{base!r} (its {name} is used when its text encoder has the same "
-                    "shapes), put the family's repo in the local Hugging Face cache, or pass "
-                    "config= a diffusers folder"
+                    "shapes) or put the family's repo in the local Hugging Face cache, then "
+                    "install this file again; or pass config= a diffusers folder"
                 )
             tokenizers[part] = found
     if scheduler is None:

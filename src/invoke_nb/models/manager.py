@@ -250,7 +250,7 @@ class ModelManager:
         existing = self.store.by_hash(digest)
         if existing is not None:
             log.info("%s is already installed as %r", path.name, existing.name)
-            return existing, False
+            return self._retry_checkpoint_config(existing), False
         result = probe(path, allow_pickle=allow_unsafe)
         with self._install_lock:
             existing = self.store.by_hash(digest)
@@ -321,6 +321,19 @@ class ModelManager:
             log.warning("%s: no config folder: %s", path.name, exc)
             return
         fields["config_path"] = str(folder)
+
+    def _retry_checkpoint_config(self, record: ModelRecord) -> ModelRecord:
+        """A checkpoint installed before any config could be built gets one when installed
+        again (e.g. after a diffusers model of its base brought a tokenizer)."""
+        if record.type != "main" or record.format != "checkpoint" or record.config_path:
+            return record
+        fields = {"base": record.base, "prediction_type": record.prediction_type, "extra": {}}
+        self._checkpoint_config(Path(record.path), fields)
+        if not fields.get("config_path"):
+            return record
+        self._recent.pop(record.key, None)
+        extra = {k: v for k, v in record.extra.items() if k != "config_error"}
+        return self.store.update(record.key, {"config_path": fields["config_path"], "extra": extra})
 
     def scan_folder(
         self, path: str | os.PathLike[str], *, in_place: bool = True, allow_unsafe: bool = False
