@@ -158,12 +158,13 @@ class QueueProcessor:
         return running[0][0] if running else None
 
     def cancel(self, item_ids: list[int]) -> list[int]:
-        """Cancel items: pending ones in the table, the running one through its event."""
-        done = self.repo.cancel(item_ids)
+        """Cancel items: the running ones through their event first (the node stops at its
+        next step check, not after a catalog write), then the rows in the table."""
         with self._lock:
             running = {i: ev for i, ev in self._running.items() if i in item_ids}
         for ev in running.values():
             ev.set()
+        done = self.repo.cancel(item_ids)
         for i in done:
             self.bus.emit("queue_item_status_changed", {"item_id": i, "status": "canceled"})
             if i not in running:
