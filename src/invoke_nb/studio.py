@@ -26,8 +26,10 @@ from typing import Any
 from PIL import Image
 
 from invoke_nb.catalog import Catalog
+from invoke_nb.catalog.files import check_image_name
 from invoke_nb.catalog.sink import CatalogImageSink
 from invoke_nb.executors.local import LocalExecutor
+from invoke_nb.graph.errors import GraphError
 from invoke_nb.graph.model import Graph
 from invoke_nb.graph.runner import RunResult
 from invoke_nb.models.cache import get_model_cache
@@ -316,6 +318,13 @@ class Studio:
         g = None
         for nid, spec in graph.nodes.items():
             for fname, value in spec.values.items():
+                if isinstance(value, ImageField) and not value.image_name.startswith("mem-"):
+                    try:  # a name from a shared workflow or a PNG's graph: stays in images/
+                        check_image_name(value.image_name)
+                    except ValueError as e:
+                        raise GraphError(
+                            f"node {nid!r} field {fname!r}: {e}", node_id=nid, field=fname
+                        ) from None
                 if isinstance(value, ImageField) and value.image_name.startswith("mem-"):
                     img = memory_image(value.image_name)
                     if img is None:

@@ -19,10 +19,45 @@ from pathlib import Path
 from PIL import Image, PngImagePlugin
 
 from invoke_nb.catalog.connection import pid_alive
+from invoke_nb.catalog.errors import InvalidImageNameError
 
-__all__ = ["THUMBNAIL_SIZE", "ImageFiles", "RecoveryReport"]
+__all__ = [
+    "IMAGE_NAME_PATTERN",
+    "THUMBNAIL_SIZE",
+    "ImageFiles",
+    "RecoveryReport",
+    "check_image_name",
+]
 
 THUMBNAIL_SIZE = 256
+_MAX_NAME = 255  # one path component on every common filesystem
+# the same rule as check_image_name, for checking whole Arrow columns at once
+IMAGE_NAME_PATTERN = r"^[^./\\:\x00][^/\\:\x00]{0,250}\.[pP][nN][gG]$"
+
+
+def check_image_name(image_name: object) -> str:
+    """Return ``image_name`` if it is a bare ``<name>.png`` that stays inside ``images/``.
+
+    The one gate every image name passes before a path is built from it (names arrive from
+    notebooks, widget messages, shared workflows and the graphs stored in PNGs): no folder
+    separators, no ``..``, no absolute or drive paths, no hidden names, no NUL, ``.png``."""
+    if not isinstance(image_name, str):
+        raise InvalidImageNameError(
+            f"an image name must be a string, not {type(image_name).__name__}"
+        )
+    name = image_name
+    problem = None
+    if not name or len(name) > _MAX_NAME:
+        problem = f"must be 1 to {_MAX_NAME} characters"
+    elif "/" in name or "\\" in name or "\0" in name or ":" in name:
+        problem = "must be a bare file name (no folders, drive letters or NUL)"
+    elif name.startswith(".") or os.path.isabs(name):
+        problem = "must not start with '.' or be an absolute path"
+    elif not name.lower().endswith(".png") or len(name) == 4:
+        problem = "must end in .png"
+    if problem is not None:
+        raise InvalidImageNameError(f"invalid image name {image_name!r}: it {problem}")
+    return name
 
 
 @dataclass
@@ -66,15 +101,16 @@ class ImageFiles:
             d.mkdir(parents=True, exist_ok=True)
 
     def path(self, image_name: str) -> Path:
-        """Where the PNG of ``image_name`` lives."""
-        return self.images_dir / image_name
+        """Where the PNG of ``image_name`` lives (:class:`InvalidImageNameError` for a name
+        that would lead elsewhere)."""
+        return self.images_dir / check_image_name(image_name)
 
     def thumbnail_path(self, image_name: str) -> Path:
         """Where its WebP thumbnail lives."""
-        return self.thumbnails_dir / (Path(image_name).stem + ".webp")
+        return self.thumbnails_dir / (Path(check_image_name(image_name)).stem + ".webp")
 
     def _pending(self, image_name: str) -> tuple[Path, Path]:
-        stem = f"{os.getpid()}-{Path(image_name).stem}"
+        stem = f"{os.getpid()}-{Path(check_image_name(image_name)).stem}"
         return self.pending_dir / f"{stem}.png", self.pending_dir / f"{stem}.webp"
 
     def stage(

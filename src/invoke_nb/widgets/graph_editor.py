@@ -538,12 +538,21 @@ class GraphEditor(MessageWidget):
 
     @handler("set_value", SetValue)
     def _set_value(self, p: SetValue, _b: list[bytes]) -> dict[str, Any]:
-        self._graph.node(p.node_id)
+        spec = self._graph.node(p.node_id)
         try:
             if p.unset:
                 self._graph.unset(p.node_id, p.field)
             else:
+                before = dict(spec.values)
                 self._graph.set(p.node_id, **{p.field: p.value})
+                ref = spec.values.get(p.field)
+                if isinstance(ref, ImageField) and not ref.image_name.startswith("mem-"):
+                    try:  # a catalog image only: a checked name with a row
+                        self._need_studio("use catalog images").image(ref.image_name)
+                    except Exception:
+                        spec.values.clear()
+                        spec.values.update(before)
+                        raise
         finally:
             self._publish()  # a refused value snaps the browser back to the kept one
         return {"value": self.graph_data["graph"]["nodes"][p.node_id].get(p.field)}
