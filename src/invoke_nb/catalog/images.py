@@ -176,7 +176,21 @@ class ImageRepository:
         except BaseException:
             self.files.discard(names)
             raise
-        self.files.commit(names)
+        try:
+            self.files.commit(names)
+        except BaseException:
+            # the files could not be moved into place: take the rows back, so no row is
+            # left without its PNG and thumbnail
+            with self._db.transaction() as conn:
+                for part in chunks(names):
+                    conn.execute(
+                        f"DELETE FROM images WHERE image_name IN ({placeholders(len(part))})",
+                        part,
+                    )
+            with contextlib.suppress(OSError):
+                self.files.discard(names)
+                self.files.delete(names)
+            raise
 
     @staticmethod
     def _check_boards(conn: Any, boards: set[str]) -> None:

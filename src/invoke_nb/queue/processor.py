@@ -62,6 +62,9 @@ class QueueProcessor:
         self._futures: dict[int, Future[RunResult]] = {}
         self._results: OrderedDict[int, Future[RunResult]] = OrderedDict()
         self._thread: threading.Thread | None = None
+        # outcomes the catalog could not take (disk full, file busy): retried by the loop,
+        # which claims nothing new meanwhile, so no item stays in_progress for good
+        self._unrecorded: dict[int, dict[str, Any]] = {}
         self.paused = False
 
     # -- lifecycle --------------------------------------------------------------------
@@ -83,6 +86,7 @@ class QueueProcessor:
             self._thread = None
         for t in list(self._threads.values()):
             t.join(timeout)
+        self._record_unrecorded()  # a last try; otherwise the next start fails them
 
     def wake(self) -> None:
         """Tell the thread new items are waiting."""
@@ -172,12 +176,29 @@ class QueueProcessor:
         return done
 
     # -- the loop ---------------------------------------------------------------------
+    def _record_unrecorded(self) -> bool:
+        """Retry writing outcomes that failed to reach the catalog; True when none is left."""
+        with self._lock:
+            waiting = list(self._unrecorded.items())
+        for item_id, final in waiting:
+            try:
+                self.repo.finish(item_id, **final)
+            except Exception as exc:
+                log.warning("queue item %s: outcome still not recorded (%s)", item_id, exc)
+                return False
+            with self._lock:
+                self._unrecorded.pop(item_id, None)
+        return True
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             item = None
             limit = self.concurrency()
             with self._lock:
                 in_flight = len(self._running)
+            if self._unrecorded and not self._record_unrecorded():
+                self._stop.wait(1.0)
+                continue
             if not self.paused and in_flight < limit:
                 try:
                     item = self.repo.claim_next(self.queue_id)
@@ -255,9 +276,13 @@ class QueueProcessor:
             status, nxt = self.repo.finish(
                 item.item_id, claim_next=self.queue_id if take_next else None, **final
             )
-        except Exception:
-            log.exception("could not record the outcome of queue item %s", item.item_id)
-            status = "failed"
+        except Exception as exc:
+            # the catalog could not take it (a full disk, ...): keep it and retry from the
+            # loop; the waiter gets the outcome now
+            log.warning("queue item %s: could not record its outcome (%s)", item.item_id, exc)
+            with self._lock:
+                self._unrecorded[item.item_id] = final
+            status = final["status"]
         finally:
             with self._lock:
                 self._running.pop(item.item_id, None)
