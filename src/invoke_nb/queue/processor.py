@@ -28,11 +28,19 @@ from invoke_nb.nodes.context import Cancelled, Services
 from invoke_nb.queue.batch import apply_field_values
 from invoke_nb.queue.events import EventBus
 
-__all__ = ["QueueProcessor"]
+__all__ = ["QueueItemError", "QueueNotRunningError", "QueueProcessor"]
 
 log = logging.getLogger("invoke_nb.queue")
 
 ServicesFactory = Callable[[Any, threading.Event, Callable[[str, dict[str, Any]], None]], Services]
+
+
+class QueueItemError(RuntimeError):
+    """A queue item another kernel ran failed there; the message carries its error."""
+
+
+class QueueNotRunningError(RuntimeError):
+    """A wait for an item that only this Studio's queue may run, while that queue is stopped."""
 
 
 class QueueProcessor:
@@ -47,6 +55,7 @@ class QueueProcessor:
         *,
         queue_id: str = "default",
         keep_results: int = 256,
+        owner: str | None = None,
     ) -> None:
         self.repo = repo
         self.executor = executor
@@ -54,6 +63,7 @@ class QueueProcessor:
         self.make_services = make_services
         self.queue_id = queue_id
         self.keep_results = keep_results
+        self.owner = owner  # claims only this owner's, shared and orphaned items
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -142,6 +152,39 @@ class QueueProcessor:
             else:
                 fut.set_result(result)  # type: ignore[arg-type]
 
+    @property
+    def is_running(self) -> bool:
+        """Whether the queue thread is alive (it may be paused)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def resolve_from_catalog(self, item: Any) -> None:
+        """Settle the future of an item another kernel finished, from its catalog row: a
+        result without in-memory outputs (its images are in the catalog), or its error."""
+        if item.status == "completed":
+            graph = Graph.from_dict(item.graph)
+            result = RunResult(
+                graph=graph,
+                session_id=item.session_id,
+                instances={},
+                executed=set(),
+                cached=set(),
+                values={},
+                stats=[],
+                seconds=0.0,
+            )
+            self._resolve(item.item_id, result, None)
+        elif item.status == "canceled":
+            self._resolve(item.item_id, None, Cancelled(f"queue item {item.item_id} was canceled"))
+        else:
+            self._resolve(
+                item.item_id,
+                None,
+                QueueItemError(
+                    f"queue item {item.item_id} {item.status} in another kernel: "
+                    f"{item.error_type}: {item.error_message}"
+                ),
+            )
+
     def recent_results(self) -> list[RunResult]:
         """Results of the recently finished items that succeeded, oldest first."""
         with self._lock:
@@ -201,7 +244,7 @@ class QueueProcessor:
                 continue
             if not self.paused and in_flight < limit:
                 try:
-                    item = self.repo.claim_next(self.queue_id)
+                    item = self.repo.claim_next(self.queue_id, owner=self.owner)
                 except Exception:
                     log.exception("could not claim the next queue item")
             if item is None:
@@ -274,7 +317,10 @@ class QueueProcessor:
             # decided now, not when the item started: a pause or stop meanwhile wins
             take_next = claim_next and not self.paused and not self._stop.is_set()
             status, nxt = self.repo.finish(
-                item.item_id, claim_next=self.queue_id if take_next else None, **final
+                item.item_id,
+                claim_next=self.queue_id if take_next else None,
+                owner=self.owner,
+                **final,
             )
         except Exception as exc:
             # the catalog could not take it (a full disk, ...): keep it and retry from the
