@@ -23,7 +23,7 @@ from PIL import Image
 from pydantic import Field
 
 from invoke_nb.graph import Graph, GraphError, NodeError
-from invoke_nb.graph.workflow import Workflow, parse_workflow, read_workflow
+from invoke_nb.graph.workflow import Workflow, loads_json, parse_workflow, read_workflow
 from invoke_nb.nodes import registry_schema
 from invoke_nb.nodes.context import Cancelled, Services
 from invoke_nb.nodes.types import ImageField
@@ -639,13 +639,7 @@ class GraphEditor(MessageWidget):
     @handler("load_workflow", LoadWorkflow)
     def _load_workflow(self, p: LoadWorkflow, _b: list[bytes]) -> dict[str, Any]:
         # Parse here: read_workflow would take a non-JSON string for a kernel-side path.
-        from invoke_nb.graph.errors import WorkflowError
-
-        try:
-            data = json.loads(p.text)
-        except ValueError as e:
-            raise WorkflowError(f"workflow is not valid JSON: {e}") from None
-        wf = parse_workflow(data)
+        wf = parse_workflow(loads_json(p.text))
         wf.graph.workflow = wf
         self.graph = wf.graph
         return {"nodes": len(wf.graph.nodes)}
