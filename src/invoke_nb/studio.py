@@ -498,11 +498,11 @@ class Studio:
         """Cancel items (given ids, a batch, or everything pending and running)."""
         if isinstance(item_ids, int):
             item_ids = [item_ids]
-        if item_ids is None:
+        if item_ids is None:  # everything of this kernel's (and the shared queue's)
             q = self.catalog.queue.list(
                 status=["pending", "in_progress"], batch_id=batch_id, queue_id=self.queue_id
             )
-            item_ids = [i.item_id for i in q]
+            item_ids = [i.item_id for i in q if i.owner in (self.owner, None)]
         return self.queue.cancel(list(item_ids))
 
     def retry(self, item_ids: Sequence[int] | int) -> list[int]:
