@@ -109,3 +109,29 @@ def test_items_of_a_closed_studio_run_in_the_next(tmp_path: Path, slow_graph) ->
         assert [second.wait(i, timeout=60).outputs["slow"].value for i in ids] == [1, 1]
     finally:
         second.close()
+
+
+def test_waiter_hears_when_the_running_kernel_dies(tmp_path: Path, slow_graph) -> None:
+    import signal
+
+    from invoke_nb.queue.processor import QueueItemError
+
+    root = tmp_path / "studio"
+    a = Studio(root)
+    b = spawn(root)
+    try:
+        a.queue.pause()  # so the other kernel takes the shared item
+        (item,) = a.enqueue(slow_graph(steps=600, delay=0.05), shared=True)
+        assert b.stdout is not None
+        line = b.stdout.readline()
+        assert json.loads(line) == {"ran": item}
+        os.kill(b.pid, signal.SIGKILL)
+        b.wait(timeout=30)
+        with pytest.raises(QueueItemError, match=f"PID {b.pid}"):
+            a.wait(item, timeout=60)
+        stored = a.catalog.queue.get(item)
+        assert stored.status == "failed" and stored.error_type == "Interrupted"
+    finally:
+        if b.poll() is None:
+            b.kill()
+        a.close()
