@@ -167,7 +167,7 @@ _V3_QUEUE = _sql(
     """,
 )
 
-# Which Studio queued an item (``host:pid:uuid``; NULL for the shared queue), so a kernel
+# Which Studio queued an item (``host:pid:start:uuid``; NULL: shared queue), so a kernel
 # claims only its own items and shared ones. Numbered 5 (4 is the gallery's term index);
 # written to apply after 3 or 4 alike.
 _V5_QUEUE_OWNER = _sql("ALTER TABLE session_queue ADD COLUMN IF NOT EXISTS owner VARCHAR")

@@ -7,10 +7,10 @@ item. Each claim records the worker's PID; :meth:`fail_interrupted` fails only i
 worker process is gone, so a restarting kernel does not fail a sibling kernel's running item.
 
 Ownership (several kernels on one root): an item carries the ``owner`` that queued it, a
-``host:pid:uuid`` made per Studio by :func:`new_owner`, or NULL for the shared queue. A
-processor that claims with ``owner=`` takes (1) its own items, (2) shared items, (3) items
-whose owner is gone (its process died, or its Studio closed in this process): so a kernel
-never runs another live kernel's ``run()`` items, and a restarted kernel still runs what a
+``host:pid:start-time:uuid`` made per Studio by :func:`new_owner`, or NULL for the shared
+queue. A processor that claims with ``owner=`` takes (1) its own items, (2) shared items,
+(3) items whose owner is gone (its process died, or its Studio closed in this process): so a
+kernel never runs another live kernel's ``run()`` items, and a restarted kernel still runs what a
 dead one left pending. An owner on another host counts as alive (its PID cannot be checked).
 """
 
@@ -44,9 +44,22 @@ _live_owners: set[str] = set()  # owners made by Studios of this process and not
 _owners_lock = threading.Lock()
 
 
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc; "" where there is
+    no /proc), so a PID reused by a new process is not taken for the old one."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return ""
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else ""
+
+
 def new_owner() -> str:
-    """A fresh owner id for a Studio of this process (``host:pid:uuid``), marked alive."""
-    owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    """A fresh owner id for a Studio of this process (``host:pid:start:uuid``), alive."""
+    pid = os.getpid()
+    owner = f"{_HOST}:{pid}:{_started(pid)}:{uuid.uuid4().hex[:12]}"
     with _owners_lock:
         _live_owners.add(owner)
     return owner
@@ -62,15 +75,17 @@ def owner_alive(owner: str | None) -> bool:
     """Whether the Studio that queued an item may still run it (see the module docstring)."""
     if owner is None:
         return False
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
+    host, pid_text, started, *_ = [*owner.split(":"), "", "", ""]
     if host != _HOST or not pid_text.isdigit():
         return True
     pid = int(pid_text)
     if pid == os.getpid():
         with _owners_lock:
             return owner in _live_owners
-    return pid_alive(pid)
+    if not pid_alive(pid):
+        return False
+    now = _started(pid)
+    return not (started and now and now != started)  # same PID, another process
 
 
 def _claimable(conn: Any, queue_id: str, owner: str | None) -> tuple[str, list[Any]]:
