@@ -20,14 +20,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import wait as futures_wait
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from invoke_nb.catalog import Catalog
+from invoke_nb.catalog.connection import pid_alive
+from invoke_nb.catalog.files import check_image_name
+from invoke_nb.catalog.queue import TERMINAL, new_owner, release_owner
 from invoke_nb.catalog.sink import CatalogImageSink
 from invoke_nb.executors.local import LocalExecutor
+from invoke_nb.graph.errors import GraphError
 from invoke_nb.graph.model import Graph
 from invoke_nb.graph.runner import RunResult
 from invoke_nb.models.cache import get_model_cache
@@ -37,7 +42,7 @@ from invoke_nb.nodes.types import ImageField
 from invoke_nb.presets import Presets
 from invoke_nb.queue.batch import Batch, expand_batch
 from invoke_nb.queue.events import EventBus
-from invoke_nb.queue.processor import QueueProcessor
+from invoke_nb.queue.processor import QueueNotRunningError, QueueProcessor
 from invoke_nb.studio_images import StudioBoards, StudioImages
 
 __all__ = ["Studio", "StudioImage", "StudioResult", "studio"]
@@ -220,8 +225,16 @@ class Studio:
         self.boards = StudioBoards(self)  # the public face of catalog.boards / .images
         self.images = StudioImages(self, self.boards)
         self._views: dict[str, list[Any]] = {}  # widgets made here (weak), for gallery actions
+        # who queued an item: this Studio's run()/arun()/enqueue() items are run only here
+        # (or, once it is closed or its process is gone, by whichever kernel is left)
+        self.owner = new_owner()
         self.queue = QueueProcessor(
-            self.catalog.queue, self.executor, self.events, self._services, queue_id=queue_id
+            self.catalog.queue,
+            self.executor,
+            self.events,
+            self._services,
+            queue_id=queue_id,
+            owner=self.owner,
         )
         self.queue_id = queue_id
         self.recovered_items = self.catalog.queue.fail_interrupted(
@@ -284,8 +297,14 @@ class Studio:
         runs: int = 1,
         prepend: bool = False,
         destination: str | None = None,
+        shared: bool = False,
     ) -> list[int]:
-        """Queue ``graph`` (expanded by ``batch`` and ``runs``); returns the item ids at once."""
+        """Queue ``graph`` (expanded by ``batch`` and ``runs``); returns the item ids at once.
+
+        Items belong to this Studio: another kernel on the same root does not run them while
+        this Studio is open. ``shared=True`` puts them in the shared queue instead, where the
+        queue of every kernel on the root (same ``queue_id``) may take them; :meth:`wait`
+        then reads the outcome from the catalog when another kernel ran the item."""
         self._check_open()
         graph.validate()
         b = Batch.parse(batch, runs)
@@ -306,6 +325,7 @@ class Studio:
             field_values=values,
             destination=destination,
             origin="python",
+            owner=None if shared else self.owner,
         )
         self.events.emit(
             "batch_enqueued", {"batch_id": batch_id, "item_ids": ids, "count": len(ids)}
@@ -319,6 +339,13 @@ class Studio:
         g = None
         for nid, spec in graph.nodes.items():
             for fname, value in spec.values.items():
+                if isinstance(value, ImageField) and not value.image_name.startswith("mem-"):
+                    try:  # a name from a shared workflow or a PNG's graph: stays in images/
+                        check_image_name(value.image_name)
+                    except ValueError as e:
+                        raise GraphError(
+                            f"node {nid!r} field {fname!r}: {e}", node_id=nid, field=fname
+                        ) from None
                 if isinstance(value, ImageField) and value.image_name.startswith("mem-"):
                     img = memory_image(value.image_name)
                     if img is None:
@@ -333,11 +360,64 @@ class Studio:
 
     def wait(self, item_id: int, timeout: float | None = None) -> RunResult:
         """Block until a queue item finishes; its result, or its error raised. Without a
-        queue thread (``start_queue=False``) a pending item runs here, now."""
+        queue thread (``start_queue=False``) a pending item runs here, now.
+
+        An item another kernel ran (the shared queue) gives a result without in-memory
+        outputs: its images are in the catalog (``StudioResult`` of :meth:`run` lists them).
+        """
         fut = self.queue.future(item_id)
         if not fut.done() and not self.queue.is_running:
             self.queue.run_here(item_id)
-        return fut.result(timeout)
+        end = None if timeout is None else time.monotonic() + timeout
+        while not fut.done():
+            left = self._POLL if end is None else min(self._POLL, end - time.monotonic())
+            futures_wait([fut], timeout=max(0.0, left))
+            if fut.done():
+                break
+            if end is not None and time.monotonic() >= end:
+                raise TimeoutError(f"queue item {item_id} did not finish in time")
+            self._check_item(item_id)
+        return fut.result()
+
+    _POLL = 1.0  # seconds between catalog checks while waiting for an item
+
+    def _check_item(self, item_id: int) -> None:
+        """While waiting: settle an item this kernel will not finish itself.
+
+        Finished elsewhere (shared queue): resolve its future from the catalog. Running in
+        a process that is gone: fail it (as a restart would). Pending on this Studio's own
+        queue while that queue is not running: raise instead of waiting for ever."""
+        if item_id in self.queue.running_items:
+            return
+        item = self.catalog.queue.get(item_id)
+        fut = self.queue.future(item_id)
+        if item.status in TERMINAL:
+            time.sleep(0.05)  # this kernel may be recording it right now
+            if not fut.done() and item_id not in self.queue.running_items:
+                self.queue.resolve_from_catalog(item)
+        elif item.status == "in_progress" and item.worker_pid not in (None, os.getpid()):
+            if not pid_alive(int(item.worker_pid)):
+                self.catalog.queue.fail_interrupted(
+                    f"the kernel running it (PID {item.worker_pid}) stopped"
+                )
+        elif (
+            item.status == "pending"
+            and not self.queue.is_running
+            and (item.owner == self.owner or item.owner is None)
+        ):
+            raise QueueNotRunningError(
+                f"queue item {item_id} waits for this Studio's queue, which is not running "
+                "(start_queue=False, or the Studio is closing): call studio.queue.start()"
+            )
+
+    def _session_images(self, session_id: str) -> list[str]:
+        with self.catalog.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT image_name FROM images WHERE session_id = ? AND NOT is_intermediate "
+                "ORDER BY created_at, image_name",
+                [session_id],
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def run(
         self, graph: Graph, *, progress: bool = True, timeout: float | None = None
@@ -368,9 +448,13 @@ class Studio:
             try:
                 if not self.queue.is_running:
                     self.queue.run_here(item_id)
+                ticks = 0
                 while not done.wait(0.05):
                     if timeout is not None and (timeout := timeout - 0.05) <= 0:
                         raise TimeoutError(f"queue item {item_id} did not finish in time")
+                    ticks += 1
+                    if ticks % int(self._POLL / 0.05) == 0:
+                        self._check_item(item_id)
             except KeyboardInterrupt:
                 self.queue.cancel([item_id])
                 done.wait(30)
@@ -380,7 +464,14 @@ class Studio:
             off()
             if bar is not None:
                 bar.close()
-        return StudioResult(result, images or self._output_images(result), item_id)
+        return StudioResult(result, images or self._result_images(result), item_id)
+
+    def _result_images(self, result: RunResult) -> list[StudioImage]:
+        """Images of a result: from the output cache, else (ran elsewhere) its session's."""
+        found = self._output_images(result)
+        if not found and not result.instances:
+            found = [StudioImage(self, n) for n in self._session_images(result.session_id)]
+        return found
 
     def _output_images(self, result: RunResult) -> list[StudioImage]:
         """Catalogued images a run returned from the output cache (nothing new was saved)."""
@@ -406,12 +497,10 @@ class Studio:
 
         off = self.events.on("image_saved", on_event)
         try:
-            if not self.queue.is_running:  # no queue thread: a worker thread runs it
-                await asyncio.to_thread(self.queue.run_here, item_id)
-            result = await asyncio.wrap_future(self.queue.future(item_id))
+            result = await asyncio.to_thread(self.wait, item_id)
         finally:
             off()
-        return StudioResult(result, images or self._output_images(result), item_id)
+        return StudioResult(result, images or self._result_images(result), item_id)
 
     def cancel(
         self, item_ids: Sequence[int] | int | None = None, *, batch_id: str | None = None
@@ -419,16 +508,18 @@ class Studio:
         """Cancel items (given ids, a batch, or everything pending and running)."""
         if isinstance(item_ids, int):
             item_ids = [item_ids]
-        if item_ids is None:
+        if item_ids is None:  # everything of this kernel's (and the shared queue's)
             q = self.catalog.queue.list(
                 status=["pending", "in_progress"], batch_id=batch_id, queue_id=self.queue_id
             )
-            item_ids = [i.item_id for i in q]
+            item_ids = [i.item_id for i in q if i.owner in (self.owner, None)]
         return self.queue.cancel(list(item_ids))
 
     def retry(self, item_ids: Sequence[int] | int) -> list[int]:
         """Queue failed or canceled items again."""
-        ids = self.catalog.queue.retry([item_ids] if isinstance(item_ids, int) else list(item_ids))
+        ids = self.catalog.queue.retry(
+            [item_ids] if isinstance(item_ids, int) else list(item_ids), owner=self.owner
+        )
         self.queue.wake()
         return ids
 
@@ -720,6 +811,7 @@ class Studio:
             return
         self._closed = True
         self.queue.stop()
+        release_owner(self.owner)  # what it left pending may now run in another kernel
         with contextlib.suppress(Exception):
             self.executor.close()
         self.models.cache.remove_listener(self._model_listener)

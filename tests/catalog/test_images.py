@@ -70,7 +70,8 @@ def test_save_rejects_bad_input_and_leaves_nothing(cat: Catalog) -> None:
     assert cat.images.count() == 0
     assert not list((cat.root / "images").glob("*.png"))
     assert not list((cat.root / "images" / ".pending").iterdir())
-    assert not list((cat.root / "thumbnails").iterdir())
+    assert not list((cat.root / "thumbnails").glob("*.webp"))
+    assert not list((cat.root / "thumbnails" / ".pending").iterdir())
 
 
 def test_read_png_built_to_invokeai_format(cat: Catalog, tmp_path: Path) -> None:

@@ -35,20 +35,24 @@ def _seed(conn: duckdb.DuckDBPyConnection, version: int) -> None:
         conn.execute("INSERT INTO client_state VALUES ('k', '[1, 2]', ?)", [T0])
 
 
-@pytest.mark.parametrize("start", range(LATEST_VERSION))
+# versions need not be contiguous (migrations are numbered by the branch that adds them)
+VERSIONS = [m.version for m in mig.MIGRATIONS]
+
+
+@pytest.mark.parametrize("start", [0, *VERSIONS[:-1]])
 def test_upgrade_from_every_earlier_version(tmp_path: Path, start: int) -> None:
     root = tmp_path / "studio"
     root.mkdir()
     conn = duckdb.connect(str(root / "catalog.duckdb"))
-    assert mig.migrate(conn, target=start) == list(range(1, start + 1))
+    assert mig.migrate(conn, target=start) == [v for v in VERSIONS if v <= start]
     assert mig.current_version(conn) == start
     _seed(conn, start)
     conn.close()
 
     cat = Catalog(root)
-    assert cat.applied_migrations == list(range(start + 1, LATEST_VERSION + 1))
+    assert cat.applied_migrations == [v for v in VERSIONS if v > start]
     versions = cat.sql("SELECT version FROM schema_version ORDER BY version").fetchall()
-    assert [v for (v,) in versions] == list(range(1, LATEST_VERSION + 1))
+    assert [v for (v,) in versions] == VERSIONS
     if start >= 1:
         old = cat.images.get("old.png")
         assert (old.positive_prompt, old.seed, old.starred, old.board_id) == (

@@ -10,7 +10,9 @@ style presets, client state and the session queue, with image files and thumbnai
 
 Layout of a root: ``catalog.duckdb`` (plus DuckDB's ``.wal``), ``images/<uuid>.png`` with
 InvokeAI's ``invokeai_metadata``/``invokeai_graph``/``invokeai_workflow`` text chunks,
-``images/.pending/`` (saves in flight), ``thumbnails/<uuid>.webp``.
+``thumbnails/<uuid>.webp``, and ``images/.pending/`` and ``thumbnails/.pending/`` (saves in
+flight). Image names are bare ``<name>.png`` (:func:`~invoke_nb.catalog.files.check_image_name`
+is the one gate; a row must exist before a file is opened).
 
 Concurrency design (two kernels on one root)
 --------------------------------------------
@@ -29,14 +31,18 @@ in one statement. If the lock is still held after ``busy_timeout`` seconds (30 b
 the waiter raises :class:`CatalogBusyError` naming the holder's PID and executable, never a
 raw DuckDB error. Threads of one process share the connection through one re-entrant lock.
 
-Atomic image saves: PNG and thumbnail are written and fsynced under ``images/.pending``, the
-record is committed, then the files are renamed into place. Opening a catalog finishes the
+Atomic image saves: PNG and thumbnail are written and fsynced under ``images/.pending`` and
+``thumbnails/.pending`` (so the renames never cross filesystems), the record is committed,
+then the files are renamed into place; if a rename fails the record is deleted again. Opening a catalog finishes the
 rename for committed records of dead writers and deletes pending files whose record never
 committed (:attr:`Catalog.recovery`); :meth:`Catalog.check` also lists records without files
 and files without records.
 
-Users read the catalog with :meth:`Catalog.sql` (read-only; results are copied into an
-in-memory DuckDB relation so the file is not held).
+Users read the catalog with :meth:`Catalog.sql`: one parsed SELECT on a read-only connection
+without file access, extensions or setting changes (``SANDBOX_CONFIG``); results are copied
+into an in-memory DuckDB relation with the same limits, so the file is not held.
+
+Queue items carry the Studio that queued them (``owner``); see :mod:`invoke_nb.catalog.queue`.
 """
 
 from invoke_nb.catalog.catalog import Catalog, default_root
@@ -46,6 +52,7 @@ from invoke_nb.catalog.errors import (
     CatalogReadOnlyError,
     CatalogVersionError,
     ImageFileError,
+    InvalidImageNameError,
     NotFoundError,
 )
 from invoke_nb.catalog.files import RecoveryReport
@@ -77,6 +84,7 @@ __all__ = [
     "ImagePage",
     "ImageRecord",
     "ImportResult",
+    "InvalidImageNameError",
     "NotFoundError",
     "QueueItem",
     "RecoveryReport",

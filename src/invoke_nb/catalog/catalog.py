@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -23,7 +25,35 @@ from invoke_nb.catalog.queue import QueueRepository
 
 __all__ = ["Catalog", "default_root"]
 
-_READ_STATEMENTS = {"SELECT", "EXPLAIN"}
+# Users' SQL (a notebook cell, a shared notebook, a widget message) reads the catalog and
+# nothing else: no files, no extensions, no settings it could loosen again.
+SANDBOX_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "lock_configuration": True,
+}
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def _query_kind(query: str) -> str:
+    """The statement type of one statement: EXPLAIN counts as what it explains, and
+    EXPLAIN ANALYZE (which runs the statement) as itself a non-query."""
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise duckdb.ParserException(f"catalog.sql: {exc}") from None
+    if len(statements) != 1:
+        raise ValueError(f"catalog.sql runs exactly one statement, got {len(statements)}")
+    kind = statements[0].type.name
+    if kind == "EXPLAIN":
+        match = _EXPLAIN.match(statements[0].query)
+        rest = match["rest"] if match else ""
+        if re.match(r"ANALY[SZ]E\b", rest.lstrip(), re.IGNORECASE):
+            return "EXPLAIN ANALYZE"
+        return "EXPLAIN " + _query_kind(rest)
+    return kind
 
 
 def default_root() -> Path:
@@ -69,28 +99,25 @@ class Catalog:
 
         The rows are copied out of the catalog into an in-memory DuckDB (the file is shared
         with other kernels, so it is not held open for the relation's lifetime): add a
-        ``LIMIT`` when exploring big tables. Only SELECT and EXPLAIN statements run;
-        anything else raises :class:`CatalogReadOnlyError`. Tables: images, boards, models,
+        ``LIMIT`` when exploring big tables. Only SELECT statements (and EXPLAIN of one)
+        run; anything else raises :class:`CatalogReadOnlyError`. The query runs on its own
+        read-only connection with file access, extensions and setting changes disabled
+        (``SANDBOX_CONFIG``), so ``read_csv``, ``glob``, ``COPY``, ``ATTACH`` ... raise
+        ``duckdb.PermissionException``; the returned relation lives in a scratch
+        in-memory database with the same limits. Tables: images, boards, models,
         workflows, style_presets, client_state, session_queue, schema_version.
         """
-        try:
-            statements = duckdb.extract_statements(query)
-        except duckdb.Error as exc:
-            raise duckdb.ParserException(f"catalog.sql: {exc}") from None
-        if len(statements) != 1:
-            raise ValueError(f"catalog.sql runs exactly one statement, got {len(statements)}")
-        kind = statements[0].type.name
-        if kind not in _READ_STATEMENTS:
+        kind = _query_kind(query)
+        if kind not in ("SELECT", "EXPLAIN SELECT"):
             raise CatalogReadOnlyError(
-                f"catalog.sql is read-only: a {kind} statement would change the catalog; "
-                "use the repositories (catalog.images, .boards, ...) to make changes"
+                f"catalog.sql is read-only and runs plain queries (SELECT, or EXPLAIN of one); a {kind} "
+                "statement is refused: use the repositories (catalog.images, .boards, ...) "
+                "to make changes"
             )
-        with self.db.transaction() as conn:
+        with self.db.sandboxed(SANDBOX_CONFIG) as conn:
             table = conn.sql(query, params=params or None).to_arrow_table()
-            conn.execute("ROLLBACK")  # belt and braces: nothing a query did survives
-            conn.execute("BEGIN TRANSACTION")
         if self._scratch is None:
-            self._scratch = duckdb.connect()
+            self._scratch = duckdb.connect(config=SANDBOX_CONFIG)
         return self._scratch.from_arrow(table)
 
     def check(self) -> RecoveryReport:

@@ -112,6 +112,26 @@ class Database:
             finally:
                 self._in_tx = False
 
+    @contextlib.contextmanager
+    def sandboxed(self, config: dict[str, Any]) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield a read-only connection opened with ``config`` (for users' SQL), then close it.
+
+        DuckDB refuses two connections with different settings to one file in one process,
+        so the catalog's own connection is closed first; everything else in this process
+        waits on the lock meanwhile and reopens the normal connection afterwards."""
+        with self._lock:
+            if self._depth:
+                raise RuntimeError(
+                    "a sandboxed query cannot run inside a catalog operation or transaction"
+                )
+            self._close_conn()
+            conn = self._open(read_only=True, config=config)
+            try:
+                yield conn
+            finally:
+                conn.close()
+                self._last_used = time.monotonic()
+
     def release(self) -> None:
         """Close the connection now if no operation is using it (lets other processes in)."""
         with self._lock:
@@ -130,7 +150,9 @@ class Database:
         return self._conn is not None
 
     # -- internals ----------------------------------------------------------------------------
-    def _open(self) -> duckdb.DuckDBPyConnection:
+    def _open(
+        self, *, read_only: bool = False, config: dict[str, Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.002
         marked = False
@@ -142,14 +164,19 @@ class Database:
                 self._stand_back()
             while True:
                 try:
+                    if read_only:
+                        return duckdb.connect(str(self.path), read_only=True, config=config or {})
                     conn = duckdb.connect(str(self.path))
                     # a setting, not a connect config: plain duckdb.connect() of the same
                     # file elsewhere in this process must not meet a configuration mismatch
                     conn.execute(f"SET checkpoint_threshold = '{_CHECKPOINT}'")
                     return conn
-                except duckdb.IOException as exc:
+                except (duckdb.IOException, duckdb.ConnectionException) as exc:
+                    # another process holds the file, or (a sandboxed query) another
+                    # connection of this process has it open with other settings: both pass
                     match = _LOCK_RE.search(str(exc))
-                    if match is None and "Could not set lock" not in str(exc):
+                    busy = "Could not set lock" in str(exc) or "different configuration" in str(exc)
+                    if match is None and not busy:
                         raise
                     if not marked:
                         self._mark()

@@ -8,6 +8,7 @@ __all__ = [
     "CatalogReadOnlyError",
     "CatalogVersionError",
     "ImageFileError",
+    "InvalidImageNameError",
     "NotFoundError",
 ]
 
@@ -48,3 +49,8 @@ class NotFoundError(CatalogError, KeyError):
 
 class ImageFileError(CatalogError):
     """An image file could not be read, written or parsed; the message names the file."""
+
+
+class InvalidImageNameError(CatalogError, ValueError):
+    """An image name that is not a bare ``<name>.png`` inside the images folder (a path,
+    ``..``, an absolute name, another extension): refused before any file is touched."""

@@ -1,8 +1,12 @@
 """Image and thumbnail files beside the catalog, written so a crash never leaves a half-state.
 
-A save goes in three steps: (1) PNG and WebP thumbnail are written and fsynced under
-``images/.pending/<pid>-<name>``; (2) the record is inserted in a catalog transaction;
-(3) the pending files are renamed into place (``os.replace`` is atomic on one filesystem).
+A save goes in three steps: (1) the PNG is written and fsynced under
+``images/.pending/<pid>-<name>``, its WebP thumbnail under ``thumbnails/.pending/``: each file
+is staged in a folder inside its final folder, so the rename of step 3 never crosses
+filesystems, and a folder that cannot be written fails the save before any row exists;
+(2) the record is inserted in a catalog transaction; (3) the pending files are renamed into
+place (``os.replace``, atomic on one filesystem). If a rename still fails, the rows are
+deleted again and the error raised (:meth:`ImageRepository._stage_and_insert`).
 On open, :meth:`ImageFiles.recover` looks at pending files whose writer process is gone:
 if the record was committed the rename is finished, otherwise the files are deleted. So after
 a crash no record lacks its file and no stray file is visible in the gallery folder.
@@ -19,10 +23,45 @@ from pathlib import Path
 from PIL import Image, PngImagePlugin
 
 from invoke_nb.catalog.connection import pid_alive
+from invoke_nb.catalog.errors import ImageFileError, InvalidImageNameError
 
-__all__ = ["THUMBNAIL_SIZE", "ImageFiles", "RecoveryReport"]
+__all__ = [
+    "IMAGE_NAME_PATTERN",
+    "THUMBNAIL_SIZE",
+    "ImageFiles",
+    "RecoveryReport",
+    "check_image_name",
+]
 
 THUMBNAIL_SIZE = 256
+_MAX_NAME = 255  # one path component on every common filesystem
+# the same rule as check_image_name, for checking whole Arrow columns at once
+IMAGE_NAME_PATTERN = r"^[^./\\:\x00][^/\\:\x00]{0,250}\.[pP][nN][gG]$"
+
+
+def check_image_name(image_name: object) -> str:
+    """Return ``image_name`` if it is a bare ``<name>.png`` that stays inside ``images/``.
+
+    The one gate every image name passes before a path is built from it (names arrive from
+    notebooks, widget messages, shared workflows and the graphs stored in PNGs): no folder
+    separators, no ``..``, no absolute or drive paths, no hidden names, no NUL, ``.png``."""
+    if not isinstance(image_name, str):
+        raise InvalidImageNameError(
+            f"an image name must be a string, not {type(image_name).__name__}"
+        )
+    name = image_name
+    problem = None
+    if not name or len(name) > _MAX_NAME:
+        problem = f"must be 1 to {_MAX_NAME} characters"
+    elif "/" in name or "\\" in name or "\0" in name or ":" in name:
+        problem = "must be a bare file name (no folders, drive letters or NUL)"
+    elif name.startswith(".") or os.path.isabs(name):
+        problem = "must not start with '.' or be an absolute path"
+    elif not name.lower().endswith(".png") or len(name) == 4:
+        problem = "must end in .png"
+    if problem is not None:
+        raise InvalidImageNameError(f"invalid image name {image_name!r}: it {problem}")
+    return name
 
 
 @dataclass
@@ -62,20 +101,26 @@ class ImageFiles:
         self.images_dir = images_dir
         self.thumbnails_dir = thumbnails_dir
         self.pending_dir = images_dir / ".pending"
-        for d in (images_dir, thumbnails_dir, self.pending_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        self.thumbnail_pending_dir = thumbnails_dir / ".pending"
+        for d in (images_dir, thumbnails_dir, self.pending_dir, self.thumbnail_pending_dir):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError:  # a read-only folder: browsing works, a save says what failed
+                if not d.is_dir():
+                    continue
 
     def path(self, image_name: str) -> Path:
-        """Where the PNG of ``image_name`` lives."""
-        return self.images_dir / image_name
+        """Where the PNG of ``image_name`` lives (:class:`InvalidImageNameError` for a name
+        that would lead elsewhere)."""
+        return self.images_dir / check_image_name(image_name)
 
     def thumbnail_path(self, image_name: str) -> Path:
         """Where its WebP thumbnail lives."""
-        return self.thumbnails_dir / (Path(image_name).stem + ".webp")
+        return self.thumbnails_dir / (Path(check_image_name(image_name)).stem + ".webp")
 
     def _pending(self, image_name: str) -> tuple[Path, Path]:
-        stem = f"{os.getpid()}-{Path(image_name).stem}"
-        return self.pending_dir / f"{stem}.png", self.pending_dir / f"{stem}.webp"
+        stem = f"{os.getpid()}-{Path(check_image_name(image_name)).stem}"
+        return self.pending_dir / f"{stem}.png", self.thumbnail_pending_dir / f"{stem}.webp"
 
     def stage(
         self,
@@ -86,22 +131,42 @@ class ImageFiles:
     ) -> None:
         """Write the PNG (encoded from ``image`` or given as bytes) and thumbnail as pending."""
         png, thumb = self._pending(image_name)
-        if png_bytes is not None:
-            _fsync_write(png, lambda fh: fh.write(png_bytes))
-            with Image.open(png) as im:
-                im.load()
-                image = im.copy()
-        else:
-            assert image is not None
-            _fsync_write(png, lambda fh: image.save(fh, "PNG", pnginfo=pnginfo, compress_level=6))
-        _fsync_write(thumb, lambda fh: make_thumbnail(image).save(fh, "WEBP", quality=80))
+        target = png
+        try:
+            for d in (self.pending_dir, self.thumbnail_pending_dir):
+                target = d
+                d.mkdir(exist_ok=True)
+            target = png
+            if png_bytes is not None:
+                _fsync_write(png, lambda fh: fh.write(png_bytes))
+                with Image.open(png) as im:
+                    im.load()
+                    image = im.copy()
+            else:
+                assert image is not None
+                _fsync_write(
+                    png, lambda fh: image.save(fh, "PNG", pnginfo=pnginfo, compress_level=6)
+                )
+            target = thumb
+            _fsync_write(thumb, lambda fh: make_thumbnail(image).save(fh, "WEBP", quality=80))
+        except OSError as exc:  # disk full, read-only folder, ...: name the file and why
+            raise ImageFileError(
+                f"could not write {target} for image {image_name!r}: "
+                f"{exc.strerror or exc} (nothing was saved)"
+            ) from exc
 
     def commit(self, image_names: Iterable[str]) -> None:
         """Move staged files into place (after their records are committed)."""
         for name in image_names:
             png, thumb = self._pending(name)
-            os.replace(thumb, self.thumbnail_path(name))
-            os.replace(png, self.path(name))
+            try:
+                os.replace(thumb, self.thumbnail_path(name))
+                os.replace(png, self.path(name))
+            except OSError as exc:
+                raise ImageFileError(
+                    f"could not move image {name!r} into {self.images_dir} / "
+                    f"{self.thumbnails_dir}: {exc.strerror or exc}"
+                ) from exc
 
     def discard(self, image_names: Iterable[str]) -> None:
         """Delete staged files whose records were not committed."""
@@ -121,7 +186,14 @@ class ImageFiles:
         """Finish or undo saves left by processes that died between the three steps."""
         report = RecoveryReport()
         groups: dict[tuple[int, str], list[Path]] = {}
-        for p in self.pending_dir.iterdir():
+        # thumbnails/.pending, and images/.pending for thumbnails staged by older versions
+        staged = [
+            p
+            for d in (self.pending_dir, self.thumbnail_pending_dir)
+            if d.is_dir()
+            for p in d.iterdir()
+        ]
+        for p in staged:
             pid_text, _, stem = p.stem.partition("-")
             if not pid_text.isdigit():
                 continue

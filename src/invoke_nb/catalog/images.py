@@ -20,11 +20,17 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image
 
 from invoke_nb.catalog.connection import Database, first
 from invoke_nb.catalog.errors import ImageFileError, NotFoundError
-from invoke_nb.catalog.files import ImageFiles, RecoveryReport
+from invoke_nb.catalog.files import (
+    IMAGE_NAME_PATTERN,
+    ImageFiles,
+    RecoveryReport,
+    check_image_name,
+)
 from invoke_nb.catalog.gallery import (
     GalleryPlanner,
     chunks,
@@ -170,7 +176,21 @@ class ImageRepository:
         except BaseException:
             self.files.discard(names)
             raise
-        self.files.commit(names)
+        try:
+            self.files.commit(names)
+        except BaseException:
+            # the files could not be moved into place: take the rows back, so no row is
+            # left without its PNG and thumbnail
+            with self._db.transaction() as conn:
+                for part in chunks(names):
+                    conn.execute(
+                        f"DELETE FROM images WHERE image_name IN ({placeholders(len(part))})",
+                        part,
+                    )
+            with contextlib.suppress(OSError):
+                self.files.discard(names)
+                self.files.delete(names)
+            raise
 
     @staticmethod
     def _check_boards(conn: Any, boards: set[str]) -> None:
@@ -191,6 +211,8 @@ class ImageRepository:
     def _insert_rows(conn: Any, rows: list[dict[str, Any]]) -> None:
         full = []
         for row in rows:
+            if row.get("image_name") is not None:
+                check_image_name(row["image_name"])
             if not row.get("image_name") or row.get("width") is None or row.get("height") is None:
                 raise ValueError(f"image row needs image_name, width and height: {row!r:.200}")
             data = {**_DEFAULTS, **{k: v for k, v in row.items() if v is not None}}
@@ -232,6 +254,12 @@ class ImageRepository:
     def insert_arrow(self, table: pa.Table) -> int:
         """Bulk-insert an Arrow table with (a subset of) the image columns; fastest path."""
         cols = ", ".join(table.column_names)
+        if "image_name" in table.column_names:
+            names = table.column("image_name")
+            ok = pc.match_substring_regex(names, IMAGE_NAME_PATTERN)
+            if not pc.all(pc.fill_null(ok, False)).as_py():
+                bad = names.filter(pc.invert(pc.fill_null(ok, False)))[0].as_py()
+                check_image_name(bad)  # raises, naming it
         with self._db.transaction() as conn:
             conn.register("_new_images", table)
             try:
@@ -243,6 +271,7 @@ class ImageRepository:
     # -- reading ----------------------------------------------------------------------------
     def get(self, image_name: str) -> ImageRecord:
         """The record of one image; :class:`NotFoundError` if there is none."""
+        check_image_name(image_name)
         with self._db.connection() as conn:
             cur = conn.execute(f"SELECT {_COLS} FROM images WHERE image_name = ?", [image_name])
             row = first(cur)
@@ -258,13 +287,17 @@ class ImageRepository:
             return self._existing(conn, image_names)
 
     def path(self, image_name: str) -> Path:
-        """The PNG file of a catalogued image."""
+        """The PNG file of a catalogued image.
+
+        Every read of an image file goes through here: the name is checked
+        (:func:`check_image_name`) and its catalog row must exist (:class:`NotFoundError`)
+        before a path is even built, so no name can lead outside ``images/``."""
         self.get(image_name)
         return self.files.path(image_name)
 
     def get_pil(self, image_name: str, mode: str | None = None) -> Image.Image:
         """The image, loaded into memory (converted to ``mode`` if given)."""
-        path = self.files.path(image_name)
+        path = self.path(image_name)
         try:
             with Image.open(path) as im:
                 im.load()
@@ -276,6 +309,7 @@ class ImageRepository:
 
     def get_thumbnail(self, image_name: str) -> Image.Image:
         """The WebP thumbnail (at most 256 px a side)."""
+        self.get(image_name)
         path = self.files.thumbnail_path(image_name)
         if not path.exists():
             raise NotFoundError(f"no thumbnail for image {image_name!r} ({path})")
@@ -284,9 +318,8 @@ class ImageRepository:
             return im.copy()
 
     def _chunks(self, image_name: str) -> dict[str, str]:
-        path = self.files.path(image_name)
+        path = self.path(image_name)
         if not path.exists():
-            self.get(image_name)
             raise ImageFileError(f"image {image_name!r} has a record but no file {path}")
         with Image.open(path) as im:
             return read_text_chunks(im)
@@ -475,7 +508,7 @@ class ImageRepository:
 
     # -- bulk changes -----------------------------------------------------------------------
     def _update(self, names: Sequence[str], assignment: str, params: list[Any]) -> int:
-        names = list(dict.fromkeys(names))
+        names = [check_image_name(n) for n in dict.fromkeys(names)]
         if not names:
             return 0
         with self._db.transaction() as conn:
@@ -535,6 +568,8 @@ class ImageRepository:
     def delete(self, image_names: Sequence[str] | str) -> int:
         """Delete records and their files; clears board covers that pointed at them."""
         names = list(dict.fromkeys([image_names] if isinstance(image_names, str) else image_names))
+        for name in names:
+            check_image_name(name)
         if not names:
             return 0
         with self._db.transaction() as conn:
@@ -556,6 +591,8 @@ class ImageRepository:
     def export_zip(self, image_names: Sequence[str], dest: str | Path) -> Path:
         """Write the PNGs (metadata chunks included) into a zip file; returns its path."""
         dest = Path(dest)
+        for name in image_names:
+            check_image_name(name)
         missing = set(image_names) - self.exists(list(image_names))
         if missing:
             raise NotFoundError(f"no image named {sorted(missing)[0]!r} in the catalog")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from invoke_nb.catalog.errors import ImageFileError
 from invoke_nb.catalog.gallery import placeholders
@@ -30,6 +31,18 @@ __all__ = ["import_folder"]
 
 _OTHER_IMAGE_SUFFIXES = {".gif", ".bmp", ".tif", ".tiff", ".avif"}
 _IMPORTED = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+    """Refuse an image larger than Pillow's decompression-bomb limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``, ~89 Mpx by default; raise it to import bigger files)
+    before it is decoded: a small file can claim a huge canvas."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and size[0] * size[1] > limit:
+        raise ImageFileError(
+            f"{path}: {size[0]}x{size[1]} pixels is over the limit of {limit} "
+            "(PIL.Image.MAX_IMAGE_PIXELS); skipped"
+        )
 
 
 def import_folder(
@@ -87,24 +100,39 @@ def _import_batch(
                     path=str(path), status="duplicate", reason=f"same bytes as {hashes[digest]}"
                 )
                 continue
-            with Image.open(io.BytesIO(raw)) as im:
+            with warnings.catch_warnings():  # the size is checked below, with our error
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im = Image.open(io.BytesIO(raw))
+            with im:
                 if im.format not in _IMPORTED.values():
                     raise ImageFileError(f"{path}: not a PNG, JPEG or WebP ({im.format})")
+                _check_pixels(path, im.size)  # from the header, before any decoding
                 im.load()
                 chunks = read_text_chunks(im) if im.format == "PNG" else {}
                 found = read_image_metadata(im, chunks)  # never raises
                 size = im.size
                 # JPEG/WebP are stored as PNGs, with the text their metadata came from
                 as_png = None if im.format == "PNG" else _as_png(im, found.keep)
+            ex = found.extracted
+            meta_columns = columns_from_metadata(ex.metadata)
+            meta_text = dumps(ex.metadata) if ex.metadata is not None else None
+            ghash = graph_hash(ex.graph)
         except ImageFileError as exc:
             results[path] = ImportResult(path=str(path), status="error", reason=str(exc))
             continue
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-            reason = f"cannot read {path}: {exc}"
+        except Image.DecompressionBombError as exc:  # Pillow refused it at open
+            reason = f"{path}: too many pixels to decode safely ({exc}); skipped"
+            results[path] = ImportResult(path=str(path), status="error", reason=reason)
+            continue
+        except RecursionError:
+            reason = f"{path}: its metadata is nested too deeply to read; skipped"
+            results[path] = ImportResult(path=str(path), status="error", reason=reason)
+            continue
+        except (Exception, Image.DecompressionBombWarning) as exc:  # one bad file, not the batch
+            reason = f"cannot read {path}: {type(exc).__name__}: {exc}"
             results[path] = ImportResult(path=str(path), status="error", reason=reason)
             continue
         hashes[digest] = path
-        ex = found.extracted
         if as_png is not None:
             size = as_png[0].size
         now = utcnow()
@@ -118,11 +146,11 @@ def _import_batch(
             "board_id": board_id,
             "created_at": now,
             "updated_at": now,
-            "metadata": dumps(ex.metadata) if ex.metadata is not None else None,
-            "graph_hash": graph_hash(ex.graph),
+            "metadata": meta_text,
+            "graph_hash": ghash,
             "content_hash": digest,
             "source": ex.source,
-            **columns_from_metadata(ex.metadata),
+            **meta_columns,
         }
         staged.append((path, row, raw, as_png))
     if staged:

@@ -167,10 +167,16 @@ _V3_QUEUE = _sql(
     """,
 )
 
+# Which Studio queued an item (``host:pid:start:uuid``; NULL: shared queue), so a kernel
+# claims only its own items and shared ones. Numbered 5 (4 is the gallery's term index);
+# written to apply after 3 or 4 alike.
+_V5_QUEUE_OWNER = _sql("ALTER TABLE session_queue ADD COLUMN IF NOT EXISTS owner VARCHAR")
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "images and boards", _V1_IMAGES_BOARDS),
     Migration(2, "image hashes; models, workflows, style presets, client state", _V2_LIBRARY),
     Migration(3, "session queue", _V3_QUEUE),
+    Migration(5, "session queue item owners", _V5_QUEUE_OWNER),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version
 

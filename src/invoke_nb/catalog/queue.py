@@ -5,12 +5,21 @@ InvokeAI's "prepend" does; equal priorities run first-in first-out). :meth:`clai
 and marks the next item in one transaction, so two kernels sharing a root never run the same
 item. Each claim records the worker's PID; :meth:`fail_interrupted` fails only items whose
 worker process is gone, so a restarting kernel does not fail a sibling kernel's running item.
+
+Ownership (several kernels on one root): an item carries the ``owner`` that queued it, a
+``host:pid:start-time:uuid`` made per Studio by :func:`new_owner`, or NULL for the shared
+queue. A processor that claims with ``owner=`` takes (1) its own items, (2) shared items,
+(3) items whose owner is gone (its process died, or its Studio closed in this process): so a
+kernel never runs another live kernel's ``run()`` items, and a restarted kernel still runs what a
+dead one left pending. An owner on another host counts as alive (its PID cannot be checked).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -22,12 +31,74 @@ from invoke_nb.catalog.errors import NotFoundError
 from invoke_nb.catalog.pngmeta import dumps
 from invoke_nb.catalog.records import QueueItem, QueueStatus, utcnow
 
-__all__ = ["TERMINAL", "QueueRepository"]
+__all__ = ["TERMINAL", "QueueRepository", "new_owner", "owner_alive", "release_owner"]
 
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "canceled"})
 _STATUSES = ("pending", "in_progress", "completed", "failed", "canceled")
 _COLS = tuple(QueueItem.model_fields)
 _SELECT = f"SELECT {', '.join(_COLS)} FROM session_queue"
+
+
+_HOST = socket.gethostname()
+_live_owners: set[str] = set()  # owners made by Studios of this process and not yet closed
+_owners_lock = threading.Lock()
+
+
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc; "" where there is
+    no /proc), so a PID reused by a new process is not taken for the old one."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return ""
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else ""
+
+
+def new_owner() -> str:
+    """A fresh owner id for a Studio of this process (``host:pid:start:uuid``), alive."""
+    pid = os.getpid()
+    owner = f"{_HOST}:{pid}:{_started(pid)}:{uuid.uuid4().hex[:12]}"
+    with _owners_lock:
+        _live_owners.add(owner)
+    return owner
+
+
+def release_owner(owner: str) -> None:
+    """The Studio behind ``owner`` closed: its pending items may go to other kernels."""
+    with _owners_lock:
+        _live_owners.discard(owner)
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the Studio that queued an item may still run it (see the module docstring)."""
+    if owner is None:
+        return False
+    host, pid_text, started, *_ = [*owner.split(":"), "", "", ""]
+    if host != _HOST or not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        with _owners_lock:
+            return owner in _live_owners
+    if not pid_alive(pid):
+        return False
+    now = _started(pid)
+    return not (started and now and now != started)  # same PID, another process
+
+
+def _claimable(conn: Any, queue_id: str, owner: str | None) -> tuple[str, list[Any]]:
+    """SQL condition (and parameters) for the pending items ``owner`` may claim."""
+    if owner is None:  # the repository used directly (tools, tests): no ownership filter
+        return "TRUE", []
+    others = conn.execute(
+        "SELECT DISTINCT owner FROM session_queue WHERE queue_id = ? AND status = 'pending' "
+        "AND owner IS NOT NULL AND owner <> ?",
+        [queue_id, owner],
+    ).fetchall()
+    gone = [o for (o,) in others if not owner_alive(o)]
+    return "(owner IS NULL OR owner = ? OR owner IN (SELECT unnest(?)))", [owner, gone]
 
 
 def _item(row: Sequence[Any]) -> QueueItem:
@@ -55,8 +126,11 @@ class QueueRepository:
         destination: str | None = None,
         origin: str | None = None,
         session_ids: Sequence[str] | None = None,
+        owner: str | None = None,
     ) -> list[int]:
-        """Add items (one per graph) in one transaction; returns their item ids in order."""
+        """Add items (one per graph) in one transaction; returns their item ids in order.
+
+        ``owner`` (from :func:`new_owner`) keeps them for that Studio; None shares them."""
         if field_values is not None and len(field_values) != len(graphs):
             raise ValueError(f"{len(graphs)} graphs but {len(field_values)} field_values entries")
         if session_ids is not None and len(session_ids) != len(graphs):
@@ -82,10 +156,14 @@ class QueueRepository:
                 ],
                 "destination": [destination] * len(graphs),
                 "origin": [origin] * len(graphs),
+                "owner": pa.array([owner] * len(graphs), pa.string()),
                 "created_at": pa.array([now] * len(graphs), pa.timestamp("us")),
             }
         )
-        cols = "batch_id, queue_id, session_id, priority, graph, field_values, destination, origin"
+        cols = (
+            "batch_id, queue_id, session_id, priority, graph, field_values, destination, origin, "
+            "owner"
+        )
         with self._db.transaction() as conn:
             conn.register("_new_items", table)
             try:
@@ -154,14 +232,19 @@ class QueueRepository:
             rows = dict(conn.execute(sql + " GROUP BY status", params).fetchall())
         return {s: int(rows.get(s, 0)) for s in _STATUSES}
 
-    def claim_next(self, queue_id: str = "default") -> QueueItem | None:
-        """Mark the next pending item in_progress (owned by this process) and return it."""
+    def claim_next(
+        self, queue_id: str = "default", *, owner: str | None = None
+    ) -> QueueItem | None:
+        """Mark the next pending item in_progress (run by this process) and return it.
+
+        With ``owner``, only items that owner may run (see the module docstring)."""
         with self._db.transaction() as conn:
+            cond, params = _claimable(conn, queue_id, owner)
             row = first(
                 conn.execute(
                     "SELECT item_id FROM session_queue WHERE queue_id = ? AND status = 'pending' "
-                    "ORDER BY priority DESC, item_id LIMIT 1",
-                    [queue_id],
+                    f"AND {cond} ORDER BY priority DESC, item_id LIMIT 1",
+                    [queue_id, *params],
                 )
             )
             if row is None:
@@ -234,6 +317,7 @@ class QueueRepository:
         error_message: str | None = None,
         error_traceback: str | None = None,
         claim_next: str | None = None,
+        owner: str | None = None,
     ) -> tuple[str, QueueItem | None]:
         """Record an item's final status and, with ``claim_next=queue_id``, claim the next
         pending item in the same transaction (one commit per item instead of two).
@@ -258,10 +342,11 @@ class QueueRepository:
                 stored = status
             nxt = None
             if claim_next is not None:
+                cond, params = _claimable(conn, claim_next, owner)
                 found = conn.execute(
                     "SELECT item_id FROM session_queue WHERE queue_id = ? AND status = 'pending' "
-                    "ORDER BY priority DESC, item_id LIMIT 1",
-                    [claim_next],
+                    f"AND {cond} ORDER BY priority DESC, item_id LIMIT 1",
+                    [claim_next, *params],
                 ).fetchone()
                 if found is not None:
                     conn.execute(
@@ -316,14 +401,15 @@ class QueueRepository:
                 )
         return sorted(dead)
 
-    def retry(self, item_ids: Sequence[int]) -> list[int]:
-        """Enqueue copies of failed/canceled items (same batch, graph, priority)."""
+    def retry(self, item_ids: Sequence[int], *, owner: str | None = None) -> list[int]:
+        """Enqueue copies of failed/canceled items (same batch, graph, priority), owned by
+        ``owner`` (None: shared)."""
         new_ids = []
         for item_id in item_ids:
-            new_ids.append(self._retry_one(item_id))
+            new_ids.append(self._retry_one(item_id, owner))
         return new_ids
 
-    def _retry_one(self, item_id: int) -> int:
+    def _retry_one(self, item_id: int, owner: str | None) -> int:
         with self._db.transaction() as conn:
             item = self.get(item_id)
             if item.status not in ("failed", "canceled"):
@@ -338,6 +424,7 @@ class QueueRepository:
                 field_values=[item.field_values],
                 destination=item.destination,
                 origin=item.origin,
+                owner=owner,
             )
             conn.execute(
                 "UPDATE session_queue SET retried_from_item_id = ? WHERE item_id = ?",

@@ -145,6 +145,7 @@ class QueueItem(_Record):
     updated_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    owner: str | None = None  # "host:pid:start:uuid" of the Studio that queued it; None: shared
 
 
 class ImportResult(BaseModel):

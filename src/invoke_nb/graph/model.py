@@ -316,13 +316,14 @@ class Graph:
     @classmethod
     def from_json(cls, text: str | bytes | dict[str, Any]) -> Graph:
         """Parse :meth:`to_json` output (a string, bytes or an already-parsed dict)."""
+        from invoke_nb.graph.workflow import check_depth, loads_json
+
         if isinstance(text, dict):
+            check_depth(text, "graph JSON")
             return cls.from_dict(text)
-        try:
-            data = json.loads(text)
-        except (ValueError, TypeError) as e:
-            raise WorkflowError(f"graph JSON does not parse: {e}") from None
-        return cls.from_dict(data)
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise WorkflowError(f"graph JSON does not parse: got {type(text).__name__}")
+        return cls.from_dict(loads_json(text, "graph JSON"))
 
     def content_hash(self) -> str:
         """A hash of nodes, values and edges (ids included), stable across processes."""

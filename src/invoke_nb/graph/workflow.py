@@ -295,10 +295,43 @@ def _parse_invokeai(data: dict[str, Any]) -> Workflow:
     )
 
 
+MAX_DEPTH = 100  # real workflows nest about 10 levels; far deeper is a hostile file
+
+
+def check_depth(data: Any, what: str = "workflow", limit: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than ``limit`` (walked without recursion), before code that
+    recurses over it (validation, hashing, dumping) meets a RecursionError."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            raise WorkflowError(f"{what} is nested more than {limit} levels deep; refusing it")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def loads_json(text: str | bytes, what: str = "workflow") -> Any:
+    """``json.loads`` with our errors: not JSON, or nested too deep (checked while parsing
+    would overflow the parser's recursion, so both are caught)."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise WorkflowError(
+            f"{what} is nested more than the JSON parser can follow; refusing it"
+        ) from None
+    except ValueError as e:
+        raise WorkflowError(f"{what} is not valid JSON: {e}") from None
+    check_depth(data, what)
+    return data
+
+
 def parse_workflow(data: Any) -> Workflow:
     """A :class:`Workflow` from parsed JSON: ours, InvokeAI's, or a bare graph."""
     if not isinstance(data, dict):
         raise WorkflowError(f"a workflow must be a JSON object, got {type(data).__name__}")
+    check_depth(data)
     try:
         if data.get("format") == FORMAT:
             return _parse_ours(data)
@@ -332,11 +365,7 @@ def read_workflow(source: str | Path | dict[str, Any]) -> Workflow:
             raise WorkflowError(f"cannot read workflow file {path}: {e}") from None
     else:
         text = source
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise WorkflowError(f"workflow is not valid JSON: {e}") from None
-    return parse_workflow(data)
+    return parse_workflow(loads_json(text))
 
 
 def load_workflow(source: str | Path | dict[str, Any]) -> Graph:

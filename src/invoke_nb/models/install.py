@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from invoke_nb.models.errors import (
+    CorruptModelError,
     DownloadCancelledError,
     DownloadError,
     ModelInstallError,
@@ -85,7 +86,18 @@ def scan_pickle(path: Path) -> None:
     """Raise :class:`UnsafeModelError` if picklescan finds dangerous imports in ``path``."""
     from picklescan.scanner import scan_file_path
 
-    result = scan_file_path(str(path))
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise CorruptModelError(f"{path.name}: cannot read the file ({e})") from None
+    if size == 0:
+        raise CorruptModelError(f"{path.name}: the file is empty (an interrupted download?)")
+    try:
+        result = scan_file_path(str(path))
+    except Exception as e:  # truncated zip, bad pickle opcodes, ...: the file is damaged
+        raise CorruptModelError(
+            f"{path.name}: not a readable checkpoint ({type(e).__name__}: {e})"
+        ) from None
     if result.scan_err:
         raise UnsafeModelError(f"{path.name}: the pickle scan could not read the file")
     if result.infected_files or result.issues_count:

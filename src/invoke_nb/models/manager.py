@@ -234,13 +234,17 @@ class ModelManager:
         progress: Progress | None = None,
     ) -> tuple[ModelRecord, bool]:
         """Install one local file or folder; ``(record, False)`` when already installed."""
-        if path.is_file() and path.suffix in PICKLE_SUFFIXES:
-            if not allow_unsafe:
-                raise UnsafeModelError(
-                    f"{path.name} is a pickle checkpoint ({path.suffix}), which can run code "
-                    "when loaded; convert it to .safetensors or pass allow_unsafe=True"
-                )
-            scan_pickle(path)
+        # one rule for pickles, whether the file is the model or inside its folder
+        pickles = [path] if path.is_file() else _pickles_in(path)
+        pickles = [p for p in pickles if p.suffix in PICKLE_SUFFIXES]
+        if pickles and not allow_unsafe:
+            where = "" if pickles[0] == path else f" in {path.name}/"
+            raise UnsafeModelError(
+                f"{pickles[0].name}{where} is a pickle checkpoint ({pickles[0].suffix}), which "
+                "can run code when loaded; convert it to .safetensors or pass allow_unsafe=True"
+            )
+        for p in pickles:
+            scan_pickle(p)
         digest = model_hash(
             path,
             progress=(lambda done, total: progress(f"hashing {path.name}", done, total))
@@ -531,6 +535,13 @@ def _loader(rec: ModelRecord, submodel: str | None) -> Callable[[], Any]:
         return load_submodel(rec, submodel)
 
     return load
+
+
+def _pickles_in(folder: Path) -> list[Path]:
+    """Pickle weight files anywhere in a model folder, in a stable order."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in PICKLE_SUFFIXES)
 
 
 def _category(result: ProbeResult, overrides: dict[str, Any]) -> str:

@@ -28,11 +28,19 @@ from invoke_nb.nodes.context import Cancelled, Services
 from invoke_nb.queue.batch import apply_field_values
 from invoke_nb.queue.events import EventBus
 
-__all__ = ["QueueProcessor"]
+__all__ = ["QueueItemError", "QueueNotRunningError", "QueueProcessor"]
 
 log = logging.getLogger("invoke_nb.queue")
 
 ServicesFactory = Callable[[Any, threading.Event, Callable[[str, dict[str, Any]], None]], Services]
+
+
+class QueueItemError(RuntimeError):
+    """A queue item another kernel ran failed there; the message carries its error."""
+
+
+class QueueNotRunningError(RuntimeError):
+    """A wait for an item that only this Studio's queue may run, while that queue is stopped."""
 
 
 class QueueProcessor:
@@ -47,6 +55,7 @@ class QueueProcessor:
         *,
         queue_id: str = "default",
         keep_results: int = 256,
+        owner: str | None = None,
     ) -> None:
         self.repo = repo
         self.executor = executor
@@ -54,6 +63,7 @@ class QueueProcessor:
         self.make_services = make_services
         self.queue_id = queue_id
         self.keep_results = keep_results
+        self.owner = owner  # claims only this owner's, shared and orphaned items
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -62,6 +72,9 @@ class QueueProcessor:
         self._futures: dict[int, Future[RunResult]] = {}
         self._results: OrderedDict[int, Future[RunResult]] = OrderedDict()
         self._thread: threading.Thread | None = None
+        # outcomes the catalog could not take (disk full, file busy): retried by the loop,
+        # which claims nothing new meanwhile, so no item stays in_progress for good
+        self._unrecorded: dict[int, dict[str, Any]] = {}
         self.paused = False
 
     # -- lifecycle --------------------------------------------------------------------
@@ -83,6 +96,7 @@ class QueueProcessor:
             self._thread = None
         for t in list(self._threads.values()):
             t.join(timeout)
+        self._record_unrecorded()  # a last try; otherwise the next start fails them
 
     @property
     def is_running(self) -> bool:
@@ -166,6 +180,34 @@ class QueueProcessor:
             else:
                 fut.set_result(result)  # type: ignore[arg-type]
 
+    def resolve_from_catalog(self, item: Any) -> None:
+        """Settle the future of an item another kernel finished, from its catalog row: a
+        result without in-memory outputs (its images are in the catalog), or its error."""
+        if item.status == "completed":
+            graph = Graph.from_dict(item.graph)
+            result = RunResult(
+                graph=graph,
+                session_id=item.session_id,
+                instances={},
+                executed=set(),
+                cached=set(),
+                values={},
+                stats=[],
+                seconds=0.0,
+            )
+            self._resolve(item.item_id, result, None)
+        elif item.status == "canceled":
+            self._resolve(item.item_id, None, Cancelled(f"queue item {item.item_id} was canceled"))
+        else:
+            self._resolve(
+                item.item_id,
+                None,
+                QueueItemError(
+                    f"queue item {item.item_id} {item.status} in another kernel: "
+                    f"{item.error_type}: {item.error_message}"
+                ),
+            )
+
     def recent_results(self) -> list[RunResult]:
         """Results of the recently finished items that succeeded, oldest first."""
         with self._lock:
@@ -186,12 +228,13 @@ class QueueProcessor:
         return running[0][0] if running else None
 
     def cancel(self, item_ids: list[int]) -> list[int]:
-        """Cancel items: pending ones in the table, the running one through its event."""
-        done = self.repo.cancel(item_ids)
+        """Cancel items: the running ones through their event first (the node stops at its
+        next step check, not after a catalog write), then the rows in the table."""
         with self._lock:
             running = {i: ev for i, ev in self._running.items() if i in item_ids}
         for ev in running.values():
             ev.set()
+        done = self.repo.cancel(item_ids)
         for i in done:
             self.bus.emit("queue_item_status_changed", {"item_id": i, "status": "canceled"})
             if i not in running:
@@ -199,15 +242,32 @@ class QueueProcessor:
         return done
 
     # -- the loop ---------------------------------------------------------------------
+    def _record_unrecorded(self) -> bool:
+        """Retry writing outcomes that failed to reach the catalog; True when none is left."""
+        with self._lock:
+            waiting = list(self._unrecorded.items())
+        for item_id, final in waiting:
+            try:
+                self.repo.finish(item_id, **final)
+            except Exception as exc:
+                log.warning("queue item %s: outcome still not recorded (%s)", item_id, exc)
+                return False
+            with self._lock:
+                self._unrecorded.pop(item_id, None)
+        return True
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             item = None
             limit = self.concurrency()
             with self._lock:
                 in_flight = len(self._running)
+            if self._unrecorded and not self._record_unrecorded():
+                self._stop.wait(1.0)
+                continue
             if not self.paused and in_flight < limit:
                 try:
-                    item = self.repo.claim_next(self.queue_id)
+                    item = self.repo.claim_next(self.queue_id, owner=self.owner)
                 except Exception:
                     log.exception("could not claim the next queue item")
             if item is None:
@@ -280,11 +340,18 @@ class QueueProcessor:
             # decided now, not when the item started: a pause or stop meanwhile wins
             take_next = claim_next and not self.paused and not self._stop.is_set()
             status, nxt = self.repo.finish(
-                item.item_id, claim_next=self.queue_id if take_next else None, **final
+                item.item_id,
+                claim_next=self.queue_id if take_next else None,
+                owner=self.owner,
+                **final,
             )
-        except Exception:
-            log.exception("could not record the outcome of queue item %s", item.item_id)
-            status = "failed"
+        except Exception as exc:
+            # the catalog could not take it (a full disk, ...): keep it and retry from the
+            # loop; the waiter gets the outcome now
+            log.warning("queue item %s: could not record its outcome (%s)", item.item_id, exc)
+            with self._lock:
+                self._unrecorded[item.item_id] = final
+            status = final["status"]
         finally:
             with self._lock:
                 self._running.pop(item.item_id, None)

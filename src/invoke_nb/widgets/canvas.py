@@ -422,8 +422,9 @@ class Canvas(MessageWidget):
 
     @handler("add_image", AddImage)
     def _add_image(self, p: AddImage, _b: list[bytes]) -> dict[str, Any]:
-        self.studio.catalog.images.get(p.image_name)  # a clear error for unknown names
-        return {"id": self.add_layer(p.image_name, x=p.x, y=p.y).id}
+        # a catalog image, never a file path: the name is checked and its row must exist
+        image = self.studio.image(p.image_name)
+        return {"id": self.add_layer(image, x=p.x, y=p.y).id}
 
     @handler("add_file", AddFile)
     def _add_file(self, p: AddFile, buffers: list[bytes]) -> dict[str, Any]:

@@ -235,7 +235,7 @@ class Gallery(MessageWidget):
         for r in page.items:
             try:
                 thumb = images.files.thumbnail_path(r.image_name).read_bytes()
-            except FileNotFoundError:
+            except (FileNotFoundError, ValueError):  # ValueError: a row with an unsafe name
                 thumb = b""
             thumbs.append(thumb)
             rows.append(
@@ -313,7 +313,7 @@ class Gallery(MessageWidget):
     def _detail(self, p: OneImage, _b: list[bytes]) -> Reply:
         images = self.studio.catalog.images
         rec = images.get(p.name)
-        png = images.files.path(p.name).read_bytes()
+        png = images.path(p.name).read_bytes()
         board_name = None
         if rec.board_id:
             board_name = self.studio.catalog.boards.get(rec.board_id).board_name

@@ -23,7 +23,7 @@ from PIL import Image
 from pydantic import Field
 
 from invoke_nb.graph import Graph, GraphError, NodeError
-from invoke_nb.graph.workflow import Workflow, parse_workflow, read_workflow
+from invoke_nb.graph.workflow import Workflow, loads_json, parse_workflow, read_workflow
 from invoke_nb.nodes import registry_schema
 from invoke_nb.nodes.context import Cancelled, Services
 from invoke_nb.nodes.types import ImageField
@@ -538,12 +538,21 @@ class GraphEditor(MessageWidget):
 
     @handler("set_value", SetValue)
     def _set_value(self, p: SetValue, _b: list[bytes]) -> dict[str, Any]:
-        self._graph.node(p.node_id)
+        spec = self._graph.node(p.node_id)
         try:
             if p.unset:
                 self._graph.unset(p.node_id, p.field)
             else:
+                before = dict(spec.values)
                 self._graph.set(p.node_id, **{p.field: p.value})
+                ref = spec.values.get(p.field)
+                if isinstance(ref, ImageField) and not ref.image_name.startswith("mem-"):
+                    try:  # a catalog image only: a checked name with a row
+                        self._need_studio("use catalog images").image(ref.image_name)
+                    except Exception:
+                        spec.values.clear()
+                        spec.values.update(before)
+                        raise
         finally:
             self._publish()  # a refused value snaps the browser back to the kept one
         return {"value": self.graph_data["graph"]["nodes"][p.node_id].get(p.field)}
@@ -630,13 +639,7 @@ class GraphEditor(MessageWidget):
     @handler("load_workflow", LoadWorkflow)
     def _load_workflow(self, p: LoadWorkflow, _b: list[bytes]) -> dict[str, Any]:
         # Parse here: read_workflow would take a non-JSON string for a kernel-side path.
-        from invoke_nb.graph.errors import WorkflowError
-
-        try:
-            data = json.loads(p.text)
-        except ValueError as e:
-            raise WorkflowError(f"workflow is not valid JSON: {e}") from None
-        wf = parse_workflow(data)
+        wf = parse_workflow(loads_json(p.text))
         wf.graph.workflow = wf
         self.graph = wf.graph
         return {"nodes": len(wf.graph.nodes)}
