@@ -101,12 +101,13 @@ def test_items_of_a_closed_studio_run_in_the_next(tmp_path: Path, slow_graph) ->
     root = tmp_path / "studio"
     first = Studio(root, start_queue=False)
     ids = first.enqueue(slow_graph(steps=1, delay=0.0), runs=2)
-    with pytest.raises(RuntimeError, match="not running"):
-        first.wait(ids[0], timeout=30)  # nobody else may run it: say so, do not hang
-    first.close()
+    # without a queue thread, waiting runs the item here (issue 14), never hangs
+    assert first.wait(ids[0], timeout=30).outputs["slow"].value == 1
+    first.close()  # ids[1] is still pending, owned by a closed Studio
     second = Studio(root)
     try:
-        assert [second.wait(i, timeout=60).outputs["slow"].value for i in ids] == [1, 1]
+        assert second.wait(ids[1], timeout=60).outputs["slow"].value == 1
+        assert second.catalog.queue.get(ids[1]).worker_pid == os.getpid()
     finally:
         second.close()
 
