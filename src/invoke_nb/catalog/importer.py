@@ -109,7 +109,7 @@ def _import_batch(
                 _check_pixels(path, im.size)  # from the header, before any decoding
                 im.load()
                 chunks = read_text_chunks(im) if im.format == "PNG" else {}
-                found = read_image_metadata(im, chunks)  # never raises
+                found = read_image_metadata(im, chunks)
                 size = im.size
                 # JPEG/WebP are stored as PNGs, with the text their metadata came from
                 as_png = None if im.format == "PNG" else _as_png(im, found.keep)

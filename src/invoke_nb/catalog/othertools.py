@@ -52,12 +52,15 @@ def read_image_metadata(image: Image.Image, chunks: dict[str, str]) -> ForeignRe
     """The metadata of an opened PNG/JPEG/WebP (``chunks``: its PNG text chunks, if any).
 
     Our own readers win where they apply (InvokeAI, ComfyUI, A1111 text); the rest goes to
-    the readers here and to ``sd-parsers``. Never raises.
+    the readers here and to ``sd-parsers``. Raises only ``RecursionError`` (metadata nested
+    too deeply: the importer skips such a file with its reason rather than keep it half-read).
     """
     try:
         if image.format == "PNG":
             return ForeignRead(_from_png(image, chunks))
         return _from_exif_and_xmp(image)
+    except RecursionError:
+        raise
     except Exception as exc:  # a reader bug must not stop an import
         return ForeignRead(Extracted(problems=[f"metadata unreadable: {exc!r}"]))
 
