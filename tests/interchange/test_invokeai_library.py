@@ -249,7 +249,7 @@ def test_not_an_invokeai_root(tmp_path: Path):
         import_invokeai(cat, tmp_path)
 
 
-def test_studio_import_then_rerun_matches_invokeai(tmp_path: Path, ia, studio):
+def test_studio_import_then_rerun_matches_invokeai(tmp_path: Path, ia, studio, invokeai_weights):
     report = studio.import_invokeai(ia.root, progress=False)
     assert report.added["models"] == 1
     png = next(p for p in REFERENCE_PNGS if "euler-" in p.name)

@@ -40,16 +40,19 @@ def test_fixtures_cover_the_four_schedulers() -> None:
         assert _meta(p)["app_version"] == "6.14.2"
 
 
-def test_our_model_hash_is_the_one_invokeai_recorded(reference_model: Path) -> None:
-    ours = model_hash(reference_model)
-    assert ours == REFERENCE_HASH
-    for p in REFERENCE_PNGS:
-        assert _meta(p)["model"]["hash"] == ours
+def test_fixtures_record_the_reference_hash() -> None:
+    """Committed data only: every PNG names the one model, by the hash InvokeAI computed."""
+    assert {_meta(p)["model"]["hash"] for p in REFERENCE_PNGS} == {REFERENCE_HASH}
+
+
+def test_our_model_hash_is_the_one_invokeai_recorded(invokeai_weights: Path) -> None:
+    # invokeai_weights skips (saying why) where torch draws other weights from seed 0
+    assert model_hash(invokeai_weights) == REFERENCE_HASH
 
 
 @pytest.fixture
-def installed(studio, reference_model: Path):
-    return studio.models.install(reference_model, name="my-copy-of-tiny", in_place=True)
+def installed(studio, invokeai_weights: Path):
+    return studio.models.install(invokeai_weights, name="my-copy-of-tiny", in_place=True)
 
 
 @pytest.mark.parametrize("png", REFERENCE_PNGS, ids=lambda p: p.stem)
