@@ -30,7 +30,7 @@ SEEDS = [11, 12, 13, 14, 15, 16]
 
 
 @pytest.fixture(scope="module")
-def studio(
+def ray_studio(
     ray_cluster: Any, tiny_sd1: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Studio]:
     """A studio whose queue runs on 2 Ray workers; models are shipped (not read by path)."""
@@ -42,6 +42,18 @@ def studio(
     yield s
     s.executor.close()
     s.close()
+
+
+@pytest.fixture
+def studio(ray_studio: Studio) -> Studio:
+    """The module's studio (its workers are costly to start) in the same state for every
+    test, whatever ran before: nothing queued, two live workers, no retries recorded."""
+    ray_studio.cancel()
+    ex: RayExecutor = ray_studio.executor
+    ex.retries.clear()
+    ex.max_retries = 1
+    assert len(ex.wait_ready()) == 2
+    return ray_studio
 
 
 def sd1(studio: Studio) -> Any:
