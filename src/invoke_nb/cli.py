@@ -1,7 +1,7 @@
 """The ``invoke-nb`` command: demo, headless workflow runs, models, image import, lab.
 
 Exit codes: 0 success, 1 the work failed (a node error, a failed download), 2 bad usage or
-input (missing file, unknown option, malformed workflow).
+input (missing file, unknown option, malformed workflow), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -99,11 +99,15 @@ def _demo_model(studio: Any) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a workflow file headless; images go to the catalog."""
     import invoke_nb as inb
+    from invoke_nb.graph.errors import GraphError
 
     path = Path(args.workflow)
     if not path.is_file():
         raise UsageError(f"workflow file not found: {path}")
-    g = inb.load_workflow(path)
+    try:
+        g = inb.load_workflow(path)
+    except (GraphError, ValueError) as e:
+        raise UsageError(f"{path}: {e}") from None
     for node_id, field, value in _parse_set(args.set or []):
         g.set(node_id, **{field: value})
     with _studio(args) as studio:
@@ -181,7 +185,9 @@ def cmd_import_invokeai(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    """Start JupyterLab on the quickstart notebook."""
+    """Start JupyterLab on the quickstart notebook (``--dry-run``: print the command only)."""
+    import importlib.util
+    import shlex
     import subprocess
 
     nb = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
@@ -192,6 +198,19 @@ def cmd_lab(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.root:
         env["INVOKE_NB_ROOT"] = str(args.root)
+    if args.dry_run:
+        root = f"INVOKE_NB_ROOT={shlex.quote(env['INVOKE_NB_ROOT'])} " if args.root else ""
+        print(root + shlex.join(cmd))
+        return 0
+    try:
+        missing = importlib.util.find_spec("jupyterlab") is None
+    except (ImportError, ValueError):  # a broken or blocked install
+        missing = True
+    if missing:
+        raise UsageError(
+            f"JupyterLab is not installed for {sys.executable}: "
+            "`pip install jupyterlab` (the kernel package does not need it)"
+        )
     return subprocess.call(cmd, env=env)
 
 
@@ -269,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     ia.set_defaults(fn=cmd_import_invokeai)
 
     lab = sub.add_parser("lab", help="start JupyterLab with the quickstart notebook")
+    lab.add_argument(
+        "--dry-run", action="store_true", help="print the command line instead of running it"
+    )
     lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="arguments passed to jupyter lab")
     lab.set_defaults(fn=cmd_lab)
     return p
@@ -277,8 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``invoke-nb`` command."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `lab` passes unknown options on to JupyterLab (`invoke-nb lab --port 9999`)
+    args, extra = parser.parse_known_args(argv)
+    if args.cmd == "lab":
+        rest = [*extra, *args.lab_args]
+        if "--dry-run" in rest:  # wherever it stood among JupyterLab's options
+            rest.remove("--dry-run")
+            args.dry_run = True
+        args.lab_args = rest[1:] if rest[:1] == ["--"] else rest
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from invoke_nb.graph.errors import GraphError, NodeError
+    from invoke_nb.nodes.context import Cancelled
 
     try:
         return int(args.fn(args) or 0)
@@ -296,6 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("invoke-nb: interrupted", file=sys.stderr)
+        return 130
+    except Cancelled as e:  # Ctrl-C during a run: the studio cancelled the item first
+        print(f"invoke-nb: {e}", file=sys.stderr)
         return 130
 
 

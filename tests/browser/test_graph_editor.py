@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from .lab import LabServer, Notebook
+from .waits import layout_of, wait_settled
 
 pytestmark = pytest.mark.browser
 
@@ -95,8 +96,9 @@ def test_build_connect_invoke(page: Any, lab_server: LabServer) -> None:
     add = add_from_palette(editor, "add")
     editor.locator(".inb-search").fill("string primitive")
     text = add_from_palette(editor, "string")
+    before = layout_of(page, ".inb-graph-editor .react-flow__node")
     editor.get_by_role("button", name="Auto-layout", exact=True).click()
-    page.wait_for_timeout(600)
+    wait_settled(page, ".inb-graph-editor .react-flow__node", changed_from=before)
 
     # a refused connection says why, and changes nothing
     shown: list[str] = []
@@ -146,7 +148,11 @@ def test_build_connect_invoke(page: Any, lab_server: LabServer) -> None:
     field = editor.locator(f".react-flow__node[data-id='{add}'] input[data-field='b']")
     field.fill("10")
     field.press("Enter")
-    page.wait_for_timeout(300)
+    # the value is committed over the comm before Invoke's message (the kernel keeps order)
+    page.wait_for_function(
+        "el => el.value === '10' && !el.closest('.inb-field').querySelector('.inb-field-error')",
+        arg=field.element_handle(),
+    )
 
     editor.get_by_role("button", name="Invoke", exact=True).click()
     value = editor.locator(

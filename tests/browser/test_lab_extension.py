@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from .lab import ARTIFACTS, LabServer, Notebook
+from .waits import wait_settled
 
 pytestmark = pytest.mark.browser
 
@@ -145,7 +146,7 @@ def test_palette_command_docks_the_gallery_in_the_right_panel(
     page.mouse.move(760, box["y"] + 300, steps=5)
     page.mouse.up()
     wait_gallery_tiles(page, RIGHT, 6)
-    page.wait_for_timeout(300)  # let the grid settle for the picture
+    wait_settled(page, ".inb-tile")  # the grid has reflowed to the new width
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "readme-gallery.png"))
     assert not errors, errors

@@ -171,8 +171,18 @@ def test_gallery_filter_star_live_detail(nb: tuple[Notebook, dict[str, Any]]) ->
     assert not info["errors"], info["errors"]
 
 
-def test_queue_view_cancels_a_running_item(nb: tuple[Notebook, dict[str, Any]]) -> None:
-    notebook, info = nb
+@pytest.fixture
+def gallery_shown(nb: tuple[Notebook, dict[str, Any]]) -> tuple[Notebook, dict[str, Any]]:
+    """The notebook with the gallery cell's widget on screen (run here if no test showed it)."""
+    notebook, _ = nb
+    if notebook.page.locator(".inb-gallery").count() == 0:
+        notebook.run_cell(1)
+        notebook.page.locator(".inb-gallery").wait_for()
+    return nb
+
+
+def test_queue_view_cancels_a_running_item(gallery_shown: tuple[Notebook, dict[str, Any]]) -> None:
+    notebook, info = gallery_shown
     page = notebook.page
     notebook.run_cell(4)
     queue = page.locator(".inb-queue")

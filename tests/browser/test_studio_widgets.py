@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from .lab import LabServer, Notebook
+from .waits import wait_painted
 
 pytestmark = pytest.mark.browser
 
@@ -59,7 +60,9 @@ def editor_part(page: Any, nb: Notebook) -> None:
     options = picker.locator("option").all_inner_texts()
     assert any(o.startswith("tiny · sd-1") for o in options), options
     picker.select_option(label=next(o for o in options if o.startswith("tiny")))
-    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "el => el.selectedOptions[0].textContent.startsWith('tiny')", arg=picker.element_handle()
+    )
 
     editor.get_by_label("Runs").fill("2")
     editor.get_by_role("button", name="Invoke", exact=True).click()
@@ -148,7 +151,7 @@ def canvas_part(page: Any, nb: Notebook) -> None:
     staging = cv.get_by_test_id("staging")
     staging.wait_for(timeout=90_000)
     assert "inpaint done" in cv.locator(".inb-cv-status").inner_text()
-    page.wait_for_timeout(200)
+    wait_painted(page)
     nb.screenshot("studio_canvas_02_staged", cv)
 
     staging.get_by_role("button", name="Accept").click()
@@ -162,15 +165,21 @@ def canvas_part(page: Any, nb: Notebook) -> None:
     assert report["changed_inside"] > 0
     # the mask stays on screen; clear it so the accepted picture shows plainly
     cv.locator("button[data-action='clear-mask']").click()
-    page.wait_for_timeout(300)
+    # no painted mask: the generate button no longer offers inpaint
+    page.wait_for_function("el => !el.textContent.includes('inpaint')", arg=gen.element_handle())
+    wait_painted(page)
     nb.screenshot("studio_canvas_03_accepted", cv)
 
     # undo the clear and the accept: Python follows the browser
     cv.get_by_role("button", name="Undo").click()
     cv.get_by_role("button", name="Undo").click()
     page.wait_for_function("() => document.querySelectorAll('.inb-cv-layer').length === 1")
-    page.wait_for_timeout(400)
-    nb.run_cell(5)
+    # the canvas syncs to the kernel shortly after a change: ask Python until it agrees
+    for _ in range(10):
+        nb.run_cell(5)
+        nb.wait_kernel_idle()
+        if "LAYERS 1" in nb.output_text(5, "LAYERS"):
+            break
     assert "LAYERS 1" in nb.output_text(5, "LAYERS")
 
 

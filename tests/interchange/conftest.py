@@ -15,13 +15,26 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from invokeai_root import FIXTURES, REFERENCE_PNGS, SCHEMA_4, SCHEMA_6  # noqa: F401
-from reference_model import build_reference_sd1
+from reference_model import REFERENCE_HASH, build_reference_sd1
 
 
 @pytest.fixture(scope="session")
 def reference_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny SD1 model the reference PNGs were generated with (rebuilt, same bytes)."""
     return build_reference_sd1(tmp_path_factory.mktemp("reference-model") / "tiny-sd1")
+
+
+@pytest.fixture(scope="session")
+def invokeai_weights(reference_model: Path) -> Path:
+    """The reference model, checked to be the very bytes InvokeAI ran (by its recorded hash).
+
+    Its weights come from integers, not from torch's random generator, so the check holds on
+    every machine; a failure here means the factory or the rewrite changed.
+    """
+    from invoke_nb.models.hashing import model_hash
+
+    assert model_hash(reference_model) == REFERENCE_HASH
+    return reference_model
 
 
 @pytest.fixture

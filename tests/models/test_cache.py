@@ -10,7 +10,7 @@ import torch
 
 from invoke_nb.models.cache import ModelCache, get_model_cache, object_size
 from invoke_nb.models.errors import ModelLoadError
-from invoke_nb.models.memory import cgroup_memory_limit, rss_bytes
+from invoke_nb.models.memory import cgroup_memory_limit
 
 MB = 1024 * 1024
 
@@ -217,15 +217,24 @@ def test_cgroup_limits_are_respected(tmp_path: Path) -> None:
 
 
 def test_clear_gives_memory_back() -> None:
+    """clear() drops every entry and keeps no reference: the modules are freed (their
+    weakrefs die), so the memory is the allocator's again. Process RSS is left to
+    benchmarks/model_cache.py: it depends on the allocator and on what else runs."""
+    import gc
+    import weakref
+
     cache = ModelCache(ram_bytes=2000 * MB, device="cpu")
-    before = rss_bytes()
+    refs = []
     for i in range(4):
         m = cache.get((f"m{i}", None), lambda: module_of(64 * MB))
-        m.w.data.fill_(1.0)  # touch the pages so they are resident
+        m.w.data.fill_(1.0)
+        refs.append((weakref.ref(m), weakref.ref(m.w)))
     del m
-    loaded = rss_bytes()
-    assert loaded - before > 200 * MB
+    assert len(cache.keys()) == 4
+    assert cache.stats().bytes_ram >= 4 * 64 * MB  # every module's weights are accounted
+    gc.collect()
+    assert all(r() is not None for pair in refs for r in pair)  # the cache holds them
     assert cache.clear() == 4
-    after = rss_bytes()
-    assert after - before < 0.1 * (loaded - before) + 16 * MB
-    assert cache.stats().bytes_ram == 0
+    gc.collect()
+    assert [r() for pair in refs for r in pair] == [None] * 8  # nothing kept them alive
+    assert cache.keys() == [] and cache.stats().bytes_ram == 0

@@ -67,17 +67,24 @@ def test_items_overlap_and_finish_in_completion_order(studio: Studio) -> None:
 
 def test_cancel_stops_every_running_item(studio: Studio) -> None:
     studio.use_executor(TwoAtOnce())
+    steps: dict[int, int] = {}  # item id -> progress events seen
+    off = studio.events.on(
+        "progress", lambda k, p: steps.__setitem__(p["item_id"], steps.get(p["item_id"], 0) + 1)
+    )
     ids = studio.enqueue(slow(500), batch={"slow.value": [1, 2, 3]})
     deadline = time.monotonic() + 20
     while len(studio.queue.running_items) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert sorted(studio.queue.running_items) == ids[:2]
-    t0 = time.monotonic()
+    at_cancel = dict(steps)
     studio.cancel(ids)
     for i in ids:
         with pytest.raises(inb.Cancelled):
             studio.wait(i, timeout=10)
-    assert time.monotonic() - t0 < 3
+    off()
+    # each running item stops at its next step boundary (the step in flight may report)
+    assert set(steps) == set(ids[:2]), steps
+    assert all(steps[i] - at_cancel.get(i, 0) <= 2 for i in steps), (at_cancel, steps)
     assert {studio.catalog.queue.get(i).status for i in ids} == {"canceled"}
     assert studio.queue.running_items == []
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -71,9 +70,9 @@ def test_dataframe_rows_are_zipped_items(studio: Studio) -> None:
 
 def test_enqueue_returns_at_once_and_runs_in_order(studio: Studio) -> None:
     studio.queue.pause()
-    t0 = time.perf_counter()
     ids = studio.enqueue(add_graph(), batch={"a.value": [1, 2, 3]})
-    assert time.perf_counter() - t0 < 2.0
+    # returned with nothing run: the items wait for the (paused) processor
+    assert [studio.catalog.queue.get(i).status for i in ids] == ["pending"] * 3
     order: list[int] = []
     studio.events.on(
         "queue_item_status_changed",
@@ -97,11 +96,12 @@ def test_cancel_mid_run_within_a_step(studio: Studio, slow_graph) -> None:
     studio.events.on("progress", on_progress)
     (item,) = studio.enqueue(slow_graph(steps=200, delay=0.02))
     assert started.wait(20)
-    t0 = time.perf_counter()
+    at_cancel = len(steps)
     studio.cancel(item)
     with pytest.raises(inb.Cancelled):
         studio.wait(item, timeout=10)
-    assert time.perf_counter() - t0 < 1.0
+    # the node stops at its next step boundary: the step in flight may still report
+    assert len(steps) - at_cancel <= 2, (at_cancel, len(steps))
     assert studio.catalog.queue.get(item).status == "canceled"
     assert max(steps) < 200
 

@@ -1,14 +1,17 @@
 """Front-end lock-step: fixtures generated from Python, then the vitest suite run on them.
 
-The first tests regenerate ``extension/tests/fixtures/`` from the Python functions (with a
-warning when the committed copy was stale, e.g. after a node type was added, so the diff
-shows in git); the last test runs vitest, whose tests read those fixtures. Both therefore
-judge the same cases in one pytest run.
+The first tests compare ``extension/tests/fixtures/`` with what the Python functions give
+now; the last test runs vitest, whose tests read those fixtures. Both therefore judge the
+same cases in one pytest run. A stale fixture (e.g. after a node type was added) fails with
+the command that regenerates it, ``make -C extension fixtures``, which sets
+``INVOKE_NB_UPDATE_FIXTURES=1``: only then are files in the source tree rewritten, and
+never where ``CI`` is set.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import warnings
@@ -23,18 +26,30 @@ from .fixtures import FIXTURES, arrow_records, compat_cases, connection_cases
 EXTENSION = FIXTURES.parents[1]
 
 
+def _updating() -> bool:
+    return os.environ.get("INVOKE_NB_UPDATE_FIXTURES") == "1" and not os.environ.get("CI")
+
+
 def _sync(files: dict[str, bytes]) -> None:
-    stale = []
-    for name, data in files.items():
-        path = FIXTURES / name
-        if not path.exists() or path.read_bytes() != data:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            stale.append(name)
-    if stale:
-        warnings.warn(
-            f"regenerated stale front-end fixtures {stale} in {FIXTURES}; commit them", stacklevel=2
+    stale = [
+        name
+        for name, data in files.items()
+        if not (FIXTURES / name).exists() or (FIXTURES / name).read_bytes() != data
+    ]
+    if not stale:
+        return
+    if not _updating():
+        pytest.fail(
+            f"front-end fixtures {stale} in {FIXTURES} are stale (the vitest suite would judge "
+            "old cases): run `make -C extension fixtures` and commit the result"
         )
+    for name in stale:
+        path = FIXTURES / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(files[name])
+    warnings.warn(
+        f"regenerated front-end fixtures {stale} in {FIXTURES}; commit them", stacklevel=2
+    )
 
 
 def _json(data: object) -> bytes:

@@ -34,14 +34,26 @@ class _StepOutput:
 
 
 class ERSDEScheduler(EulerDiscreteScheduler):
-    """Euler's schedule with the stochastic ER-SDE step (``solver_order``/``stochastic`` accepted)."""
+    """Euler's schedule with the stochastic ER-SDE step.
 
-    def __init__(
-        self, *args: Any, solver_order: int = 1, stochastic: bool = True, **kwargs: Any
-    ) -> None:
-        kwargs.pop("use_flow_sigmas", None)
-        super().__init__(*args, **kwargs)
-        self._stochastic = stochastic
+    ``from_config`` takes the model's scheduler config like any diffusers scheduler, plus
+    ``stochastic`` (False drops the noise term) and InvokeAI's ``solver_order`` (accepted,
+    first order regardless). ``__init__`` stays Euler's: diffusers reads the config keys a
+    scheduler takes from its ``__init__`` signature, so an ``*args, **kwargs`` override would
+    silently drop the model's beta schedule.
+    """
+
+    stochastic: bool = True
+
+    @classmethod
+    def from_config(cls, config: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        config = {**dict(config or {}), **kwargs}
+        stochastic = bool(config.pop("stochastic", True))
+        for key in ("solver_order", "use_flow_sigmas"):
+            config.pop(key, None)
+        sched = super().from_config(config)
+        sched.stochastic = stochastic
+        return sched
 
     def step(  # type: ignore[override]
         self,
@@ -66,7 +78,7 @@ class ERSDEScheduler(EulerDiscreteScheduler):
         else:
             r = _noise_scaler(sigma_next) / _noise_scaler(sigma)
             prev = r * sample + (1 - r) * x0
-            if self._stochastic:
+            if self.stochastic:
                 scale = (sigma_next**2 - (sigma * r) ** 2).clamp(min=0).sqrt()
                 z = torch.randn(
                     sample.shape, generator=generator, dtype=sample.dtype, device="cpu"
