@@ -181,8 +181,17 @@ def cmd_import_invokeai(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    """Start JupyterLab on the quickstart notebook."""
+    """Start JupyterLab on the quickstart notebook (the server comes with the `lab` extra)."""
+    import importlib.util
     import subprocess
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        print(
+            "invoke-nb lab needs JupyterLab, which the kernel package does not install: "
+            "pip install 'invoke-nb[lab]'",
+            file=sys.stderr,
+        )
+        return 1
 
     nb = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
     cmd = [sys.executable, "-m", "jupyter", "lab"]
