@@ -17,9 +17,11 @@ $(VENV)/bin/python:
 	$(PIP) install --upgrade pip
 
 # torch first and pinned: any other spec would pull a multi-GB CUDA build.
+# The editable install skips the wheel's front-end hook (hatch-jupyter-builder): the
+# `frontend` target below builds with make, only what changed.
 $(STAMP): $(VENV)/bin/python pyproject.toml
 	$(PIP) install "$(TORCH)"
-	$(PIP) install -e ".[dev,ray]"
+	SKIP_JUPYTER_BUILDER=1 $(PIP) install -e ".[dev,ray,lab]" "$(TORCH)"
 	touch $(STAMP)
 
 frontend: $(STAMP)

@@ -209,7 +209,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(
             f"JupyterLab is not installed for {sys.executable}: "
-            "`pip install jupyterlab` (the kernel package does not need it)"
+            "pip install 'invoke-nb[lab]' (the kernel package does not need it)"
         )
     return subprocess.call(cmd, env=env)
 

@@ -170,7 +170,7 @@ def test_lab_without_jupyterlab_says_how_to_get_it(
     monkeypatch.setitem(sys.modules, "jupyterlab", None)  # as if not installed
     assert cli(tmp_path / "r", "lab") == 2
     err = capsys.readouterr().err
-    assert "JupyterLab is not installed" in err and "pip install jupyterlab" in err
+    assert "JupyterLab is not installed" in err and "pip install 'invoke-nb[lab]'" in err
 
 
 def test_ctrl_c_exits_130_and_cancels_the_run(root: Path, tmp_path: Path) -> None:

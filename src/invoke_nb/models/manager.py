@@ -18,6 +18,7 @@ import shutil
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -109,6 +110,29 @@ def _size(path: Path) -> int:
 
 
 _RECENT_SECONDS = 2.0
+
+
+class ModelAlreadyInstalledWarning(UserWarning):
+    """The content asked for is installed under another name; that record is returned."""
+
+
+def _already_installed(existing: ModelRecord, path: Path, name: str | None) -> ModelRecord:
+    """Return the record that holds this content, warning when it is not under ``name``.
+
+    The same content is one record (one hash), so a second name is not registered: the
+    caller must learn which name to use, or the name it asked for stays unknown silently.
+    """
+    log.info("%s is already installed as %r", path.name, existing.name)
+    if name is not None and name != existing.name:
+        warnings.warn(
+            f"{path.name} is already installed as {existing.name!r} (key {existing.key}); "
+            f"returning that record, so {name!r} is not a model name: use "
+            f"{existing.name!r}, or rename it with models.update({existing.key!r}, "
+            f"name={name!r})",
+            ModelAlreadyInstalledWarning,
+            stacklevel=4,
+        )
+    return existing
 
 
 class ModelManager:
@@ -253,13 +277,12 @@ class ModelManager:
         )
         existing = self.store.by_hash(digest)
         if existing is not None:
-            log.info("%s is already installed as %r", path.name, existing.name)
-            return self._retry_checkpoint_config(existing), False
+            return self._retry_checkpoint_config(_already_installed(existing, path, name)), False
         result = probe(path, allow_pickle=allow_unsafe)
         with self._install_lock:
             existing = self.store.by_hash(digest)
             if existing is not None:
-                return existing, False
+                return _already_installed(existing, path, name), False
             if in_place:
                 final, owned = path, False
             else:
