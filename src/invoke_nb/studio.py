@@ -35,7 +35,7 @@ from invoke_nb.models.manager import ModelManager
 from invoke_nb.nodes.context import Cancelled, Services, memory_image
 from invoke_nb.nodes.types import ImageField
 from invoke_nb.presets import Presets
-from invoke_nb.queue.batch import Batch, expand_batch
+from invoke_nb.queue.batch import Batch, expand_batch, split_batch_nodes
 from invoke_nb.queue.events import EventBus
 from invoke_nb.queue.processor import QueueProcessor
 
@@ -284,8 +284,11 @@ class Studio:
     ) -> list[int]:
         """Queue ``graph`` (expanded by ``batch`` and ``runs``); returns the item ids at once."""
         self._check_open()
+        # batch/generator nodes become batch data, as InvokeAI's editor does on enqueue
+        graph, node_groups = split_batch_nodes(graph, self._board_image_names)
         graph.validate()
         b = Batch.parse(batch, runs)
+        b = Batch(node_groups + b.data, b.runs)
         b.validate(graph)
         data = self._portable(graph).to_dict()
         values = (
@@ -309,6 +312,21 @@ class Studio:
         )
         self.queue.wake()
         return ids
+
+    def _board_image_names(self, board_id: str, category: str) -> list[str]:
+        """A board's image names for an image generator node (InvokeAI's "images" are the
+        general category, "assets" the control/mask/user/other ones), newest first."""
+        cats = ["general"] if category == "images" else ["control", "mask", "user", "other"]
+        names: list[str] = []
+        cursor = None
+        while True:
+            page = self.catalog.images.list(
+                board_id=board_id, category=cats, limit=500, cursor=cursor
+            )
+            names += [r.image_name for r in page.items]
+            if page.next_cursor is None:
+                return names
+            cursor = page.next_cursor
 
     def _portable(self, graph: Graph) -> Graph:
         """Images that live only in kernel memory are catalogued (as intermediates) so that a

@@ -52,6 +52,8 @@ KEPT: dict[tuple[str, str], str] = {
     ("denoise_latents", "hidiffusion_t1_ratio"): "InvokeAI 6.14's HiDiffusion inputs",
     ("denoise_latents", "hidiffusion_t2_ratio"): "InvokeAI 6.14's HiDiffusion inputs",
     ("denoise_latents", "version"): "InvokeAI 6.14's node version (HiDiffusion inputs)",
+    ("scheduler", "scheduler"): "ours offers er_sde as well (InvokeAI 6.14)",
+    ("scheduler", "output"): "ours offers er_sde as well (InvokeAI 6.14)",
     ("noise", "noise_type"): "InvokeAI 6.14's architecture switch (SD only here)",
     ("noise", "version"): "InvokeAI 6.14's node version (noise_type)",
     ("core_metadata", "mistral_encoder"): "InvokeAI 6.14's FLUX.2 [dev] metadata",
