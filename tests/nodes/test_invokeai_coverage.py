@@ -39,10 +39,12 @@ _ALIASES = {
     ),
 }
 
+# Choice values we offer beyond InvokeAI 6.11.1's (a choice field may accept more)
+KEPT_CHOICES = {"er_sde": "InvokeAI 6.14's ER-SDE scheduler"}
+
 # (node type, field or "version") -> why we differ from InvokeAI 6.11.1 on purpose
 KEPT: dict[tuple[str, str], str] = {
     ("denoise_latents", "seeding"): "ours: InvokeAI's or diffusers' noise seeding",
-    ("denoise_latents", "scheduler"): "ours offers er_sde as well (InvokeAI 6.14)",
     ("denoise_latents", "control"): "Any: one ControlField or a list, checked at run time",
     ("denoise_latents", "ip_adapter"): "Any: one IPAdapterField or a list, checked at run time",
     ("denoise_latents", "t2i_adapter"): "Any: one T2IAdapterField or a list, checked at run time",
@@ -52,8 +54,6 @@ KEPT: dict[tuple[str, str], str] = {
     ("denoise_latents", "hidiffusion_t1_ratio"): "InvokeAI 6.14's HiDiffusion inputs",
     ("denoise_latents", "hidiffusion_t2_ratio"): "InvokeAI 6.14's HiDiffusion inputs",
     ("denoise_latents", "version"): "InvokeAI 6.14's node version (HiDiffusion inputs)",
-    ("scheduler", "scheduler"): "ours offers er_sde as well (InvokeAI 6.14)",
-    ("scheduler", "output"): "ours offers er_sde as well (InvokeAI 6.14)",
     ("noise", "noise_type"): "InvokeAI 6.14's architecture switch (SD only here)",
     ("noise", "version"): "InvokeAI 6.14's node version (noise_type)",
     ("core_metadata", "mistral_encoder"): "InvokeAI 6.14's FLUX.2 [dev] metadata",
@@ -68,8 +68,19 @@ KEPT: dict[tuple[str, str], str] = {
 }
 
 
+def _literal_superset(ours: str, theirs: str) -> bool:
+    """Ours offers every choice InvokeAI's does, plus only :data:`KEPT_CHOICES`."""
+    m1 = re.fullmatch(r"(.*)Literal(\[.*?\])(.*)", ours)
+    m2 = re.fullmatch(r"(.*)Literal(\[.*?\])(.*)", theirs)
+    if not (m1 and m2) or (m1[1], m1[3]) != (m2[1], m2[3]):
+        return False
+    mine, their = json.loads(m1[2]), json.loads(m2[2])
+    extra = [v for v in mine if v not in their]
+    return set(their) <= set(mine) and all(v in KEPT_CHOICES for v in extra)
+
+
 def _same_type(ours: str, theirs: str) -> bool:
-    if ours == theirs:
+    if ours == theirs or _literal_superset(ours, theirs):
         return True
     for mine, names in _ALIASES.items():
         for t in names:
