@@ -48,6 +48,7 @@ for _name in (
     "batch",
     "utilities",
     "metadata",
+    "image_tools",
 ):
     _here = Path(__file__).parent
     if (_here / f"{_name}.py").exists() or (_here / _name / "__init__.py").exists():
