@@ -49,6 +49,7 @@ for _name in (
     "utilities",
     "metadata",
     "image_tools",
+    "denoise_meta",
 ):
     _here = Path(__file__).parent
     if (_here / f"{_name}.py").exists() or (_here / _name / "__init__.py").exists():
