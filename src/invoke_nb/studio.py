@@ -237,6 +237,7 @@ class Studio:
             models=self.models,
             emit=emit,
             cancel=cancel,
+            extra={"style_presets": self.presets.find},
         )
 
     def _forward_model_event(self, kind: str, payload: dict[str, Any]) -> None:

@@ -460,3 +460,57 @@ class SDXLLoRACollectionLoaderNode(Node):
     def invoke(self, ctx: Context) -> SDXLLoRALoaderOutput:
         bundles = {"unet": self.unet, "clip": self.clip, "clip2": self.clip2}
         return SDXLLoRALoaderOutput(**_apply_loras(bundles, self.loras))
+
+
+# ---------------------------------------------------------------------------------------
+# Style presets
+
+
+class StylePresetField(BaseModel):
+    """A reference to a style preset of the studio."""
+
+    style_preset_id: str = Field(description="The id of the style preset")
+
+
+@output("prompt_template_output")
+class PromptTemplateOutput(Output):
+    """A prompt pair with a style preset applied."""
+
+    positive_prompt: str = OutputField(description="The positive prompt with the template applied")
+    negative_prompt: str = OutputField(description="The negative prompt with the template applied")
+
+
+@node(
+    "prompt_template",
+    title="Prompt Template",
+    category="prompt",
+    tags=["prompt", "template"],
+    version="1.0.0",
+)
+class PromptTemplateNode(Node):
+    """Puts the prompts into a style preset's templates (each ``{prompt}`` is replaced).
+
+    The host provides the presets as ``Services.extra["style_presets"]``, a function from a
+    preset id (or name) to an object with ``positive_prompt`` and ``negative_prompt``.
+    """
+
+    style_preset: StylePresetField = InputField(description="The style preset to use")
+    positive_prompt: str = InputField(
+        default="", description="The positive prompt", ui_hint=UIHint.TEXTAREA
+    )
+    negative_prompt: str = InputField(
+        default="", description="The negative prompt", ui_hint=UIHint.TEXTAREA
+    )
+
+    def invoke(self, ctx: Context) -> PromptTemplateOutput:
+        find = ctx.services.extra.get("style_presets")
+        if find is None:
+            raise LookupError(
+                f"node {self.id!r}: no style presets here (run in a Studio, or give "
+                "Services(extra={'style_presets': ...}))"
+            )
+        preset = find(self.style_preset.style_preset_id)
+        return PromptTemplateOutput(
+            positive_prompt=preset.positive_prompt.replace("{prompt}", self.positive_prompt),
+            negative_prompt=preset.negative_prompt.replace("{prompt}", self.negative_prompt),
+        )
