@@ -4,6 +4,7 @@ dilate/erode (pixel checks against hand-computed values)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image, ImageEnhance
 
 import invoke_nb as inb
@@ -134,3 +135,18 @@ def test_show_image_passes_through() -> None:
     r, out = _run("show_image", image=img)
     assert (out.width, out.height) == (5, 3)
     assert np.array_equal(np.asarray(_pil(r, out)), np.asarray(img))
+
+
+def test_watermark_is_readable_by_the_decoder() -> None:
+    imwatermark = pytest.importorskip("imwatermark")
+    yy, xx = np.mgrid[0:256, 0:256]
+    smooth = np.stack([60 + xx // 2, 60 + yy // 2, 60 + (xx + yy) // 4], -1).astype(np.uint8)
+    img = Image.fromarray(smooth)
+    r, out = _run("img_watermark", image=img, text="invoke")
+    marked = _pil(r, out)
+    assert marked.mode == "RGBA" and marked.size == (256, 256)
+    bgr = np.asarray(marked.convert("RGB"))[..., ::-1].copy()
+    decoded = imwatermark.WatermarkDecoder("bytes", 6 * 8).decode(bgr, "dwtDct")
+    assert decoded == b"invoke"
+    diff = np.abs(np.asarray(marked.convert("RGB"), dtype=int) - np.asarray(img, dtype=int))
+    assert 0 < diff.mean() < 3  # invisible: small changes
