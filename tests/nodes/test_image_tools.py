@@ -150,3 +150,30 @@ def test_watermark_is_readable_by_the_decoder() -> None:
     assert decoded == b"invoke"
     diff = np.abs(np.asarray(marked.convert("RGB"), dtype=int) - np.asarray(img, dtype=int))
     assert 0 < diff.mean() < 3  # invisible: small changes
+
+
+def test_compositor_keys_out_the_backdrop() -> None:
+    subject = Image.new("RGB", (8, 8), (0, 255, 0))
+    subject.paste((200, 10, 10), (2, 2, 6, 6))
+    bg = Image.new("RGB", (8, 8), (0, 0, 255))
+    for key in ("#00ff00", "(0, 250, 0)", ""):
+        r, out = _run(
+            "invokeai_img_composite",
+            image_subject=subject,
+            image_background=bg,
+            chroma_key=key,
+            threshold=20,
+        )
+        arr = np.asarray(_pil(r, out))
+        assert tuple(arr[0, 0]) == (0, 0, 255, 255), key  # backdrop removed: background shows
+        assert tuple(arr[4, 4]) == (200, 10, 10, 255), key  # subject kept
+    r, out = _run(
+        "invokeai_img_composite",
+        image_subject=subject,
+        image_background=bg,
+        chroma_key="#00ff00",
+        x_offset=2,
+        y_offset=1,
+    )
+    arr = np.asarray(_pil(r, out))
+    assert tuple(arr[1 + 1, 2 + 2]) == (200, 10, 10, 255) and tuple(arr[6, 7]) == (0, 0, 255, 255)
