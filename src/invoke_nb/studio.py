@@ -358,7 +358,7 @@ class Studio:
 
         Ctrl-C (a kernel interrupt) cancels the run between steps and raises ``Cancelled``.
         """
-        (item_id,) = self.enqueue(graph, prepend=True)
+        (item_id,) = self.enqueue(_single(graph), prepend=True)
         images: list[StudioImage] = []
         done = threading.Event()
         bar = _ProgressBar(len(graph.nodes)) if progress else None
@@ -405,7 +405,7 @@ class Studio:
 
     async def arun(self, graph: Graph) -> StudioResult:
         """``await studio.arun(graph)``: run without blocking the kernel's event loop."""
-        (item_id,) = self.enqueue(graph, prepend=True)
+        (item_id,) = self.enqueue(_single(graph), prepend=True)
         images: list[StudioImage] = []
 
         def on_event(kind: str, payload: dict[str, Any]) -> None:
@@ -849,6 +849,21 @@ class _TrackingSink:
 
     def get(self, name: str) -> Image.Image | None:
         return self.studio.sink.get(name)
+
+
+def _single(graph: Graph) -> Graph:
+    """``graph`` when it makes one queue item; batch nodes make several, so they go through
+    :meth:`Studio.enqueue` (which returns every item id) instead."""
+    from invoke_nb.nodes.batch import BATCH_TYPES
+    from invoke_nb.queue.batch import BatchError
+
+    batch_nodes = [nid for nid, s in graph.nodes.items() if s.type in BATCH_TYPES]
+    if batch_nodes:
+        raise BatchError(
+            f"graph has batch nodes ({', '.join(batch_nodes)}): it makes one queue item per "
+            "value, so use studio.enqueue(graph) and studio.wait(item_id) for each"
+        )
+    return graph
 
 
 class _ProgressBar:

@@ -183,3 +183,8 @@ def test_split_keeps_the_graph_valid_and_expand_counts() -> None:
     g2.validate()
     assert len(Batch(groups)) == 6
     assert len(expand_batch(Batch(groups, runs=2))) == 12
+
+
+def test_run_of_a_batch_graph_points_to_enqueue(studio: Studio) -> None:
+    with pytest.raises(BatchError, match=r"studio\.enqueue"):
+        studio.run(_sum_graph(), progress=False)
