@@ -450,3 +450,46 @@ class ImageCompositorNode(ImageSavingNode):
         if self.x_offset or self.y_offset:
             subject = ImageChops.offset(subject, self.x_offset, yoffset=-self.y_offset)
         return self.save_image(ctx, Image.alpha_composite(bg, subject))
+
+
+# ---------------------------------------------------------------------------------------
+# NSFW check
+
+
+@node(
+    "img_nsfw", title="Blur NSFW Image", category="image", tags=["image", "nsfw"], version="1.2.3"
+)
+class ImageNSFWBlurNode(ImageSavingNode):
+    """Blurs the image (Gaussian, radius 32) when the Stable Diffusion safety checker flags
+    it. The checker is an installed model of type ``safety_checker`` (a diffusers
+    ``StableDiffusionSafetyChecker`` folder with its CLIP image processor); InvokeAI also
+    pastes a caution sign over the blur, which is left out here."""
+
+    image: ImageField = InputField(description="The image to check")
+
+    def flagged(self, ctx: Context, image: Image.Image) -> bool:
+        """Whether the safety checker flags ``image``."""
+        import torch
+
+        from invoke_nb.nodes.types import ModelIdentifierField
+
+        found = ctx.models.list(type="safety_checker") if ctx.models is not None else []
+        if not found:
+            raise LookupError(
+                f"node {self.id!r}: no safety checker installed (install a diffusers "
+                "StableDiffusionSafetyChecker folder with studio.models.install)"
+            )
+        ident = ModelIdentifierField(key=found[0].key, name=found[0].name, type="safety_checker")
+        with ctx.models.load(ident) as (checker, processor):
+            clip_input = processor([image], return_tensors="pt").pixel_values
+            pixels = (np.asarray(image, dtype=np.float32) / 255.0)[None].transpose(0, 3, 1, 2)
+            with torch.no_grad():
+                _, has_nsfw = checker(images=pixels, clip_input=clip_input.to(checker.dtype))
+        return bool(has_nsfw[0])
+
+    def invoke(self, ctx: Context) -> ImageOutput:
+        image = ctx.images.get_pil(self.image, mode="RGB")
+        if self.flagged(ctx, image):
+            ctx.log.warning("image flagged by the safety checker: blurred")
+            image = image.filter(ImageFilter.GaussianBlur(radius=32))
+        return self.save_image(ctx, image)
