@@ -177,3 +177,12 @@ def test_compositor_keys_out_the_backdrop() -> None:
     )
     arr = np.asarray(_pil(r, out))
     assert tuple(arr[1 + 1, 2 + 2]) == (200, 10, 10, 255) and tuple(arr[6, 7]) == (0, 0, 255, 255)
+
+
+def test_ealightness_is_the_lab_lightness() -> None:
+    rng = np.random.default_rng(5)
+    img = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    r, out = _run("invokeai_ealightness", image=img)
+    got = np.asarray(_pil(r, out), dtype=int)
+    want = np.asarray(img.convert("LAB").getchannel("L"), dtype=int)
+    assert got.shape == (8, 8) and np.abs(got - want).max() <= 1

@@ -493,3 +493,47 @@ class ImageNSFWBlurNode(ImageSavingNode):
             ctx.log.warning("image flagged by the safety checker: blurred")
             image = image.filter(ImageFilter.GaussianBlur(radius=32))
         return self.save_image(ctx, image)
+
+
+@node(
+    "invokeai_ealightness",
+    title="Equivalent Achromatic Lightness",
+    category="image",
+    tags=["image", "channel", "mask", "cielab", "lab"],
+    version="1.2.0",
+)
+class EquivalentAchromaticLightnessNode(ImageSavingNode):
+    """Greyscale lightness with the Helmholtz-Kohlrausch chroma correction, as InvokeAI
+    computes it: the correction is summed over the whole image and then normalised away, so
+    the result is the CIELAB lightness channel up to float rounding."""
+
+    image: ImageField = InputField(description="Image from which to get channel")
+
+    def invoke(self, ctx: Context) -> ImageOutput:
+        import math
+
+        import torch
+
+        img = ctx.images.get_pil(self.image)
+        lab = (img.convert("RGB") if img.mode == "L" else img).convert("LAB")
+
+        def chan(name: str, signed: bool) -> torch.Tensor:
+            x = torch.from_numpy(np.asarray(lab.getchannel(name), dtype=np.float32) / 255.0)[None]
+            return x * 2.0 - 1.0 if signed else x
+
+        lightness, a, b = chan("L", False), chan("A", True), chan("B", True)
+        chroma = torch.sqrt(a**2 + b**2)
+        hue = torch.atan2(b, a)
+        k = (0.1644, 0.0603, 0.1307, 0.0060)
+        shifted = torch.remainder(hue - math.pi / 2 + 3 * math.pi, 2 * math.pi) - math.pi
+        f_by = k[0] * torch.abs(torch.sin(shifted / 2.0)) + k[1]
+        f_r = torch.where(
+            (hue >= -math.pi / 2) & (hue <= math.pi / 2),
+            k[2] * torch.abs(torch.cos(hue)) + k[3],
+            torch.zeros_like(hue),
+        )
+        adjust = torch.tensordot(f_by + f_r, chroma, dims=([1, 2], [1, 2]))
+        low, high = torch.zeros_like(lightness) + adjust, torch.ones_like(lightness) + adjust
+        out = (lightness + adjust - low.min()) / (high.max() - low.min())
+        grey = (out[0] * 255).to(torch.uint8).numpy()  # truncation, as torchvision does
+        return self.save_image(ctx, Image.fromarray(grey, mode="L"))
