@@ -188,3 +188,19 @@ def test_split_keeps_the_graph_valid_and_expand_counts() -> None:
 def test_run_of_a_batch_graph_points_to_enqueue(studio: Studio) -> None:
     with pytest.raises(BatchError, match=r"studio\.enqueue"):
         studio.run(_sum_graph(), progress=False)
+
+
+def test_batch_workflow_survives_invokeai_export(studio: Studio) -> None:
+    from invoke_nb.graph.workflow import Workflow, read_workflow
+
+    g = inb.Graph()
+    gen = {"type": "float_generator_linear_distribution", "start": 0, "end": 1, "count": 3}
+    g.add("float_generator", id="gen", generator=gen)
+    g.add("float_batch", id="b")
+    g.connect("gen", "floats", "b", "floats")
+    g.add("float_math", id="m", operation="MUL", b=10.0)
+    g.connect("b", "value", "m", "a")
+    back = read_workflow(Workflow(graph=g).to_invokeai()).graph
+    assert back.nodes["gen"].values["generator"].model_dump() == gen
+    ids = studio.enqueue(back)
+    assert sorted(studio.wait(i, timeout=30).outputs["m"].value for i in ids) == [0.0, 5.0, 10.0]
