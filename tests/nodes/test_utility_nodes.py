@@ -117,3 +117,13 @@ def test_model_identifier_passes_the_reference() -> None:
     g = inb.Graph()
     g.add("model_identifier", id="m", model=ident)
     assert inb.run(g).outputs["m"].model == ident
+
+
+def test_dynamic_prompt_parse_errors() -> None:
+    from invoke_nb.nodes.utilities import expand_prompts
+
+    assert expand_prompts("a {red|blue", 3, combinatorial=True) == ["a {red|blue"]
+    g = inb.Graph()
+    g.add("dynamic_prompt", id="d", prompt="a {red|blue", combinatorial=True)
+    with pytest.raises(Exception, match="cannot parse dynamic prompt"):
+        inb.run(g)

@@ -37,13 +37,19 @@ __all__ = ["BoundingBoxField", "expand_prompts"]
 
 
 def expand_prompts(
-    template: str, count: int, *, combinatorial: bool, seed: int | None = None
+    template: str,
+    count: int,
+    *,
+    combinatorial: bool,
+    seed: int | None = None,
+    strict: bool = False,
 ) -> list[str]:
     """Prompts from a dynamicprompts template (``a {red|blue} car``).
 
     Combinatorial: every combination, at most ``count``. Random: ``count`` draws, seeded
     when ``seed`` is given. A template the library cannot parse comes back unchanged, as in
-    InvokeAI's prompt expansion for batches.
+    InvokeAI's prompt expansion for batches, or raises ``ValueError`` with ``strict`` (the
+    ``dynamic_prompt`` node, as InvokeAI's node).
     """
     from dynamicprompts.generators import CombinatorialPromptGenerator, RandomPromptGenerator
     from pyparsing import ParseException
@@ -53,7 +59,9 @@ def expand_prompts(
             prompts = CombinatorialPromptGenerator().generate(template, max_prompts=count)
         else:
             prompts = RandomPromptGenerator(seed=seed).generate(template, num_images=count)
-    except ParseException:
+    except ParseException as e:
+        if strict:
+            raise ValueError(f"cannot parse dynamic prompt {template!r}: {e}") from None
         return [template]
     return [str(p) for p in prompts] or [""]
 
@@ -80,7 +88,7 @@ class DynamicPromptNode(Node):
     def invoke(self, ctx: Context) -> StringCollectionOutput:
         return StringCollectionOutput(
             collection=expand_prompts(
-                self.prompt, self.max_prompts, combinatorial=self.combinatorial
+                self.prompt, self.max_prompts, combinatorial=self.combinatorial, strict=True
             )
         )
 
