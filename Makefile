@@ -22,6 +22,8 @@ $(VENV)/bin/python:
 $(STAMP): $(VENV)/bin/python pyproject.toml
 	$(PIP) install "$(TORCH)"
 	SKIP_JUPYTER_BUILDER=1 $(PIP) install -e ".[dev,ray,lab]" "$(TORCH)"
+	@# img_watermark's library, without the full opencv-python it asks for (cv2 is here already)
+	$(PIP) install --no-deps "invisible-watermark>=0.2"
 	touch $(STAMP)
 
 frontend: $(STAMP)

@@ -40,7 +40,7 @@ from invoke_nb.models.manager import ModelManager
 from invoke_nb.nodes.context import Cancelled, Services, memory_image
 from invoke_nb.nodes.types import ImageField
 from invoke_nb.presets import Presets
-from invoke_nb.queue.batch import Batch, expand_batch
+from invoke_nb.queue.batch import Batch, expand_batch, split_batch_nodes
 from invoke_nb.queue.events import EventBus
 from invoke_nb.queue.processor import QueueNotRunningError, QueueProcessor
 from invoke_nb.studio_images import StudioBoards, StudioImages
@@ -253,6 +253,7 @@ class Studio:
             models=self.models,
             emit=emit,
             cancel=cancel,
+            extra={"style_presets": self.presets.find},
         )
 
     def _forward_model_event(self, kind: str, payload: dict[str, Any]) -> None:
@@ -306,8 +307,11 @@ class Studio:
         queue of every kernel on the root (same ``queue_id``) may take them; :meth:`wait`
         then reads the outcome from the catalog when another kernel ran the item."""
         self._check_open()
+        # batch/generator nodes become batch data, as InvokeAI's editor does on enqueue
+        graph, node_groups = split_batch_nodes(graph, self._board_image_names)
         graph.validate()
         b = Batch.parse(batch, runs)
+        b = Batch(node_groups + b.data, b.runs)
         b.validate(graph)
         data = self._portable(graph).to_dict()
         values = (
@@ -332,6 +336,21 @@ class Studio:
         )
         self.queue.wake()
         return ids
+
+    def _board_image_names(self, board_id: str, category: str) -> list[str]:
+        """A board's image names for an image generator node (InvokeAI's "images" are the
+        general category, "assets" the control/mask/user/other ones), newest first."""
+        cats = ["general"] if category == "images" else ["control", "mask", "user", "other"]
+        names: list[str] = []
+        cursor = None
+        while True:
+            page = self.catalog.images.list(
+                board_id=board_id, category=cats, limit=500, cursor=cursor
+            )
+            names += [r.image_name for r in page.items]
+            if page.next_cursor is None:
+                return names
+            cursor = page.next_cursor
 
     def _portable(self, graph: Graph) -> Graph:
         """Images that live only in kernel memory are catalogued (as intermediates) so that a
@@ -428,7 +447,7 @@ class Studio:
         A studio without a queue thread (``start_queue=False``) runs the graph in this
         thread, with the same events and catalog writes (``timeout`` does not apply).
         """
-        (item_id,) = self.enqueue(graph, prepend=True)
+        (item_id,) = self.enqueue(_single(graph), prepend=True)
         images: list[StudioImage] = []
         done = threading.Event()
         bar = _ProgressBar(len(graph.nodes)) if progress else None
@@ -488,7 +507,7 @@ class Studio:
 
     async def arun(self, graph: Graph) -> StudioResult:
         """``await studio.arun(graph)``: run without blocking the kernel's event loop."""
-        (item_id,) = self.enqueue(graph, prepend=True)
+        (item_id,) = self.enqueue(_single(graph), prepend=True)
         images: list[StudioImage] = []
 
         def on_event(kind: str, payload: dict[str, Any]) -> None:
@@ -935,6 +954,21 @@ class _TrackingSink:
 
     def get(self, name: str) -> Image.Image | None:
         return self.studio.sink.get(name)
+
+
+def _single(graph: Graph) -> Graph:
+    """``graph`` when it makes one queue item; batch nodes make several, so they go through
+    :meth:`Studio.enqueue` (which returns every item id) instead."""
+    from invoke_nb.nodes.batch import BATCH_TYPES
+    from invoke_nb.queue.batch import BatchError
+
+    batch_nodes = [nid for nid, s in graph.nodes.items() if s.type in BATCH_TYPES]
+    if batch_nodes:
+        raise BatchError(
+            f"graph has batch nodes ({', '.join(batch_nodes)}): it makes one queue item per "
+            "value, so use studio.enqueue(graph) and studio.wait(item_id) for each"
+        )
+    return graph
 
 
 class _ProgressBar:

@@ -202,7 +202,7 @@ def test_real_invokeai_workflows(path: Path) -> None:
 
 
 def test_fixtures_present() -> None:
-    assert len(WORKFLOWS) == 6, f"expected the six InvokeAI workflows in {FIXTURES}"
+    assert len(WORKFLOWS) == 14, f"expected the 14 InvokeAI workflows in {FIXTURES}"
 
 
 def test_export_leaves_out_our_fields_at_default() -> None:

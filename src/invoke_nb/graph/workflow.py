@@ -86,8 +86,10 @@ class Workflow:
                 entry: dict[str, Any] = {"name": name, "label": ""}
                 if name in spec.values:
                     entry["value"] = dump_value(cls, name, spec.values[name])
-                elif input_mode(cls.input_fields()[name]) is not Input.CONNECTION:
-                    default = cls.input_fields()[name].get_default(call_default_factory=True)
+                elif input_mode(info) is not Input.CONNECTION and not info.is_required():
+                    # a required input without a value stays without one, as InvokeAI's
+                    # editor writes it (an edge or the user fills it in)
+                    default = info.get_default(call_default_factory=True)
                     if default is not None:
                         entry["value"] = dump_value(cls, name, default)
                 inputs[name] = entry

@@ -72,7 +72,18 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         return _load_vae(record, path, dtype)
     if kind in ("lora", "embedding"):
         return _load_tensors(record, path)
+    if kind == "safety_checker":
+        return _load_safety_checker(path)
     raise _fail(record, path, f"model type {kind!r} is not loadable here")
+
+
+def _load_safety_checker(path: Path) -> tuple[Any, Any]:
+    """diffusers' Stable Diffusion safety checker and the CLIP image processor beside it."""
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPImageProcessor
+
+    checker = StableDiffusionSafetyChecker.from_pretrained(path, local_files_only=True).eval()
+    return checker, CLIPImageProcessor.from_pretrained(path, local_files_only=True)
 
 
 def _load_folder_part(record: ModelRecord, root: Path, submodel: str, dtype: torch.dtype) -> Any:

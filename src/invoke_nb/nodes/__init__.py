@@ -36,7 +36,21 @@ from invoke_nb.nodes.types import (
 )
 
 # TODO(lead): plain imports once the library modules have all landed.
-for _name in ("flow", "primitives", "math", "strings", "collections", "image", "mask", "diffusion"):
+for _name in (
+    "flow",
+    "primitives",
+    "math",
+    "strings",
+    "collections",
+    "image",
+    "mask",
+    "diffusion",
+    "batch",
+    "utilities",
+    "metadata",
+    "image_tools",
+    "denoise_meta",
+):
     _here = Path(__file__).parent
     if (_here / f"{_name}.py").exists() or (_here / _name / "__init__.py").exists():
         importlib.import_module(f"invoke_nb.nodes.{_name}")

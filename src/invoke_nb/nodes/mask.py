@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
-from invoke_nb.nodes.base import InputField, Node, node
+from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.image import same_size
 from invoke_nb.nodes.primitives import ImageOutput, ImageSavingNode, MaskOutput
 from invoke_nb.nodes.types import ColorField, ImageField, TensorField
@@ -378,6 +378,12 @@ class RectangleMaskNode(Node):
         ge=0, description="The height of the rectangular masked region."
     )
 
+    metadata: dict[str, Any] | None = InputField(
+        default=None,
+        description="Optional metadata (InvokeAI's node has the input; nothing is saved here)",
+        input=Input.CONNECTION,
+    )
+
     def invoke(self, ctx: Context) -> MaskOutput:
         import torch
 
@@ -424,6 +430,11 @@ class ImageMaskToTensorNode(Node):
     image: ImageField = InputField(description="The mask image to convert.")
     cutoff: int = InputField(default=128, ge=0, le=255, description="Cutoff (<)")
     invert: bool = InputField(default=False, description="Whether to invert the mask.")
+    metadata: dict[str, Any] | None = InputField(
+        default=None,
+        description="Optional metadata (InvokeAI's node has the input; nothing is saved here)",
+        input=Input.CONNECTION,
+    )
 
     def invoke(self, ctx: Context) -> MaskOutput:
         import torch

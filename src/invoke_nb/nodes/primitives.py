@@ -364,7 +364,7 @@ class ImageCollectionNode(Node):
     collection: list[ImageField] | None = InputField(
         default=None,
         description="An optional image collection to append to",
-        input=Input.CONNECTION,
+        input=Input.ANY,
         title="Collection",
         ui_order=0,
     )

@@ -2,6 +2,10 @@
 are zipped (equal lengths required); groups combine by cartesian product; the whole is
 repeated ``runs`` times. Every item addresses a ``(node id, field)`` of the graph.
 
+Batch nodes in the graph (``integer_batch``, ``image_batch``, ... fed by their generators)
+become batch data here, as InvokeAI's editor turns them into its batch before enqueueing:
+:func:`split_batch_nodes` takes them out of the graph and gives one datum per outgoing edge.
+
 Notebook users may also pass a pandas DataFrame (each row is one zipped item, columns named
 ``"node_id.field"``) or a dict ``{"node_id.field": [values...]}`` for a single group.
 """
@@ -9,6 +13,7 @@ Notebook users may also pass a pandas DataFrame (each row is one zipped item, co
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +28,7 @@ __all__ = [
     "apply_field_values",
     "expand_batch",
     "seed_batch",
+    "split_batch_nodes",
 ]
 
 
@@ -211,3 +217,74 @@ def seed_batch(graph: Graph, runs: int, *, rng: Any = None) -> list[dict[str, li
         return None
     seeds = [rng.randrange(0, 2**32) for _ in range(runs)]
     return [{t: seeds for t in targets}]
+
+
+def split_batch_nodes(
+    graph: Graph, board_images: Callable[[str, str], list[str]] | None = None
+) -> tuple[Graph, list[list[BatchDatum]]]:
+    """The graph without its batch and generator nodes, and the batch groups they stand for.
+
+    Each batch node gives its values (its own list, or what the generator feeding it
+    describes) to every field its output feeds. Batch nodes of one ``batch_group_id`` form
+    one zipped group (equal lengths required); each ungrouped node is a group of its own, so
+    groups multiply. The fields keep the first value as a placeholder so the graph still
+    validates; every queue item sets its own.
+    """
+    from invoke_nb.nodes.batch import BATCH_TYPES, GENERATOR_TYPES, resolve_generator
+
+    batch_ids = [nid for nid, s in graph.nodes.items() if s.type in BATCH_TYPES]
+    if not batch_ids:
+        return graph, []
+    g = graph.copy()
+    # InvokeAI's order: groups by first appearance; an ungrouped node is a group by itself
+    by_group: dict[str, list[tuple[str, int, list[BatchDatum]]]] = {}
+    for nid in batch_ids:
+        spec = g.nodes[nid]
+        list_field, out_field = BATCH_TYPES[spec.type]
+        feeding = [e for e in g.incoming(nid) if e.destination.field == list_field]
+        if feeding:
+            gen = g.nodes[feeding[0].source.node_id]
+            if gen.type not in GENERATOR_TYPES or "generator" not in gen.values:
+                raise BatchError(
+                    f"batch node {nid!r}: {list_field!r} must come from a generator node "
+                    f"with a generator set, not {gen.id!r} ({gen.type})",
+                    node_id=nid,
+                    field=list_field,
+                )
+            items = resolve_generator(gen.type, gen.values["generator"], board_images)
+        else:
+            items = list(spec.values.get(list_field) or [])
+        # queue rows keep field values as JSON: references travel as their dicts
+        items = [i.model_dump(mode="json") if hasattr(i, "model_dump") else i for i in items]
+        if not items:
+            raise BatchError(
+                f"batch node {nid!r} ({spec.type}) has no values to batch over",
+                node_id=nid,
+                field=list_field,
+            )
+        data = [
+            BatchDatum(e.destination.node_id, e.destination.field, tuple(items))
+            for e in g.outgoing(nid)
+            if e.source.field == out_field
+        ]
+        group = str(spec.values.get("batch_group_id", "None"))
+        by_group.setdefault(group, []).append((nid, len(items), data))
+    groups: list[list[BatchDatum]] = []
+    for group, members in by_group.items():
+        if group == "None":
+            groups.extend(data for _, _, data in members if data)
+            continue
+        if len({n for _, n, _ in members}) > 1:
+            detail = ", ".join(f"{nid}: {n}" for nid, n, _ in members)
+            raise BatchError(f"batch nodes of {group!r} have lists of unequal lengths ({detail})")
+        zipped = [d for _, _, data in members for d in data]
+        if zipped:
+            groups.append(zipped)
+    for nid in [
+        n for n, s in g.nodes.items() if s.type in BATCH_TYPES or s.type in GENERATOR_TYPES
+    ]:
+        g.remove(nid)
+    for group in groups:
+        for d in group:
+            g.set(d.node_id, **{d.field: d.items[0]})
+    return g, groups

@@ -144,7 +144,7 @@ class NoiseInvocation(Node):
     """Generates latent noise for supported denoiser architectures."""
 
     noise_type: Literal["SD"] = InputField(
-        default="SD", description="Architecture-specific noise type."
+        default="SD", description="Architecture-specific noise type.", extension=True
     )
     seed: int = InputField(
         default=0, ge=0, le=SEED_MAX, description="Seed for random number generation"
@@ -281,20 +281,35 @@ class DenoiseLatentsInvocation(Node):
         default=False,
         description="Use HiDiffusion (not supported here: must stay off)",
         title="HiDiffusion",
+        extension=True,
     )
     hidiffusion_raunet: bool = InputField(
-        default=True, description="HiDiffusion RAU-Net", title="HiDiffusion: RAU-Net"
+        default=True,
+        description="HiDiffusion RAU-Net",
+        title="HiDiffusion: RAU-Net",
+        extension=True,
     )
     hidiffusion_window_attn: bool = InputField(
         default=True,
         description="HiDiffusion window attention",
         title="HiDiffusion: Window Attention",
+        extension=True,
     )
     hidiffusion_t1_ratio: float = InputField(
-        default=0.4, ge=0, le=1, description="HiDiffusion T1 ratio", title="HiDiffusion: T1 Ratio"
+        default=0.4,
+        ge=0,
+        le=1,
+        description="HiDiffusion T1 ratio",
+        title="HiDiffusion: T1 Ratio",
+        extension=True,
     )
     hidiffusion_t2_ratio: float = InputField(
-        default=0.0, ge=0, le=1, description="HiDiffusion T2 ratio", title="HiDiffusion: T2 Ratio"
+        default=0.0,
+        ge=0,
+        le=1,
+        description="HiDiffusion T2 ratio",
+        title="HiDiffusion: T2 Ratio",
+        extension=True,
     )
     latents: LatentsField | None = InputField(
         default=None, description="Latents tensor", input=Input.CONNECTION, ui_order=4

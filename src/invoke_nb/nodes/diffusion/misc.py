@@ -189,6 +189,11 @@ _GENERATION_MODES = Literal[
     "sdxl_img2img",
     "sdxl_inpaint",
     "sdxl_outpaint",
+    *(
+        f"{family}_{mode}"
+        for family in ("flux", "flux2", "sd3", "cogview4", "z_image")
+        for mode in ("txt2img", "img2img", "inpaint", "outpaint")
+    ),
 ]
 
 
@@ -261,9 +266,11 @@ class CoreMetadataInvocation(Node):
         default=None, description="The Qwen3 text encoder model used for Z-Image inference"
     )
     mistral_encoder: ModelIdentifierField | None = InputField(
-        default=None, description="The Mistral text encoder used for FLUX.2 [dev]"
+        default=None, description="The Mistral text encoder used for FLUX.2 [dev]", extension=True
     )
-    ideogram4_caption: str | None = InputField(default=None, description="The Ideogram 4 caption")
+    ideogram4_caption: str | None = InputField(
+        default=None, description="The Ideogram 4 caption", extension=True
+    )
     hrf_enabled: bool | None = InputField(
         default=None, description="Whether or not high resolution fix was enabled."
     )

@@ -1,0 +1,160 @@
+"""Our image nodes vs InvokeAI 6.11.1's own invocation classes on the same inputs.
+
+    PYTHONPATH=src .venv/bin/python -m benchmarks.invokeai_node_parity \
+        [--invokeai-python /work/ext/invokeai-6.11.1/bin/python]
+
+Each case runs one of our nodes here, then the InvokeAI class of the same id in InvokeAI's
+venv (a subprocess with a minimal stand-in for its context: images in and out as PNG
+files), and prints the largest pixel difference (0 = identical).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+_RUN_INVOKEAI = r"""
+import importlib, json, sys
+from types import SimpleNamespace
+from PIL import Image
+import invokeai.app.invocations as pkg
+from invokeai.app.invocations.baseinvocation import InvocationRegistry
+for stem in pkg.__all__:
+    importlib.import_module(f"invokeai.app.invocations.{stem}")
+folder, cases = sys.argv[1], json.loads(sys.argv[2])
+
+class Images:
+    def get_pil(self, name, mode=None):
+        im = Image.open(f"{folder}/{name}.png"); im.load()
+        return im.convert(mode) if mode else im
+    def save(self, image, **kw):
+        image.save(f"{folder}/out-{self.case}.png")
+        return SimpleNamespace(image_name="out", width=image.width, height=image.height)
+
+for i, (type_id, values) in enumerate(cases):
+    images = Images(); images.case = i
+    ctx = SimpleNamespace(images=images, logger=SimpleNamespace(debug=print, info=print, warning=print))
+    cls = InvocationRegistry.get_invocation_for_type(type_id)
+    cls(id="n", **values).invoke(ctx)
+print("done")
+"""
+
+
+def _cases(rng: np.random.Generator) -> tuple[dict[str, Image.Image], list[tuple[str, dict]]]:
+    yy, xx = np.mgrid[0:64, 0:64]
+    photo = np.stack([xx * 4, yy * 4, (xx + yy) * 2], -1).astype(np.uint8)
+    photo = np.clip(photo.astype(int) + rng.integers(-20, 20, photo.shape), 0, 255).astype(np.uint8)
+    inputs = {
+        "photo": Image.fromarray(photo),
+        "grey": Image.fromarray(photo[..., 0]),
+        "subject": Image.new("RGB", (48, 64), (0, 255, 0)),
+        "mask": Image.new("RGB", (64, 64), (0, 0, 0)),
+    }
+    inputs["big"] = inputs["photo"].resize((256, 256))
+    inputs["subject"].paste((200, 30, 30), (10, 10, 38, 54))
+    inputs["mask"].paste((255, 255, 255), (8, 12, 40, 50))
+    img = {"image_name": "photo"}
+    cases = [
+        ("invokeai_img_enhance", {"image": img, "contrast": 1.4, "brightness": 0.9, "color": 1.2}),
+        ("invokeai_img_enhance", {"image": img, "invert": True, "sharpness": 2.0}),
+        (
+            "invokeai_img_val_thresholds",
+            {"image": img, "threshold_lower": 0.3, "threshold_upper": 0.6},
+        ),
+        (
+            "invokeai_img_val_thresholds",
+            {
+                "image": img,
+                "threshold_lower": 0.3,
+                "threshold_upper": 0.6,
+                "renormalize_values": True,
+                "lightness_only": True,
+            },
+        ),
+        (
+            "invokeai_img_dilate_erode",
+            {"image": {"image_name": "grey"}, "radius_w": 3, "radius_h": 2},
+        ),
+        ("invokeai_img_dilate_erode", {"image": img, "mode": "Erode", "lightness_only": True}),
+        ("invokeai_ealightness", {"image": img}),
+        (
+            "invokeai_img_composite",
+            {
+                "image_subject": {"image_name": "subject"},
+                "image_background": img,
+                "chroma_key": "#00ff00",
+                "threshold": 30,
+                "x_offset": 3,
+                "y_offset": 2,
+            },
+        ),
+        (
+            "invokeai_img_composite",
+            {"image_subject": {"image_name": "subject"}, "image_background": img, "fill_x": True},
+        ),
+        (
+            "canvas_v2_mask_and_crop",
+            {
+                "generated_image": img,
+                "source_image": {"image_name": "grey"},
+                "mask": {"image_name": "mask"},
+                "mask_blur": 3,
+            },
+        ),
+        ("crop_image_to_bounding_box", {"image": {"image_name": "mask"}}),
+        ("img_watermark", {"image": {"image_name": "big"}, "text": "InvokeAI"}),
+    ]
+    return inputs, cases
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--invokeai-python", default="/work/ext/invokeai-6.11.1/bin/python")
+    args = ap.parse_args()
+    import invoke_nb as inb
+
+    folder = Path(tempfile.mkdtemp(prefix="parity-"))
+    inputs, cases = _cases(np.random.default_rng(0))
+    for name, im in inputs.items():
+        im.save(folder / f"{name}.png")
+    ours: list[np.ndarray] = []
+    for type_id, values in cases:
+        g = inb.Graph()
+        lit: dict[str, Any] = {
+            k: (Image.open(folder / f"{v['image_name']}.png") if isinstance(v, dict) else v)
+            for k, v in values.items()
+        }
+        g.add(type_id, id="n", **lit)
+        r = inb.run(g)
+        ours.append(np.asarray(r.value(r.outputs["n"].image)))
+    proc = subprocess.run(
+        [args.invokeai_python, "-c", _RUN_INVOKEAI, str(folder), json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:])
+        raise SystemExit("InvokeAI side failed")
+    same = 0
+    for i, (type_id, values) in enumerate(cases):
+        theirs = np.asarray(Image.open(folder / f"out-{i}.png"))
+        if theirs.shape != ours[i].shape:
+            print(f"{type_id:32s} shape ours {ours[i].shape} InvokeAI {theirs.shape}")
+            continue
+        diff = int(np.abs(theirs.astype(int) - ours[i].astype(int)).max())
+        same += diff == 0
+        extra = ", ".join(k for k in values if k not in ("image",))
+        print(f"{type_id:32s} max |diff| {diff:3d}   ({extra})")
+    print(f"{same} of {len(cases)} cases pixel-identical to InvokeAI 6.11.1")
+
+
+if __name__ == "__main__":
+    main()
