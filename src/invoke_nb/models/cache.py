@@ -24,6 +24,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from invoke_nb.models.devices import (
+    choose_device,
+    enable_tf32,
+    normalize_precision,
+    precision_name,
+    resolve_dtype,
+)
 from invoke_nb.models.errors import ModelError, ModelLoadError
 from invoke_nb.models.memory import ram_limit, release_memory
 
@@ -87,11 +94,8 @@ def object_size(obj: Any) -> int:
 
 
 def default_device() -> str:
-    """``cuda`` when a GPU is usable, else ``cpu``."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        import torch
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """``cuda`` when a GPU is usable, then ``mps``, else ``cpu``."""
+    return choose_device()
 
 
 def _default_vram(device: str) -> int:
@@ -157,8 +161,11 @@ class ModelCache:
         device: str | None = None,
         on_event: Listener | None = None,
         mover: Callable[[Any, str], Any] = _move,
+        precision: str | None = "auto",
     ) -> None:
-        self._device = device
+        self._device = choose_device(device) if device is not None else None
+        self._precision = normalize_precision(precision)
+        self._dtype: Any = None
         self.ram_budget = (
             int(ram_bytes) if ram_bytes is not None else int(ram_limit() * _DEFAULT_RAM_FRACTION)
         )
@@ -178,6 +185,42 @@ class ModelCache:
         if self._device is None:
             self._device = default_device()
         return self._device
+
+    @property
+    def precision(self) -> str:
+        """The precision setting (``auto``, ``float16``, ``bfloat16``, ``float32``)."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str | None) -> None:
+        """Change the precision; cached models in another dtype are dropped (unless locked)."""
+        name = normalize_precision(value)
+        if name == self._precision:
+            return
+        with self._lock:
+            old = self.dtype
+            self._precision, self._dtype = name, None
+            if self.dtype != old:
+                for k in [k for k, e in self._entries.items() if not e.locks]:
+                    del self._entries[k]
+
+    @property
+    def dtype(self) -> Any:
+        """The torch dtype UNets, text encoders and VAEs are loaded in on this device."""
+        if self._dtype is None:
+            enable_tf32()
+            self._dtype = resolve_dtype(self.device, self._precision)
+        return self._dtype
+
+    @property
+    def precision_name(self) -> str:
+        """The resolved dtype's name (``float16``...), as recorded in image metadata."""
+        return precision_name(self.dtype)
+
+    @property
+    def execution_device(self) -> str:
+        """Where nodes must put their inputs: the cache's device, never a parameter's."""
+        return self.device
 
     @property
     def vram_budget(self) -> int:

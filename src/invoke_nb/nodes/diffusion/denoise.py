@@ -78,10 +78,12 @@ def denoise(
     *,
     on_step: Callable[[int, int, torch.Tensor], None] | None = None,
     before_step: Callable[[], None] | None = None,
+    device: str | torch.device | None = None,
 ) -> torch.Tensor:
-    """Run the loop; returns the final latents (float32, CPU)."""
-    param = next(unet.parameters())  # ModelMixin.dtype/.device walk every parameter
-    dtype, device = param.dtype, param.device
+    """Run the loop on ``device`` (the cache's execution device; the UNet's weights may sit
+    on ``meta`` under partial loading); returns the final latents (float32, CPU)."""
+    dtype = next(unet.parameters()).dtype  # ModelMixin.dtype/.device walk every parameter
+    device = torch.device(device) if device is not None else next(unet.parameters()).device
     timesteps, init_t = timesteps_for(scheduler, inp.steps, inp.denoising_start, inp.denoising_end)
     latents = inp.latents.to(device, torch.float32)
     if init_t.numel() == 0:

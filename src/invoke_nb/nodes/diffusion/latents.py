@@ -21,6 +21,7 @@ from pydantic import field_validator
 from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.denoise import DenoiseInputs, denoise, resize_mask
+from invoke_nb.nodes.diffusion.devices import execution_device, precision_name
 from invoke_nb.nodes.diffusion.fields import (
     LATENT_SCALE_FACTOR,
     DenoiseMaskOutput,
@@ -404,18 +405,42 @@ class DenoiseLatentsInvocation(Node):
                 ),
                 on_step=on_step,
                 before_step=ctx.check_cancelled,
+                device=execution_device(ctx),
             )
         name = ctx.tensors.save(result)
         return LatentsOutput.of(name, result)
 
 
-def _vae_dtype(fp32: bool, vae: Any) -> torch.dtype:
-    # CPU convolutions in half precision are slow and overflow: decode in float32 there.
-    param = next(vae.parameters())  # (ModelMixin.dtype/.device walk every parameter)
-    dtype = torch.float32 if fp32 or param.device.type == "cpu" else torch.float16
-    if param.dtype != dtype:
-        vae.to(dtype)
-    return dtype
+_UPCAST_BASES = ("sdxl", "sdxl-refiner")
+
+
+def _vae_dtype(vae: Any, fp32: bool, base: str | None = None) -> torch.dtype:
+    """The dtype to run ``vae`` in: its loaded dtype, float32 when asked, or when an SDXL VAE
+    in float16 says it overflows (``force_upcast``, as diffusers' SDXL pipelines read it)."""
+    loaded = next(vae.parameters()).dtype  # meta parameters keep their dtype
+    if fp32:
+        return torch.float32
+    if (
+        loaded == torch.float16
+        and base in _UPCAST_BASES
+        and getattr(vae.config, "force_upcast", False)
+    ):
+        return torch.float32
+    return loaded
+
+
+@contextmanager
+def _vae_in(vae: Any, dtype: torch.dtype):
+    """Run ``vae`` in ``dtype`` inside the block; the cached model gets its dtype back."""
+    loaded = next(vae.parameters()).dtype
+    if loaded == dtype:
+        yield vae
+        return
+    vae.to(dtype)
+    try:
+        yield vae
+    finally:
+        vae.to(loaded)
 
 
 @contextmanager
@@ -445,28 +470,45 @@ def _vae_tiling(vae: Any, tiled: bool, tile_size: int):
         ) = saved
 
 
-def decode_latents(vae: Any, latents: torch.Tensor, *, fp32: bool = True) -> Image.Image:
+def decode_latents(
+    vae: Any,
+    latents: torch.Tensor,
+    *,
+    fp32: bool = True,
+    device: str | torch.device = "cpu",
+    base: str | None = None,
+) -> Image.Image:
     """VAE-decode latents (already scaled by ``scaling_factor``) to a PIL RGB image."""
-    dtype = _vae_dtype(fp32, vae)
-    with torch.inference_mode():
-        lat = latents.to(next(vae.parameters()).device, dtype) / vae.config.scaling_factor
+    dtype = _vae_dtype(vae, fp32, base)
+    with torch.inference_mode(), _vae_in(vae, dtype):
+        lat = latents.to(device, dtype) / vae.config.scaling_factor
         img = vae.decode(lat, return_dict=False)[0]
         img = (img / 2 + 0.5).clamp(0, 1)
         arr = img[0].permute(1, 2, 0).float().cpu().numpy()
     return Image.fromarray((arr * 255).round().astype(np.uint8))
 
 
-def encode_image(vae: Any, image_tensor: torch.Tensor, *, fp32: bool = True) -> torch.Tensor:
+def encode_image(
+    vae: Any,
+    image_tensor: torch.Tensor,
+    *,
+    fp32: bool = True,
+    device: str | torch.device = "cpu",
+    base: str | None = None,
+) -> torch.Tensor:
     """VAE-encode a (1, 3, H, W) [-1, 1] tensor to scaled latents.
 
-    Samples the latent distribution with a fixed generator (seed 0), so the same image gives
-    the same latents on every run (InvokeAI samples from torch's global generator).
+    Samples the latent distribution with a fixed CPU generator (seed 0), drawn on the CPU and
+    then moved, so the same image gives the same latents on every run and every device
+    (InvokeAI samples from torch's global generator).
     """
-    dtype = _vae_dtype(fp32, vae)
-    with torch.inference_mode():
-        device = next(vae.parameters()).device
+    dtype = _vae_dtype(vae, fp32, base)
+    with torch.inference_mode(), _vae_in(vae, dtype):
         dist = vae.encode(image_tensor.to(device, dtype)).latent_dist
-        sample = dist.sample(generator=torch.Generator(device).manual_seed(0))
+        eps = torch.randn(
+            tuple(dist.mean.shape), generator=torch.Generator("cpu").manual_seed(0)
+        ).to(dist.mean.device, dist.mean.dtype)
+        sample = dist.mean + dist.std * eps
         return (sample * vae.config.scaling_factor).to("cpu", torch.float32)
 
 
@@ -505,15 +547,22 @@ class LatentsToImageInvocation(Node):
     def invoke(self, ctx: Context) -> ImageOutput:
         latents = ctx.tensors.load(self.latents)
         ctx.progress(message="Running VAE decoder")
+        base = ctx.models.record(self.vae.vae).base
         with (
             ctx.models.load(self.vae.vae) as vae,
             seamless(vae, self.vae.seamless_axes),
             _vae_tiling(vae, self.tiled, self.tile_size),
         ):
-            image = decode_latents(vae, latents, fp32=self.fp32)
+            image = decode_latents(
+                vae, latents, fp32=self.fp32, device=execution_device(ctx), base=base
+            )
+        metadata = self.metadata
+        precision = precision_name(ctx)
+        if metadata is not None and precision is not None:
+            metadata = {**metadata, "precision": precision}
         ref = ctx.images.save(
             image,
-            metadata=self.metadata,
+            metadata=metadata,
             board_id=self.board.board_id if self.board is not None else None,
         )
         return ImageOutput(image=ref, width=image.width, height=image.height)
@@ -555,7 +604,9 @@ class ImageToLatentsInvocation(Node):
             t = t * 1.015 - 0.002
         ctx.progress(message="Running VAE encoder")
         with ctx.models.load(self.vae.vae) as vae, _vae_tiling(vae, self.tiled, self.tile_size):
-            latents = encode_image(vae, t, fp32=self.fp32)
+            latents = encode_image(
+                vae, t, fp32=self.fp32, device=execution_device(ctx), base=rec.base
+            )
         name = ctx.tensors.save(latents)
         return LatentsOutput.of(name, latents)
 
@@ -669,8 +720,12 @@ class CreateDenoiseMaskInvocation(Node):
             img = image_to_tensor(ctx.images.get_pil(self.image, mode="RGB")).unsqueeze(0)
             keep = resize_mask(mask, tuple(img.shape[-2:]))
             masked = img * torch.where(keep < 0.5, 0.0, 1.0)
+            base = ctx.models.record(self.vae.vae).base
             with ctx.models.load(self.vae.vae) as vae, _vae_tiling(vae, self.tiled, 0):
-                masked_name = ctx.tensors.save(encode_image(vae, masked, fp32=self.fp32))
+                latents = encode_image(
+                    vae, masked, fp32=self.fp32, device=execution_device(ctx), base=base
+                )
+                masked_name = ctx.tensors.save(latents)
         name = ctx.tensors.save(mask)
         return DenoiseMaskOutput(
             denoise_mask=DenoiseMaskField(
@@ -799,9 +854,16 @@ class CreateGradientMaskInvocation(Node):
             if inpaint_model:
                 img = image_to_tensor(ctx.images.get_pil(self.image, mode="RGB")).unsqueeze(0)
                 keep = resize_mask(mask_t, tuple(img.shape[-2:]))
+                base = ctx.models.record(self.vae.vae).base
                 with ctx.models.load(self.vae.vae) as vae:
                     masked_name = ctx.tensors.save(
-                        encode_image(vae, img * torch.where(keep < 0.5, 0.0, 1.0), fp32=self.fp32)
+                        encode_image(
+                            vae,
+                            img * torch.where(keep < 0.5, 0.0, 1.0),
+                            fp32=self.fp32,
+                            device=execution_device(ctx),
+                            base=base,
+                        )
                     )
         return GradientMaskOutput(
             denoise_mask=DenoiseMaskField(
