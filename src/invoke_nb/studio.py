@@ -213,6 +213,9 @@ class Studio:
         self.catalog = Catalog(root)
         self.root = self.catalog.root
         self.events = EventBus()
+        # denoise previews every N steps while a subscriber asked for them (events.on(...,
+        # previews=True), as the gallery and canvas do)
+        self.preview_every = 1
         self.models = ModelManager(
             self.root / "models", self.catalog.models, cache=get_model_cache()
         )
@@ -244,6 +247,7 @@ class Studio:
             models=self.models,
             emit=emit,
             cancel=cancel,
+            preview_every=self.preview_every if self.events.wants_previews() else 0,
         )
 
     def _forward_model_event(self, kind: str, payload: dict[str, Any]) -> None:

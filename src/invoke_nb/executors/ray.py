@@ -283,6 +283,7 @@ class RayExecutor:
         return {
             "job_id": uuid.uuid4().hex,
             "session_id": session_id,
+            "preview_every": services.preview_every,
             "graph": graph.to_dict(),
             "records": list(records.values()),
             "images": images,

@@ -390,6 +390,7 @@ class GraphWorker:
                 models=self.models,
                 emit=lambda kind, payload: events.put(("event", (kind, payload))),
                 cancel=cancel,
+                preview_every=int(job.get("preview_every") or 0),
             )
 
             def work() -> None:

@@ -32,7 +32,7 @@ from invoke_nb.nodes.diffusion.fields import (
     VAEField,
 )
 from invoke_nb.nodes.diffusion.lora import patched
-from invoke_nb.nodes.diffusion.preview import latents_preview
+from invoke_nb.nodes.diffusion.preview import LatentPreviews
 from invoke_nb.nodes.diffusion.prompts import BasicConditioning, SDXLConditioning
 from invoke_nb.nodes.diffusion.schedulers import SchedulerName, make_scheduler
 from invoke_nb.nodes.primitives import ImageOutput
@@ -373,10 +373,16 @@ class DenoiseLatentsInvocation(Node):
                 self.scheduler, sched_cfg, seed=seed, prediction_type=record.prediction_type
             )
 
-        def on_step(step: int, total: int, lat: torch.Tensor) -> None:
-            listening = ctx.services.emit is not None
-            preview = latents_preview(lat, base) if listening else None
-            ctx.progress(step=step, total=total, message="Denoising", image=preview)
+        device = execution_device(ctx)
+        every = getattr(ctx.services, "preview_every", 0) if ctx.services.emit else 0
+        previews = LatentPreviews(base, device, every) if every else None
+
+        where = [0, 0]
+
+        def on_step(step: int, total: int, _latents: torch.Tensor) -> None:
+            where[:] = [step, total]
+            image = previews.take() if previews is not None else None
+            ctx.progress(step=step, total=total, message="Denoising", image=image)
 
         with torch.inference_mode(), ExitStack() as stack:
             unet = stack.enter_context(models.load(self.unet.unet))
@@ -405,8 +411,12 @@ class DenoiseLatentsInvocation(Node):
                 ),
                 on_step=on_step,
                 before_step=ctx.check_cancelled,
-                device=execution_device(ctx),
+                device=device,
+                previews=previews,
             )
+        last = previews.take(wait=True) if previews is not None else None
+        if last is not None:  # the last step's picture, once its copy has landed
+            ctx.progress(step=where[0], total=where[1], message="Denoising", image=last)
         name = ctx.tensors.save(result)
         return LatentsOutput.of(name, result)
 
