@@ -234,7 +234,10 @@ class RayExecutor:
 
     def _spawn(self, index: int) -> Any:
         return self._actor_cls.remote(
-            index, torch_threads=self.torch_threads, model_dir=self._model_dir
+            index,
+            torch_threads=self.torch_threads,
+            model_dir=self._model_dir,
+            gpu_fraction=float(self.num_gpus_per_worker or 1.0),
         )
 
     # -- introspection ----------------------------------------------------------------

@@ -9,6 +9,7 @@ pipelines; see :mod:`invoke_nb.nodes.diffusion.denoise`).
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack, contextmanager
 from typing import Any, Literal
 
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 SEED_MAX = 0xFFFFFFFF
+log = logging.getLogger("invoke_nb.nodes.latents")
 
 
 class DiffusionInputError(ValueError):
@@ -480,6 +482,26 @@ def _vae_tiling(vae: Any, tiled: bool, tile_size: int):
         ) = saved
 
 
+def _tiles_on_oom(vae: Any, tiled: bool, tile_size: int, device: str, fn: Any) -> Any:
+    """``fn()`` under the node's tiling; on a device out-of-memory, once more in tiles.
+
+    Tiling costs seams only where memory forced it; the failed attempt's tensors are freed
+    (and the allocator emptied) before the retry.
+    """
+    with _vae_tiling(vae, tiled, tile_size):
+        try:
+            return fn()
+        except torch.OutOfMemoryError:
+            if tiled:
+                raise
+    from invoke_nb.models.devices import empty_cache
+
+    log.warning("VAE ran out of memory on %s: retrying in tiles", device)
+    empty_cache(device)
+    with _vae_tiling(vae, True, tile_size):
+        return fn()
+
+
 def decode_latents(
     vae: Any,
     latents: torch.Tensor,
@@ -558,13 +580,14 @@ class LatentsToImageInvocation(Node):
         latents = ctx.tensors.load(self.latents)
         ctx.progress(message="Running VAE decoder")
         base = ctx.models.record(self.vae.vae).base
-        with (
-            ctx.models.load(self.vae.vae) as vae,
-            seamless(vae, self.vae.seamless_axes),
-            _vae_tiling(vae, self.tiled, self.tile_size),
-        ):
-            image = decode_latents(
-                vae, latents, fp32=self.fp32, device=execution_device(ctx), base=base
+        device = execution_device(ctx)
+        with ctx.models.load(self.vae.vae) as vae, seamless(vae, self.vae.seamless_axes):
+            image = _tiles_on_oom(
+                vae,
+                self.tiled,
+                self.tile_size,
+                device,
+                lambda: decode_latents(vae, latents, fp32=self.fp32, device=device, base=base),
             )
         metadata = self.metadata
         precision = precision_name(ctx)
@@ -613,9 +636,14 @@ class ImageToLatentsInvocation(Node):
         if self.color_compensation == "SDXL" and rec.base == "sdxl":
             t = t * 1.015 - 0.002
         ctx.progress(message="Running VAE encoder")
-        with ctx.models.load(self.vae.vae) as vae, _vae_tiling(vae, self.tiled, self.tile_size):
-            latents = encode_image(
-                vae, t, fp32=self.fp32, device=execution_device(ctx), base=rec.base
+        device = execution_device(ctx)
+        with ctx.models.load(self.vae.vae) as vae:
+            latents = _tiles_on_oom(
+                vae,
+                self.tiled,
+                self.tile_size,
+                device,
+                lambda: encode_image(vae, t, fp32=self.fp32, device=device, base=rec.base),
             )
         name = ctx.tensors.save(latents)
         return LatentsOutput.of(name, latents)
