@@ -177,11 +177,15 @@ class ModelCache:
         precision: str | None = "auto",
         working_memory: int = _WORKING_MEMORY,
         device_fraction: float = 1.0,
+        channels_last: bool = False,
+        compile: bool | dict[str, Any] = False,
     ) -> None:
         """``vram_bytes``: the device budget (default: free device memory less
         ``working_memory``, live); set on a CPU cache it is enforced too, so partial loading
         runs on the CPU. ``device_fraction``: the share of the card this process owns (Ray
-        workers with fractional GPUs). ``mover`` moves objects that are not torch modules."""
+        workers with fractional GPUs). ``mover`` moves objects that are not torch modules.
+        ``channels_last`` and ``compile`` (True or ``torch.compile`` options) are opt-in
+        speed-ups applied to UNets as they load (compile wants whole, not partial, loads)."""
         self._device = choose_device(device) if device is not None else None
         self._precision = normalize_precision(precision)
         self._dtype: Any = None
@@ -190,6 +194,8 @@ class ModelCache:
         )
         self._vram_budget = vram_bytes
         self.working_memory = int(working_memory)
+        self.channels_last = channels_last
+        self.compile = compile
         self.device_fraction = float(device_fraction)
         self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
         self._lock = threading.RLock()
@@ -358,6 +364,8 @@ class ModelCache:
             with self._lock:
                 self._stats.load_errors += 1
             raise ModelLoadError(f"loading {label} failed: {type(e).__name__}: {e}") from e
+        if key[1] == "unet":
+            obj = self._speed_ups(obj)
         seconds = time.perf_counter() - t0
         size = object_size(obj)
         entry = _Entry(key=key, obj=obj, size=size, label=label, locks=1 if pin else 0)
@@ -376,6 +384,18 @@ class ModelCache:
             bytes=size,
         )
         return entry
+
+    def _speed_ups(self, unet: Any) -> Any:
+        """channels_last memory layout and ``torch.compile``, when asked (off by default)."""
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(unet, torch.nn.Module):
+            return unet
+        if self.channels_last:
+            unet.to(memory_format=torch.channels_last)
+        if self.compile:
+            options = self.compile if isinstance(self.compile, dict) else {}
+            unet.compile(**options)  # in place: the UNet keeps its class and config
+        return unet
 
     def _make_room_in_ram(self, needed: int) -> None:
         """Evict unlocked entries, least recently used first, until ``needed`` bytes fit."""

@@ -92,20 +92,28 @@ def image_to_tensor(image: Image.Image, *, normalize: bool = True) -> torch.Tens
 
 @contextmanager
 def seamless(model: torch.nn.Module, axes: list[str]):
-    """Make ``model``'s convolutions wrap around on ``axes`` ("x", "y") inside the block."""
+    """Make ``model``'s convolutions wrap around on ``axes`` ("x", "y") inside the block.
+
+    Compile-safe: each padded convolution gets, once, a forward that reads its axes from a
+    plain attribute; the block only flips that attribute. A compiled UNet therefore sees the
+    same code every time (one specialisation per axes setting), never a swapped function.
+    """
     if not axes:
         yield model
         return
-    saved: list[tuple[torch.nn.Conv2d, Any]] = []
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.Conv2d) and any(p > 0 for p in _pad(mod)):
-            saved.append((mod, mod._conv_forward))
-            mod._conv_forward = _wrapping_forward(mod, "x" in axes, "y" in axes)  # type: ignore[method-assign]
+    setting = ("x" in axes, "y" in axes)
+    convs = [
+        m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and any(p > 0 for p in _pad(m))
+    ]
+    for mod in convs:
+        if not hasattr(mod, "_invoke_nb_wrap"):
+            mod._conv_forward = _wrapping_forward(mod, mod._conv_forward)  # type: ignore[method-assign]
+        mod._invoke_nb_wrap = setting
     try:
         yield model
     finally:
-        for mod, fwd in saved:
-            mod._conv_forward = fwd  # type: ignore[method-assign]
+        for mod in convs:
+            mod._invoke_nb_wrap = (False, False)
 
 
 def _pad(mod: torch.nn.Conv2d) -> tuple[int, int]:
@@ -113,10 +121,13 @@ def _pad(mod: torch.nn.Conv2d) -> tuple[int, int]:
     return (p, p) if isinstance(p, int) else (int(p[0]), int(p[1]))  # type: ignore[arg-type]
 
 
-def _wrapping_forward(mod: torch.nn.Conv2d, x: bool, y: bool) -> Any:
+def _wrapping_forward(mod: torch.nn.Conv2d, plain: Any) -> Any:
     ph, pw = _pad(mod)
 
     def forward(inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        x, y = mod._invoke_nb_wrap
+        if not (x or y):
+            return plain(inp, weight, bias)
         inp = F.pad(inp, (pw, pw, 0, 0), mode="circular" if x else "constant")
         inp = F.pad(inp, (0, 0, ph, ph), mode="circular" if y else "constant")
         return F.conv2d(inp, weight, bias, mod.stride, 0, mod.dilation, mod.groups)
