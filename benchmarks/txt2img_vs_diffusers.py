@@ -18,7 +18,8 @@ CI form on the CPU (tiny random-weight model):
 
     .venv/bin/python benchmarks/txt2img_vs_diffusers.py --device cpu --dtype bf16
 
-``--family`` picks the pipeline (``sd-1``, ``sdxl``; more families as they arrive). Without
+``--channels-last`` and ``--compile`` turn on the opt-in UNet speed-ups (the pipeline runs the
+same UNet object, so both sides get them). ``--family`` picks the pipeline (``sd-1``, ``sdxl``; more families as they arrive). Without
 ``--model`` a tiny random-weight model of that family is built (``--full-size``: SD1.5-size
 UNet/VAE, slow on a CPU).
 """
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         "--full-size", action="store_true", help="SD1.5-size random-weight model (sd-1 only)"
     )
     ap.add_argument("--model", type=Path, help="an existing diffusers folder of --family")
+    ap.add_argument("--channels-last", action="store_true", help="UNet in channels_last layout")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the UNet (both sides)")
     args = ap.parse_args(argv)
     if args.family not in FAMILIES:
         ap.error(f"--family {args.family!r} is not benchmarked yet; one of {', '.join(FAMILIES)}")
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import invoke_nb as inb
     from invoke_nb.graph.standard import OUTPUT, txt2img
+    from invoke_nb.models.cache import ModelCache
     from invoke_nb.models.local import LocalModels, identifier
     from invoke_nb.nodes.diffusion.schedulers import make_scheduler
     from invoke_nb.testing.tiny_models import make_sd1, make_sdxl
@@ -115,9 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         folder = make_sd1(Path(tmp.name) / "sd1", full_size=args.full_size)
     else:
         folder = make_sdxl(Path(tmp.name) / "sdxl")
-    models = LocalModels(
-        device=None if args.device == "auto" else args.device, precision=DTYPES[args.dtype]
+    cache = ModelCache(
+        ram_bytes=1 << 62,
+        device=None if args.device == "auto" else args.device,
+        precision=DTYPES[args.dtype],
+        channels_last=args.channels_last,
+        compile=args.compile,
     )
+    models = LocalModels(cache=cache)
     device, dtype = models.cache.device, models.cache.dtype
     model = identifier(models.register(folder, name="bench", base=args.family))
     prompt, negative = "a cute tiger cub, photograph", "blurry"
@@ -190,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.family} ({kind} model)  device={device}  dtype={str(dtype).removeprefix('torch.')}  "
         f"{args.size}x{args.size}  {args.steps} steps  {args.scheduler}  pairs={args.repeats}"
+        f"{'  channels_last' if args.channels_last else ''}{'  compiled' if args.compile else ''}"
     )
     why = "" if dtype == torch.float32 else " (diffusers draws its noise in the model dtype)"
     print(f"max pixel difference ours vs diffusers: {diff}/255{why}")
