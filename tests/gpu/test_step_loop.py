@@ -57,14 +57,14 @@ def _run(unet, tiny_sd1: Path, scheduler: str, previews: LatentPreviews | None) 
             previews=previews,
         )
     assert out.device.type == "cpu" and out.shape == (1, 4, 8, 8)
-    assert len(traffic.windows) == STEPS
+    assert len(traffic.windows) >= STEPS  # second-order solvers call the UNet twice a step
     return traffic
 
 
-@pytest.mark.parametrize("scheduler", ["euler", "dpmpp_2m", "er_sde"])
+@pytest.mark.parametrize("scheduler", ["euler", "dpmpp_2m", "heun", "er_sde"])
 def test_no_host_read_or_copy_per_step_without_previews(meta_unet, tiny_sd1, scheduler) -> None:
     traffic = _run(meta_unet, tiny_sd1, scheduler, previews=None)
-    assert traffic.windows == [(0, 0)] * STEPS
+    assert set(traffic.windows) == {(0, 0)}
 
 
 def test_previews_cost_one_copy_every_n_steps(meta_unet, tiny_sd1) -> None:

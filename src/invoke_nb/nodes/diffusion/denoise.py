@@ -47,18 +47,27 @@ class DenoiseInputs:
 
 
 def timesteps_for(
-    scheduler: Any, steps: int, denoising_start: float, denoising_end: float
+    scheduler: Any,
+    steps: int,
+    denoising_start: float,
+    denoising_end: float,
+    device: str | torch.device = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The timesteps to run, the first one (which sets the starting noise level) and its
     index in the scheduler's schedule.
 
     Start and end are fractions of the training schedule, cut on scheduler-order boundaries
-    so multistep solvers see whole steps (InvokeAI's rule, so img2img strengths agree).
+    so multistep solvers see whole steps (InvokeAI's rule, so img2img strengths agree). The
+    cut is found on the CPU; the schedule is then set on ``device``, where diffusers'
+    pipelines keep it, so nothing moves per step.
     """
     scheduler.set_timesteps(steps, device="cpu")
+    cpu_timesteps = scheduler.timesteps
+    if torch.device(device).type != "cpu":
+        scheduler.set_timesteps(steps, device=device)
     timesteps = scheduler.timesteps
     order = scheduler.order
-    first_of_step = timesteps[::order]
+    first_of_step = cpu_timesteps[::order]
     n_train = scheduler.config["num_train_timesteps"]
     start_val = round(n_train * (1 - denoising_start))
     start = int((first_of_step >= start_val).sum())
@@ -104,12 +113,11 @@ def denoise(
     dtype = next(unet.parameters()).dtype  # ModelMixin.dtype/.device walk every parameter
     device = torch.device(device) if device is not None else next(unet.parameters()).device
     timesteps, init_t, begin = timesteps_for(
-        scheduler, inp.steps, inp.denoising_start, inp.denoising_end
+        scheduler, inp.steps, inp.denoising_start, inp.denoising_end, device
     )
     latents = inp.latents.to(device, torch.float32)
     if init_t.numel() == 0:
         return latents.cpu()
-    timesteps, init_t = timesteps.to(device), init_t.to(device)
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(begin)
     orig = latents.clone()
