@@ -210,13 +210,23 @@ class Studio:
         *,
         start_queue: bool = True,
         queue_id: str = "default",
+        precision: str | None = None,
     ) -> None:
+        if precision is not None:  # checked before anything is opened
+            from invoke_nb.models.devices import normalize_precision
+
+            normalize_precision(precision)
         self.catalog = Catalog(root)
         self.root = self.catalog.root
         self.events = EventBus()
+        # denoise previews every N steps while a subscriber asked for them (events.on(...,
+        # previews=True), as the gallery and canvas do)
+        self.preview_every = 1
         self.models = ModelManager(
             self.root / "models", self.catalog.models, cache=get_model_cache()
         )
+        if precision is not None:  # the kernel-wide cache: every Studio of the kernel
+            self.models.cache.precision = precision
         self._model_listener = self._forward_model_event
         self.models.cache.add_listener(self._model_listener)
         self.executor: Any = LocalExecutor()
@@ -254,6 +264,7 @@ class Studio:
             emit=emit,
             cancel=cancel,
             extra={"style_presets": self.presets.find},
+            preview_every=self.preview_every if self.events.wants_previews() else 0,
         )
 
     def _forward_model_event(self, kind: str, payload: dict[str, Any]) -> None:

@@ -67,7 +67,9 @@ def test_changing_only_the_seed_reuses_prompts_and_loaders(runner, sd1) -> None:
 
 def test_progress_reports_every_step_with_a_preview(models, sd1) -> None:
     events: list[dict] = []
-    services = inb.Services(models=models, emit=lambda kind, p: events.append({"kind": kind, **p}))
+    services = inb.Services(
+        models=models, emit=lambda kind, p: events.append({"kind": kind, **p}), preview_every=1
+    )
     inb.Runner(services=services).run(txt2img(sd1, "a cat", width=64, height=64, steps=4))
     steps = [
         e

@@ -234,7 +234,10 @@ class RayExecutor:
 
     def _spawn(self, index: int) -> Any:
         return self._actor_cls.remote(
-            index, torch_threads=self.torch_threads, model_dir=self._model_dir
+            index,
+            torch_threads=self.torch_threads,
+            model_dir=self._model_dir,
+            gpu_fraction=float(self.num_gpus_per_worker or 1.0),
         )
 
     # -- introspection ----------------------------------------------------------------
@@ -283,6 +286,7 @@ class RayExecutor:
         return {
             "job_id": uuid.uuid4().hex,
             "session_id": session_id,
+            "preview_every": services.preview_every,
             "graph": graph.to_dict(),
             "records": list(records.values()),
             "images": images,

@@ -131,7 +131,9 @@ class WorkerModels:
     is; otherwise the kernel ships the files once and the record is pointed at the local copy.
     """
 
-    def __init__(self, model_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, model_dir: str | os.PathLike[str] | None = None, *, gpu_fraction: float = 1.0
+    ) -> None:
         from invoke_nb.models.cache import ModelCache
 
         base = (
@@ -140,7 +142,8 @@ class WorkerModels:
             else Path(tempfile.gettempdir()) / "invoke-nb-worker-models"
         )
         self.model_dir = base
-        self.cache = ModelCache()
+        # a worker holding a fraction of a GPU budgets that fraction of the card
+        self.cache = ModelCache(device_fraction=min(max(gpu_fraction, 0.0), 1.0) or 1.0)
         self.records: dict[str, ModelRecord] = {}
         self.loads: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -276,6 +279,7 @@ class GraphWorker:
         model_dir: str | None = None,
         cache_bytes: int = 2 * 1024**3,
         flush_seconds: float = 0.05,
+        gpu_fraction: float = 1.0,
     ) -> None:
         self.index = index
         if torch_threads:
@@ -287,7 +291,7 @@ class GraphWorker:
             except ImportError:
                 pass
         self.runner = Runner(cache=OutputCache(max_bytes=cache_bytes))
-        self.models = WorkerModels(model_dir)
+        self.models = WorkerModels(model_dir, gpu_fraction=gpu_fraction)
         self.models.cache.add_listener(self._model_event)
         self._jobs: dict[str, threading.Event] = {}
         self._early_cancels: set[str] = set()
@@ -390,6 +394,7 @@ class GraphWorker:
                 models=self.models,
                 emit=lambda kind, payload: events.put(("event", (kind, payload))),
                 cancel=cancel,
+                preview_every=int(job.get("preview_every") or 0),
             )
 
             def work() -> None:

@@ -3,10 +3,11 @@
 Why it exists: reloading a UNet for each run is the commonest complaint about InvokeAI and
 ComfyUI in notebooks. Models stay in RAM under a budget, least recently used first out;
 a node holds a model through :meth:`ModelCache.lock`, which pins it (never evicted while
-held) and puts it on the execution device. On CUDA, unlocked models stay in VRAM until room
-is needed, then go back to CPU; a model bigger than the VRAM budget runs with accelerate's
-sequential CPU offload. Entries are keyed by ``(model key, submodel)`` so a shared VAE or
-text encoder loads once.
+held) and puts it on the execution device. On a GPU, unlocked models stay there until room
+is needed, then go back to RAM (their CPU copy is kept, so that costs no copy); a model
+bigger than the room left is loaded partly (:mod:`invoke_nb.models.placement`). The device
+budget is the free device memory less a working-memory reserve. Entries are keyed by
+``(model key, submodel)`` so a shared VAE or text encoder loads once.
 
 ``get_model_cache()`` returns the process-wide instance; ``ModelCache(...)`` builds a private
 one (tests, benchmarks).
@@ -24,6 +25,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from invoke_nb.models.devices import (
+    choose_device,
+    device_memory,
+    empty_cache,
+    enable_tf32,
+    normalize_precision,
+    precision_name,
+    resolve_dtype,
+)
 from invoke_nb.models.errors import ModelError, ModelLoadError
 from invoke_nb.models.memory import ram_limit, release_memory
 
@@ -35,7 +45,7 @@ CacheKey = tuple[str, str | None]
 Listener = Callable[[str, dict[str, Any]], None]
 
 _DEFAULT_RAM_FRACTION = 0.5
-_VRAM_HEADROOM = 2 * 1024**3  # activations, VAE decode, the CUDA context
+_WORKING_MEMORY = 3 * 1024**3  # activations and VAE decodes (InvokeAI's default reserve)
 
 
 def object_size(obj: Any) -> int:
@@ -87,20 +97,22 @@ def object_size(obj: Any) -> int:
 
 
 def default_device() -> str:
-    """``cuda`` when a GPU is usable, else ``cpu``."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        import torch
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """``cuda`` when a GPU is usable, then ``mps``, else ``cpu``."""
+    return choose_device()
 
 
-def _default_vram(device: str) -> int:
-    if not device.startswith("cuda"):
+def _device_room(device: str, held: int, working: int, fraction: float) -> int:
+    """Bytes the cache may hold on ``device``: what is free now plus what it already holds
+    there, less the working memory kept for activations and VAE decodes; a Ray worker with a
+    fraction of a GPU gets that fraction of the card at most."""
+    mem = device_memory(device)
+    if mem is None:
         return 0
-    import torch
-
-    total = torch.cuda.get_device_properties(torch.device(device)).total_memory
-    return max(total - _VRAM_HEADROOM, total // 2)
+    free, total = mem
+    room = free + held - working
+    if fraction < 1.0:
+        room = min(room, int(total * fraction) - working)
+    return max(room, 0)
 
 
 def _move(obj: Any, device: str) -> Any:
@@ -123,6 +135,7 @@ class CacheStats:
     load_errors: int = 0
     evictions: int = 0
     offloads: int = 0
+    partial_loads: int = 0
     entries: int = 0
     locked: int = 0
     bytes_ram: int = 0
@@ -141,9 +154,13 @@ class _Entry:
     obj: Any
     size: int
     label: str
-    device: str = "cpu"
     locks: int = 0
-    sequential_offload: bool = False
+    placement: Any = None  # models.placement.Placement once the entry went to the device
+    vram: int = 0  # bytes of this entry held on the execution device
+
+    @property
+    def partial(self) -> bool:
+        return self.placement is not None and self.placement.partial
 
 
 class ModelCache:
@@ -157,12 +174,29 @@ class ModelCache:
         device: str | None = None,
         on_event: Listener | None = None,
         mover: Callable[[Any, str], Any] = _move,
+        precision: str | None = "auto",
+        working_memory: int = _WORKING_MEMORY,
+        device_fraction: float = 1.0,
+        channels_last: bool = False,
+        compile: bool | dict[str, Any] = False,
     ) -> None:
-        self._device = device
+        """``vram_bytes``: the device budget (default: free device memory less
+        ``working_memory``, live); set on a CPU cache it is enforced too, so partial loading
+        runs on the CPU. ``device_fraction``: the share of the card this process owns (Ray
+        workers with fractional GPUs). ``mover`` moves objects that are not torch modules.
+        ``channels_last`` and ``compile`` (True or ``torch.compile`` options) are opt-in
+        speed-ups applied to UNets as they load (compile wants whole, not partial, loads)."""
+        self._device = choose_device(device) if device is not None else None
+        self._precision = normalize_precision(precision)
+        self._dtype: Any = None
         self.ram_budget = (
             int(ram_bytes) if ram_bytes is not None else int(ram_limit() * _DEFAULT_RAM_FRACTION)
         )
         self._vram_budget = vram_bytes
+        self.working_memory = int(working_memory)
+        self.channels_last = channels_last
+        self.compile = compile
+        self.device_fraction = float(device_fraction)
         self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
         self._lock = threading.RLock()
         self._loading: dict[CacheKey, threading.Lock] = {}
@@ -180,14 +214,58 @@ class ModelCache:
         return self._device
 
     @property
+    def precision(self) -> str:
+        """The precision setting (``auto``, ``float16``, ``bfloat16``, ``float32``)."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str | None) -> None:
+        """Change the precision; cached models in another dtype are dropped (unless locked)."""
+        name = normalize_precision(value)
+        if name == self._precision:
+            return
+        with self._lock:
+            old = self.dtype
+            self._precision, self._dtype = name, None
+            if self.dtype != old:
+                for k in [k for k, e in self._entries.items() if not e.locks]:
+                    del self._entries[k]
+
+    @property
+    def dtype(self) -> Any:
+        """The torch dtype UNets, text encoders and VAEs are loaded in on this device."""
+        if self._dtype is None:
+            enable_tf32()
+            self._dtype = resolve_dtype(self.device, self._precision)
+        return self._dtype
+
+    @property
+    def precision_name(self) -> str:
+        """The resolved dtype's name (``float16``...), as recorded in image metadata."""
+        return precision_name(self.dtype)
+
+    @property
+    def execution_device(self) -> str:
+        """Where nodes must put their inputs: the cache's device, never a parameter's."""
+        return self.device
+
+    @property
     def vram_budget(self) -> int:
-        if self._vram_budget is None:
-            self._vram_budget = _default_vram(self.device)
-        return self._vram_budget
+        """Bytes of models the execution device may hold (set, or from free memory now)."""
+        if self._vram_budget is not None:
+            return self._vram_budget
+        return _device_room(
+            self.device, self._vram_held(), self.working_memory, self.device_fraction
+        )
 
     @vram_budget.setter
-    def vram_budget(self, value: int) -> None:
-        self._vram_budget = int(value)
+    def vram_budget(self, value: int | None) -> None:
+        self._vram_budget = None if value is None else int(value)
+
+    def _budgeted(self) -> bool:
+        """Whether models are placed on a device under a budget (a GPU, or a CPU cache given
+        a budget to exercise the same code)."""
+        return self.device != "cpu" or self._vram_budget is not None
 
     def add_listener(self, fn: Listener) -> None:
         """Call ``fn(kind, payload)`` on ``model_load_started`` / ``model_load_complete``."""
@@ -215,7 +293,13 @@ class ModelCache:
             return list(self._entries)
 
     def _bytes_on(self, vram: bool) -> int:
-        return sum(e.size for e in self._entries.values() if (e.device != "cpu") == vram)
+        # every entry keeps its weights in RAM; VRAM holds the placed part of some
+        if vram:
+            return self._vram_held()
+        return sum(e.size for e in self._entries.values())
+
+    def _vram_held(self) -> int:
+        return sum(e.vram for e in self._entries.values())
 
     def stats(self) -> CacheStats:
         """Hits, misses, loads and their seconds, bytes in RAM/VRAM, evictions."""
@@ -226,7 +310,7 @@ class ModelCache:
             s.bytes_ram = self._bytes_on(vram=False)
             s.bytes_vram = self._bytes_on(vram=True)
             s.ram_budget = self.ram_budget
-            s.vram_budget = self._vram_budget or 0
+            s.vram_budget = self.vram_budget if self._budgeted() else 0
             return s
 
     # -- loading -------------------------------------------------------------------------
@@ -280,6 +364,8 @@ class ModelCache:
             with self._lock:
                 self._stats.load_errors += 1
             raise ModelLoadError(f"loading {label} failed: {type(e).__name__}: {e}") from e
+        if key[1] == "unet":
+            obj = self._speed_ups(obj)
         seconds = time.perf_counter() - t0
         size = object_size(obj)
         entry = _Entry(key=key, obj=obj, size=size, label=label, locks=1 if pin else 0)
@@ -299,14 +385,27 @@ class ModelCache:
         )
         return entry
 
+    def _speed_ups(self, unet: Any) -> Any:
+        """channels_last memory layout and ``torch.compile``, when asked (off by default)."""
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(unet, torch.nn.Module):
+            return unet
+        if self.channels_last:
+            unet.to(memory_format=torch.channels_last)
+        if self.compile:
+            options = self.compile if isinstance(self.compile, dict) else {}
+            unet.compile(**options)  # in place: the UNet keeps its class and config
+        return unet
+
     def _make_room_in_ram(self, needed: int) -> None:
         """Evict unlocked entries, least recently used first, until ``needed`` bytes fit."""
         for key in list(self._entries):
             if self._bytes_on(vram=False) + needed <= self.ram_budget:
                 return
             entry = self._entries[key]
-            if entry.locks or entry.device != "cpu":
+            if entry.locks:
                 continue
+            self._offload(entry)
             del self._entries[key]
             self._stats.evictions += 1
             log.info("evicted %s (%d bytes) from the model cache", entry.label, entry.size)
@@ -335,51 +434,62 @@ class ModelCache:
                 entry.locks -= 1
 
     def _to_execution_device(self, entry: _Entry) -> None:
-        device = self.device
-        if device == "cpu" or entry.device == device or entry.size == 0:
-            return
-        if not hasattr(entry.obj, "to"):  # state dicts, tokenizers: users move what they need
-            return
-        budget = self.vram_budget
-        if entry.size > budget:
-            self._sequential_offload(entry, device)
-            return
-        self._make_room_in_vram(entry.size)
-        entry.obj = self._mover(entry.obj, device)
-        entry.device = device
-
-    def _make_room_in_vram(self, needed: int) -> None:
-        for key in list(self._entries):
-            if self._bytes_on(vram=True) + needed <= self.vram_budget:
-                return
-            entry = self._entries[key]
-            if entry.locks or entry.device == "cpu" or entry.sequential_offload:
-                continue
-            entry.obj = self._mover(entry.obj, "cpu")
-            entry.device = "cpu"
-            self._stats.offloads += 1
-        self._make_room_in_ram(0)  # what came back from VRAM must fit the RAM budget too
-
-    def _sequential_offload(self, entry: _Entry, device: str) -> None:
-        """Weights stay in CPU RAM and stream to the GPU layer by layer (accelerate)."""
-        if entry.sequential_offload:
+        if entry.vram or entry.partial or entry.size == 0 or not self._budgeted():
             return
         import torch
 
-        obj = entry.obj
-        if hasattr(obj, "enable_sequential_cpu_offload"):  # a diffusers pipeline
-            obj.enable_sequential_cpu_offload(device=device)
-        elif isinstance(obj, torch.nn.Module):
-            from accelerate import cpu_offload
+        device = self.device
+        if not isinstance(entry.obj, torch.nn.Module):
+            if not hasattr(entry.obj, "to") or device == "cpu":
+                return  # state dicts, tokenizers: users move what they need
+            if entry.size > self.vram_budget:
+                raise ModelLoadError(
+                    f"{entry.label} ({entry.size} bytes) is larger than the VRAM budget "
+                    f"({self.vram_budget} bytes) and cannot be loaded partly"
+                )
+            self._make_room_in_vram(entry.size)
+            entry.obj = self._mover(entry.obj, device)
+            entry.vram = entry.size
+            return
+        self._make_room_in_vram(entry.size)
+        room = max(self.vram_budget - self._vram_held(), 0)
+        if entry.placement is None:
+            from invoke_nb.models.placement import Placement
 
-            cpu_offload(obj, execution_device=torch.device(device))
-        else:
-            raise ModelLoadError(
-                f"{entry.label} ({entry.size} bytes) is larger than the VRAM budget "
-                f"({self.vram_budget} bytes) and cannot be offloaded layer by layer"
+            entry.placement = Placement(entry.obj, pin=device.startswith("cuda"))
+        entry.vram = entry.placement.load(device, room)
+        if entry.placement.partial:
+            self._stats.partial_loads += 1
+            log.info(
+                "%s loaded partly: %d of %d bytes on %s, the rest streams from RAM",
+                entry.label,
+                entry.vram,
+                entry.size,
+                device,
             )
-        entry.sequential_offload = True
-        log.info("%s runs with sequential CPU offload", entry.label)
+
+    def _make_room_in_vram(self, needed: int) -> None:
+        """Offload unlocked entries, least recently used first, until ``needed`` fits."""
+        freed = False
+        for key in list(self._entries):
+            if self._vram_held() + needed <= self.vram_budget:
+                break
+            entry = self._entries[key]
+            if entry.locks or not (entry.vram or entry.partial):
+                continue
+            self._offload(entry)
+            self._stats.offloads += 1
+            freed = True
+        if freed:
+            empty_cache(self.device)
+
+    def _offload(self, entry: _Entry) -> None:
+        """Back to RAM: the module points at its CPU tensors again (no copy)."""
+        if entry.placement is not None:
+            entry.placement.offload()
+        elif entry.vram:
+            entry.obj = self._mover(entry.obj, "cpu")
+        entry.vram = 0
 
     # -- freeing -------------------------------------------------------------------------
 
@@ -388,7 +498,7 @@ class ModelCache:
         with self._lock:
             keys = [k for k, e in self._entries.items() if k[0] == model_key and not e.locks]
             for k in keys:
-                del self._entries[k]
+                self._offload(self._entries.pop(k))
         return len(keys)
 
     def clear(self) -> int:
@@ -396,8 +506,9 @@ class ModelCache:
         with self._lock:
             keys = [k for k, e in self._entries.items() if not e.locks]
             for k in keys:
-                del self._entries[k]
+                self._offload(self._entries.pop(k))
         release_memory()
+        empty_cache(self.device)
         return len(keys)
 
     def reset_stats(self) -> None:

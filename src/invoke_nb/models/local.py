@@ -1,8 +1,10 @@
 """A minimal in-process :class:`ModelProvider` for tests and scripts without a Studio.
 
 It keeps records in a :class:`MemoryModelRecordStore`, loads parts with
-:func:`~invoke_nb.models.loaders.load_submodel`, and keeps every loaded part for the life of
-the provider (no budgets, no eviction: that is the model manager's job). Registration does
+:func:`~invoke_nb.models.loaders.load_submodel` through a private
+:class:`~invoke_nb.models.cache.ModelCache` (so the device, precision and partial loading
+are the Studio's), with no RAM limit unless one is given: every loaded part stays for the
+life of the provider. Registration does
 a small probe (UNet ``cross_attention_dim`` -> base) good enough for tiny test models.
 """
 
@@ -17,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from invoke_nb.models.cache import ModelCache
 from invoke_nb.models.loaders import load_submodel
 from invoke_nb.models.records import MemoryModelRecordStore, ModelRecord, UnknownModelError
 
@@ -42,11 +45,31 @@ def identifier(record: ModelRecord, submodel: str | None = None) -> Any:
 class LocalModels:
     """Records + a load-once cache. Implements the ``ModelProvider`` protocol."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        device: str | None = None,
+        precision: str | None = "auto",
+        cache: ModelCache | None = None,
+    ) -> None:
         self.store = MemoryModelRecordStore()
-        self._loaded: dict[tuple[str, str | None], Any] = {}
+        self.cache = cache or ModelCache(ram_bytes=1 << 62, device=device, precision=precision)
         self._lock = threading.Lock()
-        self.loads = 0  # how many times a part was read from disk (tests check caching)
+
+    @property
+    def loads(self) -> int:
+        """How many times a part was read from disk (tests check caching)."""
+        return self.cache.stats().loads
+
+    @property
+    def execution_device(self) -> str:
+        """The device nodes put their inputs on."""
+        return self.cache.execution_device
+
+    @property
+    def precision_name(self) -> str:
+        """The dtype models run in (``float16``...), for image metadata."""
+        return self.cache.precision_name
 
     # -- registration ---------------------------------------------------------------------
     def register(
@@ -108,14 +131,12 @@ class LocalModels:
         """Yield the loaded part; it stays cached for the next call."""
         rec = self.record(model)
         sub = submodel if submodel is not None else getattr(model, "submodel_type", None)
-        cache_key = (rec.key, sub)
-        with self._lock:
-            obj = self._loaded.get(cache_key)
-            if obj is None:
-                obj = load_submodel(rec, sub)
-                self._loaded[cache_key] = obj
-                self.loads += 1
-        yield obj
+        cache = self.cache
+        label = f"{rec.name}:{sub}" if sub else rec.name
+        with cache.lock(
+            (rec.key, sub), lambda: load_submodel(rec, sub, dtype=cache.dtype), label=label
+        ) as obj:
+            yield obj
 
 
 def _guess_type(path: Path) -> str:

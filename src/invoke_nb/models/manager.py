@@ -534,10 +534,20 @@ class ModelManager:
                 "it cannot be loaded"
             )
         label = f"{rec.name}:{submodel}" if submodel else rec.name
-        return self.cache.lock((rec.key, submodel), _loader(rec, submodel), label=label)
+        return self.cache.lock((rec.key, submodel), _loader(rec, submodel, self.cache), label=label)
+
+    @property
+    def execution_device(self) -> str:
+        """The device nodes put their inputs on (the cache's)."""
+        return self.cache.execution_device
+
+    @property
+    def precision_name(self) -> str:
+        """The dtype models run in (``float16``...), for image metadata."""
+        return self.cache.precision_name
 
 
-def _loader(rec: ModelRecord, submodel: str | None) -> Callable[[], Any]:
+def _loader(rec: ModelRecord, submodel: str | None, cache: ModelCache) -> Callable[[], Any]:
     def load() -> Any:
         from invoke_nb.models.loaders import load_submodel
 
@@ -555,7 +565,7 @@ def _loader(rec: ModelRecord, submodel: str | None) -> Callable[[], Any]:
             )
         if path.is_file() and path.suffix == ".safetensors":
             read_safetensors_header(path)  # a file damaged since install: CorruptModelError
-        return load_submodel(rec, submodel)
+        return load_submodel(rec, submodel, dtype=cache.dtype)
 
     return load
 

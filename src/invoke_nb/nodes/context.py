@@ -108,6 +108,9 @@ class Services:
     image_sink: ImageSink | None = None
     models: ModelProvider | None = None
     emit: Callable[[str, dict[str, Any]], None] | None = None
+    # progress previews every N denoise steps (0 = none): a host sets it when something
+    # shows them, since each costs device work and a copy to the host
+    preview_every: int = 0
     cancel: threading.Event = field(default_factory=threading.Event)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -56,11 +56,15 @@ class EventBus:
     def __init__(self) -> None:
         self._subs: dict[str, list[tuple[Callback, bool]]] = defaultdict(list)
         self._lock = threading.Lock()
+        self._preview_subs: list[tuple[Callback, bool]] = []
 
-    def on(self, kind: str, callback: Callback, *, main_thread: bool = False) -> Callable[[], None]:
+    def on(
+        self, kind: str, callback: Callback, *, main_thread: bool = False, previews: bool = False
+    ) -> Callable[[], None]:
         """Call ``callback(kind, payload)`` for events of ``kind`` (``"*"`` for all).
 
-        Returns a function that unsubscribes.
+        ``previews=True`` asks for preview images in ``progress`` events: they are computed
+        only while such a subscriber exists. Returns a function that unsubscribes.
         """
         if kind != "*" and kind not in EVENT_KINDS:
             raise ValueError(
@@ -69,13 +73,22 @@ class EventBus:
         entry = (callback, main_thread)
         with self._lock:
             self._subs[kind].append(entry)
+            if previews:
+                self._preview_subs.append(entry)
 
         def off() -> None:
             with self._lock:
                 if entry in self._subs[kind]:
                     self._subs[kind].remove(entry)
+                if entry in self._preview_subs:
+                    self._preview_subs.remove(entry)
 
         return off
+
+    def wants_previews(self) -> bool:
+        """Whether a subscriber asked for progress previews."""
+        with self._lock:
+            return bool(self._preview_subs)
 
     def emit(self, kind: str, payload: dict[str, Any]) -> None:
         """Deliver an event to its subscribers; a failing callback is logged, not raised."""

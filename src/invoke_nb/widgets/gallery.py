@@ -136,7 +136,7 @@ class Gallery(MessageWidget):
         self._last_preview = 0.0
         self._subs = [
             studio.events.on("image_saved", self._on_image_saved, main_thread=True),
-            studio.events.on("progress", self._on_progress, main_thread=True),
+            studio.events.on("progress", self._on_progress, main_thread=True, previews=True),
             studio.events.on("queue_item_status_changed", self._on_item_status, main_thread=True),
         ]
 

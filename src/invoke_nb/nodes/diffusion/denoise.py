@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+from invoke_nb.nodes.diffusion.preview import LatentPreviews
+
 __all__ = ["DenoiseInputs", "denoise", "timesteps_for"]
 
 
@@ -45,24 +47,46 @@ class DenoiseInputs:
 
 
 def timesteps_for(
-    scheduler: Any, steps: int, denoising_start: float, denoising_end: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The timesteps to run and the first one (which sets the starting noise level).
+    scheduler: Any,
+    steps: int,
+    denoising_start: float,
+    denoising_end: float,
+    device: str | torch.device = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The timesteps to run, the first one (which sets the starting noise level) and its
+    index in the scheduler's schedule.
 
     Start and end are fractions of the training schedule, cut on scheduler-order boundaries
-    so multistep solvers see whole steps (InvokeAI's rule, so img2img strengths agree).
+    so multistep solvers see whole steps (InvokeAI's rule, so img2img strengths agree). The
+    cut is found on the CPU; the schedule is then set on ``device``, where diffusers'
+    pipelines keep it, so nothing moves per step.
     """
+    import torch
+
     scheduler.set_timesteps(steps, device="cpu")
+    cpu_timesteps = scheduler.timesteps
+    if torch.device(device).type != "cpu":
+        scheduler.set_timesteps(steps, device=device)
     timesteps = scheduler.timesteps
     order = scheduler.order
-    first_of_step = timesteps[::order]
+    first_of_step = cpu_timesteps[::order]
     n_train = scheduler.config["num_train_timesteps"]
     start_val = round(n_train * (1 - denoising_start))
     start = int((first_of_step >= start_val).sum())
     end_val = round(n_train * (1 - denoising_end))
     end = int((first_of_step[start:] >= end_val).sum())
     start, end = start * order, end * order
-    return timesteps[start : start + end], timesteps[start : start + 1]
+    return timesteps[start : start + end], timesteps[start : start + 1], start
+
+
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    """A generator on ``device`` (InvokeAI's choice); the CPU's where the device has none."""
+    import torch
+
+    try:
+        return torch.Generator(device).manual_seed(seed)
+    except RuntimeError:
+        return torch.Generator("cpu").manual_seed(seed)
 
 
 def _rescale_cfg(guided: torch.Tensor, cond: torch.Tensor, multiplier: float) -> torch.Tensor:
@@ -78,16 +102,30 @@ def denoise(
     *,
     on_step: Callable[[int, int, torch.Tensor], None] | None = None,
     before_step: Callable[[], None] | None = None,
+    device: str | torch.device | None = None,
+    previews: LatentPreviews | None = None,
 ) -> torch.Tensor:
-    """Run the loop; returns the final latents (float32, CPU)."""
+    """Run the loop on ``device`` (the cache's execution device; the UNet's weights may sit
+    on ``meta`` under partial loading); returns the final latents (float32, CPU).
+
+    Nothing in a step reads a device value on the host or copies host tensors to the device:
+    the timesteps go to the device once, the scheduler starts at a known index (diffusers'
+    ``set_begin_index``) instead of searching for it, and previews are computed on the
+    device and copied without blocking (``previews``, every N steps, or none).
+    ``on_step(step, total, latents)`` gets device latents: it must not read them.
+    """
     import torch
 
-    param = next(unet.parameters())  # ModelMixin.dtype/.device walk every parameter
-    dtype, device = param.dtype, param.device
-    timesteps, init_t = timesteps_for(scheduler, inp.steps, inp.denoising_start, inp.denoising_end)
+    dtype = next(unet.parameters()).dtype  # ModelMixin.dtype/.device walk every parameter
+    device = torch.device(device) if device is not None else next(unet.parameters()).device
+    timesteps, init_t, begin = timesteps_for(
+        scheduler, inp.steps, inp.denoising_start, inp.denoising_end, device
+    )
     latents = inp.latents.to(device, torch.float32)
     if init_t.numel() == 0:
         return latents.cpu()
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
     orig = latents.clone()
     noise = inp.noise.to(device, torch.float32) if inp.noise is not None else None
 
@@ -104,10 +142,17 @@ def denoise(
             latents = scheduler.add_noise(latents, noise, init_t)
     else:
         if accepts_generator:
-            # on the compute device, as InvokeAI does (CPU here; CUDA draws differ from CPU's)
-            step_kwargs["generator"] = torch.Generator(device).manual_seed(inp.seed ^ 0xFFFFFFFF)
+            # on the compute device, as InvokeAI does (CUDA draws differ from CPU's)
+            step_kwargs["generator"] = _generator(device, inp.seed ^ 0xFFFFFFFF)
         if noise is not None:
             latents = scheduler.add_noise(latents, noise, init_t)
+    if hasattr(scheduler, "prepare_noise"):  # ours (er_sde): CPU draws, one copy per run
+        scheduler.prepare_noise(
+            tuple(latents.shape),
+            len(timesteps),
+            torch.Generator("cpu").manual_seed(inp.seed ^ 0xFFFFFFFF),
+            device,
+        )
     if type(scheduler).__name__ == "TCDScheduler":
         step_kwargs["eta"] = 1.0
 
@@ -130,6 +175,7 @@ def denoise(
 
     embeds = torch.cat([inp.uncond, inp.cond]).to(device, dtype)
     added = {k: v.to(device, dtype) for k, v in (inp.added_cond or {}).items()} or None
+    n_train = scheduler.config.num_train_timesteps
     total = len(timesteps)
     for i, t in enumerate(timesteps):
         if before_step is not None:
@@ -137,9 +183,7 @@ def denoise(
         if repaint is not None and not inpaint_model:
             keep = scheduler.add_noise(orig, noise, t.reshape(1))
             if inp.gradient_mask:
-                latents = torch.where(
-                    repaint > t.item() / scheduler.config.num_train_timesteps, latents, keep
-                )
+                latents = torch.where(repaint > t / n_train, latents, keep)
             else:
                 latents = torch.lerp(keep, latents, repaint)
         model_in = scheduler.scale_model_input(latents, t)
@@ -156,6 +200,8 @@ def denoise(
             guided = _rescale_cfg(guided, cond_pred, inp.cfg_rescale)
         del pred, uncond_pred, cond_pred, model_in
         latents = scheduler.step(guided, t, latents, **step_kwargs, return_dict=False)[0]
+        if previews is not None and previews.due(i + 1, total):
+            previews.submit(latents)
         if on_step is not None:
             on_step(i + 1, total, latents)
     if repaint is not None and not inpaint_model:

@@ -9,7 +9,8 @@ ER-SDE update in the variance-exploding form (x = x0 + sigma * eps):
     x_next  = r * x + (1 - r) * x0_hat + sqrt(sigma_next^2 - (sigma * r)^2) * z
 
 with the noise scaler f(s) = s * (exp(s^0.3) + 10). It is first order only, so its images
-differ from InvokeAI's third-order solver with the same name.
+differ from InvokeAI's third-order solver with the same name. Its noise is drawn on the CPU
+(see :meth:`ERSDEScheduler.prepare_noise`), so a seed gives the same image on every device.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class ERSDEScheduler(EulerDiscreteScheduler):
     """
 
     stochastic: bool = True
+    _noise: torch.Tensor | None = None  # every step's noise, drawn up front (prepare_noise)
+    _drawn = 0
 
     @classmethod
     def from_config(cls, config: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
@@ -54,6 +57,25 @@ class ERSDEScheduler(EulerDiscreteScheduler):
         sched = super().from_config(config)
         sched.stochastic = stochastic
         return sched
+
+    def prepare_noise(
+        self, shape: tuple[int, ...], steps: int, generator: torch.Generator, device: Any
+    ) -> None:
+        """Draw every step's noise now on the CPU (one draw per step, so the numbers are the
+        same on every device) and move them to ``device`` in one copy."""
+        draws = [torch.randn(shape, generator=generator, dtype=torch.float32) for _ in range(steps)]
+        self._noise = torch.stack(draws).to(device)
+        self._drawn = 0
+
+    def _next_noise(self, sample: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        if self._noise is not None and self._drawn < len(self._noise):
+            z = self._noise[self._drawn]
+            self._drawn += 1
+            return z.to(sample.dtype)
+        # without prepare_noise: draw where the generator lives, then move
+        where = generator.device if generator is not None else torch.device("cpu")
+        z = torch.randn(sample.shape, generator=generator, dtype=sample.dtype, device=where)
+        return z.to(sample.device)
 
     def step(  # type: ignore[override]
         self,
@@ -80,10 +102,7 @@ class ERSDEScheduler(EulerDiscreteScheduler):
             prev = r * sample + (1 - r) * x0
             if self.stochastic:
                 scale = (sigma_next**2 - (sigma * r) ** 2).clamp(min=0).sqrt()
-                z = torch.randn(
-                    sample.shape, generator=generator, dtype=sample.dtype, device="cpu"
-                ).to(sample.device)
-                prev = prev + scale * z
+                prev = prev + scale * self._next_noise(sample, generator)
         self._step_index += 1
         out = _StepOutput(prev_sample=prev.to(model_output.dtype), pred_original_sample=x0)
         return out if return_dict else (out.prev_sample,)

@@ -9,6 +9,7 @@ pipelines; see :mod:`invoke_nb.nodes.diffusion.denoise`).
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +23,7 @@ from pydantic import field_validator
 from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.denoise import DenoiseInputs, denoise, resize_mask
+from invoke_nb.nodes.diffusion.devices import execution_device, precision_name
 from invoke_nb.nodes.diffusion.fields import (
     LATENT_SCALE_FACTOR,
     DenoiseMaskOutput,
@@ -32,7 +34,7 @@ from invoke_nb.nodes.diffusion.fields import (
     VAEField,
 )
 from invoke_nb.nodes.diffusion.lora import patched
-from invoke_nb.nodes.diffusion.preview import latents_preview
+from invoke_nb.nodes.diffusion.preview import LatentPreviews
 from invoke_nb.nodes.diffusion.prompts import BasicConditioning, SDXLConditioning
 from invoke_nb.nodes.diffusion.schedulers import SchedulerName, make_scheduler
 from invoke_nb.nodes.primitives import ImageOutput
@@ -59,6 +61,7 @@ __all__ = [
 ]
 
 SEED_MAX = 0xFFFFFFFF
+log = logging.getLogger("invoke_nb.nodes.latents")
 
 
 class DiffusionInputError(ValueError):
@@ -94,22 +97,30 @@ def image_to_tensor(image: Image.Image, *, normalize: bool = True) -> torch.Tens
 
 @contextmanager
 def seamless(model: torch.nn.Module, axes: list[str]):
-    """Make ``model``'s convolutions wrap around on ``axes`` ("x", "y") inside the block."""
+    """Make ``model``'s convolutions wrap around on ``axes`` ("x", "y") inside the block.
+
+    Compile-safe: each padded convolution gets, once, a forward that reads its axes from a
+    plain attribute; the block only flips that attribute. A compiled UNet therefore sees the
+    same code every time (one specialisation per axes setting), never a swapped function.
+    """
     import torch
 
     if not axes:
         yield model
         return
-    saved: list[tuple[torch.nn.Conv2d, Any]] = []
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.Conv2d) and any(p > 0 for p in _pad(mod)):
-            saved.append((mod, mod._conv_forward))
-            mod._conv_forward = _wrapping_forward(mod, "x" in axes, "y" in axes)  # type: ignore[method-assign]
+    setting = ("x" in axes, "y" in axes)
+    convs = [
+        m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and any(p > 0 for p in _pad(m))
+    ]
+    for mod in convs:
+        if not hasattr(mod, "_invoke_nb_wrap"):
+            mod._conv_forward = _wrapping_forward(mod, mod._conv_forward)  # type: ignore[method-assign]
+        mod._invoke_nb_wrap = setting
     try:
         yield model
     finally:
-        for mod, fwd in saved:
-            mod._conv_forward = fwd  # type: ignore[method-assign]
+        for mod in convs:
+            mod._invoke_nb_wrap = (False, False)
 
 
 def _pad(mod: torch.nn.Conv2d) -> tuple[int, int]:
@@ -117,12 +128,15 @@ def _pad(mod: torch.nn.Conv2d) -> tuple[int, int]:
     return (p, p) if isinstance(p, int) else (int(p[0]), int(p[1]))  # type: ignore[arg-type]
 
 
-def _wrapping_forward(mod: torch.nn.Conv2d, x: bool, y: bool) -> Any:
+def _wrapping_forward(mod: torch.nn.Conv2d, plain: Any) -> Any:
     import torch.nn.functional as F
 
     ph, pw = _pad(mod)
 
     def forward(inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        x, y = mod._invoke_nb_wrap
+        if not (x or y):
+            return plain(inp, weight, bias)
         inp = F.pad(inp, (pw, pw, 0, 0), mode="circular" if x else "constant")
         inp = F.pad(inp, (0, 0, ph, ph), mode="circular" if y else "constant")
         return F.conv2d(inp, weight, bias, mod.stride, 0, mod.dilation, mod.groups)
@@ -402,10 +416,16 @@ class DenoiseLatentsInvocation(Node):
                 self.scheduler, sched_cfg, seed=seed, prediction_type=record.prediction_type
             )
 
-        def on_step(step: int, total: int, lat: torch.Tensor) -> None:
-            listening = ctx.services.emit is not None
-            preview = latents_preview(lat, base) if listening else None
-            ctx.progress(step=step, total=total, message="Denoising", image=preview)
+        device = execution_device(ctx)
+        every = getattr(ctx.services, "preview_every", 0) if ctx.services.emit else 0
+        previews = LatentPreviews(base, device, every) if every else None
+
+        where = [0, 0]
+
+        def on_step(step: int, total: int, _latents: torch.Tensor) -> None:
+            where[:] = [step, total]
+            image = previews.take() if previews is not None else None
+            ctx.progress(step=step, total=total, message="Denoising", image=image)
 
         with torch.inference_mode(), ExitStack() as stack:
             unet = stack.enter_context(models.load(self.unet.unet))
@@ -434,20 +454,48 @@ class DenoiseLatentsInvocation(Node):
                 ),
                 on_step=on_step,
                 before_step=ctx.check_cancelled,
+                device=device,
+                previews=previews,
             )
+        last = previews.take(wait=True) if previews is not None else None
+        if last is not None:  # the last step's picture, once its copy has landed
+            ctx.progress(step=where[0], total=where[1], message="Denoising", image=last)
         name = ctx.tensors.save(result)
         return LatentsOutput.of(name, result)
 
 
-def _vae_dtype(fp32: bool, vae: Any) -> torch.dtype:
-    # CPU convolutions in half precision are slow and overflow: decode in float32 there.
+_UPCAST_BASES = ("sdxl", "sdxl-refiner")
+
+
+def _vae_dtype(vae: Any, fp32: bool, base: str | None = None) -> torch.dtype:
+    """The dtype to run ``vae`` in: its loaded dtype, float32 when asked, or when an SDXL VAE
+    in float16 says it overflows (``force_upcast``, as diffusers' SDXL pipelines read it)."""
     import torch
 
-    param = next(vae.parameters())  # (ModelMixin.dtype/.device walk every parameter)
-    dtype = torch.float32 if fp32 or param.device.type == "cpu" else torch.float16
-    if param.dtype != dtype:
-        vae.to(dtype)
-    return dtype
+    loaded = next(vae.parameters()).dtype  # meta parameters keep their dtype
+    if fp32:
+        return torch.float32
+    if (
+        loaded == torch.float16
+        and base in _UPCAST_BASES
+        and getattr(vae.config, "force_upcast", False)
+    ):
+        return torch.float32
+    return loaded
+
+
+@contextmanager
+def _vae_in(vae: Any, dtype: torch.dtype):
+    """Run ``vae`` in ``dtype`` inside the block; the cached model gets its dtype back."""
+    loaded = next(vae.parameters()).dtype
+    if loaded == dtype:
+        yield vae
+        return
+    vae.to(dtype)
+    try:
+        yield vae
+    finally:
+        vae.to(loaded)
 
 
 @contextmanager
@@ -477,32 +525,71 @@ def _vae_tiling(vae: Any, tiled: bool, tile_size: int):
         ) = saved
 
 
-def decode_latents(vae: Any, latents: torch.Tensor, *, fp32: bool = True) -> Image.Image:
+def _tiles_on_oom(vae: Any, tiled: bool, tile_size: int, device: str, fn: Any) -> Any:
+    """``fn()`` under the node's tiling; on a device out-of-memory, once more in tiles.
+
+    Tiling costs seams only where memory forced it; the failed attempt's tensors are freed
+    (and the allocator emptied) before the retry.
+    """
+    import torch
+
+    with _vae_tiling(vae, tiled, tile_size):
+        try:
+            return fn()
+        except torch.OutOfMemoryError:
+            if tiled:
+                raise
+    from invoke_nb.models.devices import empty_cache
+
+    log.warning("VAE ran out of memory on %s: retrying in tiles", device)
+    empty_cache(device)
+    with _vae_tiling(vae, True, tile_size):
+        return fn()
+
+
+def decode_latents(
+    vae: Any,
+    latents: torch.Tensor,
+    *,
+    fp32: bool = True,
+    device: str | torch.device = "cpu",
+    base: str | None = None,
+) -> Image.Image:
     """VAE-decode latents (already scaled by ``scaling_factor``) to a PIL RGB image."""
     import torch
 
-    dtype = _vae_dtype(fp32, vae)
-    with torch.inference_mode():
-        lat = latents.to(next(vae.parameters()).device, dtype) / vae.config.scaling_factor
+    dtype = _vae_dtype(vae, fp32, base)
+    with torch.inference_mode(), _vae_in(vae, dtype):
+        lat = latents.to(device, dtype) / vae.config.scaling_factor
         img = vae.decode(lat, return_dict=False)[0]
         img = (img / 2 + 0.5).clamp(0, 1)
         arr = img[0].permute(1, 2, 0).float().cpu().numpy()
     return Image.fromarray((arr * 255).round().astype(np.uint8))
 
 
-def encode_image(vae: Any, image_tensor: torch.Tensor, *, fp32: bool = True) -> torch.Tensor:
+def encode_image(
+    vae: Any,
+    image_tensor: torch.Tensor,
+    *,
+    fp32: bool = True,
+    device: str | torch.device = "cpu",
+    base: str | None = None,
+) -> torch.Tensor:
     """VAE-encode a (1, 3, H, W) [-1, 1] tensor to scaled latents.
 
-    Samples the latent distribution with a fixed generator (seed 0), so the same image gives
-    the same latents on every run (InvokeAI samples from torch's global generator).
+    Samples the latent distribution with a fixed CPU generator (seed 0), drawn on the CPU and
+    then moved, so the same image gives the same latents on every run and every device
+    (InvokeAI samples from torch's global generator).
     """
     import torch
 
-    dtype = _vae_dtype(fp32, vae)
-    with torch.inference_mode():
-        device = next(vae.parameters()).device
+    dtype = _vae_dtype(vae, fp32, base)
+    with torch.inference_mode(), _vae_in(vae, dtype):
         dist = vae.encode(image_tensor.to(device, dtype)).latent_dist
-        sample = dist.sample(generator=torch.Generator(device).manual_seed(0))
+        eps = torch.randn(
+            tuple(dist.mean.shape), generator=torch.Generator("cpu").manual_seed(0)
+        ).to(dist.mean.device, dist.mean.dtype)
+        sample = dist.mean + dist.std * eps
         return (sample * vae.config.scaling_factor).to("cpu", torch.float32)
 
 
@@ -541,15 +628,23 @@ class LatentsToImageInvocation(Node):
     def invoke(self, ctx: Context) -> ImageOutput:
         latents = ctx.tensors.load(self.latents)
         ctx.progress(message="Running VAE decoder")
-        with (
-            ctx.models.load(self.vae.vae) as vae,
-            seamless(vae, self.vae.seamless_axes),
-            _vae_tiling(vae, self.tiled, self.tile_size),
-        ):
-            image = decode_latents(vae, latents, fp32=self.fp32)
+        base = ctx.models.record(self.vae.vae).base
+        device = execution_device(ctx)
+        with ctx.models.load(self.vae.vae) as vae, seamless(vae, self.vae.seamless_axes):
+            image = _tiles_on_oom(
+                vae,
+                self.tiled,
+                self.tile_size,
+                device,
+                lambda: decode_latents(vae, latents, fp32=self.fp32, device=device, base=base),
+            )
+        metadata = self.metadata
+        precision = precision_name(ctx)
+        if metadata is not None and precision is not None:
+            metadata = {**metadata, "precision": precision}
         ref = ctx.images.save(
             image,
-            metadata=self.metadata,
+            metadata=metadata,
             board_id=self.board.board_id if self.board is not None else None,
         )
         return ImageOutput(image=ref, width=image.width, height=image.height)
@@ -590,8 +685,15 @@ class ImageToLatentsInvocation(Node):
         if self.color_compensation == "SDXL" and rec.base == "sdxl":
             t = t * 1.015 - 0.002
         ctx.progress(message="Running VAE encoder")
-        with ctx.models.load(self.vae.vae) as vae, _vae_tiling(vae, self.tiled, self.tile_size):
-            latents = encode_image(vae, t, fp32=self.fp32)
+        device = execution_device(ctx)
+        with ctx.models.load(self.vae.vae) as vae:
+            latents = _tiles_on_oom(
+                vae,
+                self.tiled,
+                self.tile_size,
+                device,
+                lambda: encode_image(vae, t, fp32=self.fp32, device=device, base=rec.base),
+            )
         name = ctx.tensors.save(latents)
         return LatentsOutput.of(name, latents)
 
@@ -711,8 +813,12 @@ class CreateDenoiseMaskInvocation(Node):
             img = image_to_tensor(ctx.images.get_pil(self.image, mode="RGB")).unsqueeze(0)
             keep = resize_mask(mask, tuple(img.shape[-2:]))
             masked = img * torch.where(keep < 0.5, 0.0, 1.0)
+            base = ctx.models.record(self.vae.vae).base
             with ctx.models.load(self.vae.vae) as vae, _vae_tiling(vae, self.tiled, 0):
-                masked_name = ctx.tensors.save(encode_image(vae, masked, fp32=self.fp32))
+                latents = encode_image(
+                    vae, masked, fp32=self.fp32, device=execution_device(ctx), base=base
+                )
+                masked_name = ctx.tensors.save(latents)
         name = ctx.tensors.save(mask)
         return DenoiseMaskOutput(
             denoise_mask=DenoiseMaskField(
@@ -846,9 +952,16 @@ class CreateGradientMaskInvocation(Node):
             if inpaint_model:
                 img = image_to_tensor(ctx.images.get_pil(self.image, mode="RGB")).unsqueeze(0)
                 keep = resize_mask(mask_t, tuple(img.shape[-2:]))
+                base = ctx.models.record(self.vae.vae).base
                 with ctx.models.load(self.vae.vae) as vae:
                     masked_name = ctx.tensors.save(
-                        encode_image(vae, img * torch.where(keep < 0.5, 0.0, 1.0), fp32=self.fp32)
+                        encode_image(
+                            vae,
+                            img * torch.where(keep < 0.5, 0.0, 1.0),
+                            fp32=self.fp32,
+                            device=execution_device(ctx),
+                            base=base,
+                        )
                     )
         return GradientMaskOutput(
             denoise_mask=DenoiseMaskField(

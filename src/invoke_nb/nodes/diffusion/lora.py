@@ -31,6 +31,16 @@ class LoRALayer:
     up: torch.Tensor
     alpha: float | None
 
+    def on(self, device: torch.device) -> LoRALayer:
+        """This layer with its matrices on ``device`` (small: rank x width)."""
+        if self.down.device == device:
+            return self
+        return LoRALayer(
+            self.down.to(device, non_blocking=True),
+            self.up.to(device, non_blocking=True),
+            self.alpha,
+        )
+
     def delta(self, shape: torch.Size) -> torch.Tensor:
         rank = self.down.shape[0]
         scale = (self.alpha / rank) if self.alpha is not None else 1.0
@@ -111,7 +121,9 @@ def patched(
         yield model
         return
     index = _module_index(model)
-    saved: dict[int, tuple[torch.nn.Parameter, torch.Tensor]] = {}
+    # id -> (target tensor, CPU copy of its original): the originals stay on the CPU, so a
+    # patched model needs no second copy of its weights on the device
+    saved: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     # inference_mode: weights loaded inside an inference-mode block are inference tensors,
     # which may only be updated in place inside one.
     try:
@@ -124,13 +136,27 @@ def patched(
                         raise LoRAFormatError(
                             f"LoRA {what or ''} targets {part}.{module_name}, which the model lacks"
                         )
-                    param = mod.weight
-                    if id(param) not in saved:
-                        saved[id(param)] = (param, param.detach().clone())
-                    delta = layer.delta(param.shape).to(param.device, torch.float32) * weight
-                    param.add_(delta.to(param.dtype))
+                    target = _patch_target(mod)
+                    if id(target) not in saved:
+                        saved[id(target)] = (target, target.detach().to("cpu", copy=True))
+                    # the delta is computed where the weight lives (on the GPU when loaded)
+                    delta = layer.on(target.device).delta(target.shape) * weight
+                    target.add_(delta.to(target.dtype))
         yield model
     finally:
         with torch.inference_mode():
-            for param, original in saved.values():
-                param.copy_(original)
+            for target, original in saved.values():
+                target.copy_(original, non_blocking=True)
+
+
+def _patch_target(mod: torch.nn.Module) -> torch.Tensor:
+    """The tensor holding ``mod``'s weight: the parameter, or for a layer that streams in
+    under partial loading (weight on ``meta``) the CPU tensor it streams from."""
+    from invoke_nb.models.placement import stream_source
+
+    param = mod.weight
+    if param.device.type == "meta":
+        source = stream_source(mod, "weight")
+        if source is not None:
+            return source
+    return param

@@ -1,18 +1,22 @@
 """Cheap latent -> RGB previews for progress events (no VAE: one 4x3 linear map per family).
 
 The factors are the widely published least-squares fits of each family's latent channels to
-RGB; a preview of a 64x64 latent costs microseconds, so every step can show one.
+RGB. Previews are opt-in (a host asks for one every N steps when something shows them): the
+map runs on the execution device, the small uint8 result is copied to the host without
+blocking, and the picture is handed out once the copy has landed (at the latest one step
+later), so the denoise loop never waits for the device.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
 
 if TYPE_CHECKING:
     import torch
-from PIL import Image
 
-__all__ = ["latents_preview"]
+__all__ = ["LatentPreviews", "latents_preview"]
 
 _SD1 = (
     [
@@ -35,14 +39,70 @@ _SDXL = (
 _FACTORS = {"sd-1": _SD1, "sd-2": _SD1, "sdxl": _SDXL, "sdxl-refiner": _SDXL}
 
 
-def latents_preview(latents: torch.Tensor, base: str = "sd-1") -> Image.Image:
-    """An RGB image (latent size, i.e. 1/8 of the output) from the first latent of a batch."""
+def _rgb(latents: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    lat = latents[0].detach().to(torch.float32)  # (4, h, w)
+    rgb = torch.einsum("chw,cr->hwr", lat, weights) + bias
+    return ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8)
+
+
+def _factors(base: str, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
     import torch
 
     weights, bias = _FACTORS.get(base, _SD1)
-    w = torch.tensor(weights, dtype=torch.float32)
-    b = torch.tensor(bias, dtype=torch.float32)
-    lat = latents[0].detach().to("cpu", torch.float32)  # (4, h, w)
-    rgb = torch.einsum("chw,cr->hwr", lat, w) + b
-    rgb = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
-    return Image.fromarray(rgb, mode="RGB")
+    return (
+        torch.tensor(weights, dtype=torch.float32, device=device),
+        torch.tensor(bias, dtype=torch.float32, device=device),
+    )
+
+
+def latents_preview(latents: torch.Tensor, base: str = "sd-1") -> Image.Image:
+    """An RGB image (latent size, i.e. 1/8 of the output) from the first latent of a batch."""
+    w, b = _factors(base, latents.device)
+    return Image.fromarray(_rgb(latents, w, b).cpu().numpy(), mode="RGB")
+
+
+class LatentPreviews:
+    """Previews every ``every`` steps (0 = none), computed on the device, copied async."""
+
+    def __init__(self, base: str, device: Any, every: int) -> None:
+        import torch
+
+        self.every = max(int(every), 0)
+        self._device = torch.device(device)
+        self._factors: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._pending: tuple[torch.Tensor, Any] | None = None
+        self._base = base
+
+    def due(self, step: int, total: int) -> bool:
+        """Whether ``step`` (1-based) gets a preview."""
+        return bool(self.every) and (step % self.every == 0 or step == total)
+
+    def submit(self, latents: torch.Tensor) -> None:
+        """Start a preview of ``latents``; an older one not yet handed out is replaced."""
+        import torch
+
+        if self._factors is None:  # one host-to-device copy per run, not per step
+            self._factors = _factors(self._base, self._device)
+        rgb = _rgb(latents, *self._factors)
+        event = None
+        if self._device.type == "cuda":
+            host = rgb.to("cpu", non_blocking=True)  # into pinned memory, asynchronously
+            event = torch.cuda.Event()
+            event.record()
+        else:  # CPU: no copy; MPS: its copies to the host are not safe to read early
+            host = rgb.to("cpu")
+        self._pending = (host, event)
+
+    def take(self, *, wait: bool = False) -> Image.Image | None:
+        """The latest preview whose copy has landed (``wait``: block for it), else ``None``."""
+        if self._pending is None:
+            return None
+        host, event = self._pending
+        if event is not None and not event.query():
+            if not wait:
+                return None
+            event.synchronize()
+        self._pending = None
+        return Image.fromarray(host.numpy(), mode="RGB")

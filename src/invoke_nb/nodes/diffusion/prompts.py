@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 from invoke_nb.nodes.base import Input, InputField, Node, UIHint, node
 from invoke_nb.nodes.context import Context
+from invoke_nb.nodes.diffusion.devices import execution_device
 from invoke_nb.nodes.diffusion.fields import CLIPField, ConditioningOutput
 from invoke_nb.nodes.diffusion.lora import patched
 from invoke_nb.nodes.types import ConditioningField, TensorField
@@ -122,7 +123,9 @@ def encode_prompt(
         tok = stack.enter_context(ctx.models.load(clip.tokenizer))
         stack.enter_context(patched(te, loras, part))
         stack.enter_context(clip_skip(te, clip.skipped_layers))
-        direct = _encode_plain(tok, te, prompt, penultimate=penultimate, pooled=pooled)
+        direct = _encode_plain(
+            tok, te, prompt, penultimate=penultimate, pooled=pooled, device=execution_device(ctx)
+        )
         if direct is not None:
             return direct
         compel = Compel(
@@ -132,7 +135,7 @@ def encode_prompt(
             returned_embeddings_type=kind,
             requires_pooled=pooled,
             split_long_text_mode=SplitLongTextMode.SENTENCES,
-            device=str(te.device),
+            device=execution_device(ctx),
             dtype_for_device_getter=lambda _device: te.dtype,
         )
         conjunction = parse_prompt(prompt)
@@ -145,7 +148,7 @@ def encode_prompt(
 
 
 def _encode_plain(
-    tok: Any, te: Any, prompt: str, *, penultimate: bool, pooled: bool
+    tok: Any, te: Any, prompt: str, *, penultimate: bool, pooled: bool, device: str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor | None] | None:
     """Encode a plain prompt that fits one window as diffusers' pipelines do; else ``None``.
 
@@ -165,7 +168,7 @@ def _encode_plain(
     ).input_ids
     if ids.shape[1] > tok.model_max_length:
         return None
-    out = te(ids.to(te.device), output_hidden_states=penultimate)
+    out = te(ids.to(device), output_hidden_states=penultimate)
     c = out.hidden_states[-2] if penultimate else out[0]
     c_pooled = out[0] if pooled else None  # CLIPTextModelWithProjection: text_embeds
     c = c.detach().to("cpu", torch.float32)
