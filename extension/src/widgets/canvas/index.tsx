@@ -6,7 +6,7 @@ import { CanvasEngine } from "./engine";
 import { Panel, type ModelLike } from "./Panel";
 import type { Events, Methods } from "./protocol";
 import { CanvasStore, type Tool } from "./store";
-import css from "./styles.css";
+import "./styles.css"; // bundled to static/<widget>.css, loaded once per page by anywidget (_css)
 
 interface RenderProps {
   model: MessageModel & ModelLike;
@@ -16,8 +16,6 @@ interface RenderProps {
 const KEYS: Record<string, Tool> = { v: "move", b: "brush", e: "eraser", c: "bbox", h: "pan" };
 
 function render({ model, el }: RenderProps): () => void {
-  const style = document.createElement("style");
-  style.textContent = css;
   const root = document.createElement("div");
   root.className = "inb-canvas";
   root.tabIndex = 0;
@@ -26,7 +24,7 @@ function render({ model, el }: RenderProps): () => void {
   const stageDiv = document.createElement("div");
   stageDiv.className = "inb-cv-stage";
   root.append(panelDiv, stageDiv);
-  el.append(style, root);
+  el.append(root);
 
   const rpc = new Dispatcher<Methods, Events>(model);
   const store = new CanvasStore(rpc);
@@ -62,7 +60,6 @@ function render({ model, el }: RenderProps): () => void {
     react.unmount();
     engine.dispose();
     rpc.dispose();
-    style.remove();
     root.remove();
   };
 }

@@ -1,11 +1,11 @@
 /** anywidget entry of the graph editor (invoke_nb.widgets.GraphEditor). */
 import { ReactFlowProvider } from "@xyflow/react";
-import xyflowCss from "@xyflow/react/dist/style.css";
+import "@xyflow/react/dist/style.css";
 import { createRoot } from "react-dom/client";
 import { Dispatcher, type MessageModel } from "../../shared/messages";
 import { App, type ModelLike } from "./App";
 import type { Events, Methods } from "./protocol";
-import editorCss from "./styles.css";
+import "./styles.css"; // bundled to static/<widget>.css, loaded once per page by anywidget (_css)
 
 interface RenderProps {
   model: MessageModel & ModelLike;
@@ -13,12 +13,9 @@ interface RenderProps {
 }
 
 function render({ model, el }: RenderProps): () => void {
-  // React replaces every child of its root: styles and the root get their own elements.
-  const style = document.createElement("style");
-  style.textContent = xyflowCss + "\n" + editorCss;
   const mount = document.createElement("div");
   mount.className = "inb-graph-editor";
-  el.append(style, mount);
+  el.append(mount);
   const rpc = new Dispatcher<Methods, Events>(model);
   const root = createRoot(mount);
   root.render(
@@ -29,7 +26,6 @@ function render({ model, el }: RenderProps): () => void {
   return () => {
     root.unmount();
     rpc.dispose();
-    style.remove();
     mount.remove();
   };
 }
