@@ -114,6 +114,16 @@ class Gallery(MessageWidget):
     Callbacks: :meth:`on_recall` gets ``(image, graph)`` when the person asks to recall an
     image's graph (a graph editor connects here); :meth:`on_use` gets ``(image, purpose)``
     with purpose ``"img2img"`` or ``"canvas"``.
+
+    Keyboard, with the grid focused (click it or Tab to it): arrow keys move the selection by
+    one tile or one row, PageUp/PageDown by a screenful, Home/End to the first/last image;
+    Shift with any of these extends the selection; Enter opens the image's details; Space
+    stars the selection (or unstars it when the current image is starred); Delete asks to
+    delete the selection; Escape closes the details, then clears the selection.
+
+    Layout: in a cell the grid is ``height`` px tall with tiles at least ``thumb_size`` px
+    wide; docked in a panel (``gallery.show()``) it fills the panel; narrower than 560 px the
+    boards become a menu in the toolbar and tiles shrink to 72 px.
     """
 
     _bundle = "gallery"
@@ -125,7 +135,7 @@ class Gallery(MessageWidget):
     starred_first = traitlets.Bool(False).tag(sync=True)
     selection = traitlets.List(traitlets.Unicode()).tag(sync=True)
     page_size = traitlets.Int(100).tag(sync=True)
-    thumb_size = traitlets.Int(128).tag(sync=True)  # smallest cell width, px
+    thumb_size = traitlets.Int(100).tag(sync=True)  # smallest cell width, px (narrow views: 72)
     height = traitlets.Int(560).tag(sync=True)  # grid viewport height, px
 
     def __init__(self, studio: Studio, **kwargs: Any) -> None:

@@ -1,6 +1,7 @@
 /** anywidget entry of the canvas (invoke_nb.widgets.Canvas): React panel and konva stage
  * in separate divs (React's root replaces its children). */
 import { createRoot } from "react-dom/client";
+import { fillDock } from "../../shared/dock";
 import { Dispatcher, type MessageModel } from "../../shared/messages";
 import { CanvasEngine } from "./engine";
 import { Panel, type ModelLike } from "./Panel";
@@ -25,6 +26,7 @@ function render({ model, el }: RenderProps): () => void {
   stageDiv.className = "inb-cv-stage";
   root.append(panelDiv, stageDiv);
   el.append(root);
+  const undock = fillDock(el, root); // docked in a panel: as tall as the panel
 
   const rpc = new Dispatcher<Methods, Events>(model);
   const store = new CanvasStore(rpc);
@@ -56,6 +58,7 @@ function render({ model, el }: RenderProps): () => void {
   };
   root.addEventListener("keydown", onKey);
   return () => {
+    undock();
     root.removeEventListener("keydown", onKey);
     react.unmount();
     engine.dispose();

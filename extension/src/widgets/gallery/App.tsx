@@ -5,8 +5,9 @@
  */
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type ReactElement } from "react";
 import { readRecords } from "../../shared/arrow";
+import { watchDock } from "../../shared/dock";
 import type { Dispatcher } from "../../shared/messages";
-import { cellPosition, contentHeight, geometry, PageCache, pagesFor, visibleRange } from "./grid";
+import { cellPosition, contentHeight, geometry, moveCursor, NARROW, NARROW_CELL, PageCache, pagesFor, scrollToShow, visibleRange } from "./grid";
 import type { Boards, Detail, Events, Filter, ImageRow, Methods, Tile } from "./protocol";
 import { applyRange, click, EMPTY, namesFromCache, type Selection } from "./selection";
 
@@ -74,7 +75,11 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
   const [gen, setGen] = useState(0); // bumps on every invalidation: stale answers are dropped
   const [tick, setTick] = useState(0); // bumps when a page arrives
   const [scrollTop, setScrollTop] = useState(0);
-  const [width, setWidth] = useState(800);
+  const [width, setWidth] = useState(800); // of the grid
+  const [gridH, setGridH] = useState(0); // of the grid's viewport, when docked
+  const [rootW, setRootW] = useState(800); // of the whole view: narrow panels get another layout
+  const [dockH, setDockH] = useState<number | null>(null); // the panel's height, when docked
+  const [cursor, setCursor] = useState<number | null>(null); // keyboard position in the grid
   const [anchor, setAnchor] = useState<number | null>(null);
   const [detail, setDetail] = useState<(Detail & { url: string | null }) | null>(null);
   const [confirmDelete, setConfirmDelete] = useState<string[] | null>(null);
@@ -113,6 +118,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     invalidate();
     setTotal(null);
     setAnchor(null);
+    setCursor(null);
     if (scroller.current) scroller.current.scrollTop = 0;
     setScrollTop(0);
   }, [filterKey, invalidate]);
@@ -153,18 +159,33 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     };
   }, [rpc, invalidate, loadBoards]);
 
-  // width of the grid
+  // sizes: of the grid, of the whole view, and of the panel it is docked in
   useEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    const ro = new ResizeObserver(() => setWidth(el.clientWidth));
+    const sizeGrid = () => {
+      setWidth(el.clientWidth);
+      setGridH(el.clientHeight);
+    };
+    const ro = new ResizeObserver(sizeGrid);
     ro.observe(el);
-    setWidth(el.clientWidth);
-    return () => ro.disconnect();
-  }, []);
+    sizeGrid();
+    const rootRo = new ResizeObserver(() => setRootW(root.clientWidth));
+    rootRo.observe(root);
+    setRootW(root.clientWidth);
+    const undock = watchDock(root, setDockH);
+    return () => {
+      ro.disconnect();
+      rootRo.disconnect();
+      undock();
+    };
+  }, [root]);
 
-  const geo = useMemo(() => geometry(Math.max(100, width - 12), thumbSize || 128, 6), [width, thumbSize]);
-  const viewH = height || 560;
+  const narrow = rootW < NARROW;
+  const minCell = narrow ? Math.min(thumbSize || 100, NARROW_CELL) : thumbSize || 100;
+  const geo = useMemo(() => geometry(Math.max(60, width - 12), minCell, 6), [width, minCell]);
+  // in a cell the grid is `height` tall (less when the images fit); docked it fills the panel
+  const viewH = dockH !== null ? Math.max(60, gridH - 12) : height || 560;
   const range = visibleRange(scrollTop, viewH, geo, total ?? pageSize, 1);
   const wanted = pagesFor(range, pageSize);
 
@@ -355,17 +376,65 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     return () => clearTimeout(t);
   }, [searchText, search, setSearch]);
 
+  // Keyboard (documented in invoke_nb.widgets.gallery): arrows, Home/End and PageUp/PageDown
+  // move the selection through the grid, Shift extends it, Enter opens the details, Space
+  // stars or unstars, Delete asks to delete, Escape closes the details or clears.
+  const goTo = useCallback(
+    async (index: number, extend: boolean) => {
+      setCursor(index);
+      const el = scroller.current;
+      if (el) {
+        const top = scrollToShow(index, el.scrollTop, viewH, geo);
+        if (top !== el.scrollTop) el.scrollTop = top;
+      }
+      const name = cache.item(index)?.image_name;
+      if (!name) return;
+      if (!extend || anchor === null) return setSelection({ names: [name], anchor: index });
+      const start = Math.min(anchor, index);
+      const end = Math.max(anchor, index) + 1;
+      let names = namesFromCache(start, end, nameAt);
+      if (names === null) {
+        try {
+          names = await rpc.call("names", { ...filter, offset: start, limit: Math.min(500, end - start) });
+        } catch (err) {
+          return fail(err);
+        }
+      }
+      setSelection(applyRange([], names, anchor));
+    },
+    [viewH, geo, cache, anchor, setSelection, nameAt, rpc, filter, fail],
+  );
+
   const onKey = useCallback(
     (e: KeyboardEvent) => {
-      if ((e.target as HTMLElement).tagName === "INPUT") return;
+      const tag = (e.target as HTMLElement).tagName;
+      if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || (tag === "BUTTON" && e.key !== "Escape")) return;
+      const rows = Math.max(1, Math.floor(viewH / geo.rowHeight));
+      const current = cursor ?? (anchor !== null ? anchor : null);
+      const next = moveCursor(current, e.key, geo.columns, total ?? 0, rows);
+      if (next !== null && !e.ctrlKey && !e.metaKey && !e.altKey) {
+        e.preventDefault();
+        goTo(next, e.shiftKey);
+        return;
+      }
+      const name = current !== null ? cache.item(current)?.image_name : undefined;
       if (e.key === "Escape") {
         if (detail) closeDetail();
         else setSelection(EMPTY);
       } else if (e.key === "Delete" && selNames.length) {
         setConfirmDelete(selNames);
+      } else if (e.key === "Enter" && name) {
+        e.preventDefault();
+        openDetail(name);
+      } else if (e.key === " ") {
+        e.preventDefault();
+        const names = selNames.length ? selNames : name ? [name] : [];
+        const first = names.length ? cache.item(current ?? -1) : undefined;
+        const on = !(first && names.includes(first.image_name) ? first.starred : false);
+        star(names, on);
       }
     },
-    [detail, closeDetail, selNames, setSelection],
+    [detail, closeDetail, selNames, setSelection, viewH, geo, cursor, anchor, total, goTo, cache, openDetail, star],
   );
 
   const tiles: ReactElement[] = [];
@@ -382,12 +451,15 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     tiles.push(
       <div
         key={t.image_name}
-        className={"inb-tile" + (sel ? " inb-tile-selected" : "")}
+        className={"inb-tile" + (sel ? " inb-tile-selected" : "") + (cursor === i ? " inb-tile-cursor" : "")}
         style={style}
         data-name={t.image_name}
         data-index={i}
         title={t.positive_prompt ?? t.image_name}
-        onClick={(e) => onTileClick(i, t.image_name, e)}
+        onClick={(e) => {
+          setCursor(i);
+          onTileClick(i, t.image_name, e);
+        }}
         onDoubleClick={() => openDetail(t.image_name)}
       >
         {t.url ? (
@@ -434,7 +506,14 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
   );
 
   return (
-    <div className="inb-gallery-root" tabIndex={0} onKeyDown={onKey}>
+    <div
+      className={"inb-gallery-root" + (narrow ? " inb-narrow" : "") + (dockH !== null ? " inb-gdocked" : "")}
+      style={dockH !== null ? { height: dockH } : undefined}
+      tabIndex={0}
+      onKeyDown={onKey}
+      aria-label="Gallery: arrow keys move, Enter opens, Space stars"
+    >
+      {!narrow && (
       <aside className="inb-boards">
         <div className="inb-boards-list">
         <div className="inb-boards-title">Boards</div>
@@ -461,6 +540,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
         )}
         </div>
       </aside>
+      )}
       <section className="inb-main-col">
         <div className="inb-gbar">
           <input
@@ -469,6 +549,30 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
             value={searchText}
             onChange={(e) => setSearchText(e.target.value)}
           />
+          {narrow && (
+            <select
+              className="inb-board-select"
+              aria-label="Board"
+              value={board}
+              onChange={(e) => {
+                if (e.target.value === "__new") {
+                  const name = window.prompt("New board name");
+                  if (name) createBoard(name);
+                } else setBoard(e.target.value);
+              }}
+            >
+              <option value="">All images{boards ? ` (${boards.all})` : ""}</option>
+              <option value={boards?.uncategorized_id ?? "none"}>
+                Uncategorized{boards ? ` (${boards.uncategorized})` : ""}
+              </option>
+              {boards?.boards.map((b) => (
+                <option key={b.board_id} value={b.board_id}>
+                  {b.board_name} ({b.image_count})
+                </option>
+              ))}
+              <option value="__new">+ New board…</option>
+            </select>
+          )}
           <label className="inb-check">
             <input type="checkbox" checked={starred} onChange={(e) => setStarred(e.target.checked)} /> Starred
           </label>
@@ -527,7 +631,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
         <div
           className="inb-grid-scroll"
           ref={scroller}
-          style={{ height: Math.min(viewH, Math.max(180, contentHeight(total ?? 0, geo) + 12)) }}
+          style={dockH !== null ? undefined : { height: Math.min(viewH, Math.max(180, contentHeight(total ?? 0, geo) + 12)) }}
           onScroll={(e) => setScrollTop((e.target as HTMLDivElement).scrollTop)}
         >
           <div className="inb-grid" style={{ height: contentHeight(total ?? 0, geo) }}>

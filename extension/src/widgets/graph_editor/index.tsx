@@ -2,6 +2,7 @@
 import { ReactFlowProvider } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { createRoot } from "react-dom/client";
+import { fillDock } from "../../shared/dock";
 import { Dispatcher, type MessageModel } from "../../shared/messages";
 import { App, type ModelLike } from "./App";
 import type { Events, Methods } from "./protocol";
@@ -16,6 +17,7 @@ function render({ model, el }: RenderProps): () => void {
   const mount = document.createElement("div");
   mount.className = "inb-graph-editor";
   el.append(mount);
+  const undock = fillDock(el, mount); // docked in a panel: as tall as the panel
   const rpc = new Dispatcher<Methods, Events>(model);
   const root = createRoot(mount);
   root.render(
@@ -24,6 +26,7 @@ function render({ model, el }: RenderProps): () => void {
     </ReactFlowProvider>,
   );
   return () => {
+    undock();
     root.unmount();
     rpc.dispose();
     mount.remove();
