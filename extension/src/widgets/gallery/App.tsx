@@ -4,14 +4,14 @@
  * filters live in the widget's traits so Python sees and sets them.
  */
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type ReactElement } from "react";
-import { readRecords } from "../../shared/arrow";
 import { watchDock } from "../../shared/dock";
 import type { Dispatcher } from "../../shared/messages";
 import { cellPosition, contentHeight, geometry, moveCursor, NARROW, NARROW_CELL, PageCache, pagesFor, scrollToShow, visibleRange } from "./grid";
-import type { Boards, Detail, Events, Filter, ImageRow, Methods, Tile } from "./protocol";
+import { readPage } from "./page";
+import type { Boards, Detail, Events, Filter, Methods, Tile } from "./protocol";
 import { applyRange, click, EMPTY, namesFromCache, type Selection } from "./selection";
 
-type TraitName = keyof Filter | "selection" | "page_size" | "thumb_size" | "height";
+type TraitName = keyof Filter | "selection" | "page_size" | "thumb_size" | "height" | "_first_page" | "_first_page_meta";
 
 export interface ModelLike {
   get(name: string): unknown;
@@ -52,6 +52,7 @@ function revoke(tiles: Tile[]): void {
 }
 
 type Toast = { kind: "error" | "info"; text: string };
+type FirstPageMeta = { filter: Filter; offset: number; count: number; total: number };
 
 export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HTMLElement }) {
   const [board, setBoard] = useTrait<string>(model, "board");
@@ -63,6 +64,8 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
   const [pageSize] = useTrait<number>(model, "page_size");
   const [thumbSize] = useTrait<number>(model, "thumb_size");
   const [height] = useTrait<number>(model, "height");
+  const [firstPage] = useTrait<DataView | null>(model, "_first_page");
+  const [firstMeta] = useTrait<FirstPageMeta | null>(model, "_first_page_meta");
 
   const filter: Filter = useMemo(
     () => ({ board, starred, search, order, starred_first: starredFirst }),
@@ -113,8 +116,12 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     rpc.call("boards", {}).then(setBoards, fail);
   }, [rpc, fail]);
 
-  // filters changed (here or in Python): start over at the top
+  // filters changed (here or in Python): start over at the top (not at mount: nothing to drop,
+  // and a second request for the first page would delay it)
+  const shownFilter = useRef(filterKey);
   useEffect(() => {
+    if (shownFilter.current === filterKey) return;
+    shownFilter.current = filterKey;
     invalidate();
     setTotal(null);
     setAnchor(null);
@@ -123,7 +130,12 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     setScrollTop(0);
   }, [filterKey, invalidate]);
   useEffect(() => setSearchText(search), [search]);
-  useEffect(loadBoards, [loadBoards]);
+  // boards (counts over the whole catalog) after the first page's request, which the kernel
+  // then answers first
+  useEffect(() => {
+    const t = setTimeout(loadBoards, 0);
+    return () => clearTimeout(t);
+  }, [loadBoards]);
 
   // live: coalesce bursts of new images into one refresh
   useEffect(() => {
@@ -189,12 +201,35 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
   const range = visibleRange(scrollTop, viewH, geo, total ?? pageSize, 1);
   const wanted = pagesFor(range, pageSize);
 
-  // fetch the pages under the viewport
+  // the first page may have come with the widget (its `_first_page` trait): no round trip
+  useEffect(() => {
+    if (cache.has(0) || !firstPage || firstPage.byteLength === 0 || !firstMeta) return;
+    if (JSON.stringify(firstMeta.filter) !== filterKey || firstMeta.count > pageSize) return;
+    const t0 = performance.now();
+    const tiles = readPage(firstPage);
+    cache.put(0, tiles);
+    setTotal(firstMeta.total);
+    const names = new Set(tiles.filter((t) => t.url).map((t) => t.image_name));
+    measure.current = { gen, t0, names, count: names.size };
+    setTick((t) => t + 1);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [firstPage, firstMeta, gen]);
+
+  // fetch the pages under the viewport, one at a time, top first: the first page's reply is
+  // not slowed by the kernel and the browser working on the pages below it
   useEffect(() => {
     const g = gen;
-    for (const p of cache.missing(wanted)) {
+    if (g === 0 && !cache.has(0) && firstPage && firstPage.byteLength > 0 && JSON.stringify(firstMeta?.filter) === filterKey) return; // the effect above has it
+    if ([...inflight.current].some((k) => k.startsWith(`${g}:`))) return;
+    // the pages below wait (up to 600 ms) until the first page's thumbnails are decoded: the
+    // browser's decoding them would delay what is seen first
+    const m = measure.current;
+    if (m && m.gen === g && m.names.size > 0 && cache.has(0) && performance.now() - m.t0 < 600) {
+      const t = setTimeout(() => setTick((x) => x + 1), 600 - (performance.now() - m.t0));
+      return () => clearTimeout(t);
+    }
+    for (const p of cache.missing(wanted).slice(0, 1)) {
       const key = `${g}:${p}`;
-      if (inflight.current.has(key)) continue;
       inflight.current.add(key);
       const t0 = performance.now();
       rpc
@@ -202,11 +237,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
         .then(({ result, buffers }) => {
           inflight.current.delete(key);
           if (genRef.current !== g) return;
-          const rows = readRecords(buffers[0]) as unknown as ImageRow[];
-          const tiles: Tile[] = rows.map((r, i) => ({
-            ...r,
-            url: r.has_thumbnail ? bufferUrl(buffers[i + 1], "image/webp") : null,
-          }));
+          const tiles = readPage(buffers[0]);
           cache.put(p, tiles, wanted);
           setTotal(result.total);
           if (p === 0 && (!measure.current || measure.current.gen !== g)) {
@@ -222,7 +253,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
         });
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [gen, wanted.join(","), filterKey, pageSize]);
+  }, [gen, wanted.join(","), filterKey, pageSize, tick]);
 
   const onThumbLoad = useCallback(
     (name: string) => {
@@ -231,8 +262,10 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
       // every thumbnail of the first page is decoded and laid out
       requestAnimationFrame(() => {
         root.dataset.pageMs = (performance.now() - m.t0).toFixed(1);
+        root.dataset.pageShownAt = (performance.timeOrigin + performance.now()).toFixed(1); // epoch ms
         root.dataset.pageCount = String(m.count);
         root.dataset.pageGen = String(m.gen);
+        setTick((t) => t + 1); // the pages below may come now
       });
     },
     [root],
