@@ -288,3 +288,23 @@ def test_gallery_keyboard(nb: Notebook) -> None:
     out = nb.output_text(INDEX["selection"], "SEL")
     assert f"SEL ['{name}'] STARRED [{not was}]" in out, out
     assert page.page_errors == []
+
+
+def test_gallery_in_a_cell_shows_42_tiles_on_a_1600x1200_screen(nb: Notebook) -> None:
+    page = nb.page
+    before = page.viewport_size
+    page.set_viewport_size({"width": 1600, "height": 1200})
+    try:
+        nb.run_cell(INDEX["gallery_cell"])
+        gallery = nb.cell(INDEX["gallery_cell"]).locator(".inb-gallery")
+        page.wait_for_function(
+            """el => [...el.querySelectorAll('.inb-tile img')]
+                       .filter(i => i.complete && i.naturalWidth).length >= 42""",
+            arg=gallery.element_handle(),
+        )
+        root = gallery.element_handle()
+        tiles = page.evaluate(TILES, [root, root])
+        assert tiles["visible"] >= 42, tiles
+        nb.screenshot("gallery_cell_1600x1200", gallery)
+    finally:
+        page.set_viewport_size(before)
