@@ -115,6 +115,7 @@ class Bare(anywidget.AnyWidget):
     export default { render({ model, el }) {
       let t0 = 0, gen = 0;
       model.on("msg:custom", (msg, buffers) => {
+        el.dataset.replyMs = (performance.now() - t0).toFixed(1);
         const box = document.createElement("div");
         let left = buffers.length;
         for (const b of buffers) {
@@ -141,12 +142,12 @@ bare = Bare({folder!r})
 bare"""
 
 
-def bench_bare(page: Any, nb: Any, cell: int, repeat: int) -> list[float]:
-    """Request-to-rendered times of the bare anywidget (see BARE_CELL), ``repeat`` times."""
+def bench_bare(page: Any, nb: Any, cell: int, repeat: int) -> tuple[list[float], list[float]]:
+    """Request-to-rendered and request-to-reply times of the bare anywidget (BARE_CELL)."""
     nb.run_cell(cell)
     bare = page.locator(".inb-bare")
     bare.wait_for(state="attached")
-    times = []
+    times, replies = [], []
     for i in range(repeat + 1):  # the first one warms up
         gen = bare.evaluate("el => el.dataset.pageGen || ''")
         bare.evaluate("(el, off) => el.inbAsk(off)", (i % 2) * 100)
@@ -155,7 +156,8 @@ def bench_bare(page: Any, nb: Any, cell: int, repeat: int) -> list[float]:
             arg=[bare.element_handle(), gen],
         )
         times.append(float(bare.evaluate("el => el.dataset.pageMs")))
-    return times[1:]
+        replies.append(float(bare.evaluate("el => el.dataset.replyMs")))
+    return times[1:], replies[1:]
 
 
 WARMUP_CELL = """\
@@ -261,7 +263,7 @@ def bench_gallery(server: Any, browser: Any, args: argparse.Namespace) -> dict[s
         ms, count, gen = measured(gen)
         times.append(ms)
     nb.screenshot("bench_gallery", gallery)
-    bare = bench_bare(page, nb, 2, args.repeat)
+    bare, bare_replies = bench_bare(page, nb, 2, args.repeat)
     context.close()
     return {
         "images": args.images,
@@ -271,6 +273,7 @@ def bench_gallery(server: Any, browser: Any, args: argparse.Namespace) -> dict[s
         "first_page_decode_to_shown_ms": round(first_ms, 1),  # it came with the widget
         "page_of_100_ms_median": round(statistics.median(times), 1),
         "bare_anywidget_100_ms_median": round(statistics.median(bare), 1),
+        "bare_reply_arrived_ms_median": round(statistics.median(bare_replies), 1),
         "page_of_100_ms_min": round(min(times), 1),
         "page_of_100_ms_max": round(max(times), 1),
         "reply_arrived_ms_median": round(statistics.median(replies), 1),

@@ -23,7 +23,9 @@ export interface ModelLike {
 
 type Rpc = Dispatcher<Methods, Events>;
 
-function useTrait<T>(model: ModelLike, name: TraitName): [T, (v: T) => void] {
+/** A trait as React state; the setter sends it to the kernel unless `save` is false (the next
+ * save sends every change at once: one message for a change of two traits). */
+function useTrait<T>(model: ModelLike, name: TraitName): [T, (v: T, save?: boolean) => void] {
   const [value, setValue] = useState<T>(() => model.get(name) as T);
   useEffect(() => {
     const cb = () => setValue(model.get(name) as T);
@@ -31,9 +33,9 @@ function useTrait<T>(model: ModelLike, name: TraitName): [T, (v: T) => void] {
     return () => model.off(`change:${name}`, cb);
   }, [model, name]);
   const set = useCallback(
-    (v: T) => {
+    (v: T, save = true) => {
       model.set(name, v);
-      model.save_changes();
+      if (save) model.save_changes();
       setValue(v);
     },
     [model, name],
@@ -106,10 +108,14 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     return () => clearTimeout(t);
   }, [toast]);
 
+  // the generation asked for; `gen` catches up at the next render. Effects of the render that
+  // invalidated still see the old `gen` and must not ask for its pages (a wasted request that
+  // would delay the real one).
+  const nextGen = useRef(0);
   const invalidate = useCallback(() => {
     cache.clear();
     inflight.current.clear();
-    setGen((g) => g + 1);
+    setGen(++nextGen.current);
   }, [cache]);
 
   const loadBoards = useCallback(() => {
@@ -219,6 +225,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
   // not slowed by the kernel and the browser working on the pages below it
   useEffect(() => {
     const g = gen;
+    if (g !== nextGen.current) return; // invalidated: the next render asks
     if (g === 0 && !cache.has(0) && firstPage && firstPage.byteLength > 0 && JSON.stringify(firstMeta?.filter) === filterKey) return; // the effect above has it
     if ([...inflight.current].some((k) => k.startsWith(`${g}:`))) return;
     // the pages below wait (up to 600 ms) until the first page's thumbnails are decoded: the
@@ -614,7 +621,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
             value={starredFirst ? "starred" : order}
             onChange={(e) => {
               const v = e.target.value;
-              setStarredFirst(v === "starred");
+              setStarredFirst(v === "starred", false);
               setOrder(v === "oldest" ? "oldest" : "newest");
             }}
           >
