@@ -11,8 +11,12 @@ Parts (each a function ``bench_<name>(server, browser, args) -> dict``, listed i
   the time measured runs from the moment the browser sends the ``page`` request to the
   moment all 100 thumbnails of the answer are decoded and laid out (the widget writes it to
   ``data-page-ms`` on its root). Each repeat changes the sort order (a new first page),
-  alternating newest / oldest. The kernel-side handler time (Arrow + thumbnail reads) is
-  measured separately, without a browser, at the first page and at offset n/2.
+  alternating newest / oldest. Beside it, in the same run, the baseline: a bare anywidget
+  that asks for 100 of the same thumbnails over one custom message and shows them as plain
+  ``<img>`` elements (``bare_anywidget_100_ms_median``). Also: from a gallery cell's first
+  line running in a warm kernel (and in a fresh kernel, import included) to its first 100
+  thumbnails shown. The kernel-side handler time (Arrow + thumbnail reads) is measured
+  separately, without a browser, at the first page and at offset n/2.
 - ``editor``: a graph of ``--nodes`` nodes (chains integer -> add -> mul -> add) in the graph
   editor, auto-laid out and fitted to the view (every node drawn). The pane is dragged
   (panned) by the mouse in small steps for about two seconds while the page records the
