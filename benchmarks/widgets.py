@@ -11,8 +11,12 @@ Parts (each a function ``bench_<name>(server, browser, args) -> dict``, listed i
   the time measured runs from the moment the browser sends the ``page`` request to the
   moment all 100 thumbnails of the answer are decoded and laid out (the widget writes it to
   ``data-page-ms`` on its root). Each repeat changes the sort order (a new first page),
-  alternating newest / oldest. The kernel-side handler time (Arrow + thumbnail reads) is
-  measured separately, without a browser, at the first page and at offset n/2.
+  alternating newest / oldest. Beside it, in the same run, the baseline: a bare anywidget
+  that asks for 100 of the same thumbnails over one custom message and shows them as plain
+  ``<img>`` elements (``bare_anywidget_100_ms_median``). Also: from a gallery cell's first
+  line running in a warm kernel (and in a fresh kernel, import included) to its first 100
+  thumbnails shown. The kernel-side handler time (Arrow + thumbnail reads) is measured
+  separately, without a browser, at the first page and at offset n/2.
 - ``editor``: a graph of ``--nodes`` nodes (chains integer -> add -> mul -> add) in the graph
   editor, auto-laid out and fitted to the view (every node drawn). The pane is dragged
   (panned) by the mouse in small steps for about two seconds while the page records the
@@ -106,11 +110,108 @@ def kernel_page_times(root: Path, repeat: int) -> dict[str, float]:
     return out
 
 
+BARE_CELL = """\
+import anywidget, pathlib
+
+class Bare(anywidget.AnyWidget):
+    \"\"\"The floor: 100 thumbnails over one custom message, one buffer each, plain <img>s.\"\"\"
+    _esm = \"\"\"
+    export default { render({ model, el }) {
+      let t0 = 0, gen = 0;
+      model.on("msg:custom", (msg, buffers) => {
+        el.dataset.replyMs = (performance.now() - t0).toFixed(1);
+        const box = document.createElement("div");
+        let left = buffers.length;
+        for (const b of buffers) {
+          const img = document.createElement("img");
+          img.width = 96; img.height = 96;
+          img.onload = () => { if (--left === 0) requestAnimationFrame(() => {
+            el.dataset.pageMs = (performance.now() - t0).toFixed(1); el.dataset.pageGen = String(++gen); }); };
+          img.src = URL.createObjectURL(new Blob([b], { type: "image/webp" }));
+          box.append(img);
+        }
+        el.replaceChildren(box);
+      });
+      el.inbAsk = (offset) => { t0 = performance.now(); model.send({ offset }); };
+      el.classList.add("inb-bare");
+    } }\"\"\"
+
+    def __init__(self, folder):
+        super().__init__()
+        self.files = sorted(pathlib.Path(folder).rglob("*.webp"))[:400]
+        self.on_msg(lambda _w, c, _b: self.send(
+            {"n": 100}, [p.read_bytes() for p in self.files[c["offset"]:c["offset"] + 100]]))
+
+bare = Bare({folder!r})
+bare"""
+
+
+def bench_bare(page: Any, nb: Any, cell: int, repeat: int) -> tuple[list[float], list[float]]:
+    """Request-to-rendered and request-to-reply times of the bare anywidget (BARE_CELL)."""
+    nb.run_cell(cell)
+    bare = page.locator(".inb-bare")
+    bare.wait_for(state="attached")
+    times, replies = [], []
+    for i in range(repeat + 1):  # the first one warms up
+        gen = bare.evaluate("el => el.dataset.pageGen || ''")
+        bare.evaluate("(el, off) => el.inbAsk(off)", (i % 2) * 100)
+        page.wait_for_function(
+            "([el, g]) => el.dataset.pageGen && el.dataset.pageGen !== g",
+            arg=[bare.element_handle(), gen],
+        )
+        times.append(float(bare.evaluate("el => el.dataset.pageMs")))
+        replies.append(float(bare.evaluate("el => el.dataset.replyMs")))
+    return times[1:], replies[1:]
+
+
+WARMUP_CELL = """\
+import time
+import invoke_nb as inb
+studio = inb.Studio({root!r}, start_queue=False)
+print("READY")"""
+
 GALLERY_CELL = """\
+import time
+T0 = time.time() * 1000
+gal = studio.gallery(thumb_size=96, height=900)
+print("T0", T0)
+gal"""
+
+FRESH_CELL = """\
+import time
+T0 = time.time() * 1000
 import invoke_nb as inb
 studio = inb.Studio({root!r}, start_queue=False)
 gal = studio.gallery(thumb_size=96, height=900)
+print("T0", T0)
 gal"""
+
+
+def _stop_kernels(server: Any) -> None:
+    """Shut down every kernel of the server (through its REST API)."""
+    import urllib.request
+
+    url = f"{server.url}/api/kernels?token={server.token}"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        kernels = json.loads(r.read())
+    for k in kernels:
+        req = urllib.request.Request(
+            f"{server.url}/api/kernels/{k['id']}?token={server.token}", method="DELETE"
+        )
+        urllib.request.urlopen(req, timeout=30).close()
+
+
+def cell_to_shown_ms(page: Any, nb: Any, cell: int) -> float:
+    """From the cell's first line running in the kernel to its gallery's first page shown."""
+    import re
+
+    nb.run_cell(cell)
+    gallery = nb.cell(cell).locator(".inb-gallery")
+    page.wait_for_function(
+        "el => el.dataset.pageShownAt", arg=gallery.element_handle(timeout=120_000)
+    )
+    t0 = float(re.search(r"T0 ([\d.]+)", nb.output_text(cell, "T0")).group(1))
+    return float(gallery.evaluate("el => el.dataset.pageShownAt")) - t0
 
 
 def bench_gallery(server: Any, browser: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -125,20 +226,36 @@ def bench_gallery(server: Any, browser: Any, args: argparse.Namespace) -> dict[s
     context = browser.new_context(viewport={"width": 2400, "height": 1400})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    nb = Notebook.open(page, server, "bench_gallery.ipynb", [GALLERY_CELL.format(root=str(root))])
+    with Catalog(root) as cat:
+        thumbs = cat.images.files.thumbnails_dir
+    # a fresh kernel: import, studio and gallery in one cell (its own notebook, its own kernel)
+    fresh = Notebook.open(
+        page, server, "bench_gallery_fresh.ipynb", [FRESH_CELL.format(root=str(root))]
+    )
+    fresh_ms = cell_to_shown_ms(page, fresh, 0)
+    _stop_kernels(server)  # its studio holds the catalog's lock
+
+    cells = [
+        WARMUP_CELL.format(root=str(root)),
+        GALLERY_CELL,
+        BARE_CELL.replace("{folder!r}", repr(str(thumbs))),
+    ]
+    nb = Notebook.open(page, server, "bench_gallery.ipynb", cells)
     nb.run_cell(0)
-    gallery = page.locator(".inb-gallery")
+    nb.output_text(0, "READY", timeout=120_000)
+    warm_ms = cell_to_shown_ms(page, nb, 1)
+    gallery = nb.cell(1).locator(".inb-gallery")
 
     replies: list[float] = []
 
     def measured(gen_before: str | None) -> tuple[float, int, str]:
         page.wait_for_function(
-            """g => { const el = document.querySelector('.inb-gallery');
-                      return el && el.dataset.pageMs && el.dataset.pageGen !== g; }""",
-            arg=gen_before or "",
+            "([el, g]) => el.dataset.pageMs && el.dataset.pageGen !== g",
+            arg=[gallery.element_handle(), gen_before or ""],
         )
         d = gallery.evaluate("el => ({...el.dataset})")
-        replies.append(float(d["pageReplyMs"]))
+        if gen_before is not None:  # the first page came with the widget: no reply to time
+            replies.append(float(d["pageReplyMs"]))
         return float(d["pageMs"]), int(d["pageCount"]), d["pageGen"]
 
     first_ms, count, gen = measured(None)
@@ -150,15 +267,20 @@ def bench_gallery(server: Any, browser: Any, args: argparse.Namespace) -> dict[s
         ms, count, gen = measured(gen)
         times.append(ms)
     nb.screenshot("bench_gallery", gallery)
+    bare, bare_replies = bench_bare(page, nb, 2, args.repeat)
     context.close()
     return {
         "images": args.images,
         "catalog_build_s": round(build_s, 1),
-        "first_render_ms": round(first_ms, 1),
+        "warm_cell_run_to_100_shown_ms": round(warm_ms, 1),
+        "fresh_kernel_cell_run_to_100_shown_ms": round(fresh_ms, 1),
+        "first_page_decode_to_shown_ms": round(first_ms, 1),  # it came with the widget
         "page_of_100_ms_median": round(statistics.median(times), 1),
+        "bare_anywidget_100_ms_median": round(statistics.median(bare), 1),
+        "bare_reply_arrived_ms_median": round(statistics.median(bare_replies), 1),
         "page_of_100_ms_min": round(min(times), 1),
         "page_of_100_ms_max": round(max(times), 1),
-        "reply_arrived_ms_median": round(statistics.median(replies[1:]), 1),
+        "reply_arrived_ms_median": round(statistics.median(replies), 1),
         **{k: round(v, 1) for k, v in kernel.items()},
     }
 

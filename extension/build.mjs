@@ -30,7 +30,8 @@ const options = {
   target: ["es2020"],
   minify: !dev,
   sourcemap: dev ? "inline" : false,
-  loader: { ".css": "text" },
+  // each widget's CSS imports become static/<widget>.css, the class's anywidget `_css`
+  loader: { ".css": "css" },
   jsx: "automatic",
   define: { "process.env.NODE_ENV": JSON.stringify(dev ? "development" : "production") },
   legalComments: "none",

@@ -3,6 +3,7 @@ import {
   cellPosition,
   contentHeight,
   geometry,
+  moveCursor,
   PageCache,
   pagesFor,
   scrollToShow,
@@ -108,5 +109,31 @@ describe("PageCache", () => {
     c.put(0, ["c", "d"]);
     expect(evicted).toEqual([["a", "b"]]);
     expect(c.item(1)).toBe("d");
+  });
+});
+
+describe("keyboard moves (moveCursor)", () => {
+  // 10 items in 4 columns: rows 0-3, 4-7, 8-9
+  it("moves by one with left/right and by a row with up/down, staying inside", () => {
+    expect(moveCursor(5, "ArrowRight", 4, 10)).toBe(6);
+    expect(moveCursor(5, "ArrowLeft", 4, 10)).toBe(4);
+    expect(moveCursor(5, "ArrowDown", 4, 10)).toBe(9);
+    expect(moveCursor(5, "ArrowUp", 4, 10)).toBe(1);
+    expect(moveCursor(0, "ArrowLeft", 4, 10)).toBe(0);
+    expect(moveCursor(9, "ArrowRight", 4, 10)).toBe(9);
+    expect(moveCursor(7, "ArrowDown", 4, 10)).toBe(7); // no item below: stays
+    expect(moveCursor(2, "ArrowUp", 4, 10)).toBe(2);
+  });
+  it("pages by screenfuls and jumps to the ends", () => {
+    expect(moveCursor(1, "PageDown", 4, 100, 3)).toBe(13);
+    expect(moveCursor(13, "PageUp", 4, 100, 3)).toBe(1);
+    expect(moveCursor(98, "PageDown", 4, 100, 3)).toBe(99);
+    expect(moveCursor(50, "Home", 4, 100)).toBe(0);
+    expect(moveCursor(null, "End", 4, 100)).toBe(99);
+  });
+  it("starts at the first item, ignores other keys and empty grids", () => {
+    expect(moveCursor(null, "ArrowDown", 4, 10)).toBe(0);
+    expect(moveCursor(3, "a", 4, 10)).toBeNull();
+    expect(moveCursor(null, "ArrowDown", 4, 0)).toBeNull();
   });
 });

@@ -85,11 +85,12 @@ def page(g: Gallery, **params: Any) -> tuple[dict[str, Any], pa.Table, list[byte
     assert answer is not None
     reply, buffers = answer
     assert reply["ok"], reply.get("error")
+    assert len(buffers) == 1  # one Arrow buffer per page, thumbnails inside
     table = pa.ipc.open_stream(bytes(buffers[0])).read_all()
-    return reply["result"], table, [bytes(b) for b in buffers[1:]]
+    return reply["result"], table, table.column("thumbnail").to_pylist()
 
 
-def test_page_is_arrow_records_plus_one_webp_buffer_per_thumbnail(
+def test_page_is_one_arrow_buffer_of_records_and_webp_thumbnails(
     gallery: Recorder, studio: Studio
 ) -> None:
     result, table, thumbs = page(gallery, offset=0, limit=5)
@@ -133,7 +134,7 @@ def test_pages_cover_everything_once_and_follow_the_filters(
     assert t.column("starred").to_pylist() == [True, False]
 
 
-def test_missing_thumbnail_gives_an_empty_buffer(gallery: Recorder, studio: Studio) -> None:
+def test_missing_thumbnail_gives_empty_bytes(gallery: Recorder, studio: Studio) -> None:
     newest = studio.catalog.images.list(limit=1).names[0]
     studio.catalog.images.files.thumbnail_path(newest).unlink()
     _, table, thumbs = page(gallery, limit=2)
@@ -325,3 +326,27 @@ def test_gallery_actions_reach_the_editor_and_canvas(tmp_path: Path, tiny_sd1: P
         assert "i2l" in ed.graph.nodes and standard.OUTPUT in ed.graph.nodes
     finally:
         st.close()
+
+
+def test_first_page_comes_with_the_widget_until_what_it_shows_changes(
+    gallery: Recorder, studio: Studio
+) -> None:
+    """A new view shows the first page without asking; a change makes views ask again."""
+    table = pa.ipc.open_stream(gallery._first_page).read_all()
+    _, asked, _ = page(gallery, limit=gallery.page_size)
+    assert table.equals(asked)
+    assert gallery._first_page_meta["total"] == 12
+    assert gallery._first_page_meta["filter"]["order"] == "newest"
+    ok(gallery, "boards")  # reading changes nothing
+    assert gallery._first_page
+    ok(gallery, "star", names=[table.column("image_name")[0].as_py()], starred=True)
+    assert gallery._first_page == b"" and gallery._first_page_meta == {}
+
+    other = Recorder(studio, order="oldest")
+    try:
+        first = pa.ipc.open_stream(other._first_page).read_all()
+        assert first.column("image_name")[0] == asked.column("image_name")[-1]
+        other.search = "red"
+        assert other._first_page == b""
+    finally:
+        other.close()

@@ -1,8 +1,9 @@
 """The gallery widget: a virtualized grid over the catalog, in the browser, paged by the kernel.
 
 The browser never holds the whole gallery: it asks for the pages under its viewport
-(``page`` requests with an offset) and the kernel answers each with one Arrow IPC buffer of
-records plus one buffer per thumbnail (the WebP bytes straight from disk). Filters are
+(``page`` requests with an offset), first page first, and the kernel answers each with one
+Arrow IPC buffer whose ``thumbnail`` column holds the WebP bytes straight from disk (one
+buffer per page: fewer frames on the comm, one decode in the browser). Filters are
 traits (``board``, ``starred``, ``search``, ``order``, ``starred_first``) so Python and the
 browser share them; the selection is the ``selection`` trait and :attr:`Gallery.selected`
 turns it into :class:`~invoke_nb.studio.StudioImage` objects. The queue's ``image_saved`` and
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -43,6 +44,7 @@ PAGE_SCHEMA = pa.schema(
         ("seed", pa.int64()),
         ("created_at", pa.string()),
         ("has_thumbnail", pa.bool_()),
+        ("thumbnail", pa.binary()),  # WebP bytes; empty when the file is missing
     ]
 )
 """Columns of a gallery page as the browser reads them (extension/src/widgets/gallery)."""
@@ -114,6 +116,16 @@ class Gallery(MessageWidget):
     Callbacks: :meth:`on_recall` gets ``(image, graph)`` when the person asks to recall an
     image's graph (a graph editor connects here); :meth:`on_use` gets ``(image, purpose)``
     with purpose ``"img2img"`` or ``"canvas"``.
+
+    Keyboard, with the grid focused (click it or Tab to it): arrow keys move the selection by
+    one tile or one row, PageUp/PageDown by a screenful, Home/End to the first/last image;
+    Shift with any of these extends the selection; Enter opens the image's details; Space
+    stars the selection (or unstars it when the current image is starred); Delete asks to
+    delete the selection; Escape closes the details, then clears the selection.
+
+    Layout: in a cell the grid is ``height`` px tall with tiles at least ``thumb_size`` px
+    wide; docked in a panel (``gallery.show()``) it fills the panel; narrower than 560 px the
+    boards become a menu in the toolbar and tiles shrink to 72 px.
     """
 
     _bundle = "gallery"
@@ -125,8 +137,14 @@ class Gallery(MessageWidget):
     starred_first = traitlets.Bool(False).tag(sync=True)
     selection = traitlets.List(traitlets.Unicode()).tag(sync=True)
     page_size = traitlets.Int(100).tag(sync=True)
-    thumb_size = traitlets.Int(128).tag(sync=True)  # smallest cell width, px
+    thumb_size = traitlets.Int(100).tag(sync=True)  # smallest cell width, px (narrow views: 72)
     height = traitlets.Int(560).tag(sync=True)  # grid viewport height, px
+    # The first page, made with the widget (Arrow IPC as a ``page`` reply holds it) and its
+    # filters and total: a new view shows it without a round trip to the kernel. Dropped when
+    # what it shows may change (filters, star/move/delete, a new image, refresh()); views
+    # then ask as usual.
+    _first_page = traitlets.Bytes(b"").tag(sync=True)
+    _first_page_meta = traitlets.Dict().tag(sync=True)
 
     def __init__(self, studio: Studio, **kwargs: Any) -> None:
         self.studio = studio  # before the traits: validating ``board`` needs the catalog
@@ -139,6 +157,42 @@ class Gallery(MessageWidget):
             studio.events.on("progress", self._on_progress, main_thread=True, previews=True),
             studio.events.on("queue_item_status_changed", self._on_item_status, main_thread=True),
         ]
+        self._prefill()
+        self.observe(
+            lambda _change: self._drop_first_page(),
+            names=["board", "starred", "search", "order", "starred_first", "page_size"],
+        )
+
+    def _prefill(self) -> None:
+        f = Filter(
+            board=self.board,
+            starred=self.starred,
+            search=self.search,
+            order=self.order,
+            starred_first=self.starred_first,
+        )
+        reply = self._page(PageParams(**f.model_dump(), limit=min(self.page_size, MAX_PAGE)), [])
+        self._first_page_meta = {"filter": f.model_dump(), **reply.result}
+        self._first_page = bytes(reply.buffers[0])
+
+    def _drop_first_page(self) -> None:
+        if self._first_page:
+            self._first_page = b""
+            self._first_page_meta = {}
+
+    def dispatch(
+        self, content: Any, buffers: Sequence[bytes | memoryview] = ()
+    ) -> tuple[dict[str, Any], list[bytes | memoryview]] | None:
+        """Answer a browser request; the first page made with the widget is now out of date."""
+        answer = super().dispatch(content, buffers)
+        if answer is not None and content.get("method") not in (
+            "page",
+            "boards",
+            "names",
+            "detail",
+        ):
+            self._drop_first_page()  # star, move, delete, ... changed what a page shows
+        return answer
 
     @traitlets.validate("board")
     def _valid_board(self, proposal: dict[str, Any]) -> str:
@@ -179,6 +233,7 @@ class Gallery(MessageWidget):
 
     def refresh(self) -> None:
         """Make the browser fetch boards and pages again (after changes made in Python)."""
+        self._drop_first_page()
         self.send_event("changed", {"reason": "refresh"})
 
     def close(self) -> None:
@@ -199,6 +254,7 @@ class Gallery(MessageWidget):
 
     # -- events from the queue ----------------------------------------------------------------
     def _on_image_saved(self, _kind: str, payload: dict[str, Any]) -> None:
+        self._drop_first_page()
         self.send_event("image_added", {"image_name": payload.get("image_name")})
 
     def _on_progress(self, _kind: str, payload: dict[str, Any]) -> None:
@@ -231,13 +287,11 @@ class Gallery(MessageWidget):
             **kw, order=p.order, starred_first=p.starred_first, offset=p.offset, limit=p.limit
         )
         rows: list[dict[str, Any]] = []
-        thumbs: list[bytes] = []
         for r in page.items:
             try:
                 thumb = images.files.thumbnail_path(r.image_name).read_bytes()
             except (FileNotFoundError, ValueError):  # ValueError: a row with an unsafe name
                 thumb = b""
-            thumbs.append(thumb)
             rows.append(
                 {
                     "image_name": r.image_name,
@@ -250,10 +304,11 @@ class Gallery(MessageWidget):
                     "seed": r.seed,
                     "created_at": r.created_at.isoformat(),
                     "has_thumbnail": bool(thumb),
+                    "thumbnail": thumb,
                 }
             )
         table = records_to_ipc(rows, PAGE_SCHEMA)
-        return Reply({"offset": p.offset, "count": len(rows), "total": total}, [table, *thumbs])
+        return Reply({"offset": p.offset, "count": len(rows), "total": total}, [table])
 
     @handler("names", PageParams)
     def _names(self, p: PageParams, _b: list[bytes]) -> list[str]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import anywidget
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["MessageWidget", "Params", "Reply", "bundle", "handler"]
+__all__ = ["STATIC", "MessageWidget", "Params", "Reply", "bundle", "bundle_path", "handler"]
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +69,24 @@ def handler(
     return wrap
 
 
-def bundle(name: str) -> str:
-    """The text of a built front-end bundle (``invoke_nb/static/<name>.js``)."""
-    path = resources.files("invoke_nb") / "static" / f"{name}.js"
+STATIC = Path(__file__).resolve().parent.parent / "static"
+"""Where esbuild writes each widget's ``<name>.js`` and ``<name>.css`` (extension/build.mjs)."""
+
+
+def bundle_path(name: str, suffix: str = ".js") -> Path:
+    """The path of a built front-end file (``invoke_nb/static/<name>.js`` or ``.css``)."""
+    return STATIC / f"{name}{suffix}"
+
+
+def bundle(name: str, suffix: str = ".js") -> str:
+    """The text of a built front-end file; names ``make frontend`` when it is missing."""
+    path = bundle_path(name, suffix)
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"front-end bundle {name}.js is missing from {path}; build it with `make frontend` "
-            "(or `make -C extension`)"
+            f"front-end bundle {name}{suffix} is missing from {path.parent}; build it with "
+            "`make frontend` (or `make -C extension`)"
         ) from None
 
 
@@ -103,6 +112,16 @@ class MessageWidget(anywidget.AnyWidget):
     _handlers: ClassVar[dict[str, _Handler]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        # anywidget convention: ``_esm``/``_css`` are paths on the class; anywidget reads them
+        # and, with ANYWIDGET_HMR=1 outside site-packages, reloads open views when
+        # `node build.mjs --watch` rewrites them. The CSS is added to the page once per
+        # class, not once per view. A bundle not built yet is looked up again in __init__,
+        # so the package imports before a build.
+        name = cls.__dict__.get("_bundle")
+        if name:
+            for key, suffix in (("_esm", ".js"), ("_css", ".css")):
+                if key not in cls.__dict__ and bundle_path(name, suffix).is_file():
+                    setattr(cls, key, bundle_path(name, suffix))
         super().__init_subclass__(**kwargs)
         found: dict[str, _Handler] = {}
         for klass in reversed(cls.__mro__):
@@ -113,9 +132,11 @@ class MessageWidget(anywidget.AnyWidget):
         cls._handlers = found
 
     def __init__(self, **kwargs: Any) -> None:
-        if self._bundle:
-            # Read at construction (not import) so the package imports before a build.
+        if self._bundle and not hasattr(type(self), "_esm"):
+            # built after this module was imported (or never: the error names the fix)
             self._esm = bundle(self._bundle)
+            if bundle_path(self._bundle, ".css").is_file():
+                self._css = bundle(self._bundle, ".css")
         super().__init__(**kwargs)
         self.on_msg(self._on_custom_message)
 

@@ -1,12 +1,13 @@
 /** anywidget entry of the canvas (invoke_nb.widgets.Canvas): React panel and konva stage
  * in separate divs (React's root replaces its children). */
 import { createRoot } from "react-dom/client";
+import { fillDock } from "../../shared/dock";
 import { Dispatcher, type MessageModel } from "../../shared/messages";
 import { CanvasEngine } from "./engine";
 import { Panel, type ModelLike } from "./Panel";
 import type { Events, Methods } from "./protocol";
 import { CanvasStore, type Tool } from "./store";
-import css from "./styles.css";
+import "./styles.css"; // bundled to static/<widget>.css, loaded once per page by anywidget (_css)
 
 interface RenderProps {
   model: MessageModel & ModelLike;
@@ -16,8 +17,6 @@ interface RenderProps {
 const KEYS: Record<string, Tool> = { v: "move", b: "brush", e: "eraser", c: "bbox", h: "pan" };
 
 function render({ model, el }: RenderProps): () => void {
-  const style = document.createElement("style");
-  style.textContent = css;
   const root = document.createElement("div");
   root.className = "inb-canvas";
   root.tabIndex = 0;
@@ -26,7 +25,8 @@ function render({ model, el }: RenderProps): () => void {
   const stageDiv = document.createElement("div");
   stageDiv.className = "inb-cv-stage";
   root.append(panelDiv, stageDiv);
-  el.append(style, root);
+  el.append(root);
+  const undock = fillDock(el, root); // docked in a panel: as tall as the panel
 
   const rpc = new Dispatcher<Methods, Events>(model);
   const store = new CanvasStore(rpc);
@@ -58,11 +58,11 @@ function render({ model, el }: RenderProps): () => void {
   };
   root.addEventListener("keydown", onKey);
   return () => {
+    undock();
     root.removeEventListener("keydown", onKey);
     react.unmount();
     engine.dispose();
     rpc.dispose();
-    style.remove();
     root.remove();
   };
 }

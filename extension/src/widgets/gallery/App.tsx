@@ -4,13 +4,14 @@
  * filters live in the widget's traits so Python sees and sets them.
  */
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type ReactElement } from "react";
-import { readRecords } from "../../shared/arrow";
+import { watchDock } from "../../shared/dock";
 import type { Dispatcher } from "../../shared/messages";
-import { cellPosition, contentHeight, geometry, PageCache, pagesFor, visibleRange } from "./grid";
-import type { Boards, Detail, Events, Filter, ImageRow, Methods, Tile } from "./protocol";
+import { cellPosition, contentHeight, geometry, moveCursor, NARROW, NARROW_CELL, PageCache, pagesFor, scrollToShow, visibleRange } from "./grid";
+import { readPage } from "./page";
+import type { Boards, Detail, Events, Filter, Methods, Tile } from "./protocol";
 import { applyRange, click, EMPTY, namesFromCache, type Selection } from "./selection";
 
-type TraitName = keyof Filter | "selection" | "page_size" | "thumb_size" | "height";
+type TraitName = keyof Filter | "selection" | "page_size" | "thumb_size" | "height" | "_first_page" | "_first_page_meta";
 
 export interface ModelLike {
   get(name: string): unknown;
@@ -22,7 +23,9 @@ export interface ModelLike {
 
 type Rpc = Dispatcher<Methods, Events>;
 
-function useTrait<T>(model: ModelLike, name: TraitName): [T, (v: T) => void] {
+/** A trait as React state; the setter sends it to the kernel unless `save` is false (the next
+ * save sends every change at once: one message for a change of two traits). */
+function useTrait<T>(model: ModelLike, name: TraitName): [T, (v: T, save?: boolean) => void] {
   const [value, setValue] = useState<T>(() => model.get(name) as T);
   useEffect(() => {
     const cb = () => setValue(model.get(name) as T);
@@ -30,9 +33,9 @@ function useTrait<T>(model: ModelLike, name: TraitName): [T, (v: T) => void] {
     return () => model.off(`change:${name}`, cb);
   }, [model, name]);
   const set = useCallback(
-    (v: T) => {
+    (v: T, save = true) => {
       model.set(name, v);
-      model.save_changes();
+      if (save) model.save_changes();
       setValue(v);
     },
     [model, name],
@@ -51,6 +54,7 @@ function revoke(tiles: Tile[]): void {
 }
 
 type Toast = { kind: "error" | "info"; text: string };
+type FirstPageMeta = { filter: Filter; offset: number; count: number; total: number };
 
 export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HTMLElement }) {
   const [board, setBoard] = useTrait<string>(model, "board");
@@ -62,6 +66,8 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
   const [pageSize] = useTrait<number>(model, "page_size");
   const [thumbSize] = useTrait<number>(model, "thumb_size");
   const [height] = useTrait<number>(model, "height");
+  const [firstPage] = useTrait<DataView | null>(model, "_first_page");
+  const [firstMeta] = useTrait<FirstPageMeta | null>(model, "_first_page_meta");
 
   const filter: Filter = useMemo(
     () => ({ board, starred, search, order, starred_first: starredFirst }),
@@ -74,7 +80,11 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
   const [gen, setGen] = useState(0); // bumps on every invalidation: stale answers are dropped
   const [tick, setTick] = useState(0); // bumps when a page arrives
   const [scrollTop, setScrollTop] = useState(0);
-  const [width, setWidth] = useState(800);
+  const [width, setWidth] = useState(800); // of the grid
+  const [gridH, setGridH] = useState(0); // of the grid's viewport, when docked
+  const [rootW, setRootW] = useState(800); // of the whole view: narrow panels get another layout
+  const [dockH, setDockH] = useState<number | null>(null); // the panel's height, when docked
+  const [cursor, setCursor] = useState<number | null>(null); // keyboard position in the grid
   const [anchor, setAnchor] = useState<number | null>(null);
   const [detail, setDetail] = useState<(Detail & { url: string | null }) | null>(null);
   const [confirmDelete, setConfirmDelete] = useState<string[] | null>(null);
@@ -98,26 +108,40 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     return () => clearTimeout(t);
   }, [toast]);
 
+  // the generation asked for; `gen` catches up at the next render. Effects of the render that
+  // invalidated still see the old `gen` and must not ask for its pages (a wasted request that
+  // would delay the real one).
+  const nextGen = useRef(0);
   const invalidate = useCallback(() => {
     cache.clear();
     inflight.current.clear();
-    setGen((g) => g + 1);
+    setGen(++nextGen.current);
   }, [cache]);
 
   const loadBoards = useCallback(() => {
     rpc.call("boards", {}).then(setBoards, fail);
   }, [rpc, fail]);
 
-  // filters changed (here or in Python): start over at the top
+  // filters changed (here or in Python): start over at the top (not at mount: nothing to drop,
+  // and a second request for the first page would delay it)
+  const shownFilter = useRef(filterKey);
   useEffect(() => {
+    if (shownFilter.current === filterKey) return;
+    shownFilter.current = filterKey;
     invalidate();
     setTotal(null);
     setAnchor(null);
+    setCursor(null);
     if (scroller.current) scroller.current.scrollTop = 0;
     setScrollTop(0);
   }, [filterKey, invalidate]);
   useEffect(() => setSearchText(search), [search]);
-  useEffect(loadBoards, [loadBoards]);
+  // boards (counts over the whole catalog) after the first page's request, which the kernel
+  // then answers first
+  useEffect(() => {
+    const t = setTimeout(loadBoards, 0);
+    return () => clearTimeout(t);
+  }, [loadBoards]);
 
   // live: coalesce bursts of new images into one refresh
   useEffect(() => {
@@ -153,27 +177,66 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     };
   }, [rpc, invalidate, loadBoards]);
 
-  // width of the grid
+  // sizes: of the grid, of the whole view, and of the panel it is docked in
   useEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    const ro = new ResizeObserver(() => setWidth(el.clientWidth));
+    const sizeGrid = () => {
+      setWidth(el.clientWidth);
+      setGridH(el.clientHeight);
+    };
+    const ro = new ResizeObserver(sizeGrid);
     ro.observe(el);
-    setWidth(el.clientWidth);
-    return () => ro.disconnect();
-  }, []);
+    sizeGrid();
+    const rootRo = new ResizeObserver(() => setRootW(root.clientWidth));
+    rootRo.observe(root);
+    setRootW(root.clientWidth);
+    const undock = watchDock(root, setDockH);
+    return () => {
+      ro.disconnect();
+      rootRo.disconnect();
+      undock();
+    };
+  }, [root]);
 
-  const geo = useMemo(() => geometry(Math.max(100, width - 12), thumbSize || 128, 6), [width, thumbSize]);
-  const viewH = height || 560;
+  const narrow = rootW < NARROW;
+  const minCell = narrow ? Math.min(thumbSize || 100, NARROW_CELL) : thumbSize || 100;
+  const geo = useMemo(() => geometry(Math.max(60, width - 12), minCell, 6), [width, minCell]);
+  // in a cell the grid is `height` tall (less when the images fit); docked it fills the panel
+  const viewH = dockH !== null ? Math.max(60, gridH - 12) : height || 560;
   const range = visibleRange(scrollTop, viewH, geo, total ?? pageSize, 1);
   const wanted = pagesFor(range, pageSize);
 
-  // fetch the pages under the viewport
+  // the first page may have come with the widget (its `_first_page` trait): no round trip
+  useEffect(() => {
+    if (cache.has(0) || !firstPage || firstPage.byteLength === 0 || !firstMeta) return;
+    if (JSON.stringify(firstMeta.filter) !== filterKey || firstMeta.count > pageSize) return;
+    const t0 = performance.now();
+    const tiles = readPage(firstPage);
+    cache.put(0, tiles);
+    setTotal(firstMeta.total);
+    const names = new Set(tiles.filter((t) => t.url).map((t) => t.image_name));
+    measure.current = { gen, t0, names, count: names.size };
+    setTick((t) => t + 1);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [firstPage, firstMeta, gen]);
+
+  // fetch the pages under the viewport, one at a time, top first: the first page's reply is
+  // not slowed by the kernel and the browser working on the pages below it
   useEffect(() => {
     const g = gen;
-    for (const p of cache.missing(wanted)) {
+    if (g !== nextGen.current) return; // invalidated: the next render asks
+    if (g === 0 && !cache.has(0) && firstPage && firstPage.byteLength > 0 && JSON.stringify(firstMeta?.filter) === filterKey) return; // the effect above has it
+    if ([...inflight.current].some((k) => k.startsWith(`${g}:`))) return;
+    // the pages below wait (up to 600 ms) until the first page's thumbnails are decoded: the
+    // browser's decoding them would delay what is seen first
+    const m = measure.current;
+    if (m && m.gen === g && m.names.size > 0 && cache.has(0) && performance.now() - m.t0 < 600) {
+      const t = setTimeout(() => setTick((x) => x + 1), 600 - (performance.now() - m.t0));
+      return () => clearTimeout(t);
+    }
+    for (const p of cache.missing(wanted).slice(0, 1)) {
       const key = `${g}:${p}`;
-      if (inflight.current.has(key)) continue;
       inflight.current.add(key);
       const t0 = performance.now();
       rpc
@@ -181,11 +244,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
         .then(({ result, buffers }) => {
           inflight.current.delete(key);
           if (genRef.current !== g) return;
-          const rows = readRecords(buffers[0]) as unknown as ImageRow[];
-          const tiles: Tile[] = rows.map((r, i) => ({
-            ...r,
-            url: r.has_thumbnail ? bufferUrl(buffers[i + 1], "image/webp") : null,
-          }));
+          const tiles = readPage(buffers[0]);
           cache.put(p, tiles, wanted);
           setTotal(result.total);
           if (p === 0 && (!measure.current || measure.current.gen !== g)) {
@@ -201,7 +260,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
         });
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [gen, wanted.join(","), filterKey, pageSize]);
+  }, [gen, wanted.join(","), filterKey, pageSize, tick]);
 
   const onThumbLoad = useCallback(
     (name: string) => {
@@ -210,8 +269,10 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
       // every thumbnail of the first page is decoded and laid out
       requestAnimationFrame(() => {
         root.dataset.pageMs = (performance.now() - m.t0).toFixed(1);
+        root.dataset.pageShownAt = (performance.timeOrigin + performance.now()).toFixed(1); // epoch ms
         root.dataset.pageCount = String(m.count);
         root.dataset.pageGen = String(m.gen);
+        setTick((t) => t + 1); // the pages below may come now
       });
     },
     [root],
@@ -355,17 +416,65 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     return () => clearTimeout(t);
   }, [searchText, search, setSearch]);
 
+  // Keyboard (documented in invoke_nb.widgets.gallery): arrows, Home/End and PageUp/PageDown
+  // move the selection through the grid, Shift extends it, Enter opens the details, Space
+  // stars or unstars, Delete asks to delete, Escape closes the details or clears.
+  const goTo = useCallback(
+    async (index: number, extend: boolean) => {
+      setCursor(index);
+      const el = scroller.current;
+      if (el) {
+        const top = scrollToShow(index, el.scrollTop, viewH, geo);
+        if (top !== el.scrollTop) el.scrollTop = top;
+      }
+      const name = cache.item(index)?.image_name;
+      if (!name) return;
+      if (!extend || anchor === null) return setSelection({ names: [name], anchor: index });
+      const start = Math.min(anchor, index);
+      const end = Math.max(anchor, index) + 1;
+      let names = namesFromCache(start, end, nameAt);
+      if (names === null) {
+        try {
+          names = await rpc.call("names", { ...filter, offset: start, limit: Math.min(500, end - start) });
+        } catch (err) {
+          return fail(err);
+        }
+      }
+      setSelection(applyRange([], names, anchor));
+    },
+    [viewH, geo, cache, anchor, setSelection, nameAt, rpc, filter, fail],
+  );
+
   const onKey = useCallback(
     (e: KeyboardEvent) => {
-      if ((e.target as HTMLElement).tagName === "INPUT") return;
+      const tag = (e.target as HTMLElement).tagName;
+      if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || (tag === "BUTTON" && e.key !== "Escape")) return;
+      const rows = Math.max(1, Math.floor(viewH / geo.rowHeight));
+      const current = cursor ?? (anchor !== null ? anchor : null);
+      const next = moveCursor(current, e.key, geo.columns, total ?? 0, rows);
+      if (next !== null && !e.ctrlKey && !e.metaKey && !e.altKey) {
+        e.preventDefault();
+        goTo(next, e.shiftKey);
+        return;
+      }
+      const name = current !== null ? cache.item(current)?.image_name : undefined;
       if (e.key === "Escape") {
         if (detail) closeDetail();
         else setSelection(EMPTY);
       } else if (e.key === "Delete" && selNames.length) {
         setConfirmDelete(selNames);
+      } else if (e.key === "Enter" && name) {
+        e.preventDefault();
+        openDetail(name);
+      } else if (e.key === " ") {
+        e.preventDefault();
+        const names = selNames.length ? selNames : name ? [name] : [];
+        const first = names.length ? cache.item(current ?? -1) : undefined;
+        const on = !(first && names.includes(first.image_name) ? first.starred : false);
+        star(names, on);
       }
     },
-    [detail, closeDetail, selNames, setSelection],
+    [detail, closeDetail, selNames, setSelection, viewH, geo, cursor, anchor, total, goTo, cache, openDetail, star],
   );
 
   const tiles: ReactElement[] = [];
@@ -382,12 +491,15 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     tiles.push(
       <div
         key={t.image_name}
-        className={"inb-tile" + (sel ? " inb-tile-selected" : "")}
+        className={"inb-tile" + (sel ? " inb-tile-selected" : "") + (cursor === i ? " inb-tile-cursor" : "")}
         style={style}
         data-name={t.image_name}
         data-index={i}
         title={t.positive_prompt ?? t.image_name}
-        onClick={(e) => onTileClick(i, t.image_name, e)}
+        onClick={(e) => {
+          setCursor(i);
+          onTileClick(i, t.image_name, e);
+        }}
         onDoubleClick={() => openDetail(t.image_name)}
       >
         {t.url ? (
@@ -434,7 +546,14 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
   );
 
   return (
-    <div className="inb-gallery-root" tabIndex={0} onKeyDown={onKey}>
+    <div
+      className={"inb-gallery-root" + (narrow ? " inb-narrow" : "") + (dockH !== null ? " inb-gdocked" : "")}
+      style={dockH !== null ? { height: dockH } : undefined}
+      tabIndex={0}
+      onKeyDown={onKey}
+      aria-label="Gallery: arrow keys move, Enter opens, Space stars"
+    >
+      {!narrow && (
       <aside className="inb-boards">
         <div className="inb-boards-list">
         <div className="inb-boards-title">Boards</div>
@@ -461,6 +580,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
         )}
         </div>
       </aside>
+      )}
       <section className="inb-main-col">
         <div className="inb-gbar">
           <input
@@ -469,6 +589,30 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
             value={searchText}
             onChange={(e) => setSearchText(e.target.value)}
           />
+          {narrow && (
+            <select
+              className="inb-board-select"
+              aria-label="Board"
+              value={board}
+              onChange={(e) => {
+                if (e.target.value === "__new") {
+                  const name = window.prompt("New board name");
+                  if (name) createBoard(name);
+                } else setBoard(e.target.value);
+              }}
+            >
+              <option value="">All images{boards ? ` (${boards.all})` : ""}</option>
+              <option value={boards?.uncategorized_id ?? "none"}>
+                Uncategorized{boards ? ` (${boards.uncategorized})` : ""}
+              </option>
+              {boards?.boards.map((b) => (
+                <option key={b.board_id} value={b.board_id}>
+                  {b.board_name} ({b.image_count})
+                </option>
+              ))}
+              <option value="__new">+ New board…</option>
+            </select>
+          )}
           <label className="inb-check">
             <input type="checkbox" checked={starred} onChange={(e) => setStarred(e.target.checked)} /> Starred
           </label>
@@ -477,7 +621,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
             value={starredFirst ? "starred" : order}
             onChange={(e) => {
               const v = e.target.value;
-              setStarredFirst(v === "starred");
+              setStarredFirst(v === "starred", false);
               setOrder(v === "oldest" ? "oldest" : "newest");
             }}
           >
@@ -527,7 +671,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
         <div
           className="inb-grid-scroll"
           ref={scroller}
-          style={{ height: Math.min(viewH, Math.max(180, contentHeight(total ?? 0, geo) + 12)) }}
+          style={dockH !== null ? undefined : { height: Math.min(viewH, Math.max(180, contentHeight(total ?? 0, geo) + 12)) }}
           onScroll={(e) => setScrollTop((e.target as HTMLDivElement).scrollTop)}
         >
           <div className="inb-grid" style={{ height: contentHeight(total ?? 0, geo) }}>

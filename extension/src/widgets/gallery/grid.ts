@@ -129,3 +129,34 @@ export class PageCache<T> {
     this.pages.clear();
   }
 }
+
+/** Below this width (px) the view is narrow: boards become a menu, tiles shrink. */
+export const NARROW = 560;
+/** Smallest tile in a narrow view (three columns in a 250 px sidebar). */
+export const NARROW_CELL = 72;
+
+/**
+ * Where a key moves the keyboard position in a grid of `total` items: arrows by one cell or
+ * one row, PageUp/PageDown by `pageRows` rows, Home/End to the ends. `null` for other keys
+ * (and for an empty grid); from no position, any move key starts at the first item.
+ */
+export function moveCursor(index: number | null, key: string, columns: number, total: number, pageRows = 1): number | null {
+  if (total <= 0) return null;
+  const clamp = (i: number) => Math.max(0, Math.min(total - 1, i));
+  const steps: Record<string, number> = {
+    ArrowLeft: -1,
+    ArrowRight: 1,
+    ArrowUp: -columns,
+    ArrowDown: columns,
+    PageUp: -columns * pageRows,
+    PageDown: columns * pageRows,
+  };
+  if (key === "Home") return 0;
+  if (key === "End") return total - 1;
+  if (!(key in steps)) return null;
+  if (index === null) return 0;
+  const to = index + steps[key];
+  // up/down past an end stays in place rather than jumping to another column
+  if ((key === "ArrowUp" || key === "ArrowDown") && (to < 0 || to >= total)) return clamp(index);
+  return clamp(to);
+}

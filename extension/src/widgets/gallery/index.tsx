@@ -3,7 +3,7 @@ import { createRoot } from "react-dom/client";
 import { Dispatcher, type MessageModel } from "../../shared/messages";
 import { App, type ModelLike } from "./App";
 import type { Events, Methods } from "./protocol";
-import css from "./styles.css";
+import "./styles.css"; // bundled to static/<widget>.css, loaded once per page by anywidget (_css)
 
 interface RenderProps {
   model: MessageModel & ModelLike;
@@ -11,18 +11,15 @@ interface RenderProps {
 }
 
 function render({ model, el }: RenderProps): () => void {
-  const style = document.createElement("style");
-  style.textContent = css;
   const mount = document.createElement("div");
   mount.className = "inb-gallery";
-  el.append(style, mount);
+  el.append(mount);
   const rpc = new Dispatcher<Methods, Events>(model);
   const root = createRoot(mount);
   root.render(<App model={model} rpc={rpc} root={mount} />);
   return () => {
     root.unmount();
     rpc.dispose();
-    style.remove();
     mount.remove();
   };
 }

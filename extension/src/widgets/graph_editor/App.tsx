@@ -23,7 +23,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Dispatcher } from "../../shared/messages";
 import { checkConnection } from "./connect";
 import { EditorContext, type EditorActions } from "./context";
-import { freeSpot, layeredLayout } from "./layout";
+import { fitViewport, freeSpot, layeredLayout, MIN_FIT_ZOOM } from "./layout";
 import { NodeView, type InvocationNode } from "./NodeView";
 import { Palette } from "./Palette";
 import type { EdgeParams, Events, GraphData, LibraryEntry, Methods, NodeImage, NodeState, Schemas } from "./protocol";
@@ -88,6 +88,13 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
   const [toast, setToast] = useState<Toast | null>(null);
   const flow = useReactFlow();
   const paneRef = useRef<HTMLDivElement>(null);
+  // Show the whole graph if it fits at a readable zoom; a larger one from its left edge.
+  const fitGraph = useCallback(() => {
+    const pane = paneRef.current;
+    const ns = flow.getNodes();
+    if (!pane || !ns.length) return;
+    flow.setViewport(fitViewport(flow.getNodesBounds(ns), { width: pane.clientWidth, height: pane.clientHeight }));
+  }, [flow]);
   const fileRef = useRef<HTMLInputElement>(null);
   const laidOut = useRef<Set<string>>(new Set());
   const graphId = useRef<string | undefined>(undefined);
@@ -168,7 +175,7 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
       setNodes((ns) => ns.map((n) => (missing.includes(n.id) ? { ...n, position: pos[n.id], style: {} } : n)));
       rpc
         .call("move", { positions: Object.fromEntries(missing.map((id) => [id, pos[id]])) })
-        .then(() => all && setTimeout(() => flow.fitView({ padding: 0.15, maxZoom: 1 }), 30), fail);
+        .then(() => all && setTimeout(() => fitGraph(), 30), fail);
     }, 120);
     return () => clearTimeout(t);
   }, [measured, data, schemas, rpc, flow, fail]); // eslint-disable-line react-hooks/exhaustive-deps
@@ -254,7 +261,7 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
   };
   const autoLayout = () => {
     const pos = layeredLayout(data.graph, sizeOf);
-    rpc.call("move", { positions: pos }).then(() => setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1 }), 50), fail);
+    rpc.call("move", { positions: pos }).then(() => setTimeout(() => fitGraph(), 50), fail);
   };
   const invoke = () => {
     setStates({});
@@ -274,7 +281,7 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
     try {
       const r = await rpc.call("load_workflow", { text: await file.text() });
       show("info", `loaded ${file.name} (${r.nodes} nodes)`);
-      setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1 }), 100);
+      setTimeout(() => fitGraph(), 100);
     } catch (e) {
       fail(e);
     }
@@ -367,7 +374,7 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
                 onOpened={(name) => {
                   setLibrary(false);
                   show("info", `opened ${name}`);
-                  setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1 }), 150);
+                  setTimeout(() => fitGraph(), 150);
                 }}
                 show={show}
               />
@@ -386,7 +393,7 @@ export function App({ model, rpc }: { model: ModelLike; rpc: Dispatcher<Methods,
               deleteKeyCode={["Backspace", "Delete"]}
               minZoom={0.1}
               fitView
-              fitViewOptions={{ maxZoom: 1, padding: 0.15 }}
+              fitViewOptions={{ maxZoom: 1, minZoom: MIN_FIT_ZOOM, padding: 0.1 }}
               proOptions={{ hideAttribution: true }}
             >
               <Background />

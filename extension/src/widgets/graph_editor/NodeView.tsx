@@ -20,11 +20,24 @@ export type InvocationNode = Node<InvocationData, "invocation">;
 
 const FLAGS = new Set(["id", "type", "is_intermediate", "use_cache"]);
 
+/**
+ * Nodes with more inputs than this (core_metadata has 37) start compact: only connected
+ * inputs and required ones still unset are drawn, behind a "more fields" toggle. A 1,700 px
+ * tall node would otherwise set the zoom at which the whole graph fits.
+ */
+export const COMPACT_ABOVE = 24;
+
+/** The inputs a compact node still draws: connected ones and required ones without a value. */
+export function compactInputs(inputs: FieldSchema[], values: Record<string, unknown>, connected: string[]): FieldSchema[] {
+  return inputs.filter((f) => connected.includes(f.name) || (f.required && !(f.name in values)));
+}
+
 function NodeViewImpl({ id, data, selected }: NodeProps<InvocationNode>) {
   const { spec, schema, state, connected } = data;
   const values: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(spec)) if (!FLAGS.has(k)) values[k] = v;
   const runState = state?.state ?? "idle";
+  const [expanded, setExpanded] = useState<boolean | null>(null); // null: by size
   if (!schema) {
     return (
       <div className={`inb-node inb-state-${runState} inb-unknown`}>
@@ -37,6 +50,9 @@ function NodeViewImpl({ id, data, selected }: NodeProps<InvocationNode>) {
   const inputs = Object.values(schema.inputs)
     .filter((f) => f.ui_hint !== "hidden")
     .sort((a, b) => (a.ui_order ?? 0) - (b.ui_order ?? 0));
+  const compact = !(expanded ?? inputs.length <= COMPACT_ABOVE);
+  const shown = compact ? compactInputs(inputs, values, connected) : inputs;
+  const hidden = inputs.length - shown.length;
   return (
     <div className={`inb-node inb-state-${runState}${selected ? " inb-selected" : ""}`} data-node-id={id} data-node-type={spec.type}>
       <div className="inb-node-header" title={schema.description}>
@@ -52,9 +68,14 @@ function NodeViewImpl({ id, data, selected }: NodeProps<InvocationNode>) {
       {state?.message && runState === "running" && <div className="inb-node-message">{state.message}</div>}
       {runState === "error" && state?.error && <div className="inb-node-error">{state.error}</div>}
       <div className="inb-node-body">
-        {inputs.map((f) => (
+        {shown.map((f) => (
           <InputRow key={f.name} nodeId={id} nodeType={spec.type} field={f} values={values} connected={connected.includes(f.name)} />
         ))}
+        {(compact ? hidden > 0 : inputs.length > COMPACT_ABOVE) && (
+          <button className="nodrag inb-node-more" onClick={() => setExpanded(compact)}>
+            {compact ? `▸ ${hidden} more field${hidden === 1 ? "" : "s"}` : "▾ fewer fields"}
+          </button>
+        )}
         {Object.values(schema.outputs).map((f) => (
           <div className="inb-row inb-output" key={f.name} title={`${f.description} (${describe(f.type)})`}>
             <span className="inb-output-name">{f.title}</span>

@@ -1,11 +1,12 @@
 /** anywidget entry of the graph editor (invoke_nb.widgets.GraphEditor). */
 import { ReactFlowProvider } from "@xyflow/react";
-import xyflowCss from "@xyflow/react/dist/style.css";
+import "@xyflow/react/dist/style.css";
 import { createRoot } from "react-dom/client";
+import { fillDock } from "../../shared/dock";
 import { Dispatcher, type MessageModel } from "../../shared/messages";
 import { App, type ModelLike } from "./App";
 import type { Events, Methods } from "./protocol";
-import editorCss from "./styles.css";
+import "./styles.css"; // bundled to static/<widget>.css, loaded once per page by anywidget (_css)
 
 interface RenderProps {
   model: MessageModel & ModelLike;
@@ -13,12 +14,10 @@ interface RenderProps {
 }
 
 function render({ model, el }: RenderProps): () => void {
-  // React replaces every child of its root: styles and the root get their own elements.
-  const style = document.createElement("style");
-  style.textContent = xyflowCss + "\n" + editorCss;
   const mount = document.createElement("div");
   mount.className = "inb-graph-editor";
-  el.append(style, mount);
+  el.append(mount);
+  const undock = fillDock(el, mount); // docked in a panel: as tall as the panel
   const rpc = new Dispatcher<Methods, Events>(model);
   const root = createRoot(mount);
   root.render(
@@ -27,9 +26,9 @@ function render({ model, el }: RenderProps): () => void {
     </ReactFlowProvider>,
   );
   return () => {
+    undock();
     root.unmount();
     rpc.dispose();
-    style.remove();
     mount.remove();
   };
 }
