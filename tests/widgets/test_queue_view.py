@@ -114,6 +114,7 @@ def test_cancel_a_running_item_then_retry_it(studio: Studio, view: Recorder) -> 
     (item,) = studio.enqueue(sleep_graph(steps=400, delay=0.05))
     wait_for(lambda: status(view, item) == "in_progress")
     wait_for(lambda: any(e["item_id"] == item for e in view.events("progress")))
+    wait_for(lambda: steps)  # the node has reported a step (the first event is its start)
     at_cancel = len(steps)
     assert ok(view, "cancel", item_ids=[item]) == {"canceled": [item]}
     wait_for(lambda: status(view, item) == "canceled")
