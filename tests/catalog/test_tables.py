@@ -250,7 +250,7 @@ def test_sql_is_read_only_and_detached(cat: Catalog) -> None:
     cat.release()  # the relation does not need the file
     assert cat.sql("SELECT count(*) AS n FROM images WHERE seed = ?", [5]).fetchall() == [(1,)]
     assert rel.filter("seed > 1").fetchall() == [("m1", 5)]
-    assert list(cat.sql("SELECT * FROM schema_version").df()["version"]) == [1, 2, 3]
+    assert list(cat.sql("SELECT * FROM schema_version").df()["version"]) == [1, 2, 3, 4]
     for bad in (
         "DELETE FROM images",
         "DROP TABLE images",

@@ -55,6 +55,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from invoke_nb.catalog import search as term_index
 from invoke_nb.catalog.files import make_thumbnail
 from invoke_nb.catalog.records import to_db_time, utcnow
 
@@ -900,7 +901,8 @@ def _import_images(
                     )
                     db.register("_ia_boards", members)
                     try:
-                        row = db.execute(_INSERT_IMAGES, {**params, "now": utcnow()}).fetchone()
+                        row = db.execute(_INSERT_IMAGES, {**params, "now": utcnow()}).fetchall()[0]
+                        term_index.catch_up(db)
                     finally:
                         db.unregister("_ia_leave_out")
                         db.unregister("_ia_boards")
