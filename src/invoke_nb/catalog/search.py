@@ -4,7 +4,8 @@
 searchable text, which is what InvokeAI's gallery search looks through: the whole metadata
 JSON text (every field: prompts, model, LoRAs, scheduler, seed, ... and the key names) and
 the creation time as InvokeAI writes it (``2024-05-01 10:00:00.000``); also the positive
-prompt column, for records that have a prompt but no metadata; see :data:`SEARCH_TEXT`. Words are runs of ASCII letters and digits, lower-cased. ``search_terms`` lists each term once,
+prompt column, for records that have a prompt but no metadata; see :data:`SEARCH_TEXT`. Words are runs of ASCII letters and digits, lower-cased. ``search_terms`` lists each term with a letter once
+(``search_numbers`` each term of digits only),
 so a query word is first matched against the (small) vocabulary as a substring, as InvokeAI's
 ``LIKE '%word%'`` would match it, and only then are postings read.
 
@@ -40,6 +41,8 @@ SEARCH_TEXT = f"({METADATA_TEXT} || ' ' || {CREATED_TEXT} || ' ' || {PROMPT_TEXT
 
 _SPLIT = "[^a-z0-9]+"
 _WORD = re.compile(r"[a-z0-9]+")
+_NUMERIC = "regexp_full_match(term, '[0-9]+')"
+_VOCABULARY = (("search_terms", False), ("search_numbers", True))
 
 
 def query_words(text: str) -> list[str]:
@@ -57,11 +60,13 @@ def _postings_sql(where: str) -> str:
 
 def _index(conn: Any, where: str, params: list[Any]) -> None:
     conn.execute(f"INSERT INTO image_terms {_postings_sql(where)}", params)
-    conn.execute(
-        "INSERT INTO search_terms SELECT DISTINCT t.term FROM image_terms t "
-        "WHERE t.image_id > ? AND NOT EXISTS (SELECT 1 FROM search_terms s WHERE s.term = t.term)",
-        [_watermark(conn)],
-    )
+    for table, numeric in _VOCABULARY:
+        conn.execute(
+            f"INSERT INTO {table} SELECT DISTINCT t.term FROM image_terms t "
+            f"WHERE t.image_id > ? AND {'' if numeric else 'NOT '}{_NUMERIC} "
+            f"AND NOT EXISTS (SELECT 1 FROM {table} s WHERE s.term = t.term)",
+            [_watermark(conn)],
+        )
 
 
 def _watermark(conn: Any) -> int:
@@ -96,11 +101,16 @@ def rebuild(conn: Any) -> None:
     """Build the whole index again from the images table (the migration, repairs)."""
     conn.execute("DELETE FROM image_terms")
     conn.execute("DELETE FROM search_terms")
+    conn.execute("DELETE FROM search_numbers")
     conn.execute("UPDATE search_state SET indexed_upto = -1")
     top = first(conn.execute("SELECT coalesce(max(image_id), -1) FROM images"))[0]
     if top >= 0:
         conn.execute(f"INSERT INTO image_terms {_postings_sql('TRUE')}")
-        conn.execute("INSERT INTO search_terms SELECT DISTINCT term FROM image_terms")
+        for table, numeric in _VOCABULARY:
+            conn.execute(
+                f"INSERT INTO {table} SELECT DISTINCT term FROM image_terms "
+                f"WHERE {'' if numeric else 'NOT '}{_NUMERIC}"
+            )
     conn.execute("UPDATE search_state SET indexed_upto = ?", [top])
 
 
@@ -124,10 +134,12 @@ def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:
     ids: list[str] = []
     params: list[Any] = []
     for w in words:
+        tables = [t for t, numeric in _VOCABULARY if w.isdigit() or not numeric]
         terms = [
             r[0]
+            for table in tables
             for r in conn.execute(
-                "SELECT term FROM search_terms WHERE contains(term, ?)", [w]
+                f"SELECT term FROM {table} WHERE contains(term, ?)", [w]
             ).fetchall()
         ]
         if not terms:
