@@ -43,6 +43,9 @@ _SPLIT = "[^a-z0-9]+"
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMERIC = "regexp_full_match(term, '[0-9]+')"
 _VOCABULARY = (("search_terms", False), ("search_numbers", True))
+MAX_TERMS = 1000
+"""A query word inside more vocabulary terms than this is not looked up in the index (the
+query is then checked as written, on the rows the other words found, or on all rows)."""
 
 
 def query_words(text: str) -> list[str]:
@@ -136,23 +139,29 @@ def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:
         return phrase, [f"%{like}%"] * 3
     ids: list[str] = []
     params: list[Any] = []
+    broad = False  # a word found in too many terms (a short number) is left to the check
     for w in words:
         tables = [t for t, numeric in _VOCABULARY if w.isdigit() or not numeric]
         terms = [
             r[0]
             for table in tables
             for r in conn.execute(
-                f"SELECT term FROM {table} WHERE contains(term, ?)", [w]
+                f"SELECT term FROM {table} WHERE contains(term, ?) LIMIT {MAX_TERMS + 1}", [w]
             ).fetchall()
         ]
         if not terms:
             return "FALSE", []
+        if len(terms) > MAX_TERMS:
+            broad = True
+            continue
         ids.append(
             f"SELECT image_id FROM image_terms WHERE term IN ({', '.join('?' * len(terms))})"
         )
         params += terms
+    if not ids:
+        return phrase, [f"%{like}%"] * 3
     cond = f"image_id IN ({' INTERSECT '.join(ids)})"
-    if needle != words[0]:
+    if broad or needle != words[0]:
         cond += f" AND {phrase}"
         params += [f"%{like}%"] * 3
     return cond, params
