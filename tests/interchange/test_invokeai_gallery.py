@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ QUERIES = [
 
 
 @pytest.fixture
-def library(tmp_path: Path) -> tuple[FakeInvokeAIRoot, Catalog]:
+def library(tmp_path: Path) -> Iterator[tuple[FakeInvokeAIRoot, Catalog]]:
     """60 images in InvokeAI's schema: prompts from a small vocabulary, 3 boards, assets,
     intermediates and starred images; imported (records only) into a catalog."""
     rnd = random.Random(5)
@@ -50,7 +51,9 @@ def library(tmp_path: Path) -> tuple[FakeInvokeAIRoot, Catalog]:
         )
     cat = Catalog(tmp_path / "studio")
     import_invokeai(cat, ia.root, files="none", progress=False)
-    return ia, cat
+    yield ia, cat
+    cat.close()
+    ia.close()
 
 
 def invokeai_search(db: sqlite3.Connection, term: str) -> tuple[list[str], int]:

@@ -176,10 +176,7 @@ def _v4_search(conn: duckdb.DuckDBPyConnection) -> None:
         "CREATE SEQUENCE image_id_seq START 1",
         "ALTER TABLE images ADD COLUMN image_id BIGINT DEFAULT nextval('image_id_seq')",
         "CREATE TABLE image_terms (term VARCHAR NOT NULL, image_id BIGINT NOT NULL)",
-        # the vocabulary, split so that a word with a letter is looked up among the few
-        # thousand words with letters, not among a million seeds
-        "CREATE TABLE search_terms (term VARCHAR NOT NULL)",
-        "CREATE TABLE search_numbers (term VARCHAR NOT NULL)",
+        "CREATE TABLE search_terms (term VARCHAR NOT NULL)",  # the vocabulary, once each
         "CREATE TABLE search_state (indexed_upto BIGINT NOT NULL)",
         "INSERT INTO search_state VALUES (-1)",
     )(conn)

@@ -1,13 +1,14 @@
 """The search term index: which images hold a word, without reading every prompt.
 
-``image_terms`` holds one row per (term, image) for the distinct words of each image's
-searchable text, which is what InvokeAI's gallery search looks through: the whole metadata
-JSON text (every field: prompts, model, LoRAs, scheduler, seed, ... and the key names) and
-the creation time as InvokeAI writes it (``2024-05-01 10:00:00.000``); also the positive
-prompt column, for records that have a prompt but no metadata; see :data:`SEARCH_TEXT`. Words are runs of ASCII letters and digits, lower-cased. ``search_terms`` lists each term with a letter once
-(``search_numbers`` each term of digits only),
-so a query word is first matched against the (small) vocabulary as a substring, as InvokeAI's
-``LIKE '%word%'`` would match it, and only then are postings read.
+``image_terms`` holds one row per (term, image) for the words of each image's searchable
+text, which is what InvokeAI's gallery search looks through: the whole metadata JSON text
+(every field: prompts, model, LoRAs, scheduler, seed, ... and the key names) and the creation
+time as InvokeAI writes it (``2024-05-01 10:00:00.000``); also the positive prompt column,
+for records that have a prompt but no metadata; see :data:`SEARCH_TEXT`. Words are runs of
+ASCII letters and digits, lower-cased; words of digits only are not indexed. ``search_terms``
+lists each term once, so a query word is first matched against the (small) vocabulary as a
+substring, as InvokeAI's ``LIKE '%word%'`` would match it, and only then are postings read.
+Whatever the index cannot narrow (numbers, punctuation, phrases) is checked as written.
 
 The index follows the images table by a watermark on ``images.image_id`` (a sequence):
 every transaction that inserts images calls :func:`catch_up` before it commits, so the index
@@ -42,7 +43,6 @@ SEARCH_TEXT = f"({METADATA_TEXT} || ' ' || {CREATED_TEXT} || ' ' || {PROMPT_TEXT
 _SPLIT = "[^a-z0-9]+"
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMERIC = "regexp_full_match(term, '[0-9]+')"
-_VOCABULARY = (("search_terms", False), ("search_numbers", True))
 MAX_TERMS = 1000
 """A query word inside more vocabulary terms than this is not looked up in the index (the
 query is then checked as written, on the rows the other words found, or on all rows)."""
@@ -56,23 +56,27 @@ def query_words(text: str) -> list[str]:
 def _postings_sql(where: str) -> str:
     # A word repeated in a row gives repeated postings: lookups take image ids as a set, and
     # de-duplicating each row's words (list_distinct) would cost twice the splitting itself.
-    # Sorted by term, each insert's run lets zone maps skip to a term's row groups.
+    # Words of digits only (seeds, sizes, dates) are not indexed: a million distinct seeds
+    # would make the vocabulary a million words long; such query words are checked as
+    # written (see search_condition). Sorted by term, each insert's run lets zone maps skip
+    # to a term's row groups.
     return (
         "SELECT term, image_id FROM ("
         f"SELECT image_id, unnest(string_split_regex({SEARCH_TEXT}, '{_SPLIT}')) AS term "
-        f"FROM images WHERE {where}) WHERE term <> '' ORDER BY term"
+        f"FROM images WHERE {where}) WHERE term <> '' AND NOT {_NUMERIC} ORDER BY term"
     )
 
 
 def _index(conn: Any, where: str, params: list[Any]) -> None:
-    conn.execute(f"INSERT INTO image_terms {_postings_sql(where)}", params)
-    for table, numeric in _VOCABULARY:
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE _new_postings AS {_postings_sql(where)}", params)
+    try:
+        conn.execute("INSERT INTO image_terms SELECT term, image_id FROM _new_postings")
         conn.execute(
-            f"INSERT INTO {table} SELECT DISTINCT t.term FROM image_terms t "
-            f"WHERE t.image_id > ? AND {'' if numeric else 'NOT '}{_NUMERIC} "
-            f"AND NOT EXISTS (SELECT 1 FROM {table} s WHERE s.term = t.term)",
-            [_watermark(conn)],
+            "INSERT INTO search_terms SELECT DISTINCT n.term FROM _new_postings n "
+            "WHERE NOT EXISTS (SELECT 1 FROM search_terms s WHERE s.term = n.term)"
         )
+    finally:
+        conn.execute("DROP TABLE IF EXISTS _new_postings")
 
 
 def _watermark(conn: Any) -> int:
@@ -107,16 +111,11 @@ def rebuild(conn: Any) -> None:
     """Build the whole index again from the images table (the migration, repairs)."""
     conn.execute("DELETE FROM image_terms")
     conn.execute("DELETE FROM search_terms")
-    conn.execute("DELETE FROM search_numbers")
     conn.execute("UPDATE search_state SET indexed_upto = -1")
     top = first(conn.execute("SELECT coalesce(max(image_id), -1) FROM images"))[0]
     if top >= 0:
         conn.execute(f"INSERT INTO image_terms {_postings_sql('TRUE')}")
-        for table, numeric in _VOCABULARY:
-            conn.execute(
-                f"INSERT INTO {table} SELECT DISTINCT term FROM image_terms "
-                f"WHERE {'' if numeric else 'NOT '}{_NUMERIC}"
-            )
+        conn.execute("INSERT INTO search_terms SELECT DISTINCT term FROM image_terms")
     conn.execute("UPDATE search_state SET indexed_upto = ?", [top])
 
 
@@ -139,14 +138,15 @@ def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:
         return phrase, [f"%{like}%"] * 3
     ids: list[str] = []
     params: list[Any] = []
-    broad = False  # a word found in too many terms (a short number) is left to the check
+    broad = False  # a number, or a word inside too many terms, is left to the check
     for w in words:
-        tables = [t for t, numeric in _VOCABULARY if w.isdigit() or not numeric]
+        if w.isdigit():  # numbers are not indexed
+            broad = True
+            continue
         terms = [
             r[0]
-            for table in tables
             for r in conn.execute(
-                f"SELECT term FROM {table} WHERE contains(term, ?) LIMIT {MAX_TERMS + 1}", [w]
+                f"SELECT term FROM search_terms WHERE contains(term, ?) LIMIT {MAX_TERMS + 1}", [w]
             ).fetchall()
         ]
         if not terms:
