@@ -1,7 +1,15 @@
 """Catalog benchmark: gallery queries and inserts at 1,000,000 images, DuckDB vs InvokeAI's SQLite.
 
-    .venv/bin/python benchmarks/catalog.py            # 1M rows (a few minutes)
+    .venv/bin/python benchmarks/catalog.py            # 1M synthetic rows (a few minutes)
     .venv/bin/python benchmarks/catalog.py --rows 50000
+    .venv/bin/python benchmarks/catalog.py --invokeai-root /work/ext/ia-db/1m [--studio DIR]
+
+With ``--invokeai-root`` (or ``INVOKEAI_BENCH_ROOT``), the library is a database built by
+InvokeAI 6.14.2's migrator and services (benchmarks/invokeai_db/build_invokeai_db.py): it is
+imported (records only) into a catalog (or ``--studio`` names one already imported), the
+gallery queries are timed through ``studio.catalog.images``/``boards``, and InvokeAI's own
+services are timed on the same database in the same run, in InvokeAI's venv
+(``--invokeai-python``, default /work/ext/invokeai-6.14.2/bin/python).
 
 The same synthetic gallery (20 boards holding 60% of the images, 2% starred, 8 models over 3
 bases, prompts from a 300-word vocabulary, InvokeAI-shaped metadata JSON, creation times over
@@ -24,6 +32,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import argparse
 import gc
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -38,52 +47,28 @@ import pyarrow as pa
 from invoke_nb.catalog import Catalog
 from invoke_nb.catalog.images import ARROW_SCHEMA
 
-MODELS = [
-    ("sd15-dreamy", "sd-1"), ("sd15-photo", "sd-1"), ("sd15-anime", "sd-1"),
-    ("sdxl-base", "sdxl"), ("sdxl-juggernaut", "sdxl"), ("sdxl-turbo", "sdxl"),
-    ("flux-dev", "flux"), ("flux-schnell", "flux"),
-]  # fmt: skip
-SCHEDULERS = ["euler", "euler_a", "dpmpp_2m", "ddim", "dpmpp_sde_k"]
-SEARCH_WORD = "lighthouse"  # in about 4% of prompts
-RARE_WORD = "aurora"  # in about 0.05% of prompts
+sys.path.insert(0, str(Path(__file__).resolve().parent / "invokeai_db"))
+import shapes  # stdlib-only row shapes, shared with InvokeAI's venv
+
+SEARCH_WORD = shapes.COMMON_WORD  # in about 5% of prompts
+RARE_WORD = shapes.RARE_WORD  # in about 0.05% of prompts
 
 
 def make_rows(n: int, seed: int = 7) -> tuple[list[dict], list[str]]:
-    """Synthetic image rows (dicts of catalog columns) and the board ids."""
+    """Synthetic image rows (dicts of catalog columns) and the board ids; metadata as long as
+    InvokeAI writes it (benchmarks/invokeai_db/shapes.py, ~670 bytes)."""
     rnd = random.Random(seed)
-    words = [f"w{i}" for i in range(299)] + [SEARCH_WORD]
+    models = shapes.model_records()
     boards = [str(uuid.UUID(int=rnd.getrandbits(128))) for _ in range(20)]
     start = datetime(2024, 1, 1)
     span = 2 * 365 * 24 * 3600
     rows = []
     for i in range(n):
         created = start + timedelta(seconds=span * i / n + rnd.random())
-        model, base = MODELS[rnd.randrange(len(MODELS))]
-        prompt = " ".join(rnd.choices(words, k=rnd.randint(8, 20)))
-        if rnd.random() < 0.0005:
-            prompt += " " + RARE_WORD
-        negative = " ".join(rnd.choices(words, k=4))
-        s, steps, cfg = rnd.getrandbits(31), rnd.choice((20, 25, 30)), rnd.choice((5.0, 7.0, 7.5))
-        sched = rnd.choice(SCHEDULERS)
-        meta = {
-            "generation_mode": "txt2img",
-            "positive_prompt": prompt,
-            "negative_prompt": negative,
-            "width": 512,
-            "height": 512,
-            "seed": s,
-            "rand_device": "cpu",
-            "cfg_scale": cfg,
-            "steps": steps,
-            "scheduler": sched,
-            "model": {
-                "key": model,
-                "hash": "blake3:" + model,
-                "name": model,
-                "base": base,
-                "type": "main",
-            },
-        }
+        meta = shapes.metadata(rnd, models, 512, 512)
+        model, base = meta["model"]["name"], meta["model"]["base"]
+        prompt, negative = meta["positive_prompt"], meta["negative_prompt"]
+        s, steps, cfg, sched = meta["seed"], meta["steps"], meta["cfg_scale"], meta["scheduler"]
         rows.append(
             {
                 "image_name": str(uuid.UUID(int=rnd.getrandbits(128), version=4)) + ".png",
@@ -100,7 +85,7 @@ def make_rows(n: int, seed: int = 7) -> tuple[list[dict], list[str]]:
                 "created_at": created,
                 "updated_at": created,
                 "deleted_at": None,
-                "metadata": json.dumps(meta, separators=(",", ":")),
+                "metadata": shapes.dumps(meta),
                 "model_name": model,
                 "model_key": model,
                 "model_base": base,
@@ -224,12 +209,98 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def invokeai_library(args: argparse.Namespace) -> int:
+    """Our gallery queries beside InvokeAI's services, on a library InvokeAI built."""
+    import subprocess
+
+    from invoke_nb.catalog.invokeai_library import import_invokeai
+
+    root = args.invokeai_root
+    studio = args.studio or Path(tempfile.mkdtemp(prefix="catalog-bench-")) / "studio"
+    fresh = not (studio / "catalog.duckdb").exists()
+    cat = Catalog(studio, idle_release=60.0)
+    if fresh:
+        print(f"importing {root} (records only) ...", flush=True)
+        t = time.perf_counter()
+        report = import_invokeai(cat, root, files="none", progress=False)
+        print(f"  {report.added['images']:,} images in {time.perf_counter() - t:.1f} s")
+    img = cat.images
+    n = img.count(is_intermediate=None)
+    board = max(cat.boards.list(), key=lambda b: b.image_count).board_id
+    offset = n // 2
+    words = [args.search, args.rare]
+    rep = args.repeat
+    ours = {
+        "default page (list + count)": lambda: img.list(
+            category="general", starred_first=True, with_total=True
+        ),
+        "offset page (list + count)": lambda: img.list(
+            category="general", starred_first=True, offset=offset, with_total=True
+        ),
+        "board page (list + count)": lambda: img.list(
+            category="general", starred_first=True, board_id=board, with_total=True
+        ),
+        "uncategorized page (list + count)": lambda: img.list(
+            category="general", starred_first=True, board_id="none", with_total=True
+        ),
+        "newest first, not starred first": lambda: img.list(category="general", with_total=True),
+        "boards with counts + covers": lambda: cat.boards.list(),
+        "count by model": lambda: img.count_by_model(),
+    }
+    for w in words:
+        ours[f"search {w!r} (list + count)"] = lambda w=w: img.list(
+            category="general", starred_first=True, search=w, with_total=True
+        )
+    theirs: dict[str, float] = {}
+    if args.invokeai_python.exists():
+        script = Path(__file__).resolve().parent / "invokeai_db" / "invokeai_queries.py"
+        cmd = [str(args.invokeai_python), str(script), str(root), "--board", board]
+        cmd += ["--offset", str(offset), "--repeat", str(rep)]
+        for w in words:
+            cmd += ["--search", w]
+        print("InvokeAI's services ...", flush=True)
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        theirs = json.loads(out.strip().splitlines()[-1])
+    else:
+        print(f"no InvokeAI venv at {args.invokeai_python}: its column stays empty")
+    print("our queries ...", flush=True)
+    print()
+    print(f"gallery queries on an InvokeAI-built library of {n:,} images (median of {rep}, ms)")
+    print(f"{'query':42} {'invoke-nb':>10} {'InvokeAI':>10} {'ratio':>8}")
+    for label, fn in ours.items():
+        d = median_ms(fn, rep)
+        s = theirs.get(label)
+        ratio = f"{s / d:.1f}x" if s else "-"
+        s_text = f"{s:10.1f}" if s is not None else f"{'-':>10}"
+        flag = "" if d <= 10 else "  (> 10 ms)"
+        print(f"{label:42} {d:10.1f} {s_text} {ratio:>8}{flag}", flush=True)
+    cat.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    env_root = os.environ.get("INVOKEAI_BENCH_ROOT")
+    ap.add_argument(
+        "--invokeai-root",
+        type=Path,
+        default=Path(env_root) if env_root else None,
+        help="an InvokeAI root built by benchmarks/invokeai_db/build_invokeai_db.py",
+    )
+    ap.add_argument(
+        "--studio", type=Path, help="with --invokeai-root: a studio it was imported into"
+    )
+    ap.add_argument(
+        "--invokeai-python", type=Path, default=Path("/work/ext/invokeai-6.14.2/bin/python")
+    )
+    ap.add_argument("--search", default=SEARCH_WORD)
+    ap.add_argument("--rare", default=RARE_WORD)
     args = ap.parse_args(argv)
+    if args.invokeai_root:
+        return invokeai_library(args)
     work = args.dir or Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     n = args.rows

@@ -2,11 +2,17 @@
 
     .venv/bin/python benchmarks/import_invokeai.py                 # 1M rows
     .venv/bin/python benchmarks/import_invokeai.py --images 100000 --keep /tmp/ia-bench
+    .venv/bin/python benchmarks/import_invokeai.py --invokeai-root /work/ext/ia-db/1m
+
+``--invokeai-root`` (or ``INVOKEAI_BENCH_ROOT``) imports a database built by InvokeAI 6.14.2's
+own migrator and services (benchmarks/invokeai_db/build_invokeai_db.py) instead of the
+synthetic one. The synthetic rows' metadata comes from benchmarks/invokeai_db/shapes.py
+(~670 bytes, as InvokeAI writes it).
 
 The InvokeAI database is built first, in a child process, with InvokeAI 6.14.2's exact
 schema (tests/fixtures/invokeai/schema-v33-invokeai-6.14.2.sql): 100 boards holding 30% of
-the images, 5% starred, 2% intermediate, InvokeAI-shaped metadata JSON (~450 bytes: prompts,
-seed, steps, cfg, scheduler, model {key, hash, name, base, type}, loras). Then this process
+the images, 5% starred, 2% intermediate, InvokeAI-shaped metadata JSON (~670 bytes, from
+benchmarks/invokeai_db/shapes.py: prompts, seed, steps, cfg, scheduler, model, loras). Then this process
 imports it into a fresh catalog with ``files="none"`` (records only; linking files costs a
 few microseconds per image on top and is I/O-bound) and reports the import's wall time,
 images per second and this process's peak RSS (ru_maxrss; the build ran elsewhere).
@@ -24,7 +30,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
 import argparse
-import json
+import os
 import random
 import resource
 import shutil
@@ -42,8 +48,8 @@ SCHEMA = (
     / "invokeai"
     / "schema-v33-invokeai-6.14.2.sql"
 )
-MODELS = [("sd15-photo", "sd-1"), ("sdxl-base", "sdxl"), ("flux-dev", "flux")]
-SCHEDULERS = ["euler", "euler_a", "dpmpp_2m_k", "ddim", "dpmpp_sde_k"]
+sys.path.insert(0, str(Path(__file__).resolve().parent / "invokeai_db"))
+import shapes  # noqa: E402  (stdlib-only row shapes, shared with InvokeAI's venv)
 
 
 def build(root: Path, n: int, seed: int = 3) -> None:
@@ -57,11 +63,7 @@ def build(root: Path, n: int, seed: int = 3) -> None:
         [(v,) for v in range(34)],
     )
     rnd = random.Random(seed)
-    models = [
-        {"key": str(uuid.uuid4()), "hash": f"blake3:{rnd.getrandbits(256):064x}", "name": m,
-         "base": b, "type": "main"}
-        for m, b in MODELS
-    ]  # fmt: skip
+    models = shapes.model_records()
     boards = [str(uuid.UUID(int=rnd.getrandbits(128))) for _ in range(100)]
     db.executemany(
         "INSERT INTO boards (board_id, board_name) VALUES (?, ?)",
@@ -75,27 +77,11 @@ def build(root: Path, n: int, seed: int = 3) -> None:
         for i in range(lo, min(n, lo + chunk)):
             name = f"{uuid.UUID(int=rnd.getrandbits(128))}.png"
             created = (start + timedelta(seconds=i * step)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-            meta = {
-                "generation_mode": "txt2img",
-                "positive_prompt": f"a photo of a lighthouse number {i}, dramatic sky, detailed",
-                "negative_prompt": "blurry, low quality",
-                "width": 1024,
-                "height": 1024,
-                "seed": rnd.getrandbits(31),
-                "rand_device": "cpu",
-                "cfg_scale": 7.0,
-                "cfg_rescale_multiplier": 0.0,
-                "steps": 30,
-                "scheduler": SCHEDULERS[i % len(SCHEDULERS)],
-                "clip_skip": 0,
-                "model": models[i % len(models)],
-                "loras": [],
-                "app_version": "6.14.2",
-            }
+            meta = shapes.metadata(rnd, models, 1024, 1024)
             r = rnd.random()
             images.append(
                 (name, "internal", "general", 1024, 1024, str(uuid.uuid4()), "canvas_output",
-                 json.dumps(meta), r < 0.02, created, created, r > 0.95, True)
+                 shapes.dumps(meta), r < 0.02, created, created, r > 0.95, True)
             )  # fmt: skip
             if rnd.random() < 0.3:
                 members.append((boards[i % len(boards)], name))
@@ -119,7 +105,18 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=BATCH_ROWS)
     ap.add_argument("--keep", type=Path, help="build (or reuse) the InvokeAI root here")
     ap.add_argument("--build-only", type=Path, help=argparse.SUPPRESS)
+    env_root = os.environ.get("INVOKEAI_BENCH_ROOT")
+    ap.add_argument(
+        "--invokeai-root",
+        type=Path,
+        default=Path(env_root) if env_root else None,
+        help="an InvokeAI root built by benchmarks/invokeai_db/build_invokeai_db.py",
+    )
     args = ap.parse_args()
+    if args.invokeai_root:
+        args.keep = args.invokeai_root
+        with sqlite3.connect(args.invokeai_root / "databases" / "invokeai.db") as con:
+            args.images = con.execute("SELECT count(*) FROM images").fetchone()[0]
     if args.build_only:
         build(args.build_only, args.images)
         return

@@ -181,6 +181,16 @@ def cmd_import_invokeai(args: argparse.Namespace) -> int:
         if args.skipped:
             for s in report.skipped:
                 print(f"skipped {s.kind} {s.name}: {s.reason}")
+        if report.no_image_files:
+            n = report.skipped_reasons["image", "missing file"]
+            first = next((s.reason for s in report.skipped if s.kind == "image"), "")
+            print(
+                f"invoke-nb: error: no image was imported: the files of all {n:,} images are "
+                f"missing ({first}). Point ROOT at the InvokeAI root that holds outputs/images, "
+                "or pass --files none to import the records without their files.",
+                file=sys.stderr,
+            )
+            return 1
     return 0
 
 
@@ -222,10 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
         "The studio root defaults to $INVOKE_NB_ROOT or ~/invoke-nb.",
     )
     p.add_argument("--root", help="studio root folder (catalog, images, models)")
+    # every command also takes --root after its name; given there, it wins
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--root", default=argparse.SUPPRESS, help="studio root folder (catalog, images, models)"
+    )
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     d = sub.add_parser(
-        "demo", help="build a tiny model if none is installed; run txt2img, img2img, inpaint"
+        "demo",
+        parents=[common],
+        help="build a tiny model if none is installed; run txt2img, img2img, inpaint",
     )
     d.add_argument("--prompt", default="a lighthouse on a cliff at dusk")
     d.add_argument("--seed", type=int, default=1)
@@ -233,7 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--size", type=int, default=128, help="width and height (multiple of 8)")
     d.set_defaults(fn=cmd_demo)
 
-    r = sub.add_parser("run", help="run a workflow file (ours or InvokeAI's) headless")
+    r = sub.add_parser(
+        "run", parents=[common], help="run a workflow file (ours or InvokeAI's) headless"
+    )
     r.add_argument("workflow")
     r.add_argument(
         "--set",
@@ -244,29 +263,38 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(fn=cmd_run)
 
-    m = sub.add_parser("models", help="install, list, remove or scan models")
+    m = sub.add_parser("models", parents=[common], help="install, list, remove or scan models")
     msub = m.add_subparsers(dest="models_cmd", required=True, metavar="ACTION")
-    mi = msub.add_parser("install", help="install from a path, URL or Hugging Face repo id")
+    mi = msub.add_parser(
+        "install", parents=[common], help="install from a path, URL or Hugging Face repo id"
+    )
     mi.add_argument("source")
     mi.add_argument("--name")
     mi.add_argument("--in-place", action="store_true", help="register without copying")
     mi.add_argument(
         "--allow-unsafe", action="store_true", help="allow pickle checkpoints (scanned)"
     )
-    ml = msub.add_parser("list", help="list installed models")
+    ml = msub.add_parser("list", parents=[common], help="list installed models")
     ml.add_argument("--json", action="store_true")
-    mr = msub.add_parser("remove", help="remove a model (files deleted only when owned)")
+    mr = msub.add_parser(
+        "remove", parents=[common], help="remove a model (files deleted only when owned)"
+    )
     mr.add_argument("model", help="name or key")
-    ms = msub.add_parser("scan", help="install every model in a folder")
+    ms = msub.add_parser("scan", parents=[common], help="install every model in a folder")
     ms.add_argument("folder")
     m.set_defaults(fn=cmd_models)
 
-    i = sub.add_parser("import", help="import images from an InvokeAI/ComfyUI/A1111 output folder")
+    i = sub.add_parser(
+        "import",
+        parents=[common],
+        help="import images from an InvokeAI/ComfyUI/A1111 output folder",
+    )
     i.add_argument("path")
     i.set_defaults(fn=cmd_import)
 
     ia = sub.add_parser(
         "import-invokeai",
+        parents=[common],
         help="import an InvokeAI root: images, boards, workflows, style presets, models",
     )
     ia.add_argument("invokeai_root", metavar="ROOT", help="the InvokeAI root folder")
@@ -287,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     ia.add_argument("--quiet", action="store_true", help="no progress bar")
     ia.set_defaults(fn=cmd_import_invokeai)
 
-    lab = sub.add_parser("lab", help="start JupyterLab with the quickstart notebook")
+    lab = sub.add_parser(
+        "lab", parents=[common], help="start JupyterLab with the quickstart notebook"
+    )
     lab.add_argument(
         "--dry-run", action="store_true", help="print the command line instead of running it"
     )

@@ -44,6 +44,7 @@ class FakeInvokeAIRoot:
         board_id: str | None = None,
         write_file: bool = True,
         thumbnail: bool = True,
+        category: str = "general",
     ) -> str:
         """One image row (and, unless told not to, its PNG and thumbnail)."""
         name = name or f"{uuid.uuid4()}.png"
@@ -55,7 +56,7 @@ class FakeInvokeAIRoot:
         cols = {
             "image_name": name,
             "image_origin": "internal",
-            "image_category": "general",
+            "image_category": category,
             "width": 64,
             "height": 64,
             "session_id": "s1",

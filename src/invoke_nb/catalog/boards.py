@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from invoke_nb.catalog import search as term_index
 from invoke_nb.catalog.connection import Database, first
 from invoke_nb.catalog.errors import NotFoundError
 from invoke_nb.catalog.images import ImageRepository
@@ -14,21 +15,26 @@ __all__ = ["BoardRepository"]
 
 _BOARD_COLS = "board_id, board_name, cover_image_name, archived, created_at, updated_at, deleted_at"
 
-# One pass over images gives every board's count and the rowid of its newest image (integers
-# aggregate far faster than names); the explicit cover wins over the newest image.
+# One pass over images gives every board's counts and the rowid of its newest image (integers
+# aggregate far faster than names); the explicit cover wins over the newest image. Counts are
+# InvokeAI's: images (category general) and assets (control, mask, user, other) apart,
+# intermediates in neither.
 _LIST_SQL = """
 SELECT b.board_id, b.board_name, coalesce(b.cover_image_name, i.image_name) AS cover_image_name,
-       b.archived, b.created_at, b.updated_at, b.deleted_at, coalesce(c.n, 0) AS image_count
+       b.archived, b.created_at, b.updated_at, b.deleted_at, coalesce(c.n, 0) AS image_count,
+       coalesce(c.a, 0) AS asset_count
 FROM boards b
 LEFT JOIN (
-    SELECT board_id, count(*) AS n, arg_max(rowid, created_at) AS newest
+    SELECT board_id, count(*) FILTER (WHERE image_category = 'general') AS n,
+        count(*) FILTER (WHERE image_category IN ('control', 'mask', 'user', 'other')) AS a,
+        arg_max(rowid, created_at) AS newest
     FROM images
     WHERE board_id IS NOT NULL AND NOT is_intermediate AND deleted_at IS NULL
     GROUP BY board_id
 ) c USING (board_id)
 LEFT JOIN images i ON i.rowid = c.newest
 """
-_FIELDS = (*_BOARD_COLS.split(", "), "image_count")
+_FIELDS = (*_BOARD_COLS.split(", "), "image_count", "asset_count")
 
 
 class BoardRepository:
@@ -134,6 +140,9 @@ class BoardRepository:
                     "UPDATE boards SET cover_image_name = NULL WHERE cover_image_name IN "
                     "(SELECT image_name FROM images WHERE board_id = ?)",
                     [board_id],
+                )
+                term_index.forget(
+                    conn, "SELECT image_name FROM images WHERE board_id = ?", [board_id]
                 )
                 conn.execute("DELETE FROM images WHERE board_id = ?", [board_id])
             else:

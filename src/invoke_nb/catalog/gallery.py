@@ -107,7 +107,10 @@ class GalleryPlanner:
         offset: int,
         count: int,
         after: After,
+        plain: bool = False,
     ) -> list[Key]:
+        """Sort keys of a page; ``plain`` sorts the matching rows at once (for filters that
+        match few rows through an index, such as a search)."""
         where, params = list(where), list(params)
         direction, cmp = ("DESC", "<") if desc else ("ASC", ">")
         edge: datetime | None = None
@@ -133,7 +136,7 @@ class GalleryPlanner:
         )
         if not total:
             return []
-        if total <= self.small or hi == lo:
+        if plain or total <= self.small or hi == lo:
             return keys([], [], offset)
         if edge is None:
             edge = hi if desc else lo
@@ -237,6 +240,7 @@ class GalleryPlanner:
         offset: int,
         count: int,
         after: After,
+        plain: bool = False,
     ) -> list[Key]:
         """Starred rows in time order, then the others: two windowed scans, not one sort."""
         keys: list[tuple[Any, ...]] = []
@@ -244,7 +248,7 @@ class GalleryPlanner:
         in_starred = after is None or bool(after[0])
         if in_starred:
             seg = [*where, "starred"]
-            keys = self.window_keys(conn, seg, params, desc, skip, count, after)
+            keys = self.window_keys(conn, seg, params, desc, skip, count, after, plain)
             if len(keys) < count and skip:
                 n_starred = first(
                     conn.execute(f"SELECT count(*) FROM images WHERE {' AND '.join(seg)}", params)
@@ -255,5 +259,7 @@ class GalleryPlanner:
         if len(keys) < count:
             seg = [*where, "NOT starred"]
             rest_after = None if in_starred else after
-            keys += self.window_keys(conn, seg, params, desc, skip, count - len(keys), rest_after)
+            keys += self.window_keys(
+                conn, seg, params, desc, skip, count - len(keys), rest_after, plain
+            )
         return keys

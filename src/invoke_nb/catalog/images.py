@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
+from invoke_nb.catalog import search as term_index
 from invoke_nb.catalog.connection import Database, first
 from invoke_nb.catalog.errors import ImageFileError, NotFoundError
 from invoke_nb.catalog.files import (
@@ -36,7 +37,6 @@ from invoke_nb.catalog.gallery import (
     chunks,
     decode_cursor,
     encode_cursor,
-    escape_like,
     placeholders,
 )
 from invoke_nb.catalog.pngmeta import (
@@ -89,6 +89,8 @@ class ImagePage:
     next_cursor: str | None
     offset: int
     limit: int
+    total: int | None = None
+    """How many images match the filters (when asked for with ``with_total=True``)."""
 
     def __len__(self) -> int:
         return len(self.items)
@@ -225,6 +227,7 @@ class ImageRepository:
                 sql = f"INSERT INTO images ({_COLS}) VALUES ({marks})"
                 for row in full:
                     conn.execute(sql, [row[c] for c in COLUMNS])
+                term_index.catch_up(conn)
                 return
             conn.register("_new_images", pa.Table.from_pylist(full, schema=ARROW_SCHEMA))
             try:
@@ -232,6 +235,7 @@ class ImageRepository:
             finally:
                 with contextlib.suppress(duckdb.Error):
                     conn.unregister("_new_images")
+            term_index.catch_up(conn)
         except duckdb.ConstraintException as exc:
             raise ValueError(f"image rows rejected, nothing inserted: {exc}") from None
 
@@ -266,6 +270,7 @@ class ImageRepository:
                 conn.execute(f"INSERT INTO images ({cols}) SELECT {cols} FROM _new_images")
             finally:
                 conn.unregister("_new_images")
+            term_index.catch_up(conn)
         return table.num_rows
 
     # -- reading ----------------------------------------------------------------------------
@@ -339,6 +344,7 @@ class ImageRepository:
     # -- gallery ----------------------------------------------------------------------------
     def _where(
         self,
+        conn: Any,
         *,
         board_id: str | None,
         starred: bool | None,
@@ -367,12 +373,9 @@ class ImageRepository:
             where.append("model_base = ?")
             params.append(base)
         if search:
-            if any(c in search for c in "%_\\"):
-                where.append("positive_prompt ILIKE ? ESCAPE '\\'")
-                params.append(f"%{escape_like(search)}%")
-            else:  # without ESCAPE DuckDB matches about twice as fast
-                where.append("positive_prompt ILIKE ?")
-                params.append(f"%{search}%")
+            cond, args = term_index.search_condition(conn, search)
+            where.append(cond)
+            params += args
         if since is not None:
             where.append("created_at >= ?")
             params.append(to_db_time(since))
@@ -405,12 +408,16 @@ class ImageRepository:
         limit: int = 100,
         offset: int = 0,
         cursor: str | None = None,
+        with_total: bool = False,
     ) -> ImagePage:
-        """A gallery page.
+        """A gallery page (with ``with_total``, also how many images match, from the same
+        snapshot as the page).
 
         ``board_id``: None for every board, ``"none"`` (:data:`UNCATEGORIZED`) for images on no
         board. ``model`` matches a model name or key, ``base`` a model base (``sd-1``, ``sdxl``).
-        ``search`` is a case-insensitive substring of the positive prompt. ``since``/``until``
+        ``search``: words that must all occur (as parts of words, case-insensitively) in the
+        prompts, model name or scheduler; found through the term index (see
+        :mod:`invoke_nb.catalog.search`). ``since``/``until``
         bound ``created_at`` (half-open). Use ``cursor=page.next_cursor`` for the next page
         (cheap at any depth) or ``offset`` (cost grows with depth).
         """
@@ -418,7 +425,7 @@ class ImageRepository:
             raise ValueError(f"order must be 'newest' or 'oldest', not {order!r}")
         if limit < 1 or offset < 0:
             raise ValueError(f"limit must be >= 1 and offset >= 0 (got {limit}, {offset})")
-        where, params = self._where(
+        filters = dict(
             board_id=board_id,
             starred=starred,
             model=model,
@@ -431,14 +438,21 @@ class ImageRepository:
         )
         desc = order == "newest"
         after = decode_cursor(cursor) if cursor is not None else None
-        with self._db.transaction() as conn:  # one snapshot for the keys and the rows
+        total = None
+        with self._db.transaction() as conn:  # one snapshot for the keys, rows and total
+            where, params = self._where(conn, **filters)
+            plain = bool(search)  # the term index leaves few rows: sort them at once
             if starred_first:
                 keys = self.planner.starred_first_keys(
-                    conn, where, params, desc, offset, limit + 1, after
+                    conn, where, params, desc, offset, limit + 1, after, plain
                 )
             else:
-                keys = self.planner.window_keys(conn, where, params, desc, offset, limit + 1, after)
+                keys = self.planner.window_keys(
+                    conn, where, params, desc, offset, limit + 1, after, plain
+                )
             rows = self._rows_for_keys(conn, keys[:limit])
+            if with_total:
+                total = self._count(conn, where, params)
         items = [rows[k[2]] for k in keys[:limit]]
         next_cursor = None
         if len(keys) > limit and items:
@@ -446,7 +460,9 @@ class ImageRepository:
             next_cursor = encode_cursor(
                 last.starred if starred_first else None, last.created_at, last.image_name
             )
-        return ImagePage(items=items, next_cursor=next_cursor, offset=offset, limit=limit)
+        return ImagePage(
+            items=items, next_cursor=next_cursor, offset=offset, limit=limit, total=total
+        )
 
     @staticmethod
     def _rows_for_keys(conn: Any, keys: list[tuple[Any, ...]]) -> dict[str, ImageRecord]:
@@ -478,7 +494,7 @@ class ImageRepository:
         category: str | Sequence[str] | None = None,
     ) -> int:
         """How many images match (same filters as :meth:`list`)."""
-        where, params = self._where(
+        filters = dict(
             board_id=board_id,
             starred=starred,
             model=model,
@@ -489,10 +505,14 @@ class ImageRepository:
             is_intermediate=is_intermediate,
             category=category,
         )
-        with self._db.connection() as conn:
-            row = first(
-                conn.execute(f"SELECT count(*) FROM images WHERE {' AND '.join(where)}", params)
-            )
+        with self._db.transaction() as conn:
+            return self._count(conn, *self._where(conn, **filters))
+
+    @staticmethod
+    def _count(conn: Any, where: list[str], params: list[Any]) -> int:
+        row = first(
+            conn.execute(f"SELECT count(*) FROM images WHERE {' AND '.join(where)}", params)
+        )
         return int(row[0]) if row else 0
 
     def count_by_model(self, *, is_intermediate: bool | None = False) -> dict[str | None, int]:
@@ -579,6 +599,7 @@ class ImageRepository:
                 raise NotFoundError(f"no image named {sorted(missing)[0]!r} in the catalog")
             for part in chunks(names):
                 marks = placeholders(len(part))
+                term_index.forget(conn, marks, part)
                 conn.execute(f"DELETE FROM images WHERE image_name IN ({marks})", part)
                 conn.execute(
                     f"UPDATE boards SET cover_image_name = NULL WHERE cover_image_name IN ({marks})",

@@ -55,6 +55,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from invoke_nb.catalog import search as term_index
 from invoke_nb.catalog.files import make_thumbnail
 from invoke_nb.catalog.records import to_db_time, utcnow
 
@@ -101,14 +102,23 @@ class InvokeAIImportReport:
     existing: Counter[str] = field(default_factory=Counter)
     skipped: list[Skipped] = field(default_factory=list)
     skipped_counts: Counter[str] = field(default_factory=Counter)
+    skipped_reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     unresolved_models: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     def skip(self, kind: str, name: str, reason: str) -> None:
-        """Record a skipped item (details are kept for the first 10,000)."""
+        """Record a skipped item: counted by kind and by reason every time, its details kept
+        for the first 10,000."""
         self.skipped_counts[kind] += 1
+        self.skipped_reasons[kind, _reason_kind(reason)] += 1
         if len(self.skipped) < MAX_SKIPPED_DETAILS:
             self.skipped.append(Skipped(kind, name, reason))
+
+    @property
+    def no_image_files(self) -> bool:
+        """Images were to be imported but not one had its file: nothing of them came in."""
+        missing = self.skipped_reasons["image", "missing file"]
+        return bool(missing) and not self.added["images"] and not self.existing["images"]
 
     @property
     def images_per_second(self) -> float:
@@ -124,8 +134,7 @@ class InvokeAIImportReport:
                 f"  {k:<14} added {self.added[k]:>8}   already here {self.existing[k]:>8}   "
                 f"skipped {self.skipped_counts[k.rstrip('s')]:>6}"
             )
-        reasons = Counter((s.kind, _reason_kind(s.reason)) for s in self.skipped)
-        for (kind, why), n in reasons.most_common(10):
+        for (kind, why), n in self.skipped_reasons.most_common(10):
             lines.append(f"  skipped {kind}: {why} ({n})")
         if self.unresolved_models:
             top = ", ".join(f"{k} ({v})" for k, v in list(self.unresolved_models.items())[:5])
@@ -900,7 +909,8 @@ def _import_images(
                     )
                     db.register("_ia_boards", members)
                     try:
-                        row = db.execute(_INSERT_IMAGES, {**params, "now": utcnow()}).fetchone()
+                        row = db.execute(_INSERT_IMAGES, {**params, "now": utcnow()}).fetchall()[0]
+                        term_index.catch_up(db)
                     finally:
                         db.unregister("_ia_leave_out")
                         db.unregister("_ia_boards")

@@ -167,6 +167,22 @@ _V3_QUEUE = _sql(
     """,
 )
 
+
+def _v4_search(conn: duckdb.DuckDBPyConnection) -> None:
+    from invoke_nb.catalog import search
+
+    _sql(
+        # a stable integer per image: postings hold it instead of the 40-character name
+        "CREATE SEQUENCE image_id_seq START 1",
+        "ALTER TABLE images ADD COLUMN image_id BIGINT DEFAULT nextval('image_id_seq')",
+        "CREATE TABLE image_terms (term VARCHAR NOT NULL, image_id BIGINT NOT NULL)",
+        "CREATE TABLE search_terms (term VARCHAR NOT NULL)",  # the vocabulary, once each
+        "CREATE TABLE search_state (indexed_upto BIGINT NOT NULL)",
+        "INSERT INTO search_state VALUES (-1)",
+    )(conn)
+    search.rebuild(conn)
+
+
 # Which Studio queued an item (``host:pid:start:uuid``; NULL: shared queue), so a kernel
 # claims only its own items and shared ones. Numbered 5 (4 is the gallery's term index);
 # written to apply after 3 or 4 alike.
@@ -176,6 +192,7 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "images and boards", _V1_IMAGES_BOARDS),
     Migration(2, "image hashes; models, workflows, style presets, client state", _V2_LIBRARY),
     Migration(3, "session queue", _V3_QUEUE),
+    Migration(4, "image ids and the search term index", _v4_search),
     Migration(5, "session queue item owners", _V5_QUEUE_OWNER),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version

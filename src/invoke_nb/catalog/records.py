@@ -93,6 +93,9 @@ class BoardRecord(_Record):
     updated_at: datetime
     deleted_at: datetime | None = None
     image_count: int = 0
+    """Images on the board that are not intermediates, in the general category (InvokeAI's)."""
+    asset_count: int = 0
+    """Uploaded and control/mask images on the board (InvokeAI's asset categories)."""
 
 
 class WorkflowRecord(_Record):

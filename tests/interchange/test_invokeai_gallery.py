@@ -1,0 +1,115 @@
+"""The gallery after an InvokeAI import answers as InvokeAI does on the same library: its
+search (``metadata LIKE`` or ``created_at LIKE``) and its board counts (images and assets
+apart), with InvokeAI's own SQL run on its database as the oracle."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from invokeai_root import FakeInvokeAIRoot, make_invokeai_root
+
+from invoke_nb.catalog import Catalog
+from invoke_nb.catalog.invokeai_library import import_invokeai
+
+WORDS = ["red", "castle", "redwood", "cat", "catalog", "blue", "lighthouse", "fog", "85mm"]
+MODELS = [("Juggernaut XL v9", "sdxl"), ("DreamShaper 8", "sd-1")]
+QUERIES = [
+    "red", "castle", "cat", "CAT", "wood", "lighthouse", "red castle", "fog, red", "85mm",
+    "juggernaut", "dreamshaper 8", "sdxl", "euler", "2024-05-02", "10:0", "positive_prompt",
+    "seed", "no such word", ",", '"sd-1"',
+]  # fmt: skip
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Iterator[tuple[FakeInvokeAIRoot, Catalog]]:
+    """60 images in InvokeAI's schema: prompts from a small vocabulary, 3 boards, assets,
+    intermediates and starred images; imported (records only) into a catalog."""
+    rnd = random.Random(5)
+    ia = make_invokeai_root(tmp_path / "invokeai")
+    boards = [ia.add_board(f"board {i}") for i in range(3)]
+    for i in range(60):
+        model, base = rnd.choice(MODELS)
+        prompt = ", ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, 5)))
+        ia.add_image(
+            metadata={
+                "positive_prompt": prompt,
+                "seed": rnd.randrange(10**6),
+                "scheduler": rnd.choice(["euler", "ddim"]),
+                "model": {"key": f"k{base}", "name": model, "base": base, "type": "main"},
+            },
+            starred=rnd.random() < 0.2,
+            intermediate=rnd.random() < 0.1,
+            category=rnd.choice(["general"] * 4 + ["user", "control"]),
+            created_at=f"2024-05-0{1 + i // 20} 10:{i % 60:02d}:00.000",
+            board_id=rnd.choice([None, *boards]),
+            write_file=False,
+        )
+    cat = Catalog(tmp_path / "studio")
+    import_invokeai(cat, ia.root, files="none", progress=False)
+    yield ia, cat
+    cat.close()
+    ia.close()
+
+
+def invokeai_search(db: sqlite3.Connection, term: str) -> tuple[list[str], int]:
+    """The gallery page and total InvokeAI's image-records service gives for a search
+    (general images, no intermediates, starred first, newest first)."""
+    where = (
+        "FROM images LEFT JOIN board_images ON board_images.image_name = images.image_name "
+        "WHERE images.image_category IN ('general') AND images.is_intermediate = 0 "
+        "AND (images.metadata LIKE ? OR images.created_at LIKE ?)"
+    )
+    params = [f"%{term.lower()}%"] * 2
+    names = db.execute(
+        f"SELECT images.image_name {where} "
+        "ORDER BY images.starred DESC, images.created_at DESC LIMIT 100",
+        params,
+    ).fetchall()
+    total = db.execute(f"SELECT count(*) {where}", params).fetchone()[0]
+    return [n for (n,) in names], total
+
+
+def test_search_equals_invokeai_search(library: tuple[FakeInvokeAIRoot, Catalog]) -> None:
+    ia, cat = library
+    found_some = 0
+    for term in QUERIES:
+        names, total = invokeai_search(ia.db, term)
+        page = cat.images.list(search=term, category="general", starred_first=True, with_total=True)
+        assert (page.names, page.total) == (names, total), term
+        found_some += total > 0
+    assert found_some >= 15  # the queries do find images (and equally)
+
+
+def invokeai_board_counts(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+    """Per board, InvokeAI's (image_count, asset_count): members that are not intermediates,
+    in the general category / in the asset categories (control, mask, user, other)."""
+    out = {}
+    for (board_id,) in db.execute("SELECT board_id FROM boards").fetchall():
+        counts = []
+        for cats in (("general",), ("control", "mask", "user", "other")):
+            marks = ", ".join("?" * len(cats))
+            counts.append(
+                db.execute(
+                    "SELECT count(*) FROM board_images CROSS JOIN images "
+                    "ON board_images.image_name = images.image_name "
+                    f"WHERE images.is_intermediate = FALSE AND images.image_category IN ({marks}) "
+                    "AND board_images.board_id = ?",
+                    [*cats, board_id],
+                ).fetchone()[0]
+            )
+        out[board_id] = (counts[0], counts[1])
+    return out
+
+
+def test_board_counts_equal_invokeai(library: tuple[FakeInvokeAIRoot, Catalog]) -> None:
+    ia, cat = library
+    expected = invokeai_board_counts(ia.db)
+    ours = {b.board_id: (b.image_count, b.asset_count) for b in cat.boards.list()}
+    assert ours == expected
+    assert any(assets for _, assets in expected.values())
+    assert json.dumps(sorted(ours.items()))  # plain ints, serialisable for the widget
