@@ -190,8 +190,8 @@ class StudioImages:
         """A page of images, newest first.
 
         ``board``: a board name or id, ``"none"`` for images on no board, None for all.
-        ``starred``: True/False filters, None does not. ``search``: a case-insensitive part
-        of the positive prompt. ``model``: a model name or key; ``base``: ``sd-1``, ``sdxl``...
+        ``starred``: True/False filters, None does not. ``search``: words looked up as
+        InvokeAI's gallery search does (case-insensitive, in the metadata text and time). ``model``: a model name or key; ``base``: ``sd-1``, ``sdxl``...
         Page with ``offset`` or with ``cursor=page.next_cursor`` (cheap at any depth).
         """
         page = self._repo.list(
