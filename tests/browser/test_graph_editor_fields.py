@@ -50,7 +50,7 @@ def test_custom_node_fields_duplicate_save_load(
     editor.locator(".inb-palette-item").first.wait_for(timeout=60_000)
 
     editor.locator(".inb-search").fill("scaled")
-    assert editor.locator(".inb-palette-item").count() == 1
+    assert editor.locator(".inb-palette-item[data-type='scaled_demo']").count() == 1
     editor.locator(".inb-palette-item[data-type='scaled_demo']").click()
     node = editor.locator(".react-flow__node").first
     node.wait_for()

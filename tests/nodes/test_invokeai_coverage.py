@@ -200,5 +200,12 @@ def test_a_real_difference_is_caught() -> None:
         found = dict(differences("integer"))
         assert "type float != int" in found["value"] or "default" in found["value"]
     finally:
-        node("integer", title=original.title, category=original.category, version="1.0.1")(original)
+        node(  # every attribute back as it was (later tests read this node's schema)
+            "integer",
+            title=original.title,
+            category=original.category,
+            tags=original.tags,
+            version=original.version,
+            deterministic=original.deterministic,
+        )(original)
         warnings.resetwarnings()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,9 @@ def test_run_wait_and_arun_without_a_queue_thread(bare: Studio, slow_graph) -> N
     assert bare.catalog.queue.get(item_id).status == "pending"  # queued, not run yet
     assert bare.wait(item_id).outputs["slow"].value == 3
     assert bare.catalog.queue.get(item_id).status == "completed"
-    result = asyncio.run(bare.arun(slow_graph(steps=4, delay=0.0)))
+    # a loop of its own on another thread: the test process may run one here (playwright)
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(asyncio.run, bare.arun(slow_graph(steps=4, delay=0.0))).result()
     assert result.outputs["slow"].value == 4
     assert [i.status for i in bare.queue_items()] == ["completed"] * 3
 
