@@ -142,6 +142,8 @@ class CacheStats:
     bytes_vram: int = 0
     ram_budget: int = 0
     vram_budget: int = 0
+    reserved_ram: int = 0  # part of bytes_ram held by :meth:`ModelCache.reserve` (LoRA originals)
+    reserved_vram: int = 0  # part of bytes_vram held by :meth:`ModelCache.reserve`
     last_loads: list[tuple[str, float]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -203,6 +205,7 @@ class ModelCache:
         self._listeners: list[Listener] = [on_event] if on_event else []
         self._mover = mover
         self._stats = CacheStats()
+        self._reserved = {"ram": 0, "vram": 0}  # bytes held by open reserve() blocks
 
     # -- configuration ------------------------------------------------------------------
 
@@ -296,10 +299,10 @@ class ModelCache:
         # every entry keeps its weights in RAM; VRAM holds the placed part of some
         if vram:
             return self._vram_held()
-        return sum(e.size for e in self._entries.values())
+        return sum(e.size for e in self._entries.values()) + self._reserved["ram"]
 
     def _vram_held(self) -> int:
-        return sum(e.vram for e in self._entries.values())
+        return sum(e.vram for e in self._entries.values()) + self._reserved["vram"]
 
     def stats(self) -> CacheStats:
         """Hits, misses, loads and their seconds, bytes in RAM/VRAM, evictions."""
@@ -311,6 +314,8 @@ class ModelCache:
             s.bytes_vram = self._bytes_on(vram=True)
             s.ram_budget = self.ram_budget
             s.vram_budget = self.vram_budget if self._budgeted() else 0
+            s.reserved_ram = self._reserved["ram"]
+            s.reserved_vram = self._reserved["vram"]
             return s
 
     # -- loading -------------------------------------------------------------------------
@@ -490,6 +495,34 @@ class ModelCache:
         elif entry.vram:
             entry.obj = self._mover(entry.obj, "cpu")
         entry.vram = 0
+
+    @contextmanager
+    def reserve(self, ram: int = 0, vram: int = 0, *, label: str = "") -> Iterator[None]:
+        """Count ``ram``/``vram`` extra bytes against the budgets inside the block.
+
+        Why: memory a node holds beside a cached model (a LoRA patch's saved originals in RAM,
+        its deltas on the device) is otherwise invisible to the budgets, so the cache would
+        keep other models that no longer fit. Unlocked entries are evicted (RAM) or
+        offloaded (VRAM) first, least recently used first; on exit, error or not, the
+        figures return to what they were."""
+        ram, vram = max(int(ram), 0), max(int(vram), 0)
+        with self._lock:
+            if ram:
+                self._make_room_in_ram(ram)
+            if vram and self._budgeted():
+                self._make_room_in_vram(vram)
+            else:
+                vram = 0  # an unbudgeted CPU cache has no device budget to count against
+            self._reserved["ram"] += ram
+            self._reserved["vram"] += vram
+        if ram or vram:
+            log.debug("reserved %d RAM / %d VRAM bytes for %s", ram, vram, label or "a node")
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reserved["ram"] -= ram
+                self._reserved["vram"] -= vram
 
     # -- freeing -------------------------------------------------------------------------
 

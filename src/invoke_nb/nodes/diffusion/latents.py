@@ -429,7 +429,7 @@ class DenoiseLatentsInvocation(Node):
 
         with torch.inference_mode(), ExitStack() as stack:
             unet = stack.enter_context(models.load(self.unet.unet))
-            stack.enter_context(patched(unet, loras, "unet"))
+            stack.enter_context(patched(unet, loras, "unet", cache=getattr(models, "cache", None)))
             stack.enter_context(seamless(unet, self.unet.seamless_axes))
             result = denoise(
                 unet,

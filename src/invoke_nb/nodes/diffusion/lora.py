@@ -11,12 +11,14 @@ with ``.alpha``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
+
+    from invoke_nb.models.cache import ModelCache
 
 __all__ = ["LoRAFormatError", "LoRALayer", "parse_lora", "patched"]
 
@@ -112,8 +114,14 @@ def patched(
     part: str,
     *,
     what: str = "",
+    cache: ModelCache | None = None,
 ) -> Iterator[torch.nn.Module]:
-    """Apply ``(state_dict, weight)`` LoRAs to ``model`` inside the block; restore on exit."""
+    """Apply ``(state_dict, weight)`` LoRAs to ``model`` inside the block; restore on exit.
+
+    With ``cache``, the patch's memory counts against its budgets while applied
+    (:meth:`ModelCache.reserve`): the RAM of the saved originals and the device bytes of
+    the largest delta being computed, so other models make room first.
+    """
     import torch
 
     loras = [(sd, w) for sd, w in loras]
@@ -121,32 +129,65 @@ def patched(
         yield model
         return
     index = _module_index(model)
+    # every (target tensor, layer, weight) first: a bad LoRA is refused before any change
+    plan: list[tuple[torch.Tensor, LoRALayer, float]] = []
+    for sd, weight in loras:
+        for module_name, layer in parse_lora(sd, part).items():
+            mod = index.get(module_name)
+            if mod is None:
+                raise LoRAFormatError(
+                    f"LoRA {what or ''} targets {part}.{module_name}, which the model lacks"
+                )
+            plan.append((_patch_target(mod), layer, weight))
+    ram, vram = _patch_bytes(plan, cache.device if cache is not None else None)
     # id -> (target tensor, CPU copy of its original): the originals stay on the CPU, so a
     # patched model needs no second copy of its weights on the device
     saved: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-    # inference_mode: weights loaded inside an inference-mode block are inference tensors,
-    # which may only be updated in place inside one.
-    try:
-        with torch.inference_mode():
-            for sd, weight in loras:
-                layers = parse_lora(sd, part)
-                for module_name, layer in layers.items():
-                    mod = index.get(module_name)
-                    if mod is None:
-                        raise LoRAFormatError(
-                            f"LoRA {what or ''} targets {part}.{module_name}, which the model lacks"
-                        )
-                    target = _patch_target(mod)
+    reserve = (
+        cache.reserve(ram, vram, label=f"LoRA patch of {part}")
+        if cache is not None
+        else nullcontext()
+    )
+    with reserve:
+        # inference_mode: weights loaded inside an inference-mode block are inference
+        # tensors, which may only be updated in place inside one.
+        try:
+            with torch.inference_mode():
+                for target, layer, weight in plan:
                     if id(target) not in saved:
                         saved[id(target)] = (target, target.detach().to("cpu", copy=True))
                     # the delta is computed where the weight lives (on the GPU when loaded)
                     delta = layer.on(target.device).delta(target.shape) * weight
                     target.add_(delta.to(target.dtype))
-        yield model
-    finally:
-        with torch.inference_mode():
-            for target, original in saved.values():
-                target.copy_(original, non_blocking=True)
+            yield model
+        finally:
+            with torch.inference_mode():
+                for target, original in saved.values():
+                    target.copy_(original, non_blocking=True)
+
+
+def _patch_bytes(
+    plan: list[tuple[torch.Tensor, LoRALayer, float]], device: str | None
+) -> tuple[int, int]:
+    """(RAM, device) bytes a patch holds: the CPU copies of its distinct targets, and on
+    the execution device the peak of one layer's work (its matrices, the float32 delta and
+    its weighted copy, the delta cast to the weight's dtype) since deltas are made one by one.
+    """
+    import torch
+
+    kind = torch.device(device).type if device is not None else None
+    ram = 0
+    seen: set[int] = set()
+    peak = 0
+    for target, layer, _ in plan:
+        size = target.numel() * target.element_size()
+        if id(target) not in seen:
+            seen.add(id(target))
+            ram += size
+        if target.device.type == kind:
+            matrices = layer.down.numel() * 4 + layer.up.numel() * 4
+            peak = max(peak, matrices + target.numel() * 8 + size)
+    return ram, peak
 
 
 def _patch_target(mod: torch.nn.Module) -> torch.Tensor:

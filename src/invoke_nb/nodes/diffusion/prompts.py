@@ -121,7 +121,7 @@ def encode_prompt(
     with ExitStack() as stack:
         te = stack.enter_context(ctx.models.load(clip.text_encoder))
         tok = stack.enter_context(ctx.models.load(clip.tokenizer))
-        stack.enter_context(patched(te, loras, part))
+        stack.enter_context(patched(te, loras, part, cache=getattr(ctx.models, "cache", None)))
         stack.enter_context(clip_skip(te, clip.skipped_layers))
         direct = _encode_plain(
             tok, te, prompt, penultimate=penultimate, pooled=pooled, device=execution_device(ctx)
