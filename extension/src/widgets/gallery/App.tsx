@@ -49,10 +49,6 @@ function bufferUrl(buf: DataView | undefined, type: string): string | null {
   return URL.createObjectURL(new Blob([bytes], { type }));
 }
 
-function revoke(tiles: Tile[]): void {
-  for (const t of tiles) if (t.url) URL.revokeObjectURL(t.url);
-}
-
 type Toast = { kind: "error" | "info"; text: string };
 type FirstPageMeta = { filter: Filter; offset: number; count: number; total: number };
 
@@ -94,7 +90,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
   const [searchText, setSearchText] = useState(search);
 
   const scroller = useRef<HTMLDivElement>(null);
-  const cache = useMemo(() => new PageCache<Tile>(pageSize || 100, 30, revoke), [pageSize]);
+  const cache = useMemo(() => new PageCache<Tile>(pageSize || 100, 30), [pageSize]);
   const inflight = useRef(new Set<string>());
   const measure = useRef<{ gen: number; t0: number; names: Set<string>; count: number } | null>(null);
   const genRef = useRef(gen);

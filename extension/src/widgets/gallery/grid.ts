@@ -75,7 +75,7 @@ export function scrollToShow(index: number, scrollTop: number, viewportHeight: n
 
 /**
  * Pages of items by page number, least recently used evicted beyond `maxPages` (never the
- * pages passed as `keep`). `onEvict` frees what a page holds (blob URLs of thumbnails).
+ * pages passed as `keep`). `onEvict` frees what a page holds (if anything needs freeing).
  */
 export class PageCache<T> {
   private pages = new Map<number, T[]>();

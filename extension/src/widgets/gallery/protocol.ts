@@ -22,7 +22,7 @@ export interface ImageRow {
   has_thumbnail: boolean;
 }
 
-/** A row plus the blob URL of its thumbnail (revoked when its page leaves the cache). */
+/** A row plus its thumbnail as a `data:` URL (freed with the page when it leaves the cache). */
 export interface Tile extends ImageRow {
   url: string | null;
 }
