@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -88,9 +89,10 @@ def kill9_trials(root: Path, trials: int, *, seed: int = 0, max_delay: float = 0
         os.kill(proc.pid, signal.SIGKILL)
         rest = proc.stdout.read()
         proc.wait()
+        # only whole lines count: the kill may land in the middle of one
+        whole = rest.split("\n")[:-1]
         acked = max(
-            [int(line.split()[1]) for line in rest.splitlines() if line.startswith("saved")]
-            or [previous]
+            [int(m[1]) for line in whole if (m := re.fullmatch(r"saved (\d+)", line))] or [previous]
         )
         rows, completed, discarded, problems = _check(root, previous, acked)
         out.append(Trial(delay, acked, rows, completed, discarded, problems))

@@ -40,7 +40,8 @@ def main(root: str) -> None:
         colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
         cat.images.save(Image.new("RGB", (side, side), colour), metadata={"seed": count})
         count += 1
-        print("saved", count, flush=True)
+        sys.stdout.write(f"saved {count}\n")  # one write: a whole line or none
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
