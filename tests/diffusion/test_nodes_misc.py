@@ -244,7 +244,7 @@ def test_denoise_refuses_unsupported_inputs_by_name(runner, sd1) -> None:
 def test_plain_prompt_fast_path_matches_compel(prompt: str) -> None:
     from compel import Compel
 
-    from invoke_nb.nodes.diffusion.prompts import parse_prompt
+    from invoke_nb.nodes.diffusion.sd.prompts import parse_prompt
 
     assert repr(parse_prompt(prompt)) == repr(Compel.parse_prompt_string(prompt))
 
@@ -256,7 +256,7 @@ def test_direct_encoding_equals_compel(models, sd1, sdxl, penultimate, pooled, p
     """The plain-prompt shortcut gives compel's tensors bit for bit."""
     from compel import Compel, ReturnedEmbeddingsType
 
-    from invoke_nb.nodes.diffusion.prompts import _encode_plain
+    from invoke_nb.nodes.diffusion.sd.prompts import _encode_plain
 
     model = sd1 if part == "text_encoder" else sdxl
     tok_part = "tokenizer" if part == "text_encoder" else "tokenizer_2"

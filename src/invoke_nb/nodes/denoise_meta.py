@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from invoke_nb.nodes.base import Input, InputField, OutputField, node, output
 from invoke_nb.nodes.diffusion.fields import LatentsOutput
-from invoke_nb.nodes.diffusion.latents import DenoiseLatentsInvocation
+from invoke_nb.nodes.diffusion.sd.latents import DenoiseLatentsInvocation
 
 if TYPE_CHECKING:
     from invoke_nb.nodes.context import Context

@@ -25,7 +25,7 @@ from invoke_nb.nodes.diffusion.fields import (
     VAEField,
     VAEOutput,
 )
-from invoke_nb.nodes.diffusion.misc import MetadataOutput
+from invoke_nb.nodes.diffusion.sd.misc import MetadataOutput
 from invoke_nb.nodes.diffusion.schedulers import SchedulerName
 from invoke_nb.nodes.primitives import (
     BooleanCollectionOutput,
@@ -408,7 +408,7 @@ def _resolve(ctx: Context, ident: ModelIdentifierField, what: str) -> ModelIdent
     """The installed model an identifier names (as is, without a model service)."""
     if ctx.models is None:
         return ident
-    from invoke_nb.nodes.diffusion.model_loaders import check_model
+    from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 
     return check_model(ctx, ident, what)
 

@@ -358,7 +358,7 @@ class ModelIdentifierNode(Node):
     def _resolved(self, ctx: Context) -> ModelIdentifierField:
         if ctx.models is None:
             return self.model
-        from invoke_nb.nodes.diffusion.model_loaders import check_model
+        from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 
         return check_model(ctx, self.model, "model")
 
@@ -384,7 +384,7 @@ class LoRASelectorNode(Node):
     def invoke(self, ctx: Context) -> LoRASelectorOutput:
         model = self.lora
         if ctx.models is not None:
-            from invoke_nb.nodes.diffusion.model_loaders import check_model
+            from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 
             model = check_model(ctx, model, "LoRA")
         return LoRASelectorOutput(lora=LoRAField(lora=model, weight=self.weight))

@@ -23,7 +23,7 @@ from invoke_nb.nodes.diffusion.fields import (
     UNetField,
     VAEField,
 )
-from invoke_nb.nodes.diffusion.model_loaders import check_model
+from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 from invoke_nb.nodes.primitives import StringCollectionOutput
 from invoke_nb.nodes.types import ModelIdentifierField
 

@@ -4,7 +4,7 @@ Type ids, fields and versions are InvokeAI 6.14.2's. Noise is drawn on the CPU f
 ``torch.Generator("cpu").manual_seed(seed)`` as ``randn(1, 4, H/8, W/8)`` float32, so a seed
 gives the same image on every machine (and the same as InvokeAI). ``denoise_latents`` adds
 one field of ours, ``seeding`` ("invokeai" default, or "diffusers" to reproduce diffusers'
-pipelines; see :mod:`invoke_nb.nodes.diffusion.denoise`).
+pipelines; see :mod:`invoke_nb.nodes.diffusion.sd.denoise`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import field_validator
 
 from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.context import Context
-from invoke_nb.nodes.diffusion.denoise import DenoiseInputs, denoise, resize_mask
+from invoke_nb.nodes.diffusion.sd.denoise import DenoiseInputs, denoise, resize_mask
 from invoke_nb.nodes.diffusion.devices import execution_device, precision_name
 from invoke_nb.nodes.diffusion.fields import (
     LATENT_SCALE_FACTOR,
@@ -35,7 +35,7 @@ from invoke_nb.nodes.diffusion.fields import (
 )
 from invoke_nb.nodes.diffusion.lora import patched
 from invoke_nb.nodes.diffusion.preview import LatentPreviews
-from invoke_nb.nodes.diffusion.prompts import BasicConditioning, SDXLConditioning
+from invoke_nb.nodes.diffusion.sd.prompts import BasicConditioning, SDXLConditioning
 from invoke_nb.nodes.diffusion.schedulers import SchedulerName, make_scheduler
 from invoke_nb.nodes.primitives import ImageOutput
 from invoke_nb.nodes.types import (

@@ -1,0 +1,10 @@
+"""Stable Diffusion 1.x/2.x/SDXL nodes with InvokeAI's type ids, fields and versions.
+
+Importing the package registers the nodes: model loaders, prompts (compel), noise,
+denoise, VAE decode/encode, latent ops, inpaint masks, LoRA/seamless/clip-skip modifiers,
+core metadata and prompts from a file.
+"""
+
+from invoke_nb.nodes.diffusion.sd import latents, misc, model_loaders, prompts
+
+__all__ = ["latents", "misc", "model_loaders", "prompts"]
