@@ -25,8 +25,8 @@ from invoke_nb.nodes.diffusion.fields import (
     VAEField,
     VAEOutput,
 )
-from invoke_nb.nodes.diffusion.sd.misc import MetadataOutput
 from invoke_nb.nodes.diffusion.schedulers import SchedulerName
+from invoke_nb.nodes.diffusion.sd.misc import MetadataOutput
 from invoke_nb.nodes.primitives import (
     BooleanCollectionOutput,
     BooleanOutput,

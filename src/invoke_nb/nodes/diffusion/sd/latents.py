@@ -22,7 +22,6 @@ from pydantic import field_validator
 
 from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.context import Context
-from invoke_nb.nodes.diffusion.sd.denoise import DenoiseInputs, denoise, resize_mask
 from invoke_nb.nodes.diffusion.devices import execution_device, precision_name
 from invoke_nb.nodes.diffusion.fields import (
     LATENT_SCALE_FACTOR,
@@ -35,8 +34,9 @@ from invoke_nb.nodes.diffusion.fields import (
 )
 from invoke_nb.nodes.diffusion.lora import patched
 from invoke_nb.nodes.diffusion.preview import LatentPreviews
-from invoke_nb.nodes.diffusion.sd.prompts import BasicConditioning, SDXLConditioning
 from invoke_nb.nodes.diffusion.schedulers import SchedulerName, make_scheduler
+from invoke_nb.nodes.diffusion.sd.denoise import DenoiseInputs, denoise, resize_mask
+from invoke_nb.nodes.diffusion.sd.prompts import BasicConditioning, SDXLConditioning
 from invoke_nb.nodes.primitives import ImageOutput
 from invoke_nb.nodes.types import (
     BoardField,
