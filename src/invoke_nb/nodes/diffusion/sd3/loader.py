@@ -40,7 +40,11 @@ class Sd3ModelLoaderInvocation(Node):
     """Loads a SD3 base model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(
-        description="SD3 model (MMDiTX) to load", input=Input.DIRECT, ui_hint=UIHint.MODEL
+        description="SD3 model (MMDiTX) to load",
+        input=Input.DIRECT,
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sd-3"],
+        ui_model_type=["main"],
     )
     t5_encoder_model: ModelIdentifierField | None = InputField(
         default=None,
@@ -48,6 +52,7 @@ class Sd3ModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="T5 Encoder",
         ui_hint=UIHint.MODEL,
+        ui_model_type=["t5_encoder"],
     )
     clip_l_model: ModelIdentifierField | None = InputField(
         default=None,
@@ -55,6 +60,8 @@ class Sd3ModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="CLIP L Encoder",
         ui_hint=UIHint.MODEL,
+        ui_model_type=["clip_embed"],
+        ui_model_variant=["large"],
     )
     clip_g_model: ModelIdentifierField | None = InputField(
         default=None,
@@ -62,9 +69,16 @@ class Sd3ModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="CLIP G Encoder",
         ui_hint=UIHint.MODEL,
+        ui_model_type=["clip_embed"],
+        ui_model_variant=["gigantic"],
     )
     vae_model: ModelIdentifierField | None = InputField(
-        default=None, description="VAE model to load", title="VAE", ui_hint=UIHint.MODEL
+        default=None,
+        description="VAE model to load",
+        title="VAE",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sd-3"],
+        ui_model_type=["vae"],
     )
 
     def invoke(self, ctx: Context) -> Sd3ModelLoaderOutput:
