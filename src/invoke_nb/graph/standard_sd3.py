@@ -180,6 +180,7 @@ def inpaint(
     gm = _mask(g, mask, edge_radius)
     if paste_back:
         _paste_back(g, image, gm)
+        g.connect("core_metadata", "metadata", "paste_back", "metadata")  # the saved image
     return g
 
 
@@ -205,4 +206,5 @@ def outpaint(
     g.connect(infill, "image", "i2l", "image")
     gm = _mask(g, alpha, edge_radius)
     _paste_back(g, image.convert("RGB"), gm, base_from=(infill, "image"))
+    g.connect("core_metadata", "metadata", "paste_back", "metadata")  # the saved image
     return g
