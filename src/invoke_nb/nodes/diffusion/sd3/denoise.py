@@ -268,7 +268,7 @@ class SD3DenoiseInvocation(Node):
         shape = (1, model.config.in_channels, self.height // 8, self.width // 8)
         noise = sampling.diffusers_noise(self.seed, shape, dtype).to(device)
         if init is not None:
-            init = init.to(device, dtype) - shift * scaling  # to diffusers' latent space
+            init = (init.to(device).float() - shift * scaling).to(dtype)  # diffusers' space
             latents = sched.scale_noise(init, timesteps[:1], noise) if len(timesteps) else init
         else:
             latents = noise
@@ -291,7 +291,7 @@ class SD3DenoiseInvocation(Node):
                 sigma_next = float(sched.sigmas[sched.step_index])
                 latents = sampling.merge_inpaint(latents, init, noise, repaint, sigma_next)
             ctx.progress(step=i + 1, total=len(timesteps), message="Denoising")
-        return latents + shift * scaling  # back to InvokeAI's (unshifted) latents
+        return latents.float() + shift * scaling  # InvokeAI's (unshifted) latents, in fp32
 
 
 def _config_of(rec: Any, part: str) -> dict[str, Any] | None:

@@ -69,7 +69,8 @@ class SD3LatentsToImageInvocation(Node):
                     f"{vae.config.latent_channels}-channel VAE",
                 )
             dtype = next(vae.parameters()).dtype
-            z = latents.to(device, dtype) / vae.config.scaling_factor
+            # in the latents' own dtype, as InvokeAI divides (fp32 latents: one rounding)
+            z = (latents.to(device) / vae.config.scaling_factor).to(dtype)
             img = vae.decode(z, return_dict=False)[0].clamp(-1, 1)
             arr = (127.5 * (img[0].permute(1, 2, 0) + 1.0)).byte().cpu().numpy()
         image = Image.fromarray(np.ascontiguousarray(arr))
