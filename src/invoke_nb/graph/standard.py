@@ -23,6 +23,17 @@ OUTPUT = "l2i"
 
 _SDXL_BASES = ("sdxl", "sdxl-refiner")
 
+# base -> module with that family's txt2img/img2img/inpaint/outpaint (same signatures)
+FAMILY_GRAPHS = {"sd-3": "invoke_nb.graph.standard_sd3"}
+
+
+def _family(model: Any) -> Any:
+    """The graph module of ``model``'s family when it is not SD1/SD2/SDXL, else None."""
+    import importlib
+
+    name = FAMILY_GRAPHS.get(getattr(_ident(model), "base", ""))
+    return importlib.import_module(name) if name else None
+
 
 def output_node(g: Graph) -> str:
     """The id of the node whose ``image`` is the graph's result (paste-back when present)."""
@@ -193,6 +204,8 @@ def txt2img(
     seeding: str = "invokeai",
 ) -> Graph:
     """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1 or SDXL."""
+    if (family := _family(model)) is not None:
+        return family.txt2img(**{k: v for k, v in locals().items() if k != "family"})
     g = Graph()
     _base(
         g,
@@ -263,6 +276,8 @@ def img2img(
     model: Any, image: Image.Image | Any, prompt: str, *, strength: float = 0.75, **kw: Any
 ) -> Graph:
     """Image to image: encode ``image``, noise it to ``strength``, denoise the rest of the way."""
+    if (family := _family(model)) is not None:
+        return family.img2img(model, image, prompt, strength=strength, **kw)
     g, _ = _image_graph("img2img", model, image, prompt, strength, {**_DEFAULTS, **kw})
     return g
 
@@ -283,6 +298,17 @@ def inpaint(
     A gradient mask softens the seam; with ``paste_back`` the generated pixels are pasted
     onto the original through the expanded mask area, so unmasked pixels stay exactly.
     """
+    if (family := _family(model)) is not None:
+        return family.inpaint(
+            model,
+            image,
+            mask,
+            prompt,
+            strength=strength,
+            edge_radius=edge_radius,
+            paste_back=paste_back,
+            **kw,
+        )
     g, ids = _image_graph("inpaint", model, image, prompt, strength, {**_DEFAULTS, **kw})
     gm = g.add(
         "create_gradient_mask",
@@ -315,6 +341,10 @@ def outpaint(
     The transparent area is filled first by ``infill_tile`` (so the model starts from
     plausible colours), then inpainted; the alpha channel is the mask.
     """
+    if (family := _family(model)) is not None:
+        return family.outpaint(
+            model, image, prompt, strength=strength, edge_radius=edge_radius, **kw
+        )
     if image.mode != "RGBA":
         raise ValueError(
             f"outpaint needs an RGBA image whose transparent pixels are filled; got mode {image.mode}"

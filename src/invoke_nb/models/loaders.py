@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import torch
 
 from invoke_nb.models.errors import MissingComponentError, ModelLoadError, UnsafeModelError
+from invoke_nb.models.load_sd3 import load_encoder_part, load_sd3_part
 from invoke_nb.models.records import ModelRecord
 
 __all__ = ["SUBMODELS", "ModelLoadError", "load_submodel"]
@@ -60,6 +61,10 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
     if not path.exists():
         raise _fail(record, path, "file or folder does not exist")
     kind = record.type
+    if record.base == "sd-3" and kind == "main":
+        return load_sd3_part(record, path, submodel, dtype)
+    if kind in ("clip_embed", "t5_encoder"):
+        return load_encoder_part(record, path, submodel, dtype)
     if kind == "main":
         if submodel not in SUBMODELS:
             raise _fail(record, path, f"unknown submodel {submodel!r}; expected one of {SUBMODELS}")

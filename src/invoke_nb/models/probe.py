@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from invoke_nb.models.errors import CorruptModelError
+from invoke_nb.models.probe_sd3 import probe_sd3_checkpoint, probe_sd3_folder
 
 __all__ = [
     "PICKLE_SUFFIXES",
@@ -148,8 +149,8 @@ def _main_checkpoint(sd: Shapes) -> ProbeResult | None:
             "model.diffusion_model.guidance_in.in_layer.weight" in sd
         )
         return ProbeResult("main", "flux", "checkpoint", variant="dev" if dev else "schnell")
-    if _starts(sd, "model.diffusion_model.joint_blocks.", "joint_blocks."):
-        return ProbeResult("main", "sd-3", "checkpoint")
+    if (found := probe_sd3_checkpoint(sd)) is not None:
+        return found
     if not _starts(sd, "model.diffusion_model."):
         return None
     base = None
@@ -411,6 +412,8 @@ def _vae_diffusers(p: Path, cfg: dict[str, Any]) -> ProbeResult:
 
 
 def _probe_folder(p: Path) -> ProbeResult:
+    if (found := probe_sd3_folder(p)) is not None:
+        return found
     index = _json(p / "model_index.json")
     config = _json(p / "config.json")
     cls = _class_name(index) if index else None

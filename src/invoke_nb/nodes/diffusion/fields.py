@@ -37,6 +37,8 @@ __all__ = [
     "SDXLModelLoaderOutput",
     "SDXLRefinerModelLoaderOutput",
     "SeamlessModeOutput",
+    "T5EncoderField",
+    "TransformerField",
     "UNetField",
     "UNetOutput",
     "VAEField",
@@ -93,6 +95,25 @@ class VAEField(BaseModel):
     vae: ModelIdentifierField = Field(description="Info to load vae submodel")
     seamless_axes: list[str] = Field(
         default_factory=list, description='Axes("x" and "y") to which apply seamless'
+    )
+
+
+class TransformerField(BaseModel):
+    """A diffusion transformer (SD3, FLUX, ...) with the LoRAs to apply."""
+
+    transformer: ModelIdentifierField = Field(description="Info to load Transformer submodel")
+    loras: list[LoRAField] = Field(
+        default_factory=list, description="LoRAs to apply on model loading"
+    )
+
+
+class T5EncoderField(BaseModel):
+    """A T5 tokenizer + encoder pair, with LoRAs."""
+
+    tokenizer: ModelIdentifierField = Field(description="Info to load tokenizer submodel")
+    text_encoder: ModelIdentifierField = Field(description="Info to load text_encoder submodel")
+    loras: list[LoRAField] = Field(
+        default_factory=list, description="LoRAs to apply on model loading"
     )
 
 
