@@ -329,9 +329,9 @@ class GraphEditor(MessageWidget):
             if self.on_invoke is not None:
                 result = self.on_invoke(self._graph.copy())
             else:
-                import invoke_nb
+                from invoke_nb.graph import run
 
-                result = invoke_nb.run(self._graph, services=Services(emit=self.node_event))
+                result = run(self._graph, services=Services(emit=self.node_event))
             self.last_result = result
             self._show_result(result)
             return result
