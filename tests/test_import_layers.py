@@ -59,14 +59,8 @@ TYPE_ONLY = {
 KNOWN: dict[tuple[str, str], str] = {
     ("invoke_nb.models.local", "invoke_nb.nodes.types"): "the old home of `identifier` "
     "(moved to nodes.types) resolves lazily for code written against it",
-    ("invoke_nb.widgets.canvas", "invoke_nb.studio"): "widgets hub pending",
-    ("invoke_nb.widgets.gallery", "invoke_nb.studio"): "widgets hub pending",
     ("invoke_nb.widgets.gallery", "invoke_nb.catalog.images"): "UNCATEGORIZED: the gallery's "
     "filter vocabulary moves into one ImageQuery (issue 18, ImageQuery part)",
-    ("invoke_nb.widgets.graph_editor", "invoke_nb.studio"): "widgets hub pending",
-    ("invoke_nb.widgets.model_view", "invoke_nb.studio"): "widgets hub pending",
-    ("invoke_nb.widgets.panel", "invoke_nb.studio"): "widgets hub pending",
-    ("invoke_nb.widgets.queue_view", "invoke_nb.studio"): "widgets hub pending",
 }
 
 

@@ -25,11 +25,13 @@ import traitlets
 from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 from pydantic import Field
 
+from invoke_nb.widgets.api import is_catalogued
 from invoke_nb.widgets.graph_editor import call_on_main, recent_images
 from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
 if TYPE_CHECKING:
-    from invoke_nb.studio import Studio, StudioImage
+    from invoke_nb.widgets.api import CataloguedImage as StudioImage
+    from invoke_nb.widgets.api import StudioAPI
 
 __all__ = ["Canvas", "CanvasLayer", "GenerationMode", "composite_layers", "generation_mode"]
 
@@ -199,7 +201,7 @@ class Canvas(MessageWidget):
 
     def __init__(
         self,
-        studio: Studio,
+        studio: StudioAPI,
         image: Any = None,
         *,
         width: int = 512,
@@ -312,17 +314,15 @@ class Canvas(MessageWidget):
 
     # -- internals ----------------------------------------------------------------------------
     def _resolve(self, image: Any) -> tuple[Image.Image, str]:
-        from invoke_nb.studio import StudioImage
-
         if isinstance(image, Image.Image):
             return image.copy(), "image"
-        if isinstance(image, StudioImage):
+        if is_catalogued(image):
             return image.pil, image.image_name
         if isinstance(image, (str, Path)):
             text = str(image)
             if Path(text).expanduser().is_file():
                 return _open_image(Path(text).expanduser().read_bytes(), text), Path(text).name
-            return self.studio.catalog.images.get_pil(text), text
+            return self.studio.image_pil(text), text
         raise TypeError(
             "canvas layers take a PIL image, a StudioImage, a catalog image name or a file "
             f"path, not {type(image).__name__}"

@@ -31,7 +31,7 @@ from invoke_nb.queue.batch import seed_batch
 from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
 if TYPE_CHECKING:
-    from invoke_nb.studio import Studio
+    from invoke_nb.widgets.api import StudioAPI
 
 __all__ = ["MODEL_FIELDS", "GraphEditor", "call_on_main", "model_choices", "thumbnail_png"]
 
@@ -233,7 +233,7 @@ class GraphEditor(MessageWidget):
         graph: Graph | None = None,
         on_invoke: Callable[[Graph], Any] | None = None,
         *,
-        studio: Studio | None = None,
+        studio: StudioAPI | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -365,7 +365,7 @@ class GraphEditor(MessageWidget):
         if description:
             self.meta["description"] = description
         data = self.workflow().to_dict()
-        repo = studio.catalog.workflows
+        repo = studio.workflows
         if workflow_id:
             rec = repo.update(workflow_id, workflow=data, name=name, description=description)
         else:
@@ -376,14 +376,14 @@ class GraphEditor(MessageWidget):
     def open_from_library(self, workflow_id: str) -> Graph:
         """Open a workflow of the studio's library (and mark it recently opened)."""
         studio = self._need_studio("open from the workflow library")
-        rec = studio.catalog.workflows.get(workflow_id)
+        rec = studio.workflows.get(workflow_id)
         g = self.load(rec.workflow)
-        studio.catalog.workflows.mark_opened(workflow_id)
+        studio.workflows.mark_opened(workflow_id)
         self.workflow_id = workflow_id
         return g
 
     # -- studio mode ------------------------------------------------------------------------------
-    def _need_studio(self, what: str) -> Studio:
+    def _need_studio(self, what: str) -> StudioAPI:
         if self.studio is None:
             raise LookupError(
                 f"cannot {what}: this editor has no studio; open it with studio.editor(graph)"
@@ -405,7 +405,7 @@ class GraphEditor(MessageWidget):
         self.send_event("reset_states")
         for i in ids:
             self.items[i] = "pending"
-            studio.queue.future(i).add_done_callback(
+            studio.future(i).add_done_callback(
                 lambda f, i=i: call_on_main(self._item_finished, i, f)
             )
         self.pending = sum(s in ("pending", "in_progress") for s in self.items.values())
@@ -447,7 +447,7 @@ class GraphEditor(MessageWidget):
                 pass
         if self.studio is not None:
             try:
-                return self.studio.catalog.images.get_pil(ref.image_name)
+                return self.studio.image_pil(ref.image_name)
             except Exception:
                 return None
         return None
@@ -659,8 +659,8 @@ class GraphEditor(MessageWidget):
     @handler("image_thumbnail", ImageName)
     def _image_thumbnail(self, p: ImageName, _b: list[bytes]) -> Reply:
         studio = self._need_studio("show catalog images")
-        rec = studio.catalog.images.get(p.image_name)
-        thumb = studio.catalog.images.get_thumbnail(p.image_name)
+        rec = studio.image_record(p.image_name)
+        thumb = studio.thumbnail(p.image_name)
         return Reply(
             {"image_name": p.image_name, "width": rec.width, "height": rec.height},
             [thumbnail_png(thumb)],
@@ -680,7 +680,7 @@ class GraphEditor(MessageWidget):
                     "updated_at": r.updated_at.isoformat(),
                     "opened_at": r.opened_at.isoformat() if r.opened_at else None,
                 }
-                for r in studio.catalog.workflows.list(query=p.query)
+                for r in studio.workflows.list(query=p.query)
             ]
         }
 
@@ -696,21 +696,18 @@ class GraphEditor(MessageWidget):
 
     @handler("library_delete", WorkflowId)
     def _library_delete(self, p: WorkflowId, _b: list[bytes]) -> dict[str, Any]:
-        self._need_studio("delete from the workflow library").catalog.workflows.delete(
-            p.workflow_id
-        )
+        self._need_studio("delete from the workflow library").workflows.delete(p.workflow_id)
         if self.workflow_id == p.workflow_id:
             self.workflow_id = None
         return {"ok": True}
 
 
-def recent_images(studio: Studio, limit: int = 24, search: str | None = None) -> Reply:
+def recent_images(studio: StudioAPI, limit: int = 24, search: str | None = None) -> Reply:
     """The newest catalogued images: names and sizes, with a thumbnail buffer each."""
-    page = studio.catalog.images.list(limit=limit, search=search or None)
     rows, buffers = [], []
-    for rec in page.items:
+    for rec in studio.recent_images(limit, search):
         try:
-            thumb = studio.catalog.images.get_thumbnail(rec.image_name)
+            thumb = studio.thumbnail(rec.image_name)
         except Exception:
             continue
         rows.append({"image_name": rec.image_name, "width": rec.width, "height": rec.height})

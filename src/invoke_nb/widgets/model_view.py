@@ -21,7 +21,7 @@ from invoke_nb.widgets.messages import MessageWidget, Params, handler
 
 if TYPE_CHECKING:
     from invoke_nb.models.records import ModelRecord
-    from invoke_nb.studio import Studio
+    from invoke_nb.widgets.api import StudioAPI
 
 __all__ = ["InstallJob", "ModelView", "model_row"]
 
@@ -99,7 +99,7 @@ class ModelView(MessageWidget):
 
     _bundle = "model_view"
 
-    def __init__(self, studio: Studio, **kwargs: Any) -> None:
+    def __init__(self, studio: StudioAPI, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.studio = studio
         self.jobs: dict[int, InstallJob] = {}
