@@ -2,7 +2,7 @@
 
 Each one-liner only names its own inputs; what they share (the model lookup, the style
 preset, LoRA pairs, the seed draw, the output board, running with a progress bar) is done
-once, in :meth:`Generation._generate`. The graph itself comes from
+once, in :meth:`Generation.generation_graph`. The graph itself comes from
 :mod:`invoke_nb.graph.standard`, which picks the builder by the model's base.
 """
 
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from invoke_nb.graph.model import Graph
 from invoke_nb.nodes.types import ModelIdentifierField, identifier
 from invoke_nb.studio_results import StudioImage
 
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
     from invoke_nb.studio import Studio
 
 __all__ = ["Generation"]
-
-# the arguments every one-liner takes and _generate consumes (the rest go to the builder)
-_SHARED = ("model", "prompt", "negative", "style", "board", "loras", "progress", "seed")
 
 
 class Generation:
@@ -62,38 +60,53 @@ class Generation:
                 return b.board_id
         return self.catalog.boards.create(board).board_id
 
-    def _generate(
-        self: Studio, builder: str, images: tuple[Any, ...], args: dict[str, Any]
-    ) -> StudioImage:
-        """Build ``graph.standard.<builder>`` from a one-liner's arguments and run it.
-
-        ``args`` are the one-liner's ``locals()``: the shared ones (:data:`_SHARED`) are
-        resolved here, the others (size, steps, strength, ...) and ``**kw`` go to the builder;
-        ``images`` are its image inputs, already PIL or catalog references."""
+    def generation_graph(
+        self: Studio,
+        builder: str,
+        images: tuple[Any, ...] = (),
+        *,
+        prompt: str,
+        model: Any = None,
+        negative: str = "",
+        style: Any = None,
+        board: str | None = None,
+        loras: Sequence[Any] = (),
+        seed: int | None = None,
+        **params: Any,
+    ) -> Graph:
+        """The graph a one-liner runs (``builder``: "txt2img", "img2img", "inpaint" or
+        "outpaint"), to queue it instead (the canvas does). ``images`` are the builder's
+        image inputs; ``params`` its own settings (size, steps, strength, ...)."""
         from invoke_nb.graph import standard
 
-        own = {k: v for k, v in args.items() if k not in (*_SHARED, "self", "kw", "image", "mask")}
-        own |= args.get("kw", {})
-        prompt, negative = self._style(args["style"], args["prompt"], args["negative"])
-        loras = [
+        prompt, negative = self._style(style, prompt, negative)
+        lora_pairs = [
             (self.model_field(x[0]), float(x[1]))
             if isinstance(x, (tuple, list))
             else (self.model_field(x), 1.0)
-            for x in args["loras"]
+            for x in loras
         ]
-        seed = args["seed"]
         g = getattr(standard, builder)(
-            self.model_field(args["model"]),
+            self.model_field(model),
             *images,
             prompt,
             negative=negative,
-            loras=loras,
+            loras=lora_pairs,
             seed=random.randint(0, 2**32 - 1) if seed is None else int(seed),
-            **own,
+            **params,
         )
-        if args["board"] is not None:
-            g.set(standard.OUTPUT, board={"board_id": self._board_id(args["board"])})
-        return self.run(g, progress=args["progress"]).image
+        if board is not None:
+            g.set(standard.OUTPUT, board={"board_id": self._board_id(board)})
+        return g
+
+    def _generate(
+        self: Studio, builder: str, images: tuple[Any, ...], args: dict[str, Any]
+    ) -> StudioImage:
+        """Run a one-liner: ``args`` are its ``locals()`` (its own parameters and ``**kw``)."""
+        params = {k: v for k, v in args.items() if k not in ("self", "kw", "image", "mask")}
+        progress = params.pop("progress")
+        g = self.generation_graph(builder, images, **params, **args["kw"])
+        return self.run(g, progress=progress).image
 
     def txt2img(
         self,

@@ -100,6 +100,10 @@ class StudioViews:
         """The newest catalogued image rows (``search`` filters by prompt)."""
         return self.catalog.images.list(limit=limit, search=search or None).items
 
+    def images_of(self: Studio, result: Any) -> list[Any]:
+        """The catalogued images of a queue item's result (``wait``'s or its future's)."""
+        return self._result_images(result)
+
 
 def open_view(kind: str, area: str = "right", root: str | None = None, **kwargs: Any) -> Any:
     """Make one of the default studio's views and dock it: what the lab extension's commands

@@ -12,7 +12,6 @@ turns it into :class:`~invoke_nb.studio.StudioImage` objects. The queue's ``imag
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,15 +22,14 @@ from pydantic import Field
 
 from invoke_nb.catalog.images import UNCATEGORIZED
 from invoke_nb.widgets.arrow import records_to_ipc
+from invoke_nb.widgets.imaging import encode_image
 from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
 if TYPE_CHECKING:
-    from PIL import Image
-
     from invoke_nb.widgets.api import CataloguedImage as StudioImage
     from invoke_nb.widgets.api import StudioAPI
 
-__all__ = ["PAGE_SCHEMA", "Gallery", "encode_preview"]
+__all__ = ["PAGE_SCHEMA", "Gallery"]
 
 PAGE_SCHEMA = pa.schema(
     [
@@ -52,15 +50,6 @@ PAGE_SCHEMA = pa.schema(
 
 MAX_PAGE = 500
 PREVIEW_INTERVAL = 0.1  # seconds between progress previews sent to the browser
-
-
-def encode_preview(image: Image.Image, size: int = 256) -> bytes:
-    """A progress preview as JPEG bytes (small: it is sent at every denoise step)."""
-    im = image.convert("RGB")
-    im.thumbnail((size, size))
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=80)
-    return buf.getvalue()
 
 
 class Filter(Params):
@@ -270,7 +259,7 @@ class Gallery(MessageWidget):
             "total": total,
             "fraction": payload.get("fraction"),
         }
-        self.send_event("preview", data, [encode_preview(image)])
+        self.send_event("preview", data, [encode_image(image, size=256, fmt="JPEG")])
 
     def _on_item_status(self, _kind: str, payload: dict[str, Any]) -> None:
         if payload.get("status") in ("completed", "failed", "canceled"):

@@ -9,10 +9,8 @@ as an error message naming the node and field, and nothing changes. Assigning
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -28,6 +26,8 @@ from invoke_nb.nodes import registry_schema
 from invoke_nb.nodes.context import Cancelled, Services
 from invoke_nb.nodes.types import ImageField
 from invoke_nb.queue.batch import seed_batch
+from invoke_nb.queue.events import call_on_main
+from invoke_nb.widgets.imaging import encode_image
 from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
 if TYPE_CHECKING:
@@ -35,10 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GraphEditor",
-    "call_on_main",
     "field_model_filter",
     "model_choices",
-    "thumbnail_png",
 ]
 
 RunState = Literal["idle", "queued", "running", "done", "cached", "error"]
@@ -143,32 +141,6 @@ def field_model_filter(node_type: str, field: str) -> dict[str, list[str]]:
     except KeyError:
         return {}
     return (model_filter(info) if info is not None else None) or {}
-
-
-def thumbnail_png(image: Image.Image, size: int = 256) -> bytes:
-    """A small PNG of ``image`` for showing in the browser (a binary buffer, not base64)."""
-    im = image.copy()
-    im.thumbnail((size, size))
-    if im.mode not in ("RGB", "RGBA", "L", "LA"):
-        im = im.convert("RGBA")
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
-
-
-def call_on_main(fn: Callable[..., Any], *args: Any) -> None:
-    """Call ``fn(*args)`` on the kernel's main thread (widgets are not thread-safe); called
-    directly outside a kernel or when already there."""
-    if threading.current_thread() is threading.main_thread():
-        fn(*args)
-        return
-    from invoke_nb.queue.events import kernel_loop
-
-    loop = kernel_loop()
-    if loop is None:
-        fn(*args)
-    else:
-        loop.add_callback(fn, *args)
 
 
 _EVENT_STATES: dict[str, RunState] = {
@@ -460,7 +432,7 @@ class GraphEditor(MessageWidget):
         self.send_event(
             "node_image",
             {"node_id": node_id, "image_name": name, "width": image.width, "height": image.height},
-            [thumbnail_png(image)],
+            [encode_image(image, size=256)],
         )
 
     # -- internals ----------------------------------------------------------------------------
@@ -667,7 +639,7 @@ class GraphEditor(MessageWidget):
         thumb = studio.thumbnail(p.image_name)
         return Reply(
             {"image_name": p.image_name, "width": rec.width, "height": rec.height},
-            [thumbnail_png(thumb)],
+            [encode_image(thumb, size=256)],
         )
 
     @handler("library_list", LibraryList)
@@ -715,5 +687,5 @@ def recent_images(studio: StudioAPI, limit: int = 24, search: str | None = None)
         except Exception:
             continue
         rows.append({"image_name": rec.image_name, "width": rec.width, "height": rec.height})
-        buffers.append(thumbnail_png(thumb, 128))
+        buffers.append(encode_image(thumb, size=128))
     return Reply({"images": rows}, buffers)
