@@ -26,8 +26,7 @@ from pydantic import Field
 
 from invoke_nb.queue.events import call_on_main
 from invoke_nb.widgets.api import is_catalogued
-from invoke_nb.widgets.graph_editor import recent_images
-from invoke_nb.widgets.imaging import encode_image
+from invoke_nb.widgets.imaging import encode_image, recent_images
 from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
 if TYPE_CHECKING:

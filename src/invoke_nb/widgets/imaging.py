@@ -9,11 +9,16 @@ another thing: WebP files made once by the catalog, sent as they are.
 from __future__ import annotations
 
 import io
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from PIL import Image
 
-__all__ = ["encode_image"]
+from invoke_nb.widgets.messages import Reply
+
+if TYPE_CHECKING:
+    from invoke_nb.widgets.api import StudioAPI
+
+__all__ = ["encode_image", "recent_images"]
 
 
 def encode_image(
@@ -35,3 +40,16 @@ def encode_image(
     else:
         im.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
+
+
+def recent_images(studio: StudioAPI, limit: int = 24, search: str | None = None) -> Reply:
+    """The newest catalogued images: names and sizes, with a thumbnail buffer each."""
+    rows, buffers = [], []
+    for rec in studio.recent_images(limit, search):
+        try:
+            thumb = studio.thumbnail(rec.image_name)
+        except Exception:
+            continue
+        rows.append({"image_name": rec.image_name, "width": rec.width, "height": rec.height})
+        buffers.append(encode_image(thumb, size=128))
+    return Reply({"images": rows}, buffers)
