@@ -60,7 +60,8 @@ def diffusers_pipelines(tmp: Path) -> list[tuple[str, object]]:
 
     import invoke_nb as inb
     from invoke_nb.graph.standard import OUTPUT, txt2img
-    from invoke_nb.models.local import LocalModels, identifier
+    from invoke_nb.models.local import LocalModels
+    from invoke_nb.nodes.types import identifier
     from invoke_nb.testing.pixels import pixel_diff
     from invoke_nb.testing.tiny_models import make_sd1
 

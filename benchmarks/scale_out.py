@@ -109,7 +109,7 @@ def main() -> None:
     from invoke_nb.executors.local import LocalExecutor
     from invoke_nb.executors.ray import RayExecutor
     from invoke_nb.graph.standard import txt2img
-    from invoke_nb.models.local import identifier
+    from invoke_nb.nodes.types import identifier
     from invoke_nb.studio import Studio
     from invoke_nb.testing.tiny_models import make_sd1
 

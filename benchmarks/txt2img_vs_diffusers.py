@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     import invoke_nb as inb
     from invoke_nb.graph.standard import OUTPUT, txt2img
     from invoke_nb.models.cache import ModelCache
-    from invoke_nb.models.local import LocalModels, identifier
+    from invoke_nb.models.local import LocalModels
     from invoke_nb.nodes.diffusion.schedulers import make_scheduler
+    from invoke_nb.nodes.types import identifier
     from invoke_nb.testing.tiny_models import make_sd1, make_sdxl
 
     tmp = tempfile.TemporaryDirectory()

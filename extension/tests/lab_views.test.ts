@@ -6,9 +6,9 @@ describe("lab plugin: views and kernel code", () => {
     expect(pyString(`C:\\it's "here"\n`)).toBe(`"C:\\\\it's \\"here\\"\\n"`);
   });
 
-  it("opens a view through invoke_nb.widgets.panel.open_view", () => {
+  it("opens a view through invoke_nb.studio_views.open_view", () => {
     expect(openCode("gallery", "right", "")).toBe(
-      'from invoke_nb.widgets.panel import open_view as _inb_open_view\n_inb_open_view("gallery", area="right", root=None);',
+      'from invoke_nb.studio_views import open_view as _inb_open_view\n_inb_open_view("gallery", area="right", root=None);',
     );
     expect(openCode("editor", "main", "/data/studio")).toContain('area="main", root="/data/studio");');
   });

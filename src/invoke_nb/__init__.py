@@ -19,6 +19,7 @@ modules keep heavy imports inside the functions that use them; the test
 from typing import Any
 
 from invoke_nb import nodes
+from invoke_nb._version import __version__ as __version__
 from invoke_nb.graph import (
     Graph,
     GraphError,
@@ -42,8 +43,6 @@ from invoke_nb.nodes import (
     output,
 )
 from invoke_nb.studio import Studio, StudioImage, studio
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

@@ -98,14 +98,14 @@ def _demo_model(studio: Any) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a workflow file headless; images go to the catalog."""
-    import invoke_nb as inb
     from invoke_nb.graph.errors import GraphError
+    from invoke_nb.graph.workflow import load_workflow
 
     path = Path(args.workflow)
     if not path.is_file():
         raise UsageError(f"workflow file not found: {path}")
     try:
-        g = inb.load_workflow(path)
+        g = load_workflow(path)
     except (GraphError, ValueError) as e:
         raise UsageError(f"{path}: {e}") from None
     for node_id, field, value in _parse_set(args.set or []):

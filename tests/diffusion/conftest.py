@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 import invoke_nb as inb
-from invoke_nb.models.local import LocalModels, identifier
+from invoke_nb.models.local import LocalModels
+from invoke_nb.nodes.types import identifier
 
 
 @pytest.fixture(scope="session")

@@ -201,7 +201,7 @@ def test_sdxl_img2img_runs_and_keeps_size(runner, sdxl) -> None:
 
 
 def test_inpainting_model_gets_mask_and_masked_latents(models, tiny_sd1_inpaint) -> None:
-    from invoke_nb.models.local import identifier
+    from invoke_nb.nodes.types import identifier
 
     found = models.store.list(name="tiny-sd1-inpaint")
     rec = found[0] if found else models.register(tiny_sd1_inpaint, name="tiny-sd1-inpaint")
@@ -219,7 +219,7 @@ def test_inpainting_model_gets_mask_and_masked_latents(models, tiny_sd1_inpaint)
 
 def test_sdxl_base_then_refiner(models, sdxl, tiny_sdxl_refiner) -> None:
     """InvokeAI's refiner shape: base denoises to 0.7, the refiner finishes from there."""
-    from invoke_nb.models.local import identifier
+    from invoke_nb.nodes.types import identifier
 
     found = models.store.list(name="tiny-sdxl-refiner")
     rec = found[0] if found else models.register(tiny_sdxl_refiner, name="tiny-sdxl-refiner")

@@ -94,7 +94,7 @@ def test_invokeai_workflow_runs_on_tiny_models(
 ) -> None:
     """Load InvokeAI's own workflow file, choose our models, shrink it, run it."""
     import invoke_nb as inb
-    from invoke_nb.models.local import identifier
+    from invoke_nb.nodes.types import identifier
 
     path = WORKFLOWS / name
     if not path.exists():

@@ -13,8 +13,9 @@ import invoke_nb as inb
 from invoke_nb.graph.standard import OUTPUT, txt2img
 from invoke_nb.models.errors import MissingComponentError, UnsafeModelError
 from invoke_nb.models.loaders import ModelLoadError, load_submodel
-from invoke_nb.models.local import LocalModels, identifier
+from invoke_nb.models.local import LocalModels
 from invoke_nb.models.records import ModelRecord
+from invoke_nb.nodes.types import identifier
 
 
 def _record(path: Path, **kw) -> ModelRecord:

@@ -18,7 +18,7 @@ def pixels(result, node_id: str) -> np.ndarray:
 
 
 def _ident(models, name):
-    from invoke_nb.models.local import identifier
+    from invoke_nb.nodes.types import identifier
 
     return identifier(models.store.list(name=name)[0])
 

@@ -94,7 +94,7 @@ def test_device_bytes_offload_other_models_and_come_back_on_error() -> None:
 
 
 def test_denoise_and_prompt_nodes_reserve_through_the_cache(models, sd1, monkeypatch) -> None:
-    from invoke_nb.models.local import identifier
+    from invoke_nb.nodes.types import identifier
 
     lora = identifier(models.store.list(name="tiny-lora")[0])
     cache = models.cache

@@ -12,7 +12,7 @@ from PIL import Image
 
 import invoke_nb as inb
 from invoke_nb.graph.standard import OUTPUT, txt2img
-from invoke_nb.models.local import identifier
+from invoke_nb.nodes.types import identifier
 
 SMALL = dict(width=64, height=64, steps=2, seed=4)
 

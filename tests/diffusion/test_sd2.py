@@ -11,8 +11,9 @@ import torch
 
 import invoke_nb as inb
 from invoke_nb.graph.standard import OUTPUT, txt2img
-from invoke_nb.models.local import LocalModels, identifier
+from invoke_nb.models.local import LocalModels
 from invoke_nb.models.probe import probe
+from invoke_nb.nodes.types import identifier
 from invoke_nb.testing.tiny_models import make_sd2
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import invoke_nb as inb
 from invoke_nb.graph.standard import OUTPUT, txt2img
-from invoke_nb.models.local import identifier
+from invoke_nb.nodes.types import identifier
 
 SMALL = dict(width=64, height=64, steps=2, seed=5)
 

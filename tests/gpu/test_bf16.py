@@ -17,7 +17,8 @@ import torch
 
 import invoke_nb as inb
 from invoke_nb.graph.standard import OUTPUT, img2img, txt2img
-from invoke_nb.models.local import LocalModels, identifier
+from invoke_nb.models.local import LocalModels
+from invoke_nb.nodes.types import identifier
 
 MEAN, MAX = 4.0, 48
 

@@ -18,7 +18,8 @@ import torch
 import invoke_nb as inb
 from invoke_nb.graph.standard import OUTPUT, txt2img
 from invoke_nb.models.cache import ModelCache, object_size
-from invoke_nb.models.local import LocalModels, identifier
+from invoke_nb.models.local import LocalModels
+from invoke_nb.nodes.types import identifier
 
 PROMPT = "a lighthouse at dusk"
 

@@ -11,8 +11,9 @@ import torch
 import invoke_nb as inb
 from invoke_nb.models.cache import ModelCache
 from invoke_nb.models.devices import normalize_precision, resolve_dtype
-from invoke_nb.models.local import LocalModels, identifier
+from invoke_nb.models.local import LocalModels
 from invoke_nb.nodes.diffusion.sd.latents import decode_latents
+from invoke_nb.nodes.types import identifier
 
 
 def test_auto_precision_follows_invokeai_per_device() -> None:

@@ -16,7 +16,8 @@ import torch
 import invoke_nb as inb
 from invoke_nb.graph.standard import OUTPUT, txt2img
 from invoke_nb.models.cache import ModelCache
-from invoke_nb.models.local import LocalModels, identifier
+from invoke_nb.models.local import LocalModels
+from invoke_nb.nodes.types import identifier
 
 
 def _image(models: LocalModels, model, seamless=()) -> np.ndarray:

@@ -14,7 +14,7 @@ import pytest
 import traitlets
 
 import invoke_nb as inb
-from invoke_nb.widgets import panel as panel_mod
+from invoke_nb import studio_views
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -49,11 +49,11 @@ def test_open_view_makes_the_studio_view_and_docks_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(ValueError, match=r"unknown view 'galery'; choose one of: gallery, editor"):
-        panel_mod.open_view("galery")
+        studio_views.open_view("galery")
     with pytest.raises(ValueError, match="unknown panel area 'top'"):
-        panel_mod.open_view("gallery", area="top")
+        studio_views.open_view("gallery", area="top")
     monkeypatch.setattr(sys.modules["invoke_nb.studio"], "_default", None)  # a fresh default
-    widget, sc = panel_mod.open_view("queue", area="split-right", root=str(tmp_path / "studio"))
+    widget, sc = studio_views.open_view("queue", area="split-right", root=str(tmp_path / "studio"))
     try:
         assert type(widget).__name__ == "QueueView"
         assert sc.anchor == "split-right"

@@ -22,7 +22,7 @@ import ray_nodes  # noqa: F401 - registers ray_t_slow_image
 import invoke_nb as inb
 from invoke_nb.executors.ray import RayExecutor, WorkerLostError
 from invoke_nb.graph.standard import OUTPUT, txt2img
-from invoke_nb.models.local import identifier
+from invoke_nb.nodes.types import identifier
 from invoke_nb.studio import Studio
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from invoke_nb.executors.ray_worker import ModelShipError, WorkerModels, pack_path
 from invoke_nb.models.hashing import model_hash
-from invoke_nb.models.local import LocalModels, identifier
+from invoke_nb.models.local import LocalModels
+from invoke_nb.nodes.types import identifier
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
  * The invoke-nb JupyterLab plugin: "Invoke: open gallery / node editor / canvas / queue /
  * models" in the command palette, the launcher and an Invoke menu.
  *
- * A command runs `invoke_nb.widgets.panel.open_view(...)` in the active notebook's kernel;
+ * A command runs `invoke_nb.studio_views.open_view(...)` in the active notebook's kernel;
  * Python makes the view and docks it with sidecar, so the panel is a view of the kernel's own
  * widget model (nothing widget-related is bundled here). The plugin gives those panels their
  * icons, and closes them when their notebook's kernel restarts or dies, so no broken panel is

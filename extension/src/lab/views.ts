@@ -2,7 +2,7 @@
  * What the Invoke commands open, and the kernel code that opens it.
  *
  * Pure (no JupyterLab imports) so vitest covers it. The code calls
- * `invoke_nb.widgets.panel.open_view` in the notebook's kernel; that makes the studio's view
+ * `invoke_nb.studio_views.open_view` in the notebook's kernel; that makes the studio's view
  * and docks it with sidecar, so the panel belongs to that kernel's widget manager.
  */
 
@@ -53,7 +53,7 @@ export function readSettings(raw: { studioRoot?: unknown; defaultArea?: unknown 
 export function openCode(kind: Kind, area: Area, studioRoot: string): string {
   const root = studioRoot ? pyString(studioRoot) : "None";
   return [
-    "from invoke_nb.widgets.panel import open_view as _inb_open_view",
+    "from invoke_nb.studio_views import open_view as _inb_open_view",
     `_inb_open_view(${pyString(kind)}, area=${pyString(area)}, root=${root});`,
   ].join("\n");
 }

@@ -23,23 +23,9 @@ from invoke_nb.models.cache import ModelCache
 from invoke_nb.models.loaders import load_submodel
 from invoke_nb.models.records import MemoryModelRecordStore, ModelRecord, UnknownModelError
 
-__all__ = ["LocalModels", "identifier"]
+__all__ = ["LocalModels"]
 
 _BASE_BY_CROSS_ATTENTION = {768: "sd-1", 1024: "sd-2", 1280: "sdxl-refiner", 2048: "sdxl"}
-
-
-def identifier(record: ModelRecord, submodel: str | None = None) -> Any:
-    """The ``ModelIdentifierField`` that graphs use to name ``record``."""
-    from invoke_nb.nodes.types import ModelIdentifierField
-
-    return ModelIdentifierField(
-        key=record.key,
-        hash=record.hash,
-        name=record.name,
-        base=record.base,
-        type=record.type,
-        submodel_type=submodel,
-    )
 
 
 class LocalModels:
@@ -174,3 +160,13 @@ def _guess_base(folder: Path | None, kind: str, path: Path) -> str:
         dim = json.loads(unet_cfg.read_text(encoding="utf-8")).get("cross_attention_dim")
         return _BASE_BY_CROSS_ATTENTION.get(dim, "unknown")
     return "any"
+
+
+def __getattr__(name: str) -> Any:
+    """``identifier`` moved to :mod:`invoke_nb.nodes.types` (models know no nodes); this keeps
+    the old import working for code written against it."""
+    if name == "identifier":
+        from invoke_nb.nodes.types import identifier
+
+        return identifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -244,3 +244,16 @@ class ModelIdentifierField(BaseModel):
 
     def with_submodel(self, submodel: str | None) -> ModelIdentifierField:
         return self.model_copy(update={"submodel_type": submodel})
+
+
+def identifier(record: Any, submodel: str | None = None) -> ModelIdentifierField:
+    """The ``ModelIdentifierField`` that graphs use to name an installed model's ``record``
+    (anything with ``key``, ``hash``, ``name``, ``base`` and ``type``)."""
+    return ModelIdentifierField(
+        key=record.key,
+        hash=record.hash,
+        name=record.name,
+        base=record.base,
+        type=record.type,
+        submodel_type=submodel,
+    )

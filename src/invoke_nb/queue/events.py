@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["EVENT_KINDS", "EventBus", "kernel_loop"]
+__all__ = ["EVENT_KINDS", "EventBus", "call_on_main", "kernel_loop"]
 
 log = logging.getLogger("invoke_nb.events")
 
@@ -48,6 +48,18 @@ def kernel_loop() -> Any:
         return getattr(kernel, "io_loop", None)
     except Exception:
         return None
+
+
+def call_on_main(fn: Callable[..., Any], *args: Any) -> None:
+    """Call ``fn(*args)`` on the kernel's main thread (widgets are not thread-safe): on its
+    event loop from another thread; directly when already there or outside a kernel. The
+    one helper for this: the event bus and every widget use it."""
+    if threading.current_thread() is not threading.main_thread():
+        loop = kernel_loop()
+        if loop is not None:
+            loop.add_callback(fn, *args)
+            return
+    fn(*args)
 
 
 class EventBus:
@@ -96,14 +108,11 @@ class EventBus:
             subs = list(self._subs.get(kind, ())) + list(self._subs.get("*", ()))
         if not subs:
             return
-        loop = None
         for cb, main in subs:
-            if main and threading.current_thread() is not threading.main_thread():
-                loop = loop or kernel_loop()
-                if loop is not None:
-                    loop.add_callback(self._call, cb, kind, payload)
-                    continue
-            self._call(cb, kind, payload)
+            if main:
+                call_on_main(self._call, cb, kind, payload)
+            else:
+                self._call(cb, kind, payload)
 
     @staticmethod
     def _call(cb: Callback, kind: str, payload: dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ staging area; accepting it makes it a layer.
 from __future__ import annotations
 
 import io
-import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -25,11 +24,14 @@ import traitlets
 from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 from pydantic import Field
 
-from invoke_nb.widgets.graph_editor import call_on_main, recent_images
+from invoke_nb.queue.events import call_on_main
+from invoke_nb.widgets.api import is_catalogued
+from invoke_nb.widgets.imaging import encode_image, recent_images
 from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
 if TYPE_CHECKING:
-    from invoke_nb.studio import Studio, StudioImage
+    from invoke_nb.widgets.api import CataloguedImage as StudioImage
+    from invoke_nb.widgets.api import StudioAPI
 
 __all__ = ["Canvas", "CanvasLayer", "GenerationMode", "composite_layers", "generation_mode"]
 
@@ -166,12 +168,6 @@ class Limit(Params):
     limit: int = Field(24, ge=1, le=200)
 
 
-def _png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
-
-
 def _open_image(data: bytes | memoryview, what: str) -> Image.Image:
     try:
         with Image.open(io.BytesIO(bytes(data))) as im:
@@ -199,7 +195,7 @@ class Canvas(MessageWidget):
 
     def __init__(
         self,
-        studio: Studio,
+        studio: StudioAPI,
         image: Any = None,
         *,
         width: int = 512,
@@ -264,7 +260,7 @@ class Canvas(MessageWidget):
         )
         self._layers[layer.id] = layer
         self._order.append(layer.id)
-        self.send_event("layer_added", layer.describe(), [_png(pil)])
+        self.send_event("layer_added", layer.describe(), [encode_image(pil)])
         return layer
 
     def remove_layer(self, layer_id: str) -> None:
@@ -277,7 +273,8 @@ class Canvas(MessageWidget):
     def generate(self, prompt: str | None = None, **settings: Any) -> StudioImage:
         """Generate into the box now (blocking) and stage the result; returns the image."""
         s = Settings(prompt=prompt or "", **settings)
-        img, mode = self._generate(s, self.composite, self.mask)
+        item, mode = self._queue(s, self.composite, self.mask)
+        img = self._result_image(self.studio.wait(item))
         self._stage(img, mode)
         return img
 
@@ -312,58 +309,58 @@ class Canvas(MessageWidget):
 
     # -- internals ----------------------------------------------------------------------------
     def _resolve(self, image: Any) -> tuple[Image.Image, str]:
-        from invoke_nb.studio import StudioImage
-
         if isinstance(image, Image.Image):
             return image.copy(), "image"
-        if isinstance(image, StudioImage):
+        if is_catalogued(image):
             return image.pil, image.image_name
         if isinstance(image, (str, Path)):
             text = str(image)
             if Path(text).expanduser().is_file():
                 return _open_image(Path(text).expanduser().read_bytes(), text), Path(text).name
-            return self.studio.catalog.images.get_pil(text), text
+            return self.studio.image_pil(text), text
         raise TypeError(
             "canvas layers take a PIL image, a StudioImage, a catalog image name or a file "
             f"path, not {type(image).__name__}"
         )
 
-    def _generate(
+    def _queue(
         self, s: Settings, composite: Image.Image, mask: Image.Image
-    ) -> tuple[StudioImage, GenerationMode]:
-        """Run the generation (any thread: touches no widget state)."""
+    ) -> tuple[int, GenerationMode]:
+        """Queue the generation for the box, ahead of other items, as the editor queues its
+        graphs; returns the queue item and the mode. Touches no widget state."""
         mode = generation_mode(composite, mask)
-        common: dict[str, Any] = {
-            "model": s.model,
-            "negative": s.negative,
+        params: dict[str, Any] = {
             "steps": s.steps,
             "cfg_scale": s.cfg_scale,
             "scheduler": s.scheduler,
-            "seed": s.seed,
-            "progress": False,
         }
-        w, h = composite.size
+        images: tuple[Image.Image, ...]
         if mode == "txt2img":
-            img = self.studio.txt2img(s.prompt, width=w, height=h, **common)
+            images = ()
+            params.update(width=composite.width, height=composite.height)
         elif mode == "outpaint":
             # painted pixels are regenerated too: they become transparent
             keep = ImageChops.multiply(composite.getchannel("A"), ImageOps.invert(mask))
             src = composite.copy()
             src.putalpha(keep)
-            img = self.studio.outpaint(src, s.prompt, **common)
+            images = (src,)
         elif mode == "img2img":
-            img = self.studio.img2img(
-                composite.convert("RGB"), s.prompt, strength=s.strength, **common
-            )
+            images = (composite.convert("RGB"),)
+            params["strength"] = s.strength
         else:  # inpaint: our mask is white where painted, InvokeAI repaints where black
-            img = self.studio.inpaint(
-                composite.convert("RGB"),
-                ImageOps.invert(mask.convert("L")),
-                s.prompt,
-                strength=s.strength,
-                **common,
-            )
-        return img, mode
+            images = (composite.convert("RGB"), ImageOps.invert(mask.convert("L")))
+            params["strength"] = s.strength
+        graph = self.studio.generation_graph(
+            mode, images, prompt=s.prompt, model=s.model, negative=s.negative, seed=s.seed, **params
+        )
+        (item,) = self.studio.enqueue(graph, prepend=True)
+        return item, mode
+
+    def _result_image(self, result: Any) -> StudioImage:
+        images = self.studio.images_of(result)
+        if not images:
+            raise LookupError("the generation catalogued no image")
+        return images[-1]
 
     def _stage(self, img: StudioImage, mode: str) -> None:
         self.last_mode = mode
@@ -376,7 +373,7 @@ class Canvas(MessageWidget):
         for im in self.staged:
             pil = im.pil
             items.append({"image_name": im.image_name, "width": pil.width, "height": pil.height})
-            buffers.append(_png(pil))
+            buffers.append(encode_image(pil))
         self.send_event("staging", {"items": items}, buffers)
 
     def _on_progress(self, _kind: str, payload: dict[str, Any]) -> None:
@@ -397,10 +394,10 @@ class Canvas(MessageWidget):
     @handler("init")
     def _init(self, _p: Params, _b: list[bytes]) -> Reply:
         layers = self.layers
-        buffers = [_png(la.image) for la in layers]
+        buffers = [encode_image(la.image) for la in layers]
         mask_empty = self._mask.getextrema()[1] == 0
         if not mask_empty:
-            buffers.append(_png(self._mask))
+            buffers.append(encode_image(self._mask))
         x, y, w, h = self._bbox
         return Reply(
             {
@@ -478,15 +475,20 @@ class Canvas(MessageWidget):
         self.status = f"{mode}…"
         fut: Future[tuple[StudioImage, GenerationMode]] = Future()
         self.job = fut
+        fut.add_done_callback(lambda f: call_on_main(self._job_done, f))
+        try:
+            item, _ = self._queue(p, composite, mask)
+        except Exception as e:  # reported to the browser as the run's errors are
+            fut.set_exception(e)
+            return {"mode": mode}
 
-        def work() -> None:
+        def settle(done: Future[Any]) -> None:  # on the queue's thread: no widget state
             try:
-                fut.set_result(self._generate(p, composite, mask))
-            except BaseException as e:  # reported to the browser, not lost in a thread
+                fut.set_result((self._result_image(done.result()), mode))
+            except BaseException as e:
                 fut.set_exception(e)
 
-        fut.add_done_callback(lambda f: call_on_main(self._job_done, f))
-        threading.Thread(target=work, name="invoke-nb-canvas", daemon=True).start()
+        self.studio.future(item).add_done_callback(settle)
         return {"mode": mode}
 
     @handler("accept", Index)

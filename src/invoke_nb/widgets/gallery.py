@@ -12,7 +12,6 @@ turns it into :class:`~invoke_nb.studio.StudioImage` objects. The queue's ``imag
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,14 +22,14 @@ from pydantic import Field
 
 from invoke_nb.catalog.images import UNCATEGORIZED
 from invoke_nb.widgets.arrow import records_to_ipc
+from invoke_nb.widgets.imaging import encode_image
 from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
 if TYPE_CHECKING:
-    from PIL import Image
+    from invoke_nb.widgets.api import CataloguedImage as StudioImage
+    from invoke_nb.widgets.api import StudioAPI
 
-    from invoke_nb.studio import Studio, StudioImage
-
-__all__ = ["PAGE_SCHEMA", "Gallery", "encode_preview"]
+__all__ = ["PAGE_SCHEMA", "Gallery"]
 
 PAGE_SCHEMA = pa.schema(
     [
@@ -51,15 +50,6 @@ PAGE_SCHEMA = pa.schema(
 
 MAX_PAGE = 500
 PREVIEW_INTERVAL = 0.1  # seconds between progress previews sent to the browser
-
-
-def encode_preview(image: Image.Image, size: int = 256) -> bytes:
-    """A progress preview as JPEG bytes (small: it is sent at every denoise step)."""
-    im = image.convert("RGB")
-    im.thumbnail((size, size))
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=80)
-    return buf.getvalue()
 
 
 class Filter(Params):
@@ -146,7 +136,7 @@ class Gallery(MessageWidget):
     _first_page = traitlets.Bytes(b"").tag(sync=True)
     _first_page_meta = traitlets.Dict().tag(sync=True)
 
-    def __init__(self, studio: Studio, **kwargs: Any) -> None:
+    def __init__(self, studio: StudioAPI, **kwargs: Any) -> None:
         self.studio = studio  # before the traits: validating ``board`` needs the catalog
         super().__init__(**kwargs)
         self._recall_cbs: list[Callback] = []
@@ -217,9 +207,7 @@ class Gallery(MessageWidget):
     @property
     def selected(self) -> list[StudioImage]:
         """The selected images, in selection order."""
-        from invoke_nb.studio import StudioImage
-
-        return [StudioImage(self.studio, n) for n in self.selection]
+        return [self.studio.image(n) for n in self.selection]
 
     def on_recall(self, callback: Callable[[StudioImage, Any], Any]) -> Callable[[], None]:
         """Call ``callback(image, graph)`` on "recall"; returns the unsubscribe function."""
@@ -271,7 +259,7 @@ class Gallery(MessageWidget):
             "total": total,
             "fraction": payload.get("fraction"),
         }
-        self.send_event("preview", data, [encode_preview(image)])
+        self.send_event("preview", data, [encode_image(image, size=256, fmt="JPEG")])
 
     def _on_item_status(self, _kind: str, payload: dict[str, Any]) -> None:
         if payload.get("status") in ("completed", "failed", "canceled"):
@@ -339,18 +327,18 @@ class Gallery(MessageWidget):
 
     @handler("create_board", BoardName)
     def _create_board(self, p: BoardName, _b: list[bytes]) -> dict[str, Any]:
-        rec = self.studio.catalog.boards.create(p.name.strip())
+        rec = self.studio.boards.create(p.name.strip())
         return {"board_id": rec.board_id, "board_name": rec.board_name}
 
     @handler("star", StarParams)
     def _star(self, p: StarParams, _b: list[bytes]) -> dict[str, Any]:
-        n = self.studio.catalog.images.star(p.names, p.starred)
+        n = self.studio.images.star(p.names, p.starred)
         return {"changed": n}
 
     @handler("move", MoveParams)
     def _move(self, p: MoveParams, _b: list[bytes]) -> dict[str, Any]:
         board = None if p.board_id in (None, "", UNCATEGORIZED) else p.board_id
-        n = self.studio.catalog.images.move_to_board(p.names, board)
+        n = self.studio.images.move(p.names, board)
         return {"changed": n}
 
     @handler("delete", DeleteParams)
@@ -359,19 +347,18 @@ class Gallery(MessageWidget):
             raise ValueError(
                 f"deleting {len(p.names)} image(s) needs confirm=true (the browser asks first)"
             )
-        n = self.studio.catalog.images.delete(p.names)
+        n = self.studio.images.delete(p.names)
         gone = set(p.names)
         self.selection = [s for s in self.selection if s not in gone]
         return {"deleted": n}
 
     @handler("detail", OneImage)
     def _detail(self, p: OneImage, _b: list[bytes]) -> Reply:
-        images = self.studio.catalog.images
-        rec = images.get(p.name)
-        png = images.path(p.name).read_bytes()
+        rec = self.studio.image_record(p.name)
+        png = self.studio.image(p.name).path.read_bytes()
         board_name = None
         if rec.board_id:
-            board_name = self.studio.catalog.boards.get(rec.board_id).board_name
+            board_name = self.studio.boards.get(rec.board_id).board_name
         info = rec.model_dump(mode="json", exclude={"metadata"})
         info["board_name"] = board_name
         info["metadata"] = rec.metadata or {}

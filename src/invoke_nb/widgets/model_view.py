@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from invoke_nb.queue.events import kernel_loop
+from invoke_nb.queue.events import call_on_main
 from invoke_nb.widgets.messages import MessageWidget, Params, handler
 
 if TYPE_CHECKING:
     from invoke_nb.models.records import ModelRecord
-    from invoke_nb.studio import Studio
+    from invoke_nb.widgets.api import StudioAPI
 
 __all__ = ["InstallJob", "ModelView", "model_row"]
 
@@ -84,22 +83,13 @@ class JobParams(Params):
     job_id: int
 
 
-def _on_main(fn: Callable[[], None]) -> None:
-    """Run ``fn`` on the kernel's event loop (outside a kernel: right here)."""
-    loop = kernel_loop() if threading.current_thread() is not threading.main_thread() else None
-    if loop is not None:
-        loop.add_callback(fn)
-    else:
-        fn()
-
-
 class ModelView(MessageWidget):
     """Installed models (type, base), install with progress, remove, cache stats
     (``studio.models_view()``)."""
 
     _bundle = "model_view"
 
-    def __init__(self, studio: Studio, **kwargs: Any) -> None:
+    def __init__(self, studio: StudioAPI, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.studio = studio
         self.jobs: dict[int, InstallJob] = {}
@@ -131,7 +121,7 @@ class ModelView(MessageWidget):
         def progress(message: str, done: int, total: int | None) -> None:
             job.message, job.done_bytes, job.total_bytes = message, done, total
             snapshot = job.as_dict()
-            _on_main(lambda: self.send_event("install_progress", snapshot))
+            call_on_main(lambda: self.send_event("install_progress", snapshot))
 
         try:
             rec = self.studio.models.install(
@@ -143,7 +133,7 @@ class ModelView(MessageWidget):
             job.error = {"type": type(e).__name__, "message": str(e) or type(e).__name__}
             job.message = job.error["message"]
         snapshot = job.as_dict()
-        _on_main(lambda: self.send_event("install_done", snapshot))
+        call_on_main(lambda: self.send_event("install_done", snapshot))
 
     @handler("install", InstallParams)
     def _install(self, p: InstallParams, _b: list[bytes]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ restarts, the widget manager drops its models and the panel closes with them.
 
 Outside JupyterLab (Notebook 7, VS Code, Colab) there is nothing to dock into: display the
 widget in a cell as usual; every widget works that way without the lab extension.
-The invoke-nb lab extension's commands ("Invoke: open gallery", ...) call :func:`open_view`
-in the active notebook's kernel.
+The invoke-nb lab extension's commands ("Invoke: open gallery", ...) call
+:func:`invoke_nb.studio_views.open_view` in the active notebook's kernel.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from ipywidgets import DOMWidget
 
-__all__ = ["AREAS", "KINDS", "open_view", "panel_title", "show_in_panel"]
+__all__ = ["AREAS", "panel_title", "show_in_panel"]
 
 AREAS: Final[dict[str, str]] = {
     "right": "right",
@@ -35,28 +35,14 @@ AREAS: Final[dict[str, str]] = {
 TITLE_PREFIX: Final = "Invoke: "
 """Panels whose title starts with this get the lab extension's icons."""
 
-_TITLES: Final[dict[str, str]] = {
-    "Gallery": "Gallery",
-    "GraphEditor": "Node editor",
-    "Canvas": "Canvas",
-    "QueueView": "Queue",
-    "ModelView": "Models",
-}
-
-KINDS: Final[dict[str, str]] = {
-    "gallery": "gallery",
-    "editor": "editor",
-    "canvas": "canvas",
-    "queue": "queue_view",
-    "models": "models_view",
-}
-"""The views the lab extension opens -> the Studio method that makes each."""
-
 
 def panel_title(widget: Any) -> str:
     """The panel title for a widget: ``Invoke: Gallery``, ``Invoke: Node editor``, ..."""
+    from invoke_nb.widgets.hub import VIEWS
+
     name = type(widget).__name__
-    return TITLE_PREFIX + _TITLES.get(name, name)
+    titles = {v.cls: v.title for v in VIEWS.values()}
+    return TITLE_PREFIX + titles.get(name, name)
 
 
 def show_in_panel(widget: DOMWidget, area: str = "right", title: str | None = None) -> Any:
@@ -89,23 +75,3 @@ def show_in_panel(widget: DOMWidget, area: str = "right", title: str | None = No
     # Kernel-side append (not `with panel: display(...)`): works from any thread or cell.
     panel.append_display_data(widget)
     return panel
-
-
-def open_view(
-    kind: str, area: str = "right", root: str | None = None, **kwargs: Any
-) -> tuple[Any, Any]:
-    """Make one of the studio's views and dock it: what the lab extension's commands run.
-
-    ``kind`` is a key of :data:`KINDS`; ``root`` picks the studio root if the kernel has no
-    default studio yet (empty -> ``$INVOKE_NB_ROOT`` or ``~/invoke-nb``). Returns
-    ``(widget, panel)``.
-    """
-    method = KINDS.get(kind)
-    if method is None:
-        raise ValueError(f"unknown view {kind!r}; choose one of: {', '.join(KINDS)}")
-    if area not in AREAS:  # checked before the studio opens its catalog
-        raise ValueError(f"unknown panel area {area!r}; choose one of: {', '.join(AREAS)}")
-    from invoke_nb.studio import studio
-
-    widget = getattr(studio(root or None), method)(**kwargs)
-    return widget, show_in_panel(widget, area=area)

@@ -15,7 +15,7 @@ from invoke_nb.widgets.messages import MessageWidget, Params, handler
 
 if TYPE_CHECKING:
     from invoke_nb.catalog.records import QueueItem
-    from invoke_nb.studio import Studio
+    from invoke_nb.widgets.api import StudioAPI
 
 __all__ = ["QueueView", "item_label"]
 
@@ -55,7 +55,7 @@ class QueueView(MessageWidget):
 
     _bundle = "queue_view"
 
-    def __init__(self, studio: Studio, **kwargs: Any) -> None:
+    def __init__(self, studio: StudioAPI, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.studio = studio
         self._subs = [
@@ -111,9 +111,7 @@ class QueueView(MessageWidget):
     # -- browser requests -----------------------------------------------------------------
     @handler("items", ItemsParams)
     def _items(self, p: ItemsParams, _b: list[bytes]) -> dict[str, Any]:
-        repo = self.studio.catalog.queue
-        qid = self.studio.queue_id
-        items = repo.list(queue_id=qid)
+        items = self.studio.queue_items()
         # newest batches first, items inside a batch in execution order; keep the last `limit`
         items = items[-p.limit :] if len(items) > p.limit else items
         rows = [
@@ -135,8 +133,8 @@ class QueueView(MessageWidget):
         ]
         return {
             "items": rows,
-            "counts": repo.counts(queue_id=qid),
-            "paused": bool(getattr(self.studio.queue, "paused", False)),
+            "counts": self.studio.queue_counts(),
+            "paused": self.studio.queue_paused(),
         }
 
     @handler("cancel", IdsParams)
@@ -160,10 +158,10 @@ class QueueView(MessageWidget):
     @handler("prune")
     def _prune(self, _p: Params, _b: list[bytes]) -> dict[str, Any]:
         """Remove finished items (completed, failed, canceled) from the list."""
-        n = self.studio.catalog.queue.prune(queue_id=self.studio.queue_id)
+        n = self.studio.prune_queue()
         self.send_event("changed", {"kind": "pruned"})
         return {"removed": n}
 
     def _check_ids(self, ids: list[int]) -> None:
         for i in ids:
-            self.studio.catalog.queue.get(i)  # NotFoundError names the missing item
+            self.studio.queue_item(i)  # NotFoundError names the missing item

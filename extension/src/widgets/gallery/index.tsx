@@ -1,27 +1,18 @@
 /** anywidget entry of the gallery (invoke_nb.widgets.Gallery). */
-import { createRoot } from "react-dom/client";
-import { Dispatcher, type MessageModel } from "../../shared/messages";
+import { type MessageModel } from "../../shared/messages";
+import { mountReact } from "../../shared/mount";
 import { App, type ModelLike } from "./App";
 import type { Events, Methods } from "./protocol";
 import "./styles.css"; // bundled to static/<widget>.css, loaded once per page by anywidget (_css)
 
-interface RenderProps {
-  model: MessageModel & ModelLike;
-  el: HTMLElement;
-}
-
-function render({ model, el }: RenderProps): () => void {
-  const mount = document.createElement("div");
-  mount.className = "inb-gallery";
-  el.append(mount);
-  const rpc = new Dispatcher<Methods, Events>(model);
-  const root = createRoot(mount);
-  root.render(<App model={model} rpc={rpc} root={mount} />);
-  return () => {
-    root.unmount();
-    rpc.dispose();
-    mount.remove();
-  };
+function render({ model, el }: { model: MessageModel & ModelLike; el: HTMLElement }): () => void {
+  return mountReact<Methods, Events>(
+    model,
+    el,
+    "inb-gallery",
+    (rpc, root) => <App model={model} rpc={rpc} root={root} />,
+    { dock: false },
+  );
 }
 
 export default { render };

@@ -322,7 +322,7 @@ class CoreMetadataInvocation(Node):
         data = self.model_dump(
             mode="json", exclude_none=True, exclude={"id", "is_intermediate", "use_cache"}
         )
-        from invoke_nb import __version__
+        from invoke_nb._version import __version__
 
         data["app_version"] = __version__
         return MetadataOutput(metadata=data)
