@@ -70,3 +70,10 @@ def test_sizes_sd3_refuses(sd3_runner, sd3_manager) -> None:
     assert ("transformer" in _loaded(sd3_manager, "tiny-sd3-no-t5")) == loaded
     g.set("sd3_denoise", width=64)  # the same graph at a size it takes runs, without T5
     assert sd3_runner.run(g).image("l2i").size == (64, 64)
+
+
+def test_sd3_one_liner_refuses_what_sd3_graphs_lack(sd3) -> None:
+    with pytest.raises(ValueError, match="loras"):
+        txt2img(sd3, "a cat", loras=[(sd3, 0.5)])
+    with pytest.raises(ValueError, match="clip_skip"):
+        txt2img(sd3, "a cat", clip_skip=1)

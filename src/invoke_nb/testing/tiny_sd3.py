@@ -100,6 +100,12 @@ def write_t5_tokenizer(dest: Path, *, max_length: int = 512) -> Path:
         model_max_length=max_length,
     )
     fast.save_pretrained(dest)
+    # transformers 4.x (InvokeAI 6.11's) reads a list here as a dict: leave the empty one out
+    cfg_file = dest / "tokenizer_config.json"
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    if not cfg.get("extra_special_tokens"):
+        cfg.pop("extra_special_tokens", None)
+        cfg_file.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
     return dest
 
 

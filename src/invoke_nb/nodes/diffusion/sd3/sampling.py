@@ -3,7 +3,8 @@
 Two conventions, picked by ``seeding``:
 
 ``"invokeai"`` (default) is InvokeAI 6.11's SD3 sampler, so its images re-generate: noise is
-  ``randn`` in float16 on the CPU from ``Generator("cpu").manual_seed(seed)`` then cast;
+  ``randn`` in float16 on the CPU from ``Generator("cpu").manual_seed(seed)`` as torch 2.7
+  (InvokeAI's) draws it, then cast;
   the schedule is ``linspace(1, 0, steps + 1)`` (no shift), cut to
   [denoising_start, denoising_end] with the cut points inserted exactly; each step is an
   Euler step in float32.
@@ -34,17 +35,13 @@ LATENT_SCALE = 8
 
 
 def invokeai_noise(seed: int, channels: int, height: int, width: int) -> torch.Tensor:
-    """InvokeAI's SD3 noise: float16 on the CPU from ``seed`` (cast by the caller)."""
-    import torch
+    """InvokeAI's SD3 noise: float16 on the CPU from ``seed`` with torch 2.7's algorithm
+    (the torch InvokeAI 6.11 runs on; see :mod:`invoke_nb.nodes.diffusion.torch27_noise`),
+    cast by the caller."""
+    from invoke_nb.nodes.diffusion.torch27_noise import randn_float16_torch27
 
-    return torch.randn(
-        1,
-        channels,
-        height // LATENT_SCALE,
-        width // LATENT_SCALE,
-        dtype=torch.float16,
-        generator=torch.Generator("cpu").manual_seed(seed),
-    )
+    shape = (1, channels, height // LATENT_SCALE, width // LATENT_SCALE)
+    return randn_float16_torch27(seed, shape)
 
 
 def diffusers_noise(seed: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
