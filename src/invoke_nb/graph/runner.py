@@ -151,10 +151,6 @@ class RunResult:
                     result.append(self.value(ref))
         return result
 
-    def stats_by_type(self) -> dict[str, dict[str, float]]:
-        """Per node type: count, executed, cached and seconds (like InvokeAI's stats)."""
-        return aggregate_stats(self.stats)
-
 
 def aggregate_stats(stats: list[NodeStat]) -> dict[str, dict[str, float]]:
     """Per node type: count, cached, seconds, peak RAM and VRAM (bytes)."""
@@ -204,7 +200,6 @@ class Runner:
     def __init__(self, services: Services | None = None, cache: OutputCache | None = None) -> None:
         self.services = services or Services()
         self.cache = cache if cache is not None else OutputCache()
-        self._lock = threading.Lock()
 
     def run(
         self,
