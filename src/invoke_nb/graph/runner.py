@@ -139,17 +139,21 @@ class RunResult:
             raise TypeError(f"{node_id}.{field} is not an image output")
         return self.value(ref)
 
-    def images(self) -> list[Image.Image]:
-        """Every image produced by non-intermediate nodes, in execution order."""
-        result = []
+    def image_refs(self) -> list[ImageField]:
+        """The image outputs of non-intermediate nodes, in execution order."""
+        refs = []
         for nid, insts in self.instances.items():
             if self.graph.nodes[nid].is_intermediate:
                 continue
             for inst in insts:
                 ref = getattr(inst.output, "image", None)
                 if isinstance(ref, ImageField):
-                    result.append(self.value(ref))
-        return result
+                    refs.append(ref)
+        return refs
+
+    def images(self) -> list[Image.Image]:
+        """Every image produced by non-intermediate nodes, in execution order."""
+        return [self.value(ref) for ref in self.image_refs()]
 
 
 def aggregate_stats(stats: list[NodeStat]) -> dict[str, dict[str, float]]:
