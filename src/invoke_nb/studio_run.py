@@ -19,7 +19,6 @@ from invoke_nb.catalog.queue import TERMINAL
 from invoke_nb.graph.model import Graph
 from invoke_nb.graph.runner import RunResult
 from invoke_nb.nodes.context import Cancelled
-from invoke_nb.nodes.types import ImageField
 from invoke_nb.queue.processor import QueueNotRunningError
 from invoke_nb.studio_results import ProgressBar, StudioImage, StudioResult
 
@@ -149,14 +148,7 @@ class Running:
 
     def _output_images(self: Studio, result: RunResult) -> list[StudioImage]:
         """Catalogued images a run returned from the output cache (nothing new was saved)."""
-        names = []
-        for nid, insts in result.instances.items():
-            if result.graph.nodes[nid].is_intermediate:
-                continue
-            for inst in insts:
-                ref = getattr(inst.output, "image", None)
-                if isinstance(ref, ImageField):
-                    names.append(ref.image_name)
+        names = [ref.image_name for ref in result.image_refs()]
         known = self.catalog.images.exists(names) if names else set()
         return [StudioImage(self, n) for n in names if n in known]
 

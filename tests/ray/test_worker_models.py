@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from invoke_nb.executors.ray_worker import ModelShipError, WorkerModels, pack_path
+from invoke_nb.executors.ray_worker import ModelShipError, WorkerModels
+from invoke_nb.executors.shipping import pack_chunks
 from invoke_nb.models.hashing import model_hash
 from invoke_nb.models.local import LocalModels
 from invoke_nb.nodes.types import identifier
@@ -24,7 +25,9 @@ def test_shipped_folder_is_verified_and_loaded(tmp_path: Path, tiny_sd1: Path, r
     wm = WorkerModels(tmp_path / "models")
     wm.add(record)
     assert wm.missing(record) == ["path"]
-    local = wm.install(record, "path", pack_path(tiny_sd1), is_dir=True, expected=record.hash)
+    local = wm.install(
+        record, "path", pack_chunks(tiny_sd1, bytes, 1 << 16), is_dir=True, expected=record.hash
+    )
     assert Path(local).is_dir() and model_hash(local) == record.hash
     assert wm.missing(record) == []
     with wm.load(identifier(record), "vae") as vae:
@@ -34,7 +37,7 @@ def test_shipped_folder_is_verified_and_loaded(tmp_path: Path, tiny_sd1: Path, r
     assert wm.loads == {f"{record.key}:vae": 1}
     assert wm.loaded_keys() == [record.key]
     # a second shipment of the same content reuses the verified copy
-    assert wm.install(record, "path", b"", is_dir=True, expected=record.hash) == local
+    assert wm.install(record, "path", [], is_dir=True, expected=record.hash) == local
 
 
 def test_wrong_hash_is_refused_and_leaves_nothing(tmp_path: Path, tiny_sd1: Path, record) -> None:
@@ -42,6 +45,6 @@ def test_wrong_hash_is_refused_and_leaves_nothing(tmp_path: Path, tiny_sd1: Path
     wm.add(record)
     bad = "blake3:" + "0" * 64
     with pytest.raises(ModelShipError, match=r"'tiny-sd1'.*arrived with hash"):
-        wm.install(record, "path", pack_path(tiny_sd1), is_dir=True, expected=bad)
+        wm.install(record, "path", pack_chunks(tiny_sd1, bytes, 1 << 16), is_dir=True, expected=bad)
     assert list((tmp_path / "models").iterdir()) == []
     assert wm.missing(record) == ["path"]

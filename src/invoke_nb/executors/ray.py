@@ -12,7 +12,8 @@ holds and a job retried after a worker died leaves exactly one copy of each imag
 Routing prefers an idle worker that already holds the job's models (each worker keeps its
 own model and output caches for its lifetime). Models reach a worker by path when it can
 read the same files (shared storage), else the kernel ships them once through Ray's object
-store and the worker checks their ``blake3`` hash before use.
+store, in chunks (``executors/shipping.py``: never whole in the kernel's memory), and the
+worker checks their ``blake3`` hash before use.
 
 Several queue items run at once: the executor's :attr:`RayExecutor.concurrency` (its number
 of live workers) tells the queue processor how many items to keep in flight.
@@ -37,7 +38,8 @@ from typing import Any
 from PIL import Image
 from pydantic import BaseModel
 
-from invoke_nb.executors.ray_worker import GraphWorker, ModelShipError, pack_path
+from invoke_nb.executors.ray_worker import GraphWorker, ModelShipError
+from invoke_nb.executors.shipping import pack_chunks
 from invoke_nb.graph.errors import NodeError
 from invoke_nb.graph.model import Graph
 from invoke_nb.graph.runner import Instance, RunResult
@@ -293,8 +295,9 @@ class RayExecutor:
             "classes": classes,
         }
 
-    def _shipment(self, rec: ModelRecord, asset: str) -> tuple[Any, str, bool]:
-        """The object-store copy of a model part, packed and hashed once per kernel."""
+    def _shipment(self, rec: ModelRecord, asset: str) -> tuple[list[Any], str, bool]:
+        """The object-store copy of a model part (its chunks' references), packed and hashed
+        once per kernel; the kernel reads it one chunk at a time."""
         from invoke_nb.models.hashing import model_hash
 
         key = (rec.key, asset)
@@ -311,8 +314,8 @@ class RayExecutor:
                         f"model {rec.name!r}: the files at {str(path)!r} hash to {digest}, "
                         f"not the installed {rec.hash}; reinstall the model"
                     )
-                ref = _ray().put(pack_path(path))
-                self._shipments[key] = (ref, digest, path.is_dir())
+                refs = pack_chunks(path, _ray().put)
+                self._shipments[key] = (refs, digest, path.is_dir())
             return self._shipments[key]
 
     def _ensure_models(self, h: _Handle, records: list[ModelRecord]) -> None:
@@ -331,10 +334,10 @@ class RayExecutor:
         for key, assets in missing.items():
             rec = by_key[key]
             for asset in assets:
-                ref, digest, is_dir = self._shipment(rec, asset)
+                refs, digest, is_dir = self._shipment(rec, asset)
                 log.info("shipping %s (%s) to Ray worker %d", rec.name, asset, h.index)
                 try:
-                    ray.get(h.actor.install_model.remote(rec, asset, ref, is_dir, digest))
+                    ray.get(h.actor.install_model.remote(rec, asset, refs, is_dir, digest))
                 except ray.exceptions.RayTaskError as e:
                     cause = e.cause if isinstance(e.cause, Exception) else RuntimeError(str(e))
                     raise cause from None

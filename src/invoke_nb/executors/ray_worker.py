@@ -17,14 +17,13 @@ import io
 import os
 import queue
 import shutil
-import tarfile
 import tempfile
 import threading
 import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 from PIL import Image
 from pydantic import BaseModel
 
+from invoke_nb.executors.shipping import unpack_chunks
 from invoke_nb.graph.cache import OutputCache
 from invoke_nb.graph.errors import NodeError
 from invoke_nb.graph.model import Graph
@@ -42,36 +42,13 @@ from invoke_nb.nodes.base import get_output_class as _get_output_class
 from invoke_nb.nodes.context import Cancelled, Services
 from invoke_nb.nodes.types import ImageField
 
-__all__ = ["GraphWorker", "ModelShipError", "WorkerModels", "image_refs", "pack_path"]
+__all__ = ["GraphWorker", "ModelShipError", "WorkerModels", "image_refs"]
 
 _MODEL_ASSETS = ("path", "config_path")
 
 
 class ModelShipError(RuntimeError):
     """A model shipped to a worker did not arrive intact (hash mismatch) or could not unpack."""
-
-
-def pack_path(path: str | os.PathLike[str]) -> bytes:
-    """A model file's bytes, or an uncompressed tar of a model folder (weights + configs)."""
-    p = Path(path)
-    if p.is_file():
-        return p.read_bytes()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(p, arcname=p.name)
-    return buf.getvalue()
-
-
-def _unpack(blob: bytes, name: str, is_dir: bool, dest_dir: Path) -> Path:
-    """Write a packed model under ``dest_dir`` and return the model's path there."""
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    if not is_dir:
-        target = dest_dir / name
-        target.write_bytes(blob)
-        return target
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
-        tar.extractall(dest_dir, filter="data")
-    return dest_dir / name
 
 
 def image_refs(obj: Any) -> set[str]:
@@ -168,9 +145,20 @@ class WorkerModels:
         return [a for a in _MODEL_ASSETS if getattr(rec, a) and not Path(getattr(rec, a)).exists()]
 
     def install(
-        self, record: ModelRecord, asset: str, blob: bytes, *, is_dir: bool, expected: str
+        self,
+        record: ModelRecord,
+        asset: str,
+        chunks: Sequence[Any],
+        *,
+        is_dir: bool,
+        expected: str,
+        get: Callable[[Any], bytes] = bytes,
     ) -> str:
         """Unpack a shipped model part, check its hash, point the record at it; the local path.
+
+        ``chunks`` are the pieces :func:`~invoke_nb.executors.shipping.pack_chunks` made
+        (object references on a Ray worker, with ``get=ray.get``; plain bytes in-process),
+        written to disk one at a time.
 
         ``expected`` is the ``blake3:`` hash the kernel computed of its own copy. A copy that
         hashes differently is deleted and :class:`ModelShipError` names the model.
@@ -186,7 +174,7 @@ class WorkerModels:
             self.model_dir.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=".ship-", dir=self.model_dir))
             try:
-                got_path = _unpack(blob, src.name, is_dir, scratch)
+                got_path = unpack_chunks(chunks, get, src.name, is_dir, scratch)
                 got = model_hash(got_path)
                 if got != expected:
                     raise ModelShipError(
@@ -353,11 +341,16 @@ class GraphWorker:
         return out
 
     def install_model(
-        self, record: ModelRecord, asset: str, blob: bytes, is_dir: bool, expected: str
+        self, record: ModelRecord, asset: str, chunks: list[Any], is_dir: bool, expected: str
     ) -> str:
-        """Receive a model part shipped through the object store; see :meth:`WorkerModels.install`."""
+        """Receive a model part shipped through the object store in chunks (a list of object
+        references, fetched one at a time); see :meth:`WorkerModels.install`."""
+        import ray
+
         self.models.add(record)
-        return self.models.install(record, asset, blob, is_dir=is_dir, expected=expected)
+        return self.models.install(
+            record, asset, chunks, is_dir=is_dir, expected=expected, get=ray.get
+        )
 
     # -- running ----------------------------------------------------------------------
     def _model_event(self, kind: str, payload: dict[str, Any]) -> None:

@@ -139,21 +139,21 @@ class RunResult:
             raise TypeError(f"{node_id}.{field} is not an image output")
         return self.value(ref)
 
-    def images(self) -> list[Image.Image]:
-        """Every image produced by non-intermediate nodes, in execution order."""
-        result = []
+    def image_refs(self) -> list[ImageField]:
+        """The image outputs of non-intermediate nodes, in execution order."""
+        refs = []
         for nid, insts in self.instances.items():
             if self.graph.nodes[nid].is_intermediate:
                 continue
             for inst in insts:
                 ref = getattr(inst.output, "image", None)
                 if isinstance(ref, ImageField):
-                    result.append(self.value(ref))
-        return result
+                    refs.append(ref)
+        return refs
 
-    def stats_by_type(self) -> dict[str, dict[str, float]]:
-        """Per node type: count, executed, cached and seconds (like InvokeAI's stats)."""
-        return aggregate_stats(self.stats)
+    def images(self) -> list[Image.Image]:
+        """Every image produced by non-intermediate nodes, in execution order."""
+        return [self.value(ref) for ref in self.image_refs()]
 
 
 def aggregate_stats(stats: list[NodeStat]) -> dict[str, dict[str, float]]:
@@ -204,7 +204,6 @@ class Runner:
     def __init__(self, services: Services | None = None, cache: OutputCache | None = None) -> None:
         self.services = services or Services()
         self.cache = cache if cache is not None else OutputCache()
-        self._lock = threading.Lock()
 
     def run(
         self,

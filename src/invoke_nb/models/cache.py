@@ -544,10 +544,6 @@ class ModelCache:
         empty_cache(self.device)
         return len(keys)
 
-    def reset_stats(self) -> None:
-        with self._lock:
-            self._stats = CacheStats()
-
 
 def _label(key: CacheKey) -> str:
     return f"{key[0]}:{key[1]}" if key[1] else key[0]

@@ -47,16 +47,6 @@ class LocalModels:
         """How many times a part was read from disk (tests check caching)."""
         return self.cache.stats().loads
 
-    @property
-    def execution_device(self) -> str:
-        """The device nodes put their inputs on."""
-        return self.cache.execution_device
-
-    @property
-    def precision_name(self) -> str:
-        """The dtype models run in (``float16``...), for image metadata."""
-        return self.cache.precision_name
-
     # -- registration ---------------------------------------------------------------------
     def register(
         self,

@@ -536,16 +536,6 @@ class ModelManager:
         label = f"{rec.name}:{submodel}" if submodel else rec.name
         return self.cache.lock((rec.key, submodel), _loader(rec, submodel, self.cache), label=label)
 
-    @property
-    def execution_device(self) -> str:
-        """The device nodes put their inputs on (the cache's)."""
-        return self.cache.execution_device
-
-    @property
-    def precision_name(self) -> str:
-        """The dtype models run in (``float16``...), for image metadata."""
-        return self.cache.precision_name
-
 
 def _loader(rec: ModelRecord, submodel: str | None, cache: ModelCache) -> Callable[[], Any]:
     def load() -> Any:

@@ -140,12 +140,6 @@ class QueueProcessor:
         self._wake.set()
 
     @property
-    def running_item(self) -> int | None:
-        """The id of the item being run (the oldest one when several run), if any."""
-        with self._lock:
-            return next(iter(self._running), None)
-
-    @property
     def running_items(self) -> list[int]:
         """Ids of every item in flight (several with a multi-worker executor)."""
         with self._lock:

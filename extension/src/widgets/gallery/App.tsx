@@ -8,48 +8,19 @@ import { watchDock } from "../../shared/dock";
 import type { Dispatcher } from "../../shared/messages";
 import { cellPosition, contentHeight, geometry, moveCursor, NARROW, NARROW_CELL, PageCache, pagesFor, scrollToShow, visibleRange } from "./grid";
 import { readPage } from "./page";
-import type { Boards, Detail, Events, Filter, Methods, Tile } from "./protocol";
+import type { Boards, Events, Filter, Methods, Tile } from "./protocol";
 import { applyRange, click, EMPTY, namesFromCache, type Selection } from "./selection";
+import { BoardList, BoardSelect } from "./BoardList";
+import { SelectionBar } from "./SelectionBar";
+import { DetailPanel } from "./DetailPanel";
+import { ConfirmDelete, ToastLine, type Toast } from "./Dialogs";
+import { TileView } from "./TileView";
+import { useImageActions } from "./actions";
+import { bufferUrl, useTrait, type ModelLike } from "./traits";
 
-type TraitName = keyof Filter | "selection" | "page_size" | "thumb_size" | "height" | "_first_page" | "_first_page_meta";
-
-export interface ModelLike {
-  get(name: string): unknown;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
-  on(name: string, cb: () => void): void;
-  off(name: string, cb: () => void): void;
-}
+export type { ModelLike } from "./traits";
 
 type Rpc = Dispatcher<Methods, Events>;
-
-/** A trait as React state; the setter sends it to the kernel unless `save` is false (the next
- * save sends every change at once: one message for a change of two traits). */
-function useTrait<T>(model: ModelLike, name: TraitName): [T, (v: T, save?: boolean) => void] {
-  const [value, setValue] = useState<T>(() => model.get(name) as T);
-  useEffect(() => {
-    const cb = () => setValue(model.get(name) as T);
-    model.on(`change:${name}`, cb);
-    return () => model.off(`change:${name}`, cb);
-  }, [model, name]);
-  const set = useCallback(
-    (v: T, save = true) => {
-      model.set(name, v);
-      if (save) model.save_changes();
-      setValue(v);
-    },
-    [model, name],
-  );
-  return [value, set];
-}
-
-function bufferUrl(buf: DataView | undefined, type: string): string | null {
-  if (!buf || buf.byteLength === 0) return null;
-  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).slice();
-  return URL.createObjectURL(new Blob([bytes], { type }));
-}
-
-type Toast = { kind: "error" | "info"; text: string };
 type FirstPageMeta = { filter: Filter; offset: number; count: number; total: number };
 
 export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HTMLElement }) {
@@ -82,9 +53,6 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
   const [dockH, setDockH] = useState<number | null>(null); // the panel's height, when docked
   const [cursor, setCursor] = useState<number | null>(null); // keyboard position in the grid
   const [anchor, setAnchor] = useState<number | null>(null);
-  const [detail, setDetail] = useState<(Detail & { url: string | null }) | null>(null);
-  const [confirmDelete, setConfirmDelete] = useState<string[] | null>(null);
-  const [newBoard, setNewBoard] = useState<string | null>(null);
   const [preview, setPreview] = useState<{ url: string; step: number | null; total: number | null } | null>(null);
   const [toast, setToast] = useState<Toast | null>(null);
   const [searchText, setSearchText] = useState(search);
@@ -301,109 +269,8 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
     [selNames, anchor, nameAt, rpc, filter, fail, setSelection],
   );
 
-  const openDetail = useCallback(
-    async (name: string) => {
-      try {
-        const { result, buffers } = await rpc.request("detail", { name });
-        setDetail((old) => {
-          if (old?.url) URL.revokeObjectURL(old.url);
-          return { ...result, url: bufferUrl(buffers[0], "image/png") };
-        });
-      } catch (e) {
-        fail(e);
-      }
-    },
-    [rpc, fail],
-  );
-  const closeDetail = useCallback(() => {
-    setDetail((old) => {
-      if (old?.url) URL.revokeObjectURL(old.url);
-      return null;
-    });
-  }, []);
-
-  const afterChange = useCallback(() => {
-    invalidate();
-    loadBoards();
-  }, [invalidate, loadBoards]);
-
-  const star = useCallback(
-    async (names: string[], value: boolean) => {
-      if (!names.length) return;
-      try {
-        await rpc.call("star", { names, starred: value });
-        if (detail && names.includes(detail.image_name)) setDetail({ ...detail, starred: value });
-        afterChange();
-      } catch (e) {
-        fail(e);
-      }
-    },
-    [rpc, afterChange, fail, detail],
-  );
-
-  const move = useCallback(
-    async (names: string[], boardId: string | null) => {
-      if (!names.length) return;
-      try {
-        const r = await rpc.call("move", { names, board_id: boardId });
-        show("info", `moved ${r.changed} image${r.changed === 1 ? "" : "s"}`);
-        afterChange();
-      } catch (e) {
-        fail(e);
-      }
-    },
-    [rpc, afterChange, fail, show],
-  );
-
-  const doDelete = useCallback(
-    async (names: string[]) => {
-      setConfirmDelete(null);
-      try {
-        const r = await rpc.call("delete", { names, confirm: true });
-        show("info", `deleted ${r.deleted} image${r.deleted === 1 ? "" : "s"}`);
-        if (detail && names.includes(detail.image_name)) closeDetail();
-        setSelection(EMPTY);
-        afterChange();
-      } catch (e) {
-        fail(e);
-      }
-    },
-    [rpc, afterChange, fail, show, detail, closeDetail, setSelection],
-  );
-
-  const createBoard = useCallback(
-    async (name: string) => {
-      setNewBoard(null);
-      if (!name.trim()) return;
-      try {
-        await rpc.call("create_board", { name });
-        loadBoards();
-      } catch (e) {
-        fail(e);
-      }
-    },
-    [rpc, loadBoards, fail],
-  );
-
-  const action = useCallback(
-    async (kind: "recall" | "img2img" | "canvas" | "rerun", name: string) => {
-      try {
-        if (kind === "recall") {
-          const r = await rpc.call("recall", { name });
-          show("info", `recalled a graph of ${r.nodes} nodes` + (r.listeners ? "" : " (no editor connected)"));
-        } else if (kind === "rerun") {
-          const r = await rpc.call("rerun", { name });
-          show("info", `queued item ${r.item_ids.join(", ")} with seed ${r.seed}`);
-        } else {
-          await rpc.call("use", { name, purpose: kind });
-          show("info", `selected as ${kind === "img2img" ? "img2img" : "canvas"} input`);
-        }
-      } catch (e) {
-        fail(e);
-      }
-    },
-    [rpc, show, fail],
-  );
+  const { detail, confirmDelete, setConfirmDelete, openDetail, closeDetail, star, move, doDelete, createBoard, action } =
+    useImageActions(rpc, { show, fail, invalidate, loadBoards, setSelection });
 
   // search box: send after a pause in typing
   useEffect(() => {
@@ -483,63 +350,24 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
       tiles.push(<div key={`p${i}`} className="inb-tile inb-tile-loading" style={style} />);
       continue;
     }
-    const sel = selected.has(t.image_name);
     tiles.push(
-      <div
+      <TileView
         key={t.image_name}
-        className={"inb-tile" + (sel ? " inb-tile-selected" : "") + (cursor === i ? " inb-tile-cursor" : "")}
+        tile={t}
+        index={i}
         style={style}
-        data-name={t.image_name}
-        data-index={i}
-        title={t.positive_prompt ?? t.image_name}
+        selected={selected.has(t.image_name)}
+        cursor={cursor === i}
         onClick={(e) => {
           setCursor(i);
           onTileClick(i, t.image_name, e);
         }}
-        onDoubleClick={() => openDetail(t.image_name)}
-      >
-        {t.url ? (
-          <img src={t.url} alt="" draggable={false} onLoad={() => onThumbLoad(t.image_name)} />
-        ) : (
-          <div className="inb-nothumb">no thumbnail</div>
-        )}
-        <button
-          className={"inb-star" + (t.starred ? " inb-starred" : "")}
-          title={t.starred ? "Unstar" : "Star"}
-          aria-label={t.starred ? "Unstar" : "Star"}
-          onClick={(e) => {
-            e.stopPropagation();
-            star([t.image_name], !t.starred);
-          }}
-        >
-          {t.starred ? "★" : "☆"}
-        </button>
-        <button
-          className="inb-open"
-          title="Details"
-          aria-label="Details"
-          onClick={(e) => {
-            e.stopPropagation();
-            openDetail(t.image_name);
-          }}
-        >
-          ⤢
-        </button>
-      </div>,
+        onOpen={() => openDetail(t.image_name)}
+        onStar={(on) => star([t.image_name], on)}
+        onThumbLoad={() => onThumbLoad(t.image_name)}
+      />,
     );
   }
-
-  const boardButton = (id: string, label: string, count: number | undefined) => (
-    <button
-      key={id || "all"}
-      className={"inb-board" + (board === id ? " inb-board-active" : "")}
-      data-board={id}
-      onClick={() => setBoard(id)}
-    >
-      <span className="inb-board-name">{label}</span>
-      <span className="inb-board-count">{count ?? ""}</span>
-    </button>
-  );
 
   return (
     <div
@@ -549,34 +377,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
       onKeyDown={onKey}
       aria-label="Gallery: arrow keys move, Enter opens, Space stars"
     >
-      {!narrow && (
-      <aside className="inb-boards">
-        <div className="inb-boards-list">
-        <div className="inb-boards-title">Boards</div>
-        {boardButton("", "All images", boards?.all)}
-        {boardButton(boards?.uncategorized_id ?? "none", "Uncategorized", boards?.uncategorized)}
-        {boards?.boards.map((b) => boardButton(b.board_id, b.board_name, b.image_count))}
-        {newBoard === null ? (
-          <button className="inb-board inb-board-new" onClick={() => setNewBoard("")}>
-            + New board
-          </button>
-        ) : (
-          <input
-            className="inb-board-input"
-            autoFocus
-            placeholder="board name, Enter"
-            value={newBoard}
-            onChange={(e) => setNewBoard(e.target.value)}
-            onKeyDown={(e) => {
-              if (e.key === "Enter") createBoard(newBoard);
-              if (e.key === "Escape") setNewBoard(null);
-            }}
-            onBlur={() => setNewBoard(null)}
-          />
-        )}
-        </div>
-      </aside>
-      )}
+      {!narrow && <BoardList boards={boards} current={board} onPick={setBoard} onCreate={createBoard} />}
       <section className="inb-main-col">
         <div className="inb-gbar">
           <input
@@ -585,30 +386,7 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
             value={searchText}
             onChange={(e) => setSearchText(e.target.value)}
           />
-          {narrow && (
-            <select
-              className="inb-board-select"
-              aria-label="Board"
-              value={board}
-              onChange={(e) => {
-                if (e.target.value === "__new") {
-                  const name = window.prompt("New board name");
-                  if (name) createBoard(name);
-                } else setBoard(e.target.value);
-              }}
-            >
-              <option value="">All images{boards ? ` (${boards.all})` : ""}</option>
-              <option value={boards?.uncategorized_id ?? "none"}>
-                Uncategorized{boards ? ` (${boards.uncategorized})` : ""}
-              </option>
-              {boards?.boards.map((b) => (
-                <option key={b.board_id} value={b.board_id}>
-                  {b.board_name} ({b.image_count})
-                </option>
-              ))}
-              <option value="__new">+ New board…</option>
-            </select>
-          )}
+          {narrow && <BoardSelect boards={boards} current={board} onPick={setBoard} onCreate={createBoard} />}
           <label className="inb-check">
             <input type="checkbox" checked={starred} onChange={(e) => setStarred(e.target.checked)} /> Starred
           </label>
@@ -631,30 +409,14 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
           </span>
         </div>
         {selNames.length > 0 && (
-          <div className="inb-selbar">
-            <button onClick={() => star(selNames, true)}>★ Star</button>
-            <button onClick={() => star(selNames, false)}>☆ Unstar</button>
-            <select
-              className="inb-move"
-              value=""
-              onChange={(e) => {
-                const v = e.target.value;
-                if (v) move(selNames, v === "__none" ? null : v);
-              }}
-            >
-              <option value="">Move to board…</option>
-              <option value="__none">Uncategorized</option>
-              {boards?.boards.map((b) => (
-                <option key={b.board_id} value={b.board_id}>
-                  {b.board_name}
-                </option>
-              ))}
-            </select>
-            <button className="inb-danger" onClick={() => setConfirmDelete(selNames)}>
-              Delete
-            </button>
-            <button onClick={() => setSelection(EMPTY)}>Clear selection</button>
-          </div>
+          <SelectionBar
+            count={selNames.length}
+            boards={boards}
+            onStar={(on) => star(selNames, on)}
+            onMove={(boardId) => move(selNames, boardId)}
+            onDelete={() => setConfirmDelete(selNames)}
+            onClear={() => setSelection(EMPTY)}
+          />
         )}
         {preview && (
           <div className="inb-preview">
@@ -677,72 +439,18 @@ export function App({ model, rpc, root }: { model: ModelLike; rpc: Rpc; root: HT
         </div>
       </section>
       {detail && (
-        <aside className="inb-detail">
-          <div className="inb-detail-head">
-            <strong>{detail.width}×{detail.height}</strong>
-            <button className="inb-close" onClick={closeDetail} aria-label="Close">
-              ✕
-            </button>
-          </div>
-          {detail.url && <img className="inb-detail-img" src={detail.url} alt={detail.image_name} />}
-          <div className="inb-detail-actions">
-            <button onClick={() => star([detail.image_name], !detail.starred)}>
-              {detail.starred ? "★ Unstar" : "☆ Star"}
-            </button>
-            <button onClick={() => action("recall", detail.image_name)}>Recall graph</button>
-            <button onClick={() => action("img2img", detail.image_name)}>Use as img2img</button>
-            <button onClick={() => action("canvas", detail.image_name)}>Use on canvas</button>
-            <button onClick={() => action("rerun", detail.image_name)}>Re-run, new seed</button>
-            <button className="inb-danger" onClick={() => setConfirmDelete([detail.image_name])}>
-              Delete
-            </button>
-          </div>
-          <dl className="inb-meta">
-            {(
-              [
-                ["Prompt", detail.positive_prompt],
-                ["Negative", detail.negative_prompt],
-                ["Model", detail.model_name && `${detail.model_name}${detail.model_base ? ` (${detail.model_base})` : ""}`],
-                ["Seed", detail.seed],
-                ["Steps", detail.steps],
-                ["CFG", detail.cfg_scale],
-                ["Scheduler", detail.scheduler],
-                ["Board", detail.board_name ?? "Uncategorized"],
-                ["Created", new Date(detail.created_at).toLocaleString()],
-                ["Name", detail.image_name],
-              ] as [string, unknown][]
-            )
-              .filter(([, v]) => v !== null && v !== undefined && v !== "")
-              .map(([k, v]) => (
-                <div key={k} className="inb-meta-row" data-key={k.toLowerCase()}>
-                  <dt>{k}</dt>
-                  <dd>{String(v)}</dd>
-                </div>
-              ))}
-          </dl>
-          <details>
-            <summary>All metadata</summary>
-            <pre className="inb-meta-json">{JSON.stringify(detail.metadata, null, 2)}</pre>
-          </details>
-        </aside>
+        <DetailPanel
+          detail={detail}
+          onClose={closeDetail}
+          onStar={(on) => star([detail.image_name], on)}
+          onAction={(kind) => action(kind, detail.image_name)}
+          onDelete={() => setConfirmDelete([detail.image_name])}
+        />
       )}
       {confirmDelete && (
-        <div className="inb-modal-back">
-          <div className="inb-modal" role="dialog">
-            <p>
-              Delete {confirmDelete.length} image{confirmDelete.length === 1 ? "" : "s"}? The files are removed from
-              disk.
-            </p>
-            <div className="inb-modal-buttons">
-              <button onClick={() => setConfirmDelete(null)}>Cancel</button>
-              <button className="inb-danger inb-confirm-delete" onClick={() => doDelete(confirmDelete)}>
-                Delete
-              </button>
-            </div>
-          </div>
-        </div>
+        <ConfirmDelete names={confirmDelete} onCancel={() => setConfirmDelete(null)} onConfirm={() => doDelete(confirmDelete)} />
       )}
-      {toast && <div className={`inb-gtoast inb-gtoast-${toast.kind}`}>{toast.text}</div>}
+      {toast && <ToastLine toast={toast} />}
     </div>
   );
 }
