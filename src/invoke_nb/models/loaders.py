@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+from invoke_nb.models import load_flux
 from invoke_nb.models.errors import MissingComponentError, ModelLoadError, UnsafeModelError
 from invoke_nb.models.records import ModelRecord
 
@@ -60,6 +61,8 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
     if not path.exists():
         raise _fail(record, path, "file or folder does not exist")
     kind = record.type
+    if load_flux.handles(record):
+        return load_flux.load_flux_part(record, submodel, dtype)
     if kind == "main":
         if submodel not in SUBMODELS:
             raise _fail(record, path, f"unknown submodel {submodel!r}; expected one of {SUBMODELS}")
