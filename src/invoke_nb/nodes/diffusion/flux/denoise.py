@@ -141,7 +141,6 @@ class FluxDenoiseInvocation(Node):
         default="euler",
         description="Scheduler (sampler) for the denoising process. 'euler' is fast and "
         "standard. 'heun' is 2nd-order (better quality, 2x slower). 'lcm' is optimized for few steps.",
-        ui_choice_labels=SCHEDULER_LABELS,
     )
     guidance: float = InputField(
         default=4.0,
@@ -169,7 +168,6 @@ class FluxDenoiseInvocation(Node):
         default="off",
         description="DyPE preset for high-resolution generation.",
         ui_order=100,
-        ui_choice_labels=DYPE_LABELS,
     )
     dype_scale: float | None = InputField(
         default=None, ge=0.0, le=8.0, description="DyPE magnitude (λs).", ui_order=101
