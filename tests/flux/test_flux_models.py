@@ -74,7 +74,8 @@ def test_install_hashes_as_invokeai_and_keeps_variant(tmp_path: Path, flux_paths
 def test_transformer_t5_clip_are_separate_cache_entries(flux_runner, flux_models, flux) -> None:
     common = dict(width=32, height=32, steps=1, seed=1, **parts(flux))
     flux_runner.run(standard_flux.txt2img(flux["schnell"], "a cat", **common))
-    keys = {k[1] for k in flux_models.cache.keys()}
+    entries = flux_models.cache.keys()  # (record key, submodel) pairs
+    keys = {k[1] for k in entries}
     assert {"transformer", "text_encoder_2", "text_encoder"} <= keys
     loads = flux_models.loads
     # a new prompt re-encodes with the cached encoders and reuses the cached transformer
