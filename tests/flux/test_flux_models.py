@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from flux_support import parts
 
-from conftest import parts
 from invoke_nb.graph import standard_flux
 from invoke_nb.models.cache import ModelCache
 from invoke_nb.models.flux_keys import bfl_to_diffusers, diffusers_to_bfl

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from flux_support import parts
 from PIL import Image
 
-from conftest import parts
 from invoke_nb.graph import standard_flux
 from invoke_nb.graph.model import Graph
 

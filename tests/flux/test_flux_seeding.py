@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from flux_support import parts
 
-from conftest import parts
 from invoke_nb.graph import standard_flux
 from invoke_nb.nodes.diffusion.flux import sampling
 

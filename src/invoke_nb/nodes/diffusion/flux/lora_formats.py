@@ -70,11 +70,12 @@ def _split_rows(up: torch.Tensor, targets: list[str], inner: int) -> list[torch.
 
 
 def convert_flux_lora(
-    sd: dict[str, torch.Tensor], inner_dim: int
+    sd: dict[str, torch.Tensor], inner_dim: int, only: str | None = None
 ) -> dict[str, dict[str, torch.Tensor]]:
     """``{"transformer": peft_dict, "text_encoder": peft_dict}`` for any supported layout.
 
-    ``inner_dim`` is the transformer's width (q, k and v rows of a fused layer each).
+    ``inner_dim`` is the transformer's width (q, k and v rows of a fused layer each);
+    ``only`` converts one part and leaves the other empty.
     Raises :class:`FluxLoRAError` when a key fits no layout.
     """
     n_double = max(
@@ -102,6 +103,8 @@ def convert_flux_lora(
         up = ups.get((part, module))
         if up is None:
             raise FluxLoRAError(f"LoRA layer {module} has a down but no up matrix")
+        if only is not None and only != ("transformer" if part == "bfl" else part):
+            continue
         rank = down.shape[0]
         alpha = alphas.get((part, module))
         up = up * (alpha / rank) if alpha is not None else up

@@ -43,7 +43,7 @@ def lora_parts(
     out = []
     for lora in loras:
         with ctx.models.load(lora.lora) as sd:
-            converted = convert_flux_lora(sd, inner_dim)[part]
+            converted = convert_flux_lora(sd, inner_dim, only=part)[part]
         if converted:
             out.append((converted, lora.weight))
     return out
