@@ -57,6 +57,8 @@ def checkpoint(shapes: dict[str, tuple[int, ...]]) -> Any | None:
     variant = _variant(shapes)
     if variant is None:
         return _unknown("FLUX transformer without img_in.weight: variant unknown", "checkpoint")
+    if any("bitsandbytes__nf4" in k for k in shapes):
+        return ProbeResult("main", "flux", "bnb_quantized_nf4b", variant=variant)
     return ProbeResult("main", "flux", "checkpoint", variant=variant)
 
 

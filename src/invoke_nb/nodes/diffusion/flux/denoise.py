@@ -239,6 +239,10 @@ class FluxDenoiseInvocation(Node):
         rec = require_base(ctx, self.transformer.transformer, "transformer", ("flux",), ("main",))
         variant = rec.variant
         self._refuse_unsupported(ctx, variant)
+        if self.transformer.loras and rec.format != "checkpoint" and rec.format != "diffusers":
+            raise self._err(
+                ctx, "transformer", f"LoRAs on a {rec.format} model are not supported yet"
+            )
         schnell = variant == "schnell"
         pos = self._conditioning(ctx, "positive_text_conditioning")
         neg = (
