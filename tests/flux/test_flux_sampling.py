@@ -66,3 +66,23 @@ def test_img2img_keeps_more_of_the_image_at_lower_strength(flux_runner, flux) ->
         init = r.value(r.outputs["flux_vae_encode"].latents)
     assert torch.allclose(out[0.0], init, atol=1e-6)  # strength 0: the encoded image itself
     assert (out[0.3] - init).abs().mean() < (out[0.9] - init).abs().mean()
+
+
+def test_progress_every_step_with_a_preview(flux_models, flux) -> None:
+    import invoke_nb as inb
+
+    events: list[dict] = []
+    services = inb.Services(
+        models=flux_models, emit=lambda kind, p: events.append({"kind": kind, **p}), preview_every=1
+    )
+    for scheduler in ("euler", "heun"):
+        events.clear()
+        g = standard_flux.txt2img(flux["dev"], "a cat", width=32, height=48, steps=3, seed=1,
+                                  scheduler=scheduler, **parts(flux))  # fmt: skip
+        inb.Runner(services=services).run(g)
+        steps = [
+            e for e in events
+            if e["kind"] == "progress" and e.get("node_type") == "flux_denoise" and e.get("step")
+        ]  # fmt: skip
+        assert [e["step"] for e in steps] == [1, 2, 3], scheduler
+        assert all(e["image"] is not None and e["image"].size == (4, 6) for e in steps)
