@@ -86,3 +86,34 @@ def test_progress_every_step_with_a_preview(flux_models, flux) -> None:
         ]  # fmt: skip
         assert [e["step"] for e in steps] == [1, 2, 3], scheduler
         assert all(e["image"] is not None and e["image"].size == (4, 6) for e in steps)
+
+
+def test_gradient_mask_frees_partly_kept_cells_late(flux_runner, flux) -> None:
+    """A cell kept at 0.5 follows the noised original until t falls below its repaint weight
+    (InvokeAI's promotion of gradient masks), then is denoised freely."""
+    import numpy as np
+    from PIL import Image
+
+    src = Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
+
+    def run(mask: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+        g = standard_flux.img2img(flux["schnell"], src, "a cat", strength=1.0, steps=4, seed=5,
+                                  **parts(flux))  # fmt: skip
+        m = g.add("create_denoise_mask", id="mask", mask=mask)
+        g.connect("flux_model_loader", "vae", m, "vae")
+        g.connect(m, "denoise_mask", "flux_denoise", "denoise_mask")
+        r = flux_runner.run(g)
+        return r.value(r.outputs["flux_denoise"].latents), r.value(
+            r.outputs["flux_vae_encode"].latents
+        )
+
+    keep = np.zeros((64, 64), np.uint8)
+    keep[:, :16] = 255  # kept
+    keep[:, 16:48] = 128  # half kept
+    out, init = run(Image.fromarray(keep))
+    free, _ = run(Image.fromarray(np.zeros((64, 64), np.uint8)))  # everything repainted
+    diff = (out - init).abs()[0].mean(0)  # per latent cell
+    assert diff[:, :2].max() < 1e-5
+    assert diff[:, 2:6].min() > 1e-3
+    late = (out - free).abs()[0].mean(0)
+    assert late[:, 2:6].min() > 1e-3  # held back early, so not the freely repainted result
