@@ -86,8 +86,10 @@ class Generation:
             else (self.model_field(x), 1.0)
             for x in loras
         ]
+        ident = self.model_field(model)
+        params = standard.fill_models(ident, self.models, params)  # e.g. FLUX's T5/CLIP/VAE
         g = getattr(standard, builder)(
-            self.model_field(model),
+            ident,
             *images,
             prompt,
             negative=negative,

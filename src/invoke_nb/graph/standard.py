@@ -24,7 +24,10 @@ OUTPUT = "l2i"
 _SDXL_BASES = ("sdxl", "sdxl-refiner")
 
 # base -> module with that family's txt2img/img2img/inpaint/outpaint (same signatures)
-FAMILY_GRAPHS = {"sd-3": "invoke_nb.graph.standard_sd3"}
+FAMILY_GRAPHS = {
+    "sd-3": "invoke_nb.graph.standard_sd3",
+    "flux": "invoke_nb.graph.standard_flux",
+}
 
 
 def _family(model: Any) -> Any:
@@ -33,6 +36,13 @@ def _family(model: Any) -> Any:
 
     name = FAMILY_GRAPHS.get(getattr(_ident(model), "base", ""))
     return importlib.import_module(name) if name else None
+
+
+def fill_models(model: Any, models: Any, kw: dict[str, Any]) -> dict[str, Any]:
+    """``kw`` with the separate models ``model``'s family needs (encoders, VAE) filled from
+    the model manager ``models`` where the caller named none (the family's ``fill_models``)."""
+    fill = getattr(_family(model), "fill_models", None)
+    return fill(model, models, kw) if fill is not None else kw
 
 
 def output_node(g: Graph) -> str:
@@ -202,10 +212,16 @@ def txt2img(
     seamless: Sequence[str] = (),
     cfg_rescale_multiplier: float = 0.0,
     seeding: str = "invokeai",
+    **family_kw: Any,
 ) -> Graph:
-    """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1 or SDXL."""
+    """Text to image. ``model`` is a record or identifier; its ``base`` picks the family
+    (SD1/SD2/SDXL here; FLUX, SD3 ... in their own modules, which get only the arguments the
+    caller changed, so each family keeps its own defaults, plus its own keywords such as
+    FLUX's ``guidance``, ``t5_encoder``, ``clip_embed``)."""
     if (family := _family(model)) is not None:
-        return family.txt2img(**{k: v for k, v in locals().items() if k != "family"})
+        return family.txt2img(model, prompt, **_given(txt2img, locals()))
+    if family_kw:
+        raise TypeError(f"txt2img() got unexpected keywords {sorted(family_kw)}")
     g = Graph()
     _base(
         g,
@@ -364,6 +380,22 @@ def outpaint(
     g.connect(gm, "denoise_mask", ids["denoise"], "denoise_mask")
     _paste_back(g, image.convert("RGB"), gm, base_from=(infill, "image"))
     return g
+
+
+def _given(fn: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``fn`` whose values differ from its defaults, plus the family
+    keywords: what a family's builder gets, so its own defaults hold for the rest."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    given = {
+        k: v
+        for k, v in args.items()
+        if k in params
+        and params[k].kind is inspect.Parameter.KEYWORD_ONLY
+        and v != params[k].default
+    }
+    return {**given, **args.get("family_kw", {})}
 
 
 def _paste_back(g: Graph, image: Any, gm: str, base_from: tuple[str, str] | None = None) -> None:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+from invoke_nb.models import load_flux
 from invoke_nb.models.errors import MissingComponentError, ModelLoadError, UnsafeModelError
-from invoke_nb.models.load_sd3 import load_encoder_part, load_sd3_part
+from invoke_nb.models.load_sd3 import load_sd3_part
 from invoke_nb.models.records import ModelRecord
 
 __all__ = ["SUBMODELS", "ModelLoadError", "load_submodel"]
@@ -61,10 +62,10 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
     if not path.exists():
         raise _fail(record, path, "file or folder does not exist")
     kind = record.type
+    if load_flux.handles(record):
+        return load_flux.load_flux_part(record, submodel, dtype)
     if record.base == "sd-3" and kind == "main":
         return load_sd3_part(record, path, submodel, dtype)
-    if kind in ("clip_embed", "t5_encoder"):
-        return load_encoder_part(record, path, submodel, dtype)
     if kind == "main":
         if submodel not in SUBMODELS:
             raise _fail(record, path, f"unknown submodel {submodel!r}; expected one of {SUBMODELS}")
@@ -114,7 +115,7 @@ def _load_folder_part(record: ModelRecord, root: Path, submodel: str, dtype: tor
             return CLIPTokenizer.from_pretrained(folder, local_files_only=True)
         if submodel.startswith("text_encoder"):
             return (
-                _text_encoder_class(folder)
+                text_encoder_class(folder)
                 .from_pretrained(folder, local_files_only=True, dtype=dtype)
                 .eval()
             )
@@ -135,7 +136,9 @@ def _load_folder_part(record: ModelRecord, root: Path, submodel: str, dtype: tor
         raise _fail(record, folder, f"cannot load {submodel}: {type(exc).__name__}: {exc}") from exc
 
 
-def _text_encoder_class(folder: Path) -> Any:
+def text_encoder_class(folder: Path) -> Any:
+    """The CLIP text encoder class a folder's config names (FLUX pools CLIPTextModel's output;
+    SD3 and SDXL's second encoder use ...WithProjection)."""
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -206,7 +209,7 @@ def _text_encoder_from_checkpoint(path: Path, config_folder: Path, dtype: torch.
 
     checkpoint = load_single_file_checkpoint(str(path), local_files_only=True)
     model = create_diffusers_clip_model_from_ldm(
-        _text_encoder_class(config_folder),
+        text_encoder_class(config_folder),
         checkpoint,
         subfolder=config_folder.name,
         config=str(config_folder.parent),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from invoke_nb.models import probe_flux
 from invoke_nb.models.errors import CorruptModelError
 from invoke_nb.models.probe_sd3 import probe_sd3_checkpoint, probe_sd3_folder
 
@@ -144,11 +145,8 @@ def _width(sd: Shapes, key: str) -> int | None:
 
 
 def _main_checkpoint(sd: Shapes) -> ProbeResult | None:
-    if _starts(sd, "double_blocks.", "model.diffusion_model.double_blocks."):
-        dev = "guidance_in.in_layer.weight" in sd or (
-            "model.diffusion_model.guidance_in.in_layer.weight" in sd
-        )
-        return ProbeResult("main", "flux", "checkpoint", variant="dev" if dev else "schnell")
+    if (flux := probe_flux.checkpoint(sd)) is not None:
+        return flux
     if (found := probe_sd3_checkpoint(sd)) is not None:
         return found
     if not _starts(sd, "model.diffusion_model."):
@@ -339,7 +337,7 @@ def _probe_file(p: Path, allow_pickle: bool) -> ProbeResult:
         except Exception as e:
             raise CorruptModelError(f"{p.name}: cannot read checkpoint ({e})") from e
     elif p.suffix == ".gguf":
-        return _unknown("GGUF-quantized models are not supported", "gguf_quantized")
+        return probe_flux.gguf(p)
     else:
         return _unknown(f"unrecognized file type {p.suffix!r}")
     result = probe_state_dict(shapes, p.name)
@@ -412,6 +410,8 @@ def _vae_diffusers(p: Path, cfg: dict[str, Any]) -> ProbeResult:
 
 
 def _probe_folder(p: Path) -> ProbeResult:
+    if (flux := probe_flux.folder(p)) is not None:
+        return flux
     if (found := probe_sd3_folder(p)) is not None:
         return found
     index = _json(p / "model_index.json")
