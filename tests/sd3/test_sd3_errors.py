@@ -10,7 +10,7 @@ from invoke_nb.graph.errors import GraphError, NodeError
 from invoke_nb.graph.standard import txt2img
 from invoke_nb.models.local import identifier
 from invoke_nb.models.manager import ModelManager
-from invoke_nb.nodes.diffusion.sd3.fields import SD3InputError
+from invoke_nb.nodes.base import NodeInputError
 
 
 def _no_t5(g: Any) -> None:
@@ -18,10 +18,10 @@ def _no_t5(g: Any) -> None:
         g.disconnect("model_loader", "t5_encoder", cond, "t5_encoder")
 
 
-def _failure(runner: Any, g: Any) -> SD3InputError:
+def _failure(runner: Any, g: Any) -> NodeInputError:
     with pytest.raises(NodeError) as info:
         runner.run(g)
-    assert isinstance(info.value.original, SD3InputError), info.value
+    assert isinstance(info.value.original, NodeInputError), info.value
     return info.value.original
 
 

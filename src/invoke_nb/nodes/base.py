@@ -305,7 +305,17 @@ def model_filter(info: FieldInfo) -> dict[str, list[str]] | None:
     return found or None
 
 
-class ModelFieldError(ValueError):
+class NodeInputError(ValueError):
+    """A node's input does not fit it (a model of another family, a size the model refuses,
+    a missing part). Every family's input errors derive from it, so callers catch one class
+    and read ``node_id``, ``node_type`` and ``field`` instead of parsing the message."""
+
+    def __init__(self, node_id: str, node_type: str, field: str, problem: str) -> None:
+        super().__init__(f"node {node_id!r} ({node_type}) field {field!r}: {problem}")
+        self.node_id, self.node_type, self.field, self.problem = node_id, node_type, field, problem
+
+
+class ModelFieldError(NodeInputError):
     """A model field names an installed model of a type or base the field does not take."""
 
 
@@ -336,9 +346,11 @@ def check_model_fields(node: Node, models: Any) -> None:
                     continue  # a model for every base, or one the probe could not place
                 if actual not in allowed:
                     raise ModelFieldError(
-                        f"node {node.id!r} ({node.type_id}) field {name!r}: model "
-                        f"{rec.name!r} has {key} {actual!r}; this field takes {key} "
-                        f"{' or '.join(map(repr, allowed))}"
+                        node.id,
+                        node.type_id,
+                        name,
+                        f"model {rec.name!r} has {key} {actual!r}; this field takes {key} "
+                        f"{' or '.join(map(repr, allowed))}",
                     )
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from invoke_nb.nodes.base import Output, OutputField, output
+from invoke_nb.nodes.base import NodeInputError, Output, OutputField, output
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.fields import CLIPField, T5EncoderField, TransformerField, VAEField
 from invoke_nb.nodes.types import ModelIdentifierField
@@ -30,13 +30,11 @@ __all__ = [
 ]
 
 
-class SD3InputError(ValueError):
+class SD3InputError(NodeInputError):
     """An SD3 node's input does not fit SD3; names the node and the field."""
 
     def __init__(self, ctx: Context, field: str, problem: str) -> None:
-        super().__init__(f"node {ctx.node_id!r} ({ctx.node_type}) field {field!r}: {problem}")
-        self.node_id = ctx.node_id
-        self.field = field
+        super().__init__(ctx.node_id, ctx.node_type, field, problem)
 
 
 class SD3ConditioningField(BaseModel):
