@@ -239,7 +239,11 @@ class FluxDenoiseInvocation(Node):
         rec = require_base(ctx, self.transformer.transformer, "transformer", ("flux",), ("main",))
         variant = rec.variant
         self._refuse_unsupported(ctx, variant)
-        if self.transformer.loras and rec.format != "checkpoint" and rec.format != "diffusers":
+        if self.transformer.loras and rec.format not in (
+            "checkpoint",
+            "diffusers",
+            "gguf_quantized",
+        ):
             raise self._err(
                 ctx, "transformer", f"LoRAs on a {rec.format} model are not supported yet"
             )
@@ -301,11 +305,14 @@ class FluxDenoiseInvocation(Node):
             model = stack.enter_context(ctx.models.load(self.transformer.transformer))
             inner = model.config.num_attention_heads * model.config.attention_head_dim
             parts = lora_parts(ctx, loras, "transformer", inner)
-            stack.enter_context(
-                patched(
-                    model, parts, "transformer", what="", cache=getattr(ctx.models, "cache", None)
+            if rec.format == "gguf_quantized":  # quantized weights: LoRAs run beside them
+                from invoke_nb.models.gguf_flux import sidecar_loras
+
+                stack.enter_context(sidecar_loras(model, parts))
+            else:
+                stack.enter_context(
+                    patched(model, parts, "transformer", cache=getattr(ctx.models, "cache", None))
                 )
-            )
             stack.enter_context(torch.inference_mode())
             dtype = _dtype(model)
             out = _sample(
