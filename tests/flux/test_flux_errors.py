@@ -83,3 +83,32 @@ def test_truncated_safetensors(tmp_path: Path, flux_paths) -> None:
     ):
         pass
     assert models.cache.keys() == []
+
+
+def test_control_lora_on_schnell_is_refused(flux_runner, flux) -> None:
+    """InvokeAI's one schnell refusal (guidance is ignored on schnell, not refused)."""
+    from PIL import Image
+
+    from invoke_nb.nodes.base import InputField, Node, Output, OutputField, node, output
+    from invoke_nb.nodes.diffusion.flux.fields import ControlLoRAField
+    from invoke_nb.nodes.types import ModelIdentifierField
+
+    @output("t_flux_control_lora_output")
+    class _Out(Output):
+        control_lora: ControlLoRAField = OutputField()
+
+    @node("t_flux_control_lora", category="test")
+    class _ControlLoRA(Node):
+        lora: ModelIdentifierField = InputField()
+
+        def invoke(self, ctx) -> _Out:
+            img = Image.new("RGB", (32, 32))
+            return _Out(control_lora=ControlLoRAField(lora=self.lora, weight=1.0, img=img))
+
+    g = standard_flux.txt2img(flux["schnell"], "a cat", width=32, height=32, steps=2, **parts(flux))
+    g.add("t_flux_control_lora", id="cl", lora=flux["lora_peft"])
+    g.connect("cl", "control_lora", "flux_denoise", "control_lora")
+    with pytest.raises(NodeError) as err:
+        flux_runner.run(g)
+    assert err.value.node_id == "flux_denoise" and "'control_lora'" in str(err.value)
+    assert "Schnell" in str(err.value)

@@ -81,3 +81,25 @@ def test_nf4_says_it_needs_cuda(tmp_path: Path, flux_paths) -> None:
     with pytest.raises(ModelLoadError, match="CUDA"), models.load(identifier(rec), "transformer"):
         pass
     assert models.cache.keys() == []
+
+
+def test_lora_on_gguf_runs_beside_the_quantized_weights(flux_models, flux, q8) -> None:
+    rec = next(iter(flux_models.store.list(name="flux-dev-q8")), None) or register(
+        flux_models, q8, "flux-dev-q8"
+    )
+    runner = inb.Runner(services=inb.Services(models=flux_models))
+    out = {}
+    for name, model, loras in (
+        ("float", flux["dev_file"], [(flux["lora_kohya"], 1.0)]),
+        ("q8", identifier(rec), [(flux["lora_kohya"], 1.0)]),
+        ("q8-plain", identifier(rec), []),
+    ):
+        g = standard_flux.txt2img(model, "a cat", width=32, height=32, steps=3, seed=2,
+                                  loras=loras, **parts(flux))  # fmt: skip
+        r = runner.run(g)
+        out[name] = r.value(r.outputs["flux_denoise"].latents)
+    err = ((out["q8"] - out["float"]).norm() / out["float"].norm()).item()
+    assert err < Q8_TOLERANCE  # the LoRA acts as on the float model
+    assert (out["q8"] - out["q8-plain"]).abs().max() > 1e-3
+    with flux_models.load(identifier(rec), "transformer") as model:
+        assert all(not m.sidecars for m in model.modules() if hasattr(m, "sidecars"))

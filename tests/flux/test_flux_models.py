@@ -124,3 +124,19 @@ def test_bfl_vae_file_loads_like_the_folder(tmp_path: Path, flux_paths) -> None:
     z = torch.randn(1, 16, 4, 4, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.allclose(ours.decode(z).sample, ref.decode(z).sample, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "transformer.transformer_blocks.0.attn.to_q.lora_A.weight",
+        "lora_transformer_transformer_blocks_0_attn_to_q.lora_down.weight",
+        "lora_unet_single_blocks_0_linear1.lora_down.weight",
+        "diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight",
+    ],
+)
+def test_flux_lora_layouts_are_identified(key: str) -> None:
+    from invoke_nb.models.probe import probe_state_dict
+
+    found = probe_state_dict({key: (4, 64)}, "x.safetensors")
+    assert (found.type, found.base) == ("lora", "flux")

@@ -11,13 +11,15 @@ dequantizer. Key names are BFL's; a fused layer's rows are split like the float 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["dequantize", "load_gguf_transformer", "read_gguf"]
+__all__ = ["dequantize", "load_gguf_transformer", "read_gguf", "sidecar_loras"]
 
 _FLOAT_TYPES = {0: "float32", 1: "float16", 30: "bfloat16"}  # GGMLQuantizationType F32, F16, BF16
 
@@ -59,11 +61,15 @@ def _module_type() -> type:
             self.register_buffer("raw", raw)
             self.qtype, self.in_features, self.out_features = qtype, in_f, out_f
             self.bias = torch.nn.Parameter(bias, requires_grad=False) if bias is not None else None
+            self.sidecars: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # LoRAs
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             w = dequantize(self.raw, self.qtype, (self.out_features, self.in_features))
             bias = self.bias.to(x.dtype) if self.bias is not None else None
-            return F.linear(x, w.to(x.dtype), bias)
+            out = F.linear(x, w.to(x.dtype), bias)
+            for down, up, scale in self.sidecars:  # LoRA beside the quantized weight
+                out = out + F.linear(F.linear(x, down.to(x)), up.to(x)) * scale
+            return out
 
     return GGUFLinear
 
@@ -140,3 +146,43 @@ def _quantized_bias(name: str, converted: dict, kinds: dict) -> bool:
         return False
     w = name[: -len(".bias")] + ".weight"
     return w in kinds and int(kinds[w][0]) >= 0
+
+
+@contextmanager
+def sidecar_loras(model: Any, loras: list[tuple[dict[str, Any], float]]) -> Iterator[Any]:
+    """Apply PEFT-layout transformer LoRAs to a GGUF model inside the block: quantized layers
+    get them as side computations (their weights cannot be patched), float layers are
+    patched in place and restored."""
+    from invoke_nb.nodes.diffusion.lora import LoRAFormatError, parse_lora, patched
+
+    linear_cls = _module_type()
+    index: dict[str, Any] = {}
+    for name, mod in model.named_modules():
+        index[name] = index[name.replace(".", "_")] = mod
+    added: list[tuple[Any, Any]] = []
+    rest: list[tuple[dict[str, Any], float]] = []
+    try:
+        for sd, weight in loras:
+            plain: dict[str, Any] = {}
+            for module, layer in parse_lora(sd, "transformer").items():
+                mod = index.get(module)
+                if mod is None:
+                    raise LoRAFormatError(
+                        f"LoRA targets transformer.{module}, which the model lacks"
+                    )
+                if isinstance(mod, linear_cls):
+                    rank = layer.down.shape[0]
+                    scale = weight * ((layer.alpha / rank) if layer.alpha is not None else 1.0)
+                    entry = (layer.down.flatten(1).float(), layer.up.flatten(1).float(), scale)
+                    mod.sidecars.append(entry)
+                    added.append((mod, entry))
+                else:
+                    plain[f"transformer.{module}.lora_A.weight"] = layer.down
+                    plain[f"transformer.{module}.lora_B.weight"] = layer.up
+            if plain:
+                rest.append((plain, weight))
+        with patched(model, rest, "transformer"):
+            yield model
+    finally:
+        for mod, entry in added:
+            mod.sidecars.remove(entry)

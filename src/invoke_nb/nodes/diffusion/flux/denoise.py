@@ -34,6 +34,7 @@ from invoke_nb.nodes.diffusion.flux.fields import (
     IPAdapterField,
     TransformerField,
 )
+from invoke_nb.nodes.diffusion.flux.regional import Regional, combine, masked_attention, region_mask
 from invoke_nb.nodes.diffusion.flux.text_vae import lora_parts
 from invoke_nb.nodes.diffusion.lora import patched
 from invoke_nb.nodes.types import DenoiseMaskField, LatentsField
@@ -211,19 +212,22 @@ class FluxDenoiseInvocation(Node):
         if self.num_steps < 1:
             raise self._err(ctx, "num_steps", "must be at least 1")
 
-    def _conditioning(self, ctx: Context, field: str) -> FluxConditioning:
+    def _conditioning(self, ctx: Context, field: str, packed_h: int, packed_w: int) -> Regional:
+        """The field's conditionings joined as InvokeAI's regional prompting joins them."""
         value = getattr(self, field)
         items = value if isinstance(value, list) else [value]
-        if len(items) != 1:
-            raise self._err(
-                ctx, field, "regional FLUX prompts (several conditionings) are not supported yet"
-            )
-        if items[0].mask is not None:
-            raise self._err(ctx, field, "masked (regional) FLUX prompts are not supported yet")
-        cond = ctx.conditioning.load(items[0].conditioning_name)
-        if not isinstance(cond, FluxConditioning):
-            raise self._err(ctx, field, f"not FLUX conditioning ({type(cond).__name__})")
-        return cond
+        if not items:
+            raise self._err(ctx, field, "no conditioning given")
+        loaded = []
+        for item in items:
+            cond = ctx.conditioning.load(item.conditioning_name)
+            if not isinstance(cond, FluxConditioning):
+                raise self._err(ctx, field, f"not FLUX conditioning ({type(cond).__name__})")
+            mask = None
+            if item.mask is not None:
+                mask = region_mask(ctx.tensors.load(item.mask), packed_h, packed_w)
+            loaded.append((cond, mask))
+        return combine(loaded, packed_h * packed_w)
 
     # -- run -----------------------------------------------------------------------------
     def invoke(self, ctx: Context) -> LatentsOutput:
@@ -239,17 +243,15 @@ class FluxDenoiseInvocation(Node):
         rec = require_base(ctx, self.transformer.transformer, "transformer", ("flux",), ("main",))
         variant = rec.variant
         self._refuse_unsupported(ctx, variant)
-        if self.transformer.loras and rec.format != "checkpoint" and rec.format != "diffusers":
+        if self.transformer.loras and rec.format not in (
+            "checkpoint",
+            "diffusers",
+            "gguf_quantized",
+        ):
             raise self._err(
                 ctx, "transformer", f"LoRAs on a {rec.format} model are not supported yet"
             )
         schnell = variant == "schnell"
-        pos = self._conditioning(ctx, "positive_text_conditioning")
-        neg = (
-            self._conditioning(ctx, "negative_text_conditioning")
-            if self.negative_text_conditioning
-            else None
-        )
 
         init = ctx.tensors.load(self.latents).float() if self.latents is not None else None
         noise = sampling.get_noise(
@@ -266,6 +268,12 @@ class FluxDenoiseInvocation(Node):
                 f"latents {tuple(init.shape)} do not match width x height {self.width}x{self.height}",
             )
         _, _, lat_h, lat_w = noise.shape
+        pos = self._conditioning(ctx, "positive_text_conditioning", lat_h // 2, lat_w // 2)
+        neg = (
+            self._conditioning(ctx, "negative_text_conditioning", lat_h // 2, lat_w // 2)
+            if self.negative_text_conditioning
+            else None
+        )
         seq_len = (lat_h // 2) * (lat_w // 2)
         full = sampling.schedule(self.num_steps, seq_len, shift=not schnell)
         if init is not None and self.seeding == "diffusers":
@@ -301,11 +309,17 @@ class FluxDenoiseInvocation(Node):
             model = stack.enter_context(ctx.models.load(self.transformer.transformer))
             inner = model.config.num_attention_heads * model.config.attention_head_dim
             parts = lora_parts(ctx, loras, "transformer", inner)
-            stack.enter_context(
-                patched(
-                    model, parts, "transformer", what="", cache=getattr(ctx.models, "cache", None)
+            if rec.format == "gguf_quantized":  # quantized weights: LoRAs run beside them
+                from invoke_nb.models.gguf_flux import sidecar_loras
+
+                stack.enter_context(sidecar_loras(model, parts))
+            else:
+                stack.enter_context(
+                    patched(model, parts, "transformer", cache=getattr(ctx.models, "cache", None))
                 )
-            )
+            holder: dict[str, Any] = {}
+            if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
+                stack.enter_context(masked_attention(model, holder))
             stack.enter_context(torch.inference_mode())
             dtype = _dtype(model)
             out = _sample(
@@ -314,6 +328,7 @@ class FluxDenoiseInvocation(Node):
                 ids=sampling.image_ids(lat_h, lat_w, device).to(dtype),
                 pos=pos,
                 neg=neg,
+                holder=holder,
                 ts=ts,
                 cfg=cfg,
                 guidance=self.guidance,
@@ -370,13 +385,15 @@ def _predict(
     model: Any,
     x: torch.Tensor,
     ids: torch.Tensor,
-    cond: FluxConditioning,
+    cond: Regional,
     t: float,
     guidance: float,
+    holder: dict[str, Any],
 ) -> torch.Tensor:
     import torch
 
     dtype, device = x.dtype, x.device
+    holder["mask"] = cond.attn_mask.to(device) if cond.attn_mask is not None else None
     t5 = cond.t5_embeds.to(device, dtype)
     vec = torch.full((x.shape[0],), t, device=device, dtype=dtype)
     g = (
@@ -401,8 +418,9 @@ def _sample(
     *,
     x: torch.Tensor,
     ids: torch.Tensor,
-    pos: FluxConditioning,
-    neg: FluxConditioning | None,
+    pos: Regional,
+    neg: Regional | None,
+    holder: dict[str, Any],
     ts: list[float],
     cfg: list[float],
     guidance: float,
@@ -418,11 +436,11 @@ def _sample(
     total = len(ts) - 1
 
     def velocity(img: torch.Tensor, t: float, step: int) -> torch.Tensor:
-        v = _predict(model, img, ids, pos, t, guidance)
+        v = _predict(model, img, ids, pos, t, guidance, holder)
         scale = cfg[min(step, total - 1)]
         if not math.isclose(scale, 1.0):
             assert neg is not None
-            v_neg = _predict(model, img, ids, neg, t, guidance)
+            v_neg = _predict(model, img, ids, neg, t, guidance, holder)
             v = v_neg + scale * (v - v_neg)
         return v
 
