@@ -41,6 +41,24 @@ def _ident(model: Any) -> Any:
     return ModelIdentifierField(**{f: getattr(model, f) for f in fields})
 
 
+def _family(model: Any) -> Any:
+    """The graph module of a transformer family's base, or ``None`` for SD1/SD2/SDXL."""
+    import importlib
+
+    module = {
+        "cogview4": "standard_cogview4",
+    }.get(_ident(model).base)
+    return importlib.import_module(f"invoke_nb.graph.{module}") if module else None
+
+
+def _given(values: dict[str, Any], fn: Any) -> dict[str, Any]:
+    """The keyword-only arguments of ``fn`` as the call has them."""
+    import inspect
+
+    params = inspect.signature(fn).parameters.items()
+    return {n: values[n] for n, p in params if p.kind is p.KEYWORD_ONLY}
+
+
 def _base(
     g: Graph,
     model: Any,
@@ -193,6 +211,8 @@ def txt2img(
     seeding: str = "invokeai",
 ) -> Graph:
     """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1 or SDXL."""
+    if (family := _family(model)) is not None:
+        return family.txt2img(model, prompt, **_given(locals(), txt2img))
     g = Graph()
     _base(
         g,
@@ -263,6 +283,8 @@ def img2img(
     model: Any, image: Image.Image | Any, prompt: str, *, strength: float = 0.75, **kw: Any
 ) -> Graph:
     """Image to image: encode ``image``, noise it to ``strength``, denoise the rest of the way."""
+    if (family := _family(model)) is not None:
+        return family.img2img(model, image, prompt, strength=strength, **kw)
     g, _ = _image_graph("img2img", model, image, prompt, strength, {**_DEFAULTS, **kw})
     return g
 

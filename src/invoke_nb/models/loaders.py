@@ -60,6 +60,10 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
     if not path.exists():
         raise _fail(record, path, "file or folder does not exist")
     kind = record.type
+    if kind == "main" and record.base == "cogview4":
+        from invoke_nb.models.load_cogview4 import load_cogview4
+
+        return load_cogview4(record, submodel, dtype)
     if kind == "main":
         if submodel not in SUBMODELS:
             raise _fail(record, path, f"unknown submodel {submodel!r}; expected one of {SUBMODELS}")

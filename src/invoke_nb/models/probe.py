@@ -414,6 +414,10 @@ def _probe_folder(p: Path) -> ProbeResult:
     index = _json(p / "model_index.json")
     config = _json(p / "config.json")
     cls = _class_name(index) if index else None
+    from invoke_nb.models.probe_cogview4 import probe_cogview4_folder
+
+    if (found := probe_cogview4_folder(p, cls)) is not None:
+        return found
     if cls in _SD_PIPELINES or (cls or "").startswith(("StableDiffusion3", "Flux")):
         return _main_diffusers(p, cls or "")
     if config is not None:
