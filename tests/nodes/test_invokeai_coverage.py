@@ -66,6 +66,7 @@ KEPT: dict[tuple[str, str], str] = {
     ("img_pad_crop", "board"): "ours saves its image like every image node",
     ("img_pad_crop", "metadata"): "ours saves its image like every image node",
     ("cogview4_denoise", "seeding"): "ours: InvokeAI's or CogView4Pipeline's noise and schedule",
+    ("z_image_denoise", "seeding"): "ours: InvokeAI's or ZImagePipeline's noise and schedule",
 }
 
 
@@ -81,7 +82,10 @@ def _literal_superset(ours: str, theirs: str) -> bool:
 
 
 # node types whose inputs are another's plus a few: they share that one's KEPT entries
-KEPT_LIKE = {"denoise_latents_meta": "denoise_latents"}
+KEPT_LIKE = {
+    "denoise_latents_meta": "denoise_latents",
+    "z_image_denoise_meta": "z_image_denoise",
+}
 
 
 def _same_type(ours: str, theirs: str) -> bool:

@@ -47,6 +47,7 @@ def _family(model: Any) -> Any:
 
     module = {
         "cogview4": "standard_cogview4",
+        "z-image": "standard_z_image",
     }.get(_ident(model).base)
     return importlib.import_module(f"invoke_nb.graph.{module}") if module else None
 

@@ -64,6 +64,10 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         from invoke_nb.models.load_cogview4 import load_cogview4
 
         return load_cogview4(record, submodel, dtype)
+    if (kind == "main" and record.base == "z-image") or kind == "qwen3_encoder":
+        from invoke_nb.models.load_z_image import load_z_image
+
+        return load_z_image(record, submodel, dtype)
     if kind == "main":
         if submodel not in SUBMODELS:
             raise _fail(record, path, f"unknown submodel {submodel!r}; expected one of {SUBMODELS}")

@@ -316,6 +316,10 @@ def probe_state_dict(sd: Shapes, name: str) -> ProbeResult:
     """Identify a model from its tensor names and shapes (``name`` breaks VAE ties)."""
     if not sd:
         return _unknown("the file holds no tensors")
+    from invoke_nb.models.probe_z_image import probe_z_image_state_dict
+
+    if (found := probe_z_image_state_dict(sd)) is not None:
+        return found
     for check in (_main_checkpoint, _lora, _controlnet, _ip_adapter):
         found = check(sd)
         if found is not None:
@@ -417,6 +421,10 @@ def _probe_folder(p: Path) -> ProbeResult:
     from invoke_nb.models.probe_cogview4 import probe_cogview4_folder
 
     if (found := probe_cogview4_folder(p, cls)) is not None:
+        return found
+    from invoke_nb.models.probe_z_image import probe_z_image_folder
+
+    if (found := probe_z_image_folder(p, cls, config)) is not None:
         return found
     if cls in _SD_PIPELINES or (cls or "").startswith(("StableDiffusion3", "Flux")):
         return _main_diffusers(p, cls or "")

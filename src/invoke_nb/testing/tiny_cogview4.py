@@ -51,11 +51,22 @@ def _vae_config(latent_channels: int) -> dict[str, Any]:
     }
 
 
-def write_vae(dest: Path, latent_channels: int = 16, **extra: Any) -> None:
-    """A 4-block (scale 8) VAE with ``latent_channels`` channels, saved to ``dest``."""
+def write_vae(dest: Path, latent_channels: int = 16, *, sharp: bool = False, **extra: Any) -> None:
+    """A 4-block (scale 8) VAE with ``latent_channels`` channels, saved to ``dest``.
+
+    ``sharp`` pins the encoder's log-variance at its floor (std ~ 3e-7), so an image
+    encodes to the same latents whichever generator draws the sample: pixel comparisons
+    with pipelines that sample from their own generator then test everything else.
+    """
     from diffusers import AutoencoderKL
 
-    AutoencoderKL(**{**_vae_config(latent_channels), **extra}).save_pretrained(dest)
+    vae = AutoencoderKL(**{**_vae_config(latent_channels), **extra})
+    if sharp:
+        conv = vae.encoder.conv_out
+        with torch.no_grad():
+            conv.weight[latent_channels:] = 0.0
+            conv.bias[latent_channels:] = -40.0
+    vae.save_pretrained(dest)
 
 
 def make_cogview4(dest: Path, *, seed: int = 0) -> Path:

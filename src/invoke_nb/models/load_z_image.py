@@ -1,0 +1,132 @@
+"""Load Z-Image parts: ``ZImageTransformer2DModel`` (diffusers folder or one file), the
+Qwen3 text encoder and tokenizer (from a Z-Image folder or a standalone encoder folder),
+the 16-channel VAE and the scheduler config.
+
+Precision: InvokeAI runs Z-Image in bfloat16 where the device supports it; the CPU keeps
+the cache's float32.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+from invoke_nb.models.errors import MissingComponentError, ModelLoadError
+from invoke_nb.models.load_cogview4 import family_dtype
+from invoke_nb.models.records import ModelRecord
+
+__all__ = ["SUBMODELS", "load_z_image"]
+
+SUBMODELS = ("transformer", "text_encoder", "tokenizer", "vae", "scheduler")
+
+
+def _fail(record: ModelRecord, path: Path, problem: str, kind: type[Exception] = ModelLoadError):
+    return kind(f"model {record.name!r} ({record.key}): {path}: {problem}")
+
+
+def load_z_image(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
+    """Load ``submodel`` of a Z-Image main model or a Qwen3 encoder record."""
+    root = Path(record.path).expanduser()
+    dtype = family_dtype(dtype)
+    if record.type == "qwen3_encoder":
+        if submodel not in ("text_encoder", "tokenizer"):
+            raise _fail(record, root, f"a Qwen3 encoder has no submodel {submodel!r}")
+        folder = root / submodel if (root / submodel).is_dir() else root
+        return _part(record, folder, submodel, dtype)
+    if submodel not in SUBMODELS:
+        raise _fail(record, root, f"unknown Z-Image submodel {submodel!r}; expected {SUBMODELS}")
+    if root.is_file():
+        if submodel != "transformer":
+            raise _fail(
+                record,
+                root,
+                f"a single-file Z-Image model holds only the transformer, not {submodel!r}: "
+                "give the loader a Qwen3 encoder and a VAE (or a Qwen3 source folder)",
+                MissingComponentError,
+            )
+        return _transformer_file(record, root, dtype)
+    folder = root / submodel
+    if not folder.is_dir():
+        raise _fail(
+            record,
+            folder,
+            f"missing component {submodel!r} in the Z-Image folder",
+            MissingComponentError,
+        )
+    return _part(record, folder, submodel, dtype)
+
+
+def _part(record: ModelRecord, folder: Path, submodel: str, dtype: torch.dtype) -> Any:
+    try:
+        if submodel == "scheduler":
+            return json.loads((folder / "scheduler_config.json").read_text(encoding="utf-8"))
+        if submodel == "tokenizer":
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        if submodel == "text_encoder":
+            from transformers import AutoModel
+
+            return AutoModel.from_pretrained(folder, local_files_only=True, dtype=dtype).eval()
+        if submodel == "transformer":
+            from diffusers import ZImageTransformer2DModel
+
+            return ZImageTransformer2DModel.from_pretrained(
+                folder, local_files_only=True, torch_dtype=dtype
+            ).eval()
+        from diffusers import AutoencoderKL
+
+        return AutoencoderKL.from_pretrained(
+            folder, local_files_only=True, torch_dtype=dtype
+        ).eval()
+    except Exception as exc:
+        raise _fail(record, folder, f"cannot load {submodel}: {type(exc).__name__}: {exc}") from exc
+
+
+def _transformer_file(record: ModelRecord, path: Path, dtype: torch.dtype) -> Any:
+    """A single-file transformer in diffusers key layout, configured from its shapes."""
+    from diffusers import ZImageTransformer2DModel
+    from safetensors.torch import load_file
+
+    try:
+        sd = load_file(str(path))
+        sd = {k.removeprefix("model.diffusion_model."): v for k, v in sd.items()}
+        config = _config_from_shapes(sd)
+        import torch
+
+        with torch.device("meta"):
+            model = ZImageTransformer2DModel(**config)
+        model.load_state_dict(sd, strict=True, assign=True)
+        return model.to(dtype).eval()
+    except Exception as exc:
+        raise _fail(record, path, f"cannot load transformer: {type(exc).__name__}: {exc}") from exc
+
+
+def _config_from_shapes(sd: dict[str, Any]) -> dict[str, Any]:
+    """ZImageTransformer2DModel arguments read off the checkpoint's tensor shapes."""
+    dim = sd["cap_embedder.1.weight"].shape[0]
+    cap = sd["cap_embedder.1.weight"].shape[1]
+    layers = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("layers."))
+    refiners = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("context_refiner."))
+    head_dim = sd["layers.0.attention.norm_q.weight"].shape[0]
+    in_ch = sd["all_x_embedder.2-1.weight"].shape[1] // 4
+    config: dict[str, Any] = {
+        "in_channels": in_ch,
+        "dim": dim,
+        "n_layers": layers,
+        "n_refiner_layers": refiners,
+        "n_heads": dim // head_dim,
+        "n_kv_heads": dim // head_dim,
+        "cap_feat_dim": cap,
+    }
+    if head_dim != 128:  # not Z-Image's real width: split the rotary axes like ours
+        third = head_dim // 8 * 2
+        config["axes_dims"] = [
+            head_dim - 2 * (head_dim - third) // 2,
+            *[(head_dim - third) // 2] * 2,
+        ]
+    return config
