@@ -46,3 +46,10 @@ def zi_lora(zi_models: LocalModels) -> Any:
 @pytest.fixture
 def runner(zi_models: LocalModels) -> inb.Runner:
     return inb.Runner(services=inb.Services(models=zi_models))
+
+
+@pytest.fixture(scope="session")
+def tiny_z_control(tiny_models_dir: Path) -> Path:
+    from invoke_nb.testing.tiny_z_image import make_z_image_control
+
+    return make_z_image_control(tiny_models_dir / "tiny-z-image-control")

@@ -4,6 +4,7 @@ noise, LoRAs, the seed variance enhancer, bad input."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -189,3 +190,70 @@ def test_bad_input_names_node_and_field(runner, zi, zi_lora) -> None:
         runner.run(g)
     with pytest.raises(Exception, match=r"multiple of 16|multiple_of"):
         txt2img(zi, "a cat", width=72, height=64)
+
+
+def _with_control(g: inb.Graph, control_id: Any, image: Image.Image, **kw: Any) -> inb.Graph:
+    g.add("z_image_control", id="control", image=image, control_model=control_id, **kw)
+    g.connect("control", "control", "denoise_latents", "control")
+    return g
+
+
+def test_control_matches_z_image_controlnet_pipeline(
+    runner, zi_models, zi, tiny_z_image: Path, tiny_z_control: Path, tmp_path: Path
+) -> None:
+    from diffusers import ZImageControlNetModel, ZImageControlNetPipeline
+
+    from invoke_nb.models.local import identifier
+    from invoke_nb.testing.tiny_z_image import make_z_image_control
+
+    rec = zi_models.register(
+        tiny_z_control, name="tiny-z-control", base="z-image", type="controlnet"
+    )
+    edges = Image.fromarray(
+        ((np.indices((64, 64)).sum(0) // 8) % 2 * 255).astype(np.uint8)
+    ).convert("RGB")
+    common = dict(steps=3, seed=4, cfg_scale=1.0, seeding="diffusers", **SIZE)
+    plain = pixels(runner.run(txt2img(zi, "a cat", **common)))
+    g = _with_control(
+        txt2img(zi, "a cat", **common), identifier(rec), edges, control_context_scale=0.8
+    )
+    ours = pixels(runner.run(g))
+    assert np.abs(ours - plain).max() > 10  # the control does something
+
+    base = _pipe("ZImagePipeline", tiny_z_image)
+    pipe = ZImageControlNetPipeline(
+        **{
+            k: getattr(base, k)
+            for k in ("scheduler", "vae", "text_encoder", "tokenizer", "transformer")
+        },
+        controlnet=ZImageControlNetModel.from_pretrained(tiny_z_control),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe(
+        "a cat",
+        control_image=edges,
+        controlnet_conditioning_scale=0.8,
+        num_inference_steps=3,
+        guidance_scale=0.0,
+        generator=torch.Generator("cpu").manual_seed(4),
+        **SIZE,
+    ).images[0]
+    assert np.abs(ours - np.asarray(ref).astype(np.int16)).max() <= 2
+
+    # InvokeAI's control-model format (one file) loads to the same weights and image
+    single = make_z_image_control(tmp_path / "control.safetensors", single_file=True)
+    found = probe(single)
+    assert (found.type, found.base, found.format) == ("controlnet", "z-image", "checkpoint")
+    rec2 = zi_models.register(single, name="tiny-z-control-file", base="z-image", type="controlnet")
+    g2 = _with_control(
+        txt2img(zi, "a cat", **common), identifier(rec2), edges, control_context_scale=0.8
+    )
+    assert np.abs(pixels(runner.run(g2)) - ours).max() <= 1
+
+    # outside begin/end the control is off
+    g3 = _with_control(
+        txt2img(zi, "a cat", **common), identifier(rec), edges, begin_step_percent=1.0
+    )
+    g3.set("denoise_latents", steps=3)
+    late = pixels(runner.run(g3))  # only the step at 3/3 would apply: none runs there
+    assert np.array_equal(late, plain)

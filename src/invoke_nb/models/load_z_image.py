@@ -32,6 +32,8 @@ def load_z_image(record: ModelRecord, submodel: str | None, dtype: torch.dtype) 
     """Load ``submodel`` of a Z-Image main model or a Qwen3 encoder record."""
     root = Path(record.path).expanduser()
     dtype = family_dtype(dtype)
+    if record.type == "controlnet":
+        return _control(record, root, dtype)
     if record.type == "qwen3_encoder":
         if submodel not in ("text_encoder", "tokenizer"):
             raise _fail(record, root, f"a Qwen3 encoder has no submodel {submodel!r}")
@@ -130,3 +132,54 @@ def _config_from_shapes(sd: dict[str, Any]) -> dict[str, Any]:
             *[(head_dim - third) // 2] * 2,
         ]
     return config
+
+
+def _control(record: ModelRecord, path: Path, dtype: torch.dtype) -> Any:
+    """A ``ZImageControlNetModel``: a diffusers folder, or one file in VideoX-Fun's layout
+    (the layer places come from the file's metadata, else Z-Image-Turbo's 30 layers)."""
+    from diffusers import ZImageControlNetModel
+
+    try:
+        if path.is_dir():
+            return ZImageControlNetModel.from_pretrained(
+                path, local_files_only=True, torch_dtype=dtype
+            ).eval()
+        import torch
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        sd = load_file(str(path))
+        n = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("control_layers."))
+        places = (
+            json.loads(meta["control_layers_places"])
+            if "control_layers_places" in meta
+            else [i * (30 // n) for i in range(n)]
+        )
+        refiner = sorted(
+            {int(k.split(".")[1]) for k in sd if k.startswith("control_noise_refiner.")}
+        )
+        head_dim = sd["control_layers.0.attention.norm_q.weight"].shape[0]
+        dim = sd["control_all_x_embedder.2-1.weight"].shape[0]
+        config = {
+            "control_layers_places": places,
+            "control_refiner_layers_places": refiner or [0, 1],
+            "control_in_dim": sd["control_all_x_embedder.2-1.weight"].shape[1] // 4,
+            "dim": dim,
+            "n_refiner_layers": len(refiner) or 2,
+            "n_heads": dim // head_dim,
+            "n_kv_heads": dim // head_dim,
+        }
+        if not refiner:
+            config["add_control_noise_refiner"] = "control_layers"
+        elif any(k.startswith("control_noise_refiner.0.after_proj") for k in sd):
+            config["add_control_noise_refiner"] = "control_noise_refiner"
+        with torch.device("meta"):
+            model = ZImageControlNetModel(**config)
+        model.load_state_dict(sd, strict=True, assign=True)
+        return model.to(dtype).eval()
+    except Exception as exc:
+        raise _fail(
+            record, path, f"cannot load Z-Image ControlNet: {type(exc).__name__}: {exc}"
+        ) from exc

@@ -64,7 +64,7 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         from invoke_nb.models.load_cogview4 import load_cogview4
 
         return load_cogview4(record, submodel, dtype)
-    if (kind == "main" and record.base == "z-image") or kind == "qwen3_encoder":
+    if (kind in ("main", "controlnet") and record.base == "z-image") or kind == "qwen3_encoder":
         from invoke_nb.models.load_z_image import load_z_image
 
         return load_z_image(record, submodel, dtype)

@@ -6,7 +6,9 @@
   ``cap_pad_token`` keys, no LoRA suffixes): main / ``z-image`` / ``checkpoint``;
 - a LoRA on ``diffusion_model.layers.`` / ``transformer.layers.``: lora / ``z-image`` /
   ``lycoris`` (InvokeAI's LyCORIS-or-PEFT single-file config);
-- a Qwen3 text-encoder folder: ``qwen3_encoder`` / ``any`` / ``qwen3_encoder``.
+- a Qwen3 text-encoder folder: ``qwen3_encoder`` / ``any`` / ``qwen3_encoder``;
+- a Z-Image ControlNet (``control_all_x_embedder`` keys; VideoX-Fun's layout):
+  controlnet / ``z-image`` / ``checkpoint``, or a ``ZImageControlNetModel`` folder.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ _LORA_PREFIXES = (
 def probe_z_image_state_dict(sd: Shapes) -> ProbeResult | None:
     """Z-Image transformer checkpoints and LoRAs, from tensor names only."""
     keys = list(sd)
+    if any(k.startswith("control_all_x_embedder.") for k in keys):
+        return ProbeResult("controlnet", BASE, "checkpoint")
     lora = any(k.endswith(_LORA_SUFFIXES) for k in keys)
     if lora and any(k.startswith(_LORA_PREFIXES) for k in keys):
         return ProbeResult("lora", BASE, "lycoris")
@@ -56,6 +60,8 @@ def probe_z_image_folder(
         missing = [c for c in PARTS if not (folder / c).is_dir()]
         extra = {"missing_components": missing} if missing else {}
         return ProbeResult("main", BASE, "diffusers", extra=extra)
+    if (config or {}).get("_class_name") == "ZImageControlNetModel":
+        return ProbeResult("controlnet", BASE, "diffusers")
     archs = (config or {}).get("architectures") or []
     if pipeline_class is None and archs and archs[0] in ("Qwen3Model", "Qwen3ForCausalLM"):
         return ProbeResult("qwen3_encoder", "any", "qwen3_encoder")

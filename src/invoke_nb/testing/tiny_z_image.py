@@ -18,7 +18,12 @@ import torch
 from invoke_nb.testing.tiny_cogview4 import write_vae
 from invoke_nb.testing.word_tokenizer import write_word_tokenizer
 
-__all__ = ["make_z_image", "make_z_image_lora", "make_z_image_transformer_file"]
+__all__ = [
+    "make_z_image",
+    "make_z_image_control",
+    "make_z_image_lora",
+    "make_z_image_transformer_file",
+]
 
 SCHEDULER: dict[str, Any] = {
     "_class_name": "FlowMatchEulerDiscreteScheduler",
@@ -133,4 +138,41 @@ def make_z_image_lora(
             sd[f"{prefix}{name}.lora_A.weight"] = torch.randn(rank, in_f, generator=gen) * 0.5
             sd[f"{prefix}{name}.lora_B.weight"] = torch.randn(out_f, rank, generator=gen) * 0.5
     save_file(sd, str(dest))
+    return dest
+
+
+CONTROL = {
+    "control_layers_places": [0, 1],
+    "control_refiner_layers_places": [0],
+    "control_in_dim": 16,
+    "dim": 32,
+    "n_refiner_layers": 1,
+    "n_heads": 2,
+    "n_kv_heads": 2,
+}
+
+
+def make_z_image_control(dest: Path, *, seed: int = 5, single_file: bool = False) -> Path:
+    """A tiny Z-Image ControlNet (VideoX-Fun layout) for ``make_z_image``'s transformer.
+
+    A diffusers folder, or with ``single_file`` one .safetensors in the original key layout
+    (InvokeAI's control-model format) whose metadata names the control layer places.
+    """
+    from diffusers import ZImageControlNetModel
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    model = ZImageControlNetModel(**CONTROL)
+    with torch.no_grad():  # zero-initialised projections would make the control a no-op
+        for name, p in model.named_parameters():
+            if "after_proj" in name or "before_proj" in name:
+                p.normal_(0, 0.5)
+    if not single_file:
+        if dest.exists():
+            shutil.rmtree(dest)
+        model.save_pretrained(dest)
+        return dest
+    sd = {k: v.contiguous() for k, v in model.state_dict().items()}
+    meta = {"control_layers_places": json.dumps(CONTROL["control_layers_places"])}
+    save_file(sd, str(dest), metadata=meta)
     return dest

@@ -10,6 +10,9 @@ in our loop, Heun and LCM through diffusers' flow-matching schedulers.
 ``linspace(1, 1/steps, steps)``, ``scheduler.step``) and its draw order (img2img noise is
 the generator's second draw, after the VAE's sample), Euler only.
 
+With ``control``, diffusers' ``ZImageControlNetModel`` adds its hints to the transformer's
+layers on the steps ``begin <= step/steps <= end`` (InvokeAI's rule).
+
 Classifier-free guidance runs when ``guidance_scale`` > 1 and a negative prompt is
 connected: ``v = v_neg + g * (v_pos - v_neg)`` (diffusers' ``guidance_scale`` is ``g - 1``).
 """
@@ -31,6 +34,7 @@ from invoke_nb.nodes.diffusion.cogview4.fields import TransformerField
 from invoke_nb.nodes.diffusion.devices import execution_device
 from invoke_nb.nodes.diffusion.fields import LatentsOutput, VAEField
 from invoke_nb.nodes.diffusion.sd.denoise import resize_mask
+from invoke_nb.nodes.diffusion.z_image.control import attached, control_latents, step_applies
 from invoke_nb.nodes.diffusion.z_image.fields import ZImageConditioningField, ZImageControlField
 from invoke_nb.nodes.diffusion.z_image.lora import z_image_lora_patch
 from invoke_nb.nodes.diffusion.z_image.text_encoder import ZImageConditioning
@@ -181,8 +185,8 @@ class ZImageDenoiseInvocation(Node):
     def invoke(self, ctx: Context) -> LatentsOutput:
         import torch
 
-        if self.control is not None:
-            raise self._fail(ctx, "control", "Z-Image ControlNet is not supported yet")
+        if self.control is not None and self.vae is None:
+            raise self._fail(ctx, "vae", "a VAE is required to encode the control image")
         if self.width % 16 or self.height % 16:
             raise self._fail(
                 ctx, "width/height", f"must be multiples of 16, got {self.width}x{self.height}"
@@ -220,7 +224,23 @@ class ZImageDenoiseInvocation(Node):
                     transformer, loras, "transformer", getattr(models, "cache", None)
                 )
             )
-            result = self._run(ctx, transformer, pos, neg, init, device)
+            control = None
+            if self.control is not None:
+                controlnet = stack.enter_context(models.load(self.control.control_model))
+                stack.enter_context(attached(controlnet, transformer))
+                image = ctx.images.get_pil(self.control.image_name)
+                with models.load(self.vae.vae) as vae:
+                    lat = control_latents(
+                        vae,
+                        image,
+                        self.width,
+                        self.height,
+                        controlnet.config.control_in_dim,
+                        self.seeding,
+                        device,
+                    )
+                control = (controlnet, lat.to(device, next(transformer.parameters()).dtype))
+            result = self._run(ctx, transformer, pos, neg, init, device, control)
         name = ctx.tensors.save(result)
         return LatentsOutput.of(name, result)
 
@@ -273,6 +293,7 @@ class ZImageDenoiseInvocation(Node):
         neg: torch.Tensor | None,
         init: torch.Tensor | None,
         device: str,
+        control: tuple[Any, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         import torch
 
@@ -298,12 +319,26 @@ class ZImageDenoiseInvocation(Node):
         uncond = [neg.to(device, dtype)] if neg is not None else None
         total = len(sigmas) - 1
 
-        def velocity(sigma: float) -> torch.Tensor:
+        def predict(
+            x: list[Any], t: torch.Tensor, caption: list[Any], hinted: bool
+        ) -> torch.Tensor:
+            hints = None
+            if hinted and control is not None:
+                net, lat = control
+                scale = self.control.control_context_scale
+                hints = net(x, t, caption, [lat], conditioning_scale=scale)
+            out = transformer(x, t, caption, controlnet_block_samples=hints, return_dict=False)
+            return -out[0][0].float().squeeze(1)
+
+        def velocity(sigma: float, step: int) -> torch.Tensor:
             x = [latents.to(dtype).unsqueeze(2)[0]]
             t = torch.tensor([1.0 - sigma], device=device, dtype=dtype)
-            v = -transformer(x, t, cond, return_dict=False)[0][0].float().squeeze(1)
+            hinted = control is not None and step_applies(
+                step, total, self.control.begin_step_percent, self.control.end_step_percent
+            )
+            v = predict(x, t, cond, hinted)
             if uncond is not None:
-                v_neg = -transformer(x, t, uncond, return_dict=False)[0][0].float().squeeze(1)
+                v_neg = predict(x, t, uncond, hinted)
                 v = v_neg + self.guidance_scale * (v - v_neg)
             return v.unsqueeze(0)
 
@@ -312,11 +347,11 @@ class ZImageDenoiseInvocation(Node):
             ctx.check_cancelled()
             if sched is None:
                 s, s_next = sigmas[i], sigmas[i + 1]
-                latents = latents + (s_next - s) * velocity(s)
+                latents = latents + (s_next - s) * velocity(s, i)
                 latents = latents.to(dtype).float()
             else:
                 s = float(step) / sched.config.num_train_timesteps
-                latents = sched.step(velocity(s), step, latents, return_dict=False)[0]
+                latents = sched.step(velocity(s, done), step, latents, return_dict=False)[0]
                 s_next = sched.sigmas[i + 1].item() if i + 1 < len(sched.sigmas) else 0.0
             first_order = getattr(sched, "state_in_first_order", True)
             if repaint is not None:

@@ -14,6 +14,7 @@ __all__ = [
     "ZImageConditioningField",
     "ZImageConditioningOutput",
     "ZImageControlField",
+    "ZImageControlOutput",
     "ZImageLoRALoaderOutput",
     "ZImageModelLoaderOutput",
 ]
@@ -77,3 +78,10 @@ class ZImageLoRALoaderOutput(_OptionalOutputs):
     qwen3_encoder: Qwen3EncoderField | None = OutputField(
         description="Qwen3 tokenizer and text encoder", title="Qwen3 Encoder"
     )
+
+
+@output("z_image_control_output")
+class ZImageControlOutput(Output):
+    """Z-Image Control output containing control configuration."""
+
+    control: ZImageControlField = OutputField(description="Z-Image control conditioning")
