@@ -125,6 +125,13 @@ MODEL_FIELDS: dict[tuple[str, str], dict[str, Any]] = {
     ("vae_loader", "vae_model"): {"type": "vae"},
     ("lora_loader", "lora"): {"type": "lora"},
     ("sdxl_lora_loader", "lora"): {"type": "lora", "base": ["sdxl"]},
+    ("cogview4_model_loader", "model"): {"type": "main", "base": ["cogview4"]},
+    ("z_image_model_loader", "model"): {"type": "main", "base": ["z-image"]},
+    ("z_image_model_loader", "qwen3_source_model"): {"type": "main", "base": ["z-image"]},
+    ("z_image_model_loader", "qwen3_encoder_model"): {"type": "qwen3_encoder"},
+    ("z_image_model_loader", "vae_model"): {"type": "vae", "base": ["flux"]},
+    ("z_image_lora_loader", "lora"): {"type": "lora", "base": ["z-image"]},
+    ("z_image_control", "control_model"): {"type": "controlnet", "base": ["z-image"]},
 }
 
 
