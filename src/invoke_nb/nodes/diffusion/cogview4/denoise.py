@@ -177,6 +177,7 @@ class CogView4DenoiseInvocation(WithBoard):
         seq_len = (self.height // 8) * (self.width // 8) // cfg.patch_size**2
         noise = make_noise(self.seed, cfg.in_channels, self.height, self.width, self.seeding)
         noise = noise.to(device)
+        sched = None
         if self.seeding == "invokeai":
             ts, sigmas = invokeai_schedule(
                 self.steps, self.denoising_start, self.denoising_end, seq_len
@@ -189,6 +190,7 @@ class CogView4DenoiseInvocation(WithBoard):
                 sched, timesteps = diffusers_schedule(sc, self.steps, seq_len)
             all_sigmas = sched.sigmas.tolist()
             first = int(self.steps * self.denoising_start)
+            sched.set_begin_index(first)
             last = self.steps - int(self.steps * (1 - self.denoising_end))
             model_t = timesteps[first:last].tolist()
             sigmas = all_sigmas[first : last + 1]
@@ -216,11 +218,16 @@ class CogView4DenoiseInvocation(WithBoard):
                 crop_coords=crop,
                 return_dict=False,
             )
-            v = transformer(hidden_states=x, encoder_hidden_states=cond, **kw)[0].float()
-            if guided:
-                v_neg = transformer(hidden_states=x, encoder_hidden_states=uncond, **kw)[0].float()
+            v = transformer(hidden_states=x, encoder_hidden_states=cond, **kw)[0]
+            if guided:  # InvokeAI mixes in float32, CogView4Pipeline in the model's dtype
+                v_neg = transformer(hidden_states=x, encoder_hidden_states=uncond, **kw)[0]
+                if self.seeding == "invokeai":
+                    v, v_neg = v.float(), v_neg.float()
                 v = v_neg + scales[i] * (v - v_neg)
-            latents = latents + (sigmas[i + 1] - sigmas[i]) * v
+            if self.seeding == "diffusers":  # the scheduler scales v in its dtype, as there
+                latents = sched.step(v, model_t[i], latents, return_dict=False)[0]
+            else:
+                latents = latents + (sigmas[i + 1] - sigmas[i]) * v.float()
             if self.seeding == "invokeai":
                 latents = latents.to(dtype).float()
             if repaint is not None:

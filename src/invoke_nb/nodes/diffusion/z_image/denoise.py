@@ -330,9 +330,12 @@ class ZImageDenoiseInvocation(Node):
             out = transformer(x, t, caption, controlnet_block_samples=hints, return_dict=False)
             return -out[0][0].float().squeeze(1)
 
-        def velocity(sigma: float, step: int) -> torch.Tensor:
+        def velocity(sigma: float, step: int, timestep: Any = None) -> torch.Tensor:
             x = [latents.to(dtype).unsqueeze(2)[0]]
-            t = torch.tensor([1.0 - sigma], device=device, dtype=dtype)
+            if self.seeding == "diffusers":  # ZImagePipeline: (1000 - t) / 1000 in float32
+                t = ((1000 - timestep.float()) / 1000).reshape(1).to(device)
+            else:  # InvokeAI: 1 - sigma in the model's dtype
+                t = torch.tensor([1.0 - sigma], device=device, dtype=dtype)
             hinted = control is not None and step_applies(
                 step, total, self.control.begin_step_percent, self.control.end_step_percent
             )
@@ -351,7 +354,7 @@ class ZImageDenoiseInvocation(Node):
                 latents = latents.to(dtype).float()
             else:
                 s = float(step) / sched.config.num_train_timesteps
-                latents = sched.step(velocity(s, done), step, latents, return_dict=False)[0]
+                latents = sched.step(velocity(s, done, step), step, latents, return_dict=False)[0]
                 s_next = sched.sigmas[i + 1].item() if i + 1 < len(sched.sigmas) else 0.0
             first_order = getattr(sched, "state_in_first_order", True)
             if repaint is not None:
