@@ -179,7 +179,7 @@ def test_seed_variance_enhancer_follows_invokeai(runner, zi) -> None:
 def test_bad_input_names_node_and_field(runner, zi, zi_lora) -> None:
     g = txt2img(zi, "a cat", steps=2, cfg_scale=1.0, **SIZE)
     g.set("model_loader", model=zi_lora)
-    with pytest.raises(Exception, match=r"model_loader.*'model'.*z-image.*lora"):
+    with pytest.raises(Exception, match=r"model_loader.*'model'.*type 'lora'.*'main'"):
         runner.run(g)
     g = txt2img(zi, "a cat", steps=2, cfg_scale=1.0, **SIZE)
     g.set("denoise_latents", denoising_start=0.5)

@@ -47,6 +47,8 @@ class CogView4ModelLoaderInvocation(Node):
         description="CogView4 model (Transformer) to load",
         input=Input.DIRECT,
         ui_hint=UIHint.MODEL,
+        ui_model_base=["cogview4"],
+        ui_model_type=["main"],
     )
 
     def invoke(self, ctx: Context) -> CogView4ModelLoaderOutput:

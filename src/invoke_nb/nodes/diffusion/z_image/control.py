@@ -104,7 +104,11 @@ class ZImageControlInvocation(Node):
         description="The preprocessed control image (Canny, HED, Depth, Pose, or MLSD)"
     )
     control_model: ModelIdentifierField = InputField(
-        description="ControlNet model to load", title="Control Model", ui_hint=UIHint.MODEL
+        description="ControlNet model to load",
+        title="Control Model",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["z-image"],
+        ui_model_type=["controlnet"],
     )
     control_context_scale: float = InputField(
         default=0.75,

@@ -52,6 +52,8 @@ class ZImageModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="Transformer",
         ui_hint=UIHint.MODEL,
+        ui_model_base=["z-image"],
+        ui_model_type=["main"],
     )
     vae_model: ModelIdentifierField | None = InputField(
         default=None,
@@ -60,6 +62,8 @@ class ZImageModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="VAE",
         ui_hint=UIHint.MODEL,
+        ui_model_base=["flux"],
+        ui_model_type=["vae"],
     )
     qwen3_encoder_model: ModelIdentifierField | None = InputField(
         default=None,
@@ -68,6 +72,7 @@ class ZImageModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="Qwen3 Encoder",
         ui_hint=UIHint.MODEL,
+        ui_model_type=["qwen3_encoder"],
     )
     qwen3_source_model: ModelIdentifierField | None = InputField(
         default=None,
@@ -75,6 +80,9 @@ class ZImageModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="Qwen3 Source (Diffusers)",
         ui_hint=UIHint.MODEL,
+        ui_model_base=["z-image"],
+        ui_model_type=["main"],
+        ui_model_format=["diffusers"],
     )
 
     def invoke(self, ctx: Context) -> ZImageModelLoaderOutput:
@@ -142,7 +150,11 @@ class ZImageLoRALoaderInvocation(Node):
     """Apply a LoRA model to a Z-Image transformer and/or Qwen3 text encoder."""
 
     lora: ModelIdentifierField = InputField(
-        description="LoRA model to load", title="LoRA", ui_hint=UIHint.MODEL
+        description="LoRA model to load",
+        title="LoRA",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["z-image"],
+        ui_model_type=["lora"],
     )
     weight: float = InputField(
         default=0.75, description="The weight at which the LoRA is applied to each model"
