@@ -62,6 +62,14 @@ def test_install_and_single_file_transformer(tmp_path: Path, tiny_z_image: Path)
         a = load_submodel(rec, "transformer").state_dict()
         b = load_submodel(rec2, "transformer").state_dict()
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        # Tongyi's original layout (fused qkv, x_embedder, ...) as single files ship it
+        orig = make_z_image_transformer_file(
+            tmp_path / "zo.safetensors", tiny_z_image, original=True
+        )
+        rec3 = studio.models.install(str(orig), name="zi-orig")
+        assert (rec3.base, rec3.type, rec3.format) == ("z-image", "main", "checkpoint")
+        c = load_submodel(rec3, "transformer").state_dict()
+        assert a.keys() == c.keys() and all(torch.equal(a[k], c[k]) for k in a)
         with pytest.raises(Exception, match="only the transformer"):
             load_submodel(rec2, "vae")
     finally:

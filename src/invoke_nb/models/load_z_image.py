@@ -95,8 +95,7 @@ def _transformer_file(record: ModelRecord, path: Path, dtype: torch.dtype) -> An
     from safetensors.torch import load_file
 
     try:
-        sd = load_file(str(path))
-        sd = {k.removeprefix("model.diffusion_model."): v for k, v in sd.items()}
+        sd = from_original_layout(load_file(str(path)))
         config = _config_from_shapes(sd)
         import torch
 
@@ -106,6 +105,34 @@ def _transformer_file(record: ModelRecord, path: Path, dtype: torch.dtype) -> An
         return model.to(dtype).eval()
     except Exception as exc:
         raise _fail(record, path, f"cannot load transformer: {type(exc).__name__}: {exc}") from exc
+
+
+def from_original_layout(sd: dict[str, Any]) -> dict[str, Any]:
+    """Tongyi's original Z-Image key layout (also ComfyUI's and the GGUF files') renamed to
+    diffusers': ``x_embedder``/``final_layer`` gain the ``2-1`` patch key, fused ``qkv``
+    splits into ``to_q``/``to_k``/``to_v``, ``q_norm``/``k_norm``/``out`` become
+    ``norm_q``/``norm_k``/``to_out.0``; the final norm has no weights in diffusers. A file
+    already in diffusers' layout comes back unchanged (bar a ``diffusion_model.`` prefix).
+    """
+    out: dict[str, Any] = {}
+    for key, value in sd.items():
+        key = key.removeprefix("model.diffusion_model.").removeprefix("diffusion_model.")
+        if key.startswith("norm_final."):
+            continue
+        if key.startswith("x_embedder."):
+            key = "all_x_embedder.2-1." + key.removeprefix("x_embedder.")
+        elif key.startswith("final_layer."):
+            key = "all_final_layer.2-1." + key.removeprefix("final_layer.")
+        if ".attention.qkv." in key:
+            head, tail = key.split(".attention.qkv.")
+            for name, part in zip(("to_q", "to_k", "to_v"), value.chunk(3, dim=0), strict=True):
+                out[f"{head}.attention.{name}.{tail}"] = part.contiguous()
+            continue
+        if ".attention." in key:
+            key = key.replace(".q_norm.", ".norm_q.").replace(".k_norm.", ".norm_k.")
+            key = key.replace(".attention.out.", ".attention.to_out.0.")
+        out[key] = value
+    return out
 
 
 def _config_from_shapes(sd: dict[str, Any]) -> dict[str, Any]:

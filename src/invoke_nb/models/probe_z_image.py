@@ -46,7 +46,9 @@ def probe_z_image_state_dict(sd: Shapes) -> ProbeResult | None:
     if lora and any(k.startswith(_LORA_PREFIXES) for k in keys):
         return ProbeResult("lora", BASE, "lycoris")
     if not lora:
-        stripped = (k.removeprefix("model.diffusion_model.") for k in keys)
+        stripped = (
+            k.removeprefix("model.diffusion_model.").removeprefix("diffusion_model.") for k in keys
+        )
         if any(k.startswith(_MARKERS) for k in stripped):
             return ProbeResult("main", BASE, "checkpoint")
     return None

@@ -107,15 +107,37 @@ def make_z_image(dest: Path, *, seed: int = 0) -> Path:
     return dest
 
 
-def make_z_image_transformer_file(dest: Path, folder: Path) -> Path:
-    """The transformer of the Z-Image ``folder`` as one .safetensors (diffusers key names)."""
+def make_z_image_transformer_file(dest: Path, folder: Path, *, original: bool = False) -> Path:
+    """The transformer of the Z-Image ``folder`` as one .safetensors: diffusers key names, or
+    with ``original`` Tongyi's layout as single files ship it (``diffusion_model.`` prefix,
+    fused ``qkv``, ``x_embedder``/``final_layer``, ``q_norm``/``k_norm``/``out``)."""
     from safetensors.torch import load_file, save_file
 
     sd = {}
     for f in sorted((folder / "transformer").glob("*.safetensors")):
         sd.update(load_file(str(f)))
+    if original:
+        sd = _to_original(sd)
     save_file(sd, str(dest))
     return dest
+
+
+def _to_original(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        if ".attention.to_k." in key or ".attention.to_v." in key:
+            continue
+        if ".attention.to_q." in key:
+            head, tail = key.split(".attention.to_q.")
+            parts = [sd[f"{head}.attention.{n}.{tail}"] for n in ("to_q", "to_k", "to_v")]
+            out[f"diffusion_model.{head}.attention.qkv.{tail}"] = torch.cat(parts)
+            continue
+        key = key.replace("all_x_embedder.2-1.", "x_embedder.")
+        key = key.replace("all_final_layer.2-1.", "final_layer.")
+        key = key.replace(".norm_q.", ".q_norm.").replace(".norm_k.", ".k_norm.")
+        key = key.replace(".attention.to_out.0.", ".attention.out.")
+        out["diffusion_model." + key] = value.contiguous()
+    return out
 
 
 def make_z_image_lora(
