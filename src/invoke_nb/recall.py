@@ -267,7 +267,8 @@ def recall_graph(studio: Studio, image: Any, *, model: Any = None) -> Graph:
 def set_seed(g: Graph, seed: int) -> None:
     """Set the seed of every noise node (and the metadata), replacing seed edges."""
     for nid, spec in g.nodes.items():
-        seeded = ("noise", "core_metadata", "cogview4_denoise", "z_image_denoise")
+        seeded = ("noise", "core_metadata", "flux_denoise", "flux_denoise_meta")
+        seeded += ("cogview4_denoise", "z_image_denoise")
         if spec.type in seeded and "seed" in spec.cls.input_fields():
             for e in g.incoming(nid):
                 if e.destination.field == "seed":

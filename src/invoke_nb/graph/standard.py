@@ -210,10 +210,17 @@ def txt2img(
     seamless: Sequence[str] = (),
     cfg_rescale_multiplier: float = 0.0,
     seeding: str = "invokeai",
+    **flux_kw: Any,
 ) -> Graph:
-    """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1 or SDXL."""
+    """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1, SDXL,
+    FLUX, CogView4 or Z-Image (FLUX's own keywords, ``guidance``, ``t5_encoder``,
+    ``clip_embed``, and Z-Image's ``qwen3_encoder`` go in ``flux_kw``)."""
+    if _ident(model).base == "flux":
+        return _flux().txt2img(model, prompt, **_flux_kw(locals()))
     if (family := _family(model)) is not None:
-        return family.txt2img(model, prompt, **_given(locals(), txt2img))
+        return family.txt2img(model, prompt, **_given(locals(), txt2img), **flux_kw)
+    if flux_kw:
+        raise TypeError(f"txt2img() got unexpected keywords {sorted(flux_kw)}")
     g = Graph()
     _base(
         g,
@@ -284,6 +291,8 @@ def img2img(
     model: Any, image: Image.Image | Any, prompt: str, *, strength: float = 0.75, **kw: Any
 ) -> Graph:
     """Image to image: encode ``image``, noise it to ``strength``, denoise the rest of the way."""
+    if _ident(model).base == "flux":
+        return _flux().img2img(model, image, prompt, strength=strength, **kw)
     if (family := _family(model)) is not None:
         return family.img2img(model, image, prompt, strength=strength, **kw)
     g, _ = _image_graph("img2img", model, image, prompt, strength, {**_DEFAULTS, **kw})
@@ -306,6 +315,9 @@ def inpaint(
     A gradient mask softens the seam; with ``paste_back`` the generated pixels are pasted
     onto the original through the expanded mask area, so unmasked pixels stay exactly.
     """
+    if _ident(model).base == "flux":
+        return _flux().inpaint(model, image, mask, prompt, strength=strength,
+                               edge_radius=edge_radius, paste_back=paste_back, **kw)  # fmt: skip
     g, ids = _image_graph("inpaint", model, image, prompt, strength, {**_DEFAULTS, **kw})
     gm = g.add(
         "create_gradient_mask",
@@ -338,6 +350,10 @@ def outpaint(
     The transparent area is filled first by ``infill_tile`` (so the model starts from
     plausible colours), then inpainted; the alpha channel is the mask.
     """
+    if _ident(model).base == "flux":
+        return _flux().outpaint(
+            model, image, prompt, strength=strength, edge_radius=edge_radius, **kw
+        )
     if image.mode != "RGBA":
         raise ValueError(
             f"outpaint needs an RGBA image whose transparent pixels are filled; got mode {image.mode}"
@@ -357,6 +373,30 @@ def outpaint(
     g.connect(gm, "denoise_mask", ids["denoise"], "denoise_mask")
     _paste_back(g, image.convert("RGB"), gm, base_from=(infill, "image"))
     return g
+
+
+def _flux() -> Any:
+    """The FLUX builders (graph/standard_flux.py): a model's base picks its family's graphs."""
+    from invoke_nb.graph import standard_flux
+
+    return standard_flux
+
+
+def _flux_kw(args: dict[str, Any]) -> dict[str, Any]:
+    """txt2img's SD arguments that mean something to FLUX, plus its own keywords."""
+    keep = (
+        "negative",
+        "width",
+        "height",
+        "steps",
+        "cfg_scale",
+        "scheduler",
+        "seed",
+        "loras",
+        "vae",
+        "seeding",
+    )
+    return {**{k: args[k] for k in keep}, **args.get("flux_kw", {})}
 
 
 def _paste_back(g: Graph, image: Any, gm: str, base_from: tuple[str, str] | None = None) -> None:
