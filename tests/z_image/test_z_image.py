@@ -265,3 +265,36 @@ def test_control_matches_z_image_controlnet_pipeline(
     g3.set("denoise_latents", steps=3)
     late = pixels(runner.run(g3))  # only the step at 3/3 would apply: none runs there
     assert np.array_equal(late, plain)
+
+
+def test_gguf_transformer_is_probed_loaded_and_close_to_the_float_one(
+    runner, zi_models, zi, tiny_z_image: Path, tmp_path: Path
+) -> None:
+    """A Q8_0 GGUF of the tiny transformer (original key layout, fused qkv): identified as
+    InvokeAI names it, loaded with its linear weights still quantized, and its image close
+    to the float model's, with the Qwen3 encoder and VAE taken from the diffusers folder."""
+    pytest.importorskip("gguf")
+    from invoke_nb.models.local import identifier
+    from invoke_nb.testing.tiny_z_image import make_z_image_gguf
+
+    path = make_z_image_gguf(tmp_path / "zi-q8.gguf", tiny_z_image)
+    found = probe(path)
+    assert (found.type, found.base, found.format) == ("main", "z-image", "gguf_quantized")
+    rec = zi_models.register(path, name="tiny-z-gguf", base="z-image", type="main")
+    common = dict(steps=3, seed=2, cfg_scale=1.0, **SIZE)
+    plain = runner.run(txt2img(zi, "a cat", **common))
+    g = txt2img(identifier(rec), "a cat", **common)
+    g.set("model_loader", qwen3_source_model=zi)
+    quant = runner.run(g)
+    with zi_models.load(identifier(rec, "transformer")) as t:
+        kinds = {type(m).__name__ for m in t.modules()}
+    assert "GGUFLinear" in kinds
+    a = plain.value(plain.outputs["denoise_latents"].latents.latents_name)
+    b = quant.value(quant.outputs["denoise_latents"].latents.latents_name)
+    assert ((a - b).norm() / a.norm()).item() < 0.05
+    assert not torch.equal(a, b)  # really the quantized weights
+    lora = zi_models.store.list(name="tiny-z-lora")[0]
+    g2 = txt2img(identifier(rec), "a cat", loras=[(identifier(lora), 1.0)], **common)
+    g2.set("model_loader", qwen3_source_model=zi)
+    with pytest.raises(Exception, match=r"denoise_latents.*transformer.*GGUF"):
+        runner.run(g2)

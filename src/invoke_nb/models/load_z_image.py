@@ -50,6 +50,8 @@ def load_z_image(record: ModelRecord, submodel: str | None, dtype: torch.dtype) 
                 "give the loader a Qwen3 encoder and a VAE (or a Qwen3 source folder)",
                 MissingComponentError,
             )
+        if record.format == "gguf_quantized" or root.suffix == ".gguf":
+            return _transformer_gguf(record, root, dtype)
         return _transformer_file(record, root, dtype)
     folder = root / submodel
     if not folder.is_dir():
@@ -96,7 +98,7 @@ def _transformer_file(record: ModelRecord, path: Path, dtype: torch.dtype) -> An
 
     try:
         sd = from_original_layout(load_file(str(path)))
-        config = _config_from_shapes(sd)
+        config = _config_from_shapes({k: tuple(v.shape) for k, v in sd.items()})
         import torch
 
         with torch.device("meta"):
@@ -135,14 +137,84 @@ def from_original_layout(sd: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _config_from_shapes(sd: dict[str, Any]) -> dict[str, Any]:
+def _transformer_gguf(record: ModelRecord, path: Path, dtype: torch.dtype) -> Any:
+    """A GGUF transformer whose linear weights stay quantized (FLUX's GGUF layers, dequantized
+    per call); the file's original key layout is renamed as for single files, the fused
+    ``qkv`` rows split alike (quantization blocks run along a row)."""
+    import torch
+    from diffusers import ZImageTransformer2DModel
+
+    from invoke_nb.models.gguf_flux import _module_type, dequantize, read_gguf
+
+    try:
+        tensors, quant = read_gguf(path)
+        kinds = from_original_layout(
+            {
+                k: torch.full((max(1, v.shape[0]),), quant[k][0] if k in quant else -1)
+                for k, v in tensors.items()
+            }
+        )
+        shapes = from_original_layout(
+            {
+                k: torch.zeros(quant[k][1] if k in quant else tuple(v.shape), device="meta")
+                for k, v in tensors.items()
+            }
+        )
+        data = from_original_layout(tensors)
+        with torch.device("meta"):
+            model = ZImageTransformer2DModel(
+                **_config_from_shapes({k: tuple(v.shape) for k, v in shapes.items()})
+            )
+        modules = dict(model.named_modules())
+        linear = _module_type()
+        floats = {}
+        for name, value in data.items():
+            qtype = int(kinds[name][0])
+            if qtype < 0:
+                floats[name] = value.to(dtype)
+                continue
+            mod_name = name.rsplit(".", 1)[0]
+            old = modules.get(mod_name)
+            in_blocks = name.startswith(("layers.", "noise_refiner.", "context_refiner."))
+            if not (in_blocks and isinstance(old, torch.nn.Linear) and name.endswith(".weight")):
+                # pad tokens and the small embedders (diffusers reads the timestep MLP's
+                # weight dtype) are dequantized once; the blocks' linears stay quantized
+                floats[name] = dequantize(value, qtype, tuple(shapes[name].shape)).to(dtype)
+                continue
+            bias = data.get(mod_name + ".bias")
+            new = linear(
+                value,
+                qtype,
+                old.out_features,
+                old.in_features,
+                None if bias is None else bias.to(dtype),
+            )
+            parent, _, child = mod_name.rpartition(".")
+            setattr(modules[parent] if parent else model, child, new)
+        quantized = {n.rsplit(".", 1)[0] for n in data if n not in floats and int(kinds[n][0]) >= 0}
+        model.load_state_dict(
+            {k: v for k, v in floats.items() if not (k.endswith(".bias") and k[:-5] in quantized)},
+            strict=False,
+            assign=True,
+        )
+        left = [n for n, p in model.named_parameters() if p.device.type == "meta"]
+        if left:
+            raise ValueError(f"the file lacks tensors for {left[:3]}")
+        return model.eval()
+    except Exception as exc:
+        raise _fail(
+            record, path, f"cannot load GGUF transformer: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _config_from_shapes(sd: dict[str, tuple[int, ...]]) -> dict[str, Any]:
     """ZImageTransformer2DModel arguments read off the checkpoint's tensor shapes."""
-    dim = sd["cap_embedder.1.weight"].shape[0]
-    cap = sd["cap_embedder.1.weight"].shape[1]
+    dim = sd["cap_embedder.1.weight"][0]
+    cap = sd["cap_embedder.1.weight"][1]
     layers = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("layers."))
     refiners = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("context_refiner."))
-    head_dim = sd["layers.0.attention.norm_q.weight"].shape[0]
-    in_ch = sd["all_x_embedder.2-1.weight"].shape[1] // 4
+    head_dim = sd["layers.0.attention.norm_q.weight"][0]
+    in_ch = sd["all_x_embedder.2-1.weight"][1] // 4
     config: dict[str, Any] = {
         "in_channels": in_ch,
         "dim": dim,

@@ -340,7 +340,9 @@ def _probe_file(p: Path, allow_pickle: bool) -> ProbeResult:
         except Exception as e:
             raise CorruptModelError(f"{p.name}: cannot read checkpoint ({e})") from e
     elif p.suffix == ".gguf":
-        return probe_flux.gguf(p)
+        from invoke_nb.models.probe_z_image import probe_z_image_gguf
+
+        return probe_z_image_gguf(p) or probe_flux.gguf(p)
     else:
         return _unknown(f"unrecognized file type {p.suffix!r}")
     result = probe_state_dict(shapes, p.name)

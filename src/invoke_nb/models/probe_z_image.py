@@ -7,6 +7,7 @@
 - a LoRA on ``diffusion_model.layers.`` / ``transformer.layers.``: lora / ``z-image`` /
   ``lycoris`` (InvokeAI's LyCORIS-or-PEFT single-file config);
 - a Qwen3 text-encoder folder: ``qwen3_encoder`` / ``any`` / ``qwen3_encoder``;
+- a GGUF file holding that transformer: main / ``z-image`` / ``gguf_quantized``;
 - a Z-Image ControlNet (``control_all_x_embedder`` keys; VideoX-Fun's layout):
   controlnet / ``z-image`` / ``checkpoint``, or a ``ZImageControlNetModel`` folder.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 from invoke_nb.models.probe import ProbeResult, Shapes
 
-__all__ = ["BASE", "probe_z_image_folder", "probe_z_image_state_dict"]
+__all__ = ["BASE", "probe_z_image_folder", "probe_z_image_gguf", "probe_z_image_state_dict"]
 
 BASE = "z-image"
 PARTS = ("transformer", "text_encoder", "tokenizer", "vae")
@@ -52,6 +53,16 @@ def probe_z_image_state_dict(sd: Shapes) -> ProbeResult | None:
         if any(k.startswith(_MARKERS) for k in stripped):
             return ProbeResult("main", BASE, "checkpoint")
     return None
+
+
+def probe_z_image_gguf(path: Path) -> ProbeResult | None:
+    """A GGUF-quantized Z-Image transformer (InvokeAI: main / z-image / gguf_quantized)."""
+    from invoke_nb.models.probe_flux import gguf_shapes
+
+    found = probe_z_image_state_dict(gguf_shapes(path))
+    if found is None or found.type != "main":
+        return None
+    return ProbeResult("main", BASE, "gguf_quantized")
 
 
 def probe_z_image_folder(

@@ -21,6 +21,7 @@ from invoke_nb.testing.word_tokenizer import write_word_tokenizer
 __all__ = [
     "make_z_image",
     "make_z_image_control",
+    "make_z_image_gguf",
     "make_z_image_lora",
     "make_z_image_transformer_file",
 ]
@@ -198,3 +199,17 @@ def make_z_image_control(dest: Path, *, seed: int = 5, single_file: bool = False
     meta = {"control_layers_places": json.dumps(CONTROL["control_layers_places"])}
     save_file(sd, str(dest), metadata=meta)
     return dest
+
+
+def make_z_image_gguf(dest: Path, folder: Path, qtype: str = "Q8_0") -> Path:
+    """``folder``'s transformer in the original layout, quantized to GGUF (``qtype`` for the
+    2-D weights whose rows are whole blocks; the rest float32), as GGUF files ship it."""
+    import tempfile
+
+    from invoke_nb.testing.tiny_flux import make_flux_gguf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        original = make_z_image_transformer_file(
+            Path(tmp) / "zi.safetensors", folder, original=True
+        )
+        return make_flux_gguf(dest, original, qtype)

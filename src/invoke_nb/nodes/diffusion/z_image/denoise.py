@@ -194,6 +194,11 @@ class ZImageDenoiseInvocation(Node):
         rec = ctx.models.record(self.transformer.transformer)
         if rec.base != "z-image":
             raise self._fail(ctx, "transformer", f"{rec.name!r} is a {rec.base} model, not z-image")
+        quantized = rec.format == "gguf_quantized" or str(rec.path).endswith(".gguf")
+        if self.transformer.loras and quantized:
+            raise self._fail(
+                ctx, "transformer", "LoRAs on a GGUF-quantized model are not supported yet"
+            )
         if self.seeding == "diffusers" and self.scheduler != "euler":
             raise self._fail(
                 ctx, "scheduler", "seeding='diffusers' follows ZImagePipeline: euler only"
