@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -79,14 +80,28 @@ def test_txt2img_matches_cogview4_pipeline(runner, cv4, tiny_cogview4: Path) -> 
     assert ours.std() > 5
 
 
+REFERENCE = json.loads(
+    (
+        Path(__file__).parents[1] / "fixtures" / "invokeai" / "cogview4_z_image_schedules.json"
+    ).read_text()
+)
+
+
 def test_invokeai_noise_rule() -> None:
-    """float16 draws on the CPU from manual_seed(seed), then float32; diffusers' are float32."""
-    ours = make_noise(7, 16, 64, 32, "invokeai")
-    ref = torch.randn(
-        (1, 16, 8, 4), generator=torch.Generator("cpu").manual_seed(7), dtype=torch.float16
-    ).float()
-    assert ours.dtype == torch.float32 and torch.equal(ours, ref)
-    assert not torch.equal(make_noise(7, 16, 64, 32, "diffusers"), ours)
+    """float16 draws on the CPU from manual_seed(seed) as InvokeAI 6.11.1's torch 2.7 makes
+    them (its own _get_noise, recorded), then float32; diffusers' are float32 draws."""
+    ours = make_noise(1234, 16, 64, 32, "invokeai")
+    assert ours.dtype == torch.float32 and ours.shape == (1, 16, 8, 4)
+    assert ours.flatten()[:8].tolist() == REFERENCE["cogview4_noise_seed1234_64x32_first8"]
+    ref = torch.randn((1, 16, 8, 4), generator=torch.Generator("cpu").manual_seed(1234))
+    assert torch.equal(make_noise(1234, 16, 64, 32, "diffusers"), ref)
+
+
+@pytest.mark.parametrize("case", REFERENCE["cogview4"], ids=lambda c: f"{c['steps']}-{c['start']}")
+def test_schedule_equals_invokeai(case: dict) -> None:
+    ts, sigmas = invokeai_schedule(case["steps"], case["start"], case["end"], case["seq_len"])
+    assert ts == pytest.approx(case["timesteps"], abs=1e-7)
+    assert sigmas == pytest.approx(case["sigmas"], abs=1e-7)
 
 
 def test_invokeai_schedule() -> None:

@@ -3,6 +3,7 @@ noise, LoRAs, the seed variance enhancer, bad input."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,23 @@ def test_invokeai_schedule_and_noise() -> None:
     assert invokeai_sigmas(4, 256, 0.5, 1.0) == pytest.approx(expect[2:])
     ref = torch.randn((1, 16, 8, 8), generator=torch.Generator("cpu").manual_seed(9))
     assert torch.equal(make_noise(9, 64, 64), ref)
+
+
+REFERENCE = json.loads(
+    (
+        Path(__file__).parents[1] / "fixtures" / "invokeai" / "cogview4_z_image_schedules.json"
+    ).read_text()
+)
+
+
+@pytest.mark.parametrize("case", REFERENCE["z_image"], ids=lambda c: f"{c['steps']}-{c['seq_len']}")
+def test_sigmas_and_noise_equal_invokeai(case: dict) -> None:
+    """InvokeAI 6.11.1's own _calculate_shift/_get_sigmas and _get_noise, recorded."""
+    assert invokeai_sigmas(case["steps"], case["seq_len"], 0.0, 1.0) == pytest.approx(
+        case["sigmas"], abs=1e-12
+    )
+    noise = make_noise(1234, 64, 32).flatten()[:8].tolist()
+    assert noise == REFERENCE["z_image_noise_seed1234_64x32_first8"]
 
 
 def test_invokeai_seeding_starts_from_its_noise(runner, zi) -> None:

@@ -1,7 +1,8 @@
 """CogView4's flow-matching schedule and starting noise, two ways.
 
 ``"invokeai"`` (default), InvokeAI 6.11's rule: noise is ``randn`` in float16 on the CPU
-from ``manual_seed(seed)``, then cast; the schedule is ``linspace(1, 0, steps + 1)`` cut
+from ``manual_seed(seed)``, then cast, as torch 2.7 (InvokeAI 6.11.1's) draws it (FLUX's
+:func:`~invoke_nb.nodes.diffusion.flux.sampling.randn_half_torch27`; newer torch differs); the schedule is ``linspace(1, 0, steps + 1)`` cut
 to [1 - denoising_start, 1 - denoising_end] (the cut points inserted exactly), each ``t``
 mapped to ``sigma = mu / (mu + (1/t - 1))`` with ``mu = sqrt(seq_len / 256) * 0.75 + 0.25``
 (``seq_len`` = latent patches); the transformer sees the unshifted ``1000 * t``.
@@ -31,10 +32,13 @@ def make_noise(seed: int, channels: int, height: int, width: int, seeding: str) 
     """Starting noise (1, channels, height/8, width/8), float32 on the CPU."""
     import torch
 
-    gen = torch.Generator("cpu").manual_seed(seed)
-    dtype = torch.float16 if seeding == "invokeai" else torch.float32
     shape = (1, channels, height // 8, width // 8)
-    return torch.randn(shape, generator=gen, dtype=dtype).to(torch.float32)
+    if seeding == "invokeai":
+        from invoke_nb.nodes.diffusion.flux.sampling import randn_half_torch27
+
+        return torch.from_numpy(randn_half_torch27(shape, seed).astype("float32"))
+    gen = torch.Generator("cpu").manual_seed(seed)
+    return torch.randn(shape, generator=gen, dtype=torch.float32)
 
 
 def shift_mu(
