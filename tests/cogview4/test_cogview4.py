@@ -201,3 +201,25 @@ def test_default_workflow_imports_and_runs(runner, cv4) -> None:
     image = r.image(by_type["cogview4_l2i"])
     assert image.size == (64, 64)
     assert np.asarray(image).std() > 5
+
+
+@pytest.mark.parametrize("family", ["cogview4", "z-image"])
+def test_progress_every_step_with_a_16_channel_preview(cv4_models, cv4, family, tmp_path) -> None:
+    from invoke_nb.models.local import identifier
+
+    model = cv4
+    if family == "z-image":
+        from invoke_nb.testing.tiny_z_image import make_z_image
+
+        rec = cv4_models.register(make_z_image(tmp_path / "zi"), name="zi-p", base="z-image")
+        model = identifier(rec)
+    events: list[dict] = []
+    services = inb.Services(
+        models=cv4_models, emit=lambda kind, p: events.append({"kind": kind, **p}), preview_every=1
+    )
+    inb.Runner(services=services).run(txt2img(model, "a cat", steps=3, cfg_scale=1.0, **SIZE))
+    steps = [e for e in events if e["kind"] == "progress" and e.get("step")]
+    steps = [e for e in steps if e.get("node_type", "").endswith("denoise")]
+    assert [e["step"] for e in steps][:3] == [1, 2, 3]
+    assert all(isinstance(e["image"], Image.Image) and e["image"].size == (8, 8) for e in steps)
+    assert np.asarray(steps[-1]["image"]).std() > 0

@@ -24,6 +24,7 @@ from invoke_nb.nodes.diffusion.cogview4.sampling import (
     invokeai_schedule,
     make_noise,
 )
+from invoke_nb.nodes.diffusion.cogview4.steps import StepReporter
 from invoke_nb.nodes.diffusion.cogview4.text_encoder import CogView4Conditioning
 from invoke_nb.nodes.diffusion.cogview4.vae import WithBoard
 from invoke_nb.nodes.diffusion.devices import execution_device
@@ -207,6 +208,7 @@ class CogView4DenoiseInvocation(WithBoard):
         cond = pos.to(device, dtype)
         uncond = neg.to(device, dtype)
         total = len(model_t)
+        report = StepReporter(ctx, "cogview4", device)
         for i, t in enumerate(model_t):
             ctx.check_cancelled()
             x = latents.to(dtype)
@@ -235,5 +237,6 @@ class CogView4DenoiseInvocation(WithBoard):
                 keep = torch.where(repaint >= s + 1e-4, 1.0, 0.0)
                 noisy = noise * s + (1.0 - s) * x0
                 latents = latents * keep + noisy * (1.0 - keep)
-            ctx.progress(step=i + 1, total=total, message="Denoising")
+            report.step(i + 1, total, latents)
+        report.finish()
         return latents.to("cpu", torch.float32)

@@ -31,6 +31,7 @@ from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.denoise_meta import LatentsMetaOutput
 from invoke_nb.nodes.diffusion.cogview4.fields import TransformerField
+from invoke_nb.nodes.diffusion.cogview4.steps import StepReporter
 from invoke_nb.nodes.diffusion.devices import execution_device
 from invoke_nb.nodes.diffusion.fields import LatentsOutput, VAEField
 from invoke_nb.nodes.diffusion.sd.denoise import resize_mask
@@ -351,6 +352,7 @@ class ZImageDenoiseInvocation(Node):
             return v.unsqueeze(0)
 
         done = 0
+        report = StepReporter(ctx, "z-image", device)
         for i, step in enumerate(steps):
             ctx.check_cancelled()
             if sched is None:
@@ -367,7 +369,8 @@ class ZImageDenoiseInvocation(Node):
                 latents = latents * keep + (noise * s_next + (1.0 - s_next) * x0) * (1.0 - keep)
             if first_order and done < total:
                 done += 1
-                ctx.progress(step=done, total=total, message="Denoising")
+                report.step(done, total, latents)
+        report.finish()
         return latents.to("cpu", torch.float32)
 
 
