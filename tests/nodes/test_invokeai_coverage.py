@@ -67,6 +67,8 @@ KEPT: dict[tuple[str, str], str] = {
     ("img_pad_crop", "board"): "ours saves its image like every image node",
     ("img_pad_crop", "metadata"): "ours saves its image like every image node",
     ("sd3_denoise", "seeding"): "ours: InvokeAI's SD3 sampler or diffusers' SD3 pipelines",
+    ("cogview4_denoise", "seeding"): "ours: InvokeAI's or CogView4Pipeline's noise and schedule",
+    ("z_image_denoise", "seeding"): "ours: InvokeAI's or ZImagePipeline's noise and schedule",
 }
 
 
@@ -82,7 +84,11 @@ def _literal_superset(ours: str, theirs: str) -> bool:
 
 
 # node types whose inputs are another's plus a few: they share that one's KEPT entries
-KEPT_LIKE = {"denoise_latents_meta": "denoise_latents", "flux_denoise_meta": "flux_denoise"}
+KEPT_LIKE = {
+    "denoise_latents_meta": "denoise_latents",
+    "flux_denoise_meta": "flux_denoise",
+    "z_image_denoise_meta": "z_image_denoise",
+}
 
 
 def _same_type(ours: str, theirs: str) -> bool:

@@ -27,6 +27,8 @@ _SDXL_BASES = ("sdxl", "sdxl-refiner")
 FAMILY_GRAPHS = {
     "sd-3": "invoke_nb.graph.standard_sd3",
     "flux": "invoke_nb.graph.standard_flux",
+    "cogview4": "invoke_nb.graph.standard_cogview4",
+    "z-image": "invoke_nb.graph.standard_z_image",
 }
 
 

@@ -62,6 +62,14 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
     if not path.exists():
         raise _fail(record, path, "file or folder does not exist")
     kind = record.type
+    if kind == "main" and record.base == "cogview4":
+        from invoke_nb.models.load_cogview4 import load_cogview4
+
+        return load_cogview4(record, submodel, dtype)
+    if (kind in ("main", "controlnet") and record.base == "z-image") or kind == "qwen3_encoder":
+        from invoke_nb.models.load_z_image import load_z_image
+
+        return load_z_image(record, submodel, dtype)
     if load_flux.handles(record):
         return load_flux.load_flux_part(record, submodel, dtype)
     if record.base == "sd-3" and kind == "main":

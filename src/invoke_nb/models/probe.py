@@ -313,6 +313,10 @@ def probe_state_dict(sd: Shapes, name: str) -> ProbeResult:
     """Identify a model from its tensor names and shapes (``name`` breaks VAE ties)."""
     if not sd:
         return _unknown("the file holds no tensors")
+    from invoke_nb.models.probe_z_image import probe_z_image_state_dict
+
+    if (found := probe_z_image_state_dict(sd)) is not None:
+        return found
     for check in (_main_checkpoint, _lora, _controlnet, _ip_adapter):
         found = check(sd)
         if found is not None:
@@ -335,7 +339,9 @@ def _probe_file(p: Path, allow_pickle: bool) -> ProbeResult:
         except Exception as e:
             raise CorruptModelError(f"{p.name}: cannot read checkpoint ({e})") from e
     elif p.suffix == ".gguf":
-        return probe_flux.gguf(p)
+        from invoke_nb.models.probe_z_image import probe_z_image_gguf
+
+        return probe_z_image_gguf(p) or probe_flux.gguf(p)
     else:
         return _unknown(f"unrecognized file type {p.suffix!r}")
     result = probe_state_dict(shapes, p.name)
@@ -415,6 +421,14 @@ def _probe_folder(p: Path) -> ProbeResult:
     index = _json(p / "model_index.json")
     config = _json(p / "config.json")
     cls = _class_name(index) if index else None
+    from invoke_nb.models.probe_cogview4 import probe_cogview4_folder
+
+    if (found := probe_cogview4_folder(p, cls)) is not None:
+        return found
+    from invoke_nb.models.probe_z_image import probe_z_image_folder
+
+    if (found := probe_z_image_folder(p, cls, config)) is not None:
+        return found
     if cls in _SD_PIPELINES or (cls or "").startswith(("StableDiffusion3", "Flux")):
         return _main_diffusers(p, cls or "")
     if config is not None:

@@ -1,4 +1,4 @@
-"""Cheap latent -> RGB previews for progress events (no VAE: one 4x3 linear map per family).
+"""Cheap latent -> RGB previews for progress events (no VAE: one Cx3 linear map per family).
 
 The factors are the widely published least-squares fits of each family's latent channels to
 RGB. Previews are opt-in (a host asks for one every N steps when something shows them): the
@@ -58,12 +58,34 @@ _FLUX = (  # 16 latent channels (FLUX.1's VAE), no bias
     [0.0, 0.0, 0.0],
 )
 _FACTORS = {"sd-1": _SD1, "sd-2": _SD1, "sdxl": _SDXL, "sdxl-refiner": _SDXL, "flux": _FLUX}
+_COGVIEW4 = (
+    [
+        [0.00408832, -0.00082485, -0.00214816],
+        [0.00084172, 0.00132241, 0.00842067],
+        [-0.00466737, -0.00983181, -0.00699561],
+        [0.03698397, -0.04797235, 0.03585809],
+        [0.00234701, -0.00124326, 0.00080869],
+        [-0.00723903, -0.00388422, -0.00656606],
+        [-0.00970917, -0.00467356, -0.00971113],
+        [0.17292486, -0.03452463, -0.1457515],
+        [0.02330308, 0.02942557, 0.02704329],
+        [-0.00903131, -0.01499841, -0.01432564],
+        [0.01250298, 0.0019407, -0.02168986],
+        [0.01371188, 0.00498283, -0.01302135],
+        [0.42396525, 0.4280575, 0.42148206],
+        [0.00983825, 0.00613302, 0.00610316],
+        [0.00473307, -0.00889551, -0.00915924],
+        [-0.00955853, -0.00980067, -0.00977842],
+    ],
+    [0.0, 0.0, 0.0],
+)
+_FACTORS.update({"cogview4": _COGVIEW4, "z-image": _FLUX})  # Z-Image uses the FLUX VAE
 
 
 def _rgb(latents: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     import torch
 
-    lat = latents[0].detach().to(torch.float32)  # (4, h, w)
+    lat = latents[0].detach().to(torch.float32)  # (channels, h, w)
     rgb = torch.einsum("chw,cr->hwr", lat, weights) + bias
     return ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8)
 
