@@ -74,6 +74,13 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         return _load_tensors(record, path)
     if kind == "safety_checker":
         return _load_safety_checker(path)
+    from invoke_nb.models.load_control import CONTROL_TYPES, load_control
+
+    if kind in CONTROL_TYPES:
+        try:
+            return load_control(record, path, dtype)
+        except Exception as exc:
+            raise _fail(record, path, f"cannot load {kind}: {type(exc).__name__}: {exc}") from exc
     raise _fail(record, path, f"model type {kind!r} is not loadable here")
 
 

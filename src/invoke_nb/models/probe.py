@@ -456,7 +456,9 @@ def _probe_folder(p: Path) -> ProbeResult:
                 found.format = "embedding_folder"
             return found
     if (p / "ip_adapter.bin").is_file() or (p / "ip_adapter.safetensors").is_file():
-        return ProbeResult("ip_adapter", "unknown", "invokeai")
+        from invoke_nb.models.probe_control import probe_ip_adapter_folder
+
+        return probe_ip_adapter_folder(p)
     if cls:
         return _unknown(f"folder with unsupported class {cls!r}", "diffusers")
     return _unknown("folder has no model_index.json or config.json that names a model class")

@@ -22,6 +22,7 @@ from pydantic import field_validator
 
 from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.context import Context
+from invoke_nb.nodes.control.fields import ControlField, IPAdapterField, T2IAdapterField
 from invoke_nb.nodes.diffusion.devices import execution_device, precision_name
 from invoke_nb.nodes.diffusion.fields import (
     LATENT_SCALE_FACTOR,
@@ -35,6 +36,7 @@ from invoke_nb.nodes.diffusion.fields import (
 from invoke_nb.nodes.diffusion.lora import patched
 from invoke_nb.nodes.diffusion.preview import LatentPreviews
 from invoke_nb.nodes.diffusion.schedulers import SchedulerName, make_scheduler
+from invoke_nb.nodes.diffusion.sd.control import build_controls
 from invoke_nb.nodes.diffusion.sd.denoise import DenoiseInputs, denoise, resize_mask
 from invoke_nb.nodes.diffusion.sd.prompts import BasicConditioning, SDXLConditioning
 from invoke_nb.nodes.primitives import ImageOutput
@@ -142,6 +144,19 @@ def _wrapping_forward(mod: torch.nn.Conv2d, plain: Any) -> Any:
         return F.conv2d(inp, weight, bias, mod.stride, 0, mod.dilation, mod.groups)
 
     return forward
+
+
+@contextmanager
+def freeu(unet: Any, config: Any):
+    """FreeU's backbone/skip scales on ``unet`` inside the block (diffusers' implementation)."""
+    if config is None:
+        yield unet
+        return
+    unet.enable_freeu(s1=config.s1, s2=config.s2, b1=config.b1, b2=config.b2)
+    try:
+        yield unet
+    finally:
+        unet.disable_freeu()
 
 
 # ---------------------------------------------------------------------------------------
@@ -269,15 +284,17 @@ class DenoiseLatentsInvocation(Node):
     unet: UNetField = InputField(
         description="UNet (scheduler, LoRAs)", input=Input.CONNECTION, title="UNet", ui_order=2
     )
-    control: Any | None = InputField(default=None, input=Input.CONNECTION, ui_order=5)
-    ip_adapter: Any | None = InputField(
+    control: ControlField | list[ControlField] | None = InputField(
+        default=None, input=Input.CONNECTION, ui_order=5
+    )
+    ip_adapter: IPAdapterField | list[IPAdapterField] | None = InputField(
         default=None,
         description="IP-Adapter to apply",
         title="IP-Adapter",
         input=Input.CONNECTION,
         ui_order=6,
     )
-    t2i_adapter: Any | None = InputField(
+    t2i_adapter: T2IAdapterField | list[T2IAdapterField] | None = InputField(
         default=None,
         description="T2I-Adapter(s) to apply",
         title="T2I-Adapter",
@@ -341,11 +358,6 @@ class DenoiseLatentsInvocation(Node):
     )
 
     def _reject_unsupported(self, ctx: Context) -> None:
-        for name in ("control", "ip_adapter", "t2i_adapter"):
-            if getattr(self, name) not in (None, []):
-                raise DiffusionInputError(
-                    f"node {ctx.node_id!r}: {name} inputs are not supported yet"
-                )
         if self.hidiffusion:
             raise DiffusionInputError(f"node {ctx.node_id!r}: hidiffusion is not supported yet")
         scales = self.cfg_scale if isinstance(self.cfg_scale, list) else [self.cfg_scale]
@@ -431,6 +443,19 @@ class DenoiseLatentsInvocation(Node):
             unet = stack.enter_context(models.load(self.unet.unet))
             stack.enter_context(patched(unet, loras, "unet", cache=getattr(models, "cache", None)))
             stack.enter_context(seamless(unet, self.unet.seamless_axes))
+            stack.enter_context(freeu(unet, self.unet.freeu_config))
+            controls = build_controls(
+                ctx,
+                stack,
+                unet,
+                base,
+                latents,
+                control=self.control,
+                t2i_adapter=self.t2i_adapter,
+                ip_adapter=self.ip_adapter,
+                device=device,
+                dtype=next(unet.parameters()).dtype,
+            )
             result = denoise(
                 unet,
                 scheduler,
@@ -451,6 +476,7 @@ class DenoiseLatentsInvocation(Node):
                     mask=mask,
                     masked_latents=masked,
                     gradient_mask=gradient,
+                    controls=controls,
                 ),
                 on_step=on_step,
                 before_step=ctx.check_cancelled,
