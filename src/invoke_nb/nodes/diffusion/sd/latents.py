@@ -38,7 +38,8 @@ from invoke_nb.nodes.diffusion.preview import LatentPreviews
 from invoke_nb.nodes.diffusion.schedulers import SchedulerName, make_scheduler
 from invoke_nb.nodes.diffusion.sd.control import build_controls
 from invoke_nb.nodes.diffusion.sd.denoise import DenoiseInputs, denoise, resize_mask
-from invoke_nb.nodes.diffusion.sd.prompts import BasicConditioning, SDXLConditioning
+from invoke_nb.nodes.diffusion.sd.prompts import SDXLConditioning
+from invoke_nb.nodes.diffusion.sd.regional import Regions, concat_regional, regional_attention
 from invoke_nb.nodes.primitives import ImageOutput
 from invoke_nb.nodes.types import (
     BoardField,
@@ -203,26 +204,24 @@ class NoiseInvocation(Node):
 
 
 def _load_conditioning(
-    ctx: Context, field: ConditioningField | list[ConditioningField], what: str
-) -> Any:
-    import torch
-
+    ctx: Context,
+    field: ConditioningField | list[ConditioningField],
+    what: str,
+    latent_size: tuple[int, int],
+) -> tuple[Any, Regions | None]:
+    """One side's conditioning (several are concatenated) and its prompt regions, if any."""
     items = field if isinstance(field, list) else [field]
     if not items:
         raise DiffusionInputError(f"node {ctx.node_id!r}: {what} is an empty list")
-    conds = []
-    for item in items:
-        if item.mask is not None:
-            raise DiffusionInputError(
-                f"node {ctx.node_id!r}: {what} has a region mask; regional prompts are not supported yet"
-            )
-        conds.append(ctx.conditioning.load(item))
-    if len(conds) == 1:
-        return conds[0]
-    embeds = torch.cat([c.embeds for c in conds], dim=1)
-    if isinstance(conds[0], SDXLConditioning):
-        return SDXLConditioning(embeds, conds[0].pooled_embeds, conds[0].add_time_ids)
-    return BasicConditioning(embeds)
+    conds = [ctx.conditioning.load(item) for item in items]
+    masks = [ctx.tensors.load(i.mask) if i.mask is not None else None for i in items]
+    if len(conds) == 1 and masks[0] is None:
+        return conds[0], None
+    if len({type(c) for c in conds}) > 1:
+        raise DiffusionInputError(
+            f"node {ctx.node_id!r}: {what} mixes conditionings of different model families"
+        )
+    return concat_regional(conds, masks, *latent_size)
 
 
 def _match_tokens(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -393,8 +392,13 @@ class DenoiseLatentsInvocation(Node):
         elif self.latents is not None and self.latents.seed is not None:
             seed = self.latents.seed
 
-        pos = _load_conditioning(ctx, self.positive_conditioning, "positive_conditioning")
-        neg = _load_conditioning(ctx, self.negative_conditioning, "negative_conditioning")
+        size = (latents.shape[-2], latents.shape[-1])
+        pos, pos_regions = _load_conditioning(
+            ctx, self.positive_conditioning, "positive_conditioning", size
+        )
+        neg, neg_regions = _load_conditioning(
+            ctx, self.negative_conditioning, "negative_conditioning", size
+        )
         if type(pos) is not type(neg):
             raise DiffusionInputError(
                 f"node {ctx.node_id!r}: positive and negative conditioning are of different model families"
@@ -455,6 +459,17 @@ class DenoiseLatentsInvocation(Node):
                 ip_adapter=self.ip_adapter,
                 device=device,
                 dtype=next(unet.parameters()).dtype,
+            )
+            # after the IP-Adapter processors: the regional bias wraps them
+            stack.enter_context(
+                regional_attention(
+                    unet,
+                    neg_regions,
+                    pos_regions,
+                    neg.embeds.shape[1],
+                    pos.embeds.shape[1],
+                    cond.shape[1],
+                )
             )
             result = denoise(
                 unet,
