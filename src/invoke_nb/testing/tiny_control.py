@@ -27,6 +27,7 @@ __all__ = [
     "make_clip_vision",
     "make_controlnet",
     "make_ip_adapter",
+    "make_lycoris",
     "make_sdxl_adapter_unet",
     "make_t2i_adapter",
 ]
@@ -196,4 +197,48 @@ def make_ip_adapter(
         sd[f"ip_adapter.{n}.to_v_ip.weight"] = rnd(width, cross)
     save_file({k: v.contiguous() for k, v in sd.items()}, str(dest / "ip_adapter.safetensors"))
     (dest / "image_encoder.txt").write_text(encoder + "\n")
+    return dest
+
+
+def make_lycoris(
+    dest: Path, kind: Literal["loha", "lokr", "full"] = "loha", *, rank: int = 4, seed: int = 15
+) -> Path:
+    """A LyCORIS-format file (kohya ``lora_unet_*`` names) for the tiny SD1 UNet's attention
+    layers: LoHa (``hada_*``), LoKr (``lokr_*``) or full-diff (``diff``/``diff_b``) plus norm
+    (``w_norm``/``b_norm``) layers."""
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(seed)
+
+    def rnd(*shape: int, scale: float = 0.3) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen) * scale
+
+    sd: dict[str, torch.Tensor] = {}
+    for block, width in (
+        ("down_blocks_0_attentions_0_transformer_blocks_0", 32),
+        ("up_blocks_1_attentions_0_transformer_blocks_0", 32),
+        ("mid_block_attentions_0_transformer_blocks_0", 64),
+    ):
+        for proj, fan_in in (("attn1_to_q", width), ("attn2_to_k", 768), ("attn2_to_v", 768)):
+            name = f"lora_unet_{block}_{proj}"
+            if kind == "loha":
+                for w in ("w1", "w2"):
+                    sd[f"{name}.hada_{w}_a"] = rnd(width, rank)
+                    sd[f"{name}.hada_{w}_b"] = rnd(rank, fan_in, scale=1 / fan_in**0.5)
+                sd[f"{name}.alpha"] = torch.tensor(float(rank))
+            elif kind == "lokr":
+                sd[f"{name}.lokr_w1"] = rnd(4, 4)
+                sd[f"{name}.lokr_w2_a"] = rnd(width // 4, rank)
+                sd[f"{name}.lokr_w2_b"] = rnd(rank, fan_in // 4, scale=1 / fan_in**0.5)
+                sd[f"{name}.alpha"] = torch.tensor(float(rank))
+            else:
+                sd[f"{name}.diff"] = rnd(width, fan_in, scale=0.3 / fan_in**0.5)
+        if kind == "full":
+            sd[f"lora_unet_{block}_attn1_to_out_0.diff"] = rnd(width, width, scale=0.05)
+            sd[f"lora_unet_{block}_attn1_to_out_0.diff_b"] = rnd(width, scale=0.05)
+            sd[f"lora_unet_{block}_norm1.w_norm"] = rnd(width, scale=0.2)
+            sd[f"lora_unet_{block}_norm1.b_norm"] = rnd(width, scale=0.2)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(dest), metadata={"format": "pt", "invoke_nb_base": "sd-1"})
     return dest
