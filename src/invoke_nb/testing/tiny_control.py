@@ -26,6 +26,7 @@ from invoke_nb.testing.tiny_models import _init_, _unet_config
 __all__ = [
     "make_clip_vision",
     "make_controlnet",
+    "make_embedding",
     "make_ip_adapter",
     "make_lycoris",
     "make_sdxl_adapter_unet",
@@ -241,4 +242,24 @@ def make_lycoris(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_file(sd, str(dest), metadata={"format": "pt", "invoke_nb_base": "sd-1"})
+    return dest
+
+
+def make_embedding(
+    dest: Path, base: Literal["sd-1", "sdxl"] = "sd-1", *, vectors: int = 2, seed: int = 16
+) -> Path:
+    """A textual-inversion embedding file: ``emb_params`` (SD1) or ``clip_l``/``clip_g`` (SDXL)."""
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(seed)
+    if base == "sd-1":
+        sd = {"emb_params": torch.randn(vectors, 768, generator=gen) * 0.3}
+    else:
+        sd = {
+            "clip_l": torch.randn(vectors, 768, generator=gen) * 0.3,
+            "clip_g": torch.randn(vectors, 1280, generator=gen) * 0.3,
+        }
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(dest))
     return dest
