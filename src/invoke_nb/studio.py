@@ -607,6 +607,9 @@ class Studio:
             else (self._model(x), 1.0)
             for x in loras
         ]
+        from invoke_nb.graph.standard_control import resolve_control_models
+
+        kw = resolve_control_models(kw, self._model)  # control=, ip_adapter=, regions=
         g = build(ident, *args, prompt, negative=negative, loras=lora_pairs, **kw)
         if board is not None:
             g.set(OUTPUT, board={"board_id": self._board_id(board)})

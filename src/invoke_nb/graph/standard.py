@@ -60,6 +60,9 @@ def _base(
     cfg_rescale_multiplier: float,
     seeding: str,
     generation_mode: str,
+    control: Sequence[dict[str, Any]] | None = None,
+    ip_adapter: Sequence[dict[str, Any]] | None = None,
+    regions: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Add the shared nodes; returns ids of the outputs to connect (unet, vae, denoise, ...)."""
     ident = _ident(model)
@@ -165,6 +168,13 @@ def _base(
     g.connect(den, "latents", out, "latents")
     g.connect(*vae_src, out, "vae")
     g.connect(meta, "metadata", out, "metadata")
+    if control or ip_adapter or regions:
+        from invoke_nb.graph.standard_control import add_control_layers
+
+        add_control_layers(
+            g, sdxl=sdxl, control=control, ip_adapter=ip_adapter, regions=regions,
+            clip=clip_src, clip2=clip2_src,
+        )  # fmt: skip
     return {
         "denoise": den,
         "vae_node": vae_src[0],
@@ -191,8 +201,14 @@ def txt2img(
     seamless: Sequence[str] = (),
     cfg_rescale_multiplier: float = 0.0,
     seeding: str = "invokeai",
+    control: Sequence[dict[str, Any]] | None = None,
+    ip_adapter: Sequence[dict[str, Any]] | None = None,
+    regions: Sequence[dict[str, Any]] | None = None,
 ) -> Graph:
-    """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1 or SDXL."""
+    """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1 or SDXL.
+
+    ``control``, ``ip_adapter`` and ``regions`` add control layers
+    (:mod:`invoke_nb.graph.standard_control`)."""
     g = Graph()
     _base(
         g,
@@ -212,6 +228,9 @@ def txt2img(
         cfg_rescale_multiplier=cfg_rescale_multiplier,
         seeding=seeding,
         generation_mode="txt2img",
+        control=control,
+        ip_adapter=ip_adapter,
+        regions=regions,
     )
     return g
 
@@ -256,6 +275,9 @@ _DEFAULTS: dict[str, Any] = {
     "seamless": (),
     "cfg_rescale_multiplier": 0.0,
     "seeding": "invokeai",
+    "control": None,
+    "ip_adapter": None,
+    "regions": None,
 }
 
 

@@ -5,4 +5,4 @@ apply; ``denoise_latents`` loads the models and applies them step by step
 (:mod:`invoke_nb.nodes.diffusion.sd.control`).
 """
 
-from invoke_nb.nodes.control import fields, nodes, regional  # noqa: F401  (registers)
+from invoke_nb.nodes.control import fields, metadata, nodes, regional  # noqa: F401  (registers)
