@@ -51,6 +51,7 @@ def cmodels(
             tc.make_ip_adapter(d / f"ip-sd1-{variant}", tiny_sd1, variant),
             name=f"ip-sd1-{variant}",
         )
+    m.register(tc.make_ip_adapter(d / "ip-sdxl-plus", tiny_sdxl, "plus"), name="ip-sdxl-plus")
     m.register(
         tc.make_ip_adapter(d / "ip-sd1-no-encoder", tiny_sd1, encoder="someone/missing_encoder"),
         name="ip-sd1-no-encoder",

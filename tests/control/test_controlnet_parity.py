@@ -173,3 +173,32 @@ def test_t2i_adapter_matches_diffusers(
         generator=torch.Generator("cpu").manual_seed(42),
     ).images[0]
     _close(ours, ref)
+
+
+def test_more_control_mode_is_diffusers_guess_mode(
+    crunner, cmodels, tiny_sd1, control_image
+) -> None:
+    """ "more_control" = soft injection + ControlNet on the positive half only, which is
+    what diffusers calls guess mode."""
+    from diffusers import ControlNetModel
+
+    g = _graph(cident(cmodels, "tiny-sd1"))
+    cn = _add_control(
+        g, "controlnet", cident(cmodels, "cn-sd1-a"), control_image, control_mode="more_control"
+    )
+    g.connect(cn, "control", "denoise_latents", "control")
+    ours = pixels(crunner.run(g))
+    net = ControlNetModel.from_pretrained(cmodels.store.list(name="cn-sd1-a")[0].path)
+    pipe = _pipe("StableDiffusionControlNetPipeline", tiny_sd1, controlnet=net)
+    ref = pipe(
+        PROMPT,
+        image=control_image,
+        negative_prompt=NEG,
+        num_inference_steps=3,
+        height=64,
+        width=64,
+        guidance_scale=7.5,
+        guess_mode=True,
+        generator=torch.Generator("cpu").manual_seed(42),
+    ).images[0]
+    _close(ours, ref)

@@ -19,50 +19,57 @@ def pixels(result) -> np.ndarray:
     return np.asarray(result.image(OUTPUT).convert("RGB")).astype(np.int16)
 
 
-def _graph(model):
+def _graph(model, negative: str = NEG):
     return txt2img(
-        model, PROMPT, negative=NEG, width=64, height=64, steps=3, cfg_scale=7.5,
+        model, PROMPT, negative=negative, width=64, height=64, steps=3, cfg_scale=7.5,
         scheduler="euler", seed=42, seeding="diffusers",
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("variant", ["plain", "plus", "full"])
+@pytest.mark.parametrize(
+    "main,variant",
+    [("sd1", "plain"), ("sd1", "plus"), ("sd1", "full"), ("sdxl", "plus")],
+)
 def test_ip_adapter_matches_diffusers(
-    crunner, cmodels, tiny_sd1, reference_image, variant: str
+    crunner, cmodels, tiny_sd1, tiny_sdxl, reference_image, main: str, variant: str
 ) -> None:
     import diffusers
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
-    g = _graph(cident(cmodels, "tiny-sd1"))
+    sdxl = main == "sdxl"
+    model = cident(cmodels, "tiny-sdxl" if sdxl else "tiny-sd1")
+    neg = "" if sdxl else NEG
+    g = _graph(model, neg)
     ip = g.add(
         "ip_adapter",
-        ip_adapter_model=cident(cmodels, f"ip-sd1-{variant}"),
+        ip_adapter_model=cident(cmodels, f"ip-{main}-{variant}"),
         image=reference_image,
         weight=0.6,
     )
     g.connect(ip, "ip_adapter", "denoise_latents", "ip_adapter")
     ours = pixels(crunner.run(g))
-    plain = pixels(crunner.run(_graph(cident(cmodels, "tiny-sd1"))))
+    plain = pixels(crunner.run(_graph(model, neg)))
     assert np.abs(ours - plain).max() > 10  # the adapter does something
     # ... and the cached UNet is itself again afterwards
-    assert np.abs(pixels(crunner.run(_graph(cident(cmodels, "tiny-sd1")))) - plain).max() == 0
+    assert np.abs(pixels(crunner.run(_graph(model, neg))) - plain).max() == 0
 
     enc = cmodels.store.list(name="ip_adapter_sd_image_encoder")[0].path
-    pipe = diffusers.StableDiffusionPipeline.from_pretrained(
-        tiny_sd1,
+    cls = diffusers.StableDiffusionXLPipeline if sdxl else diffusers.StableDiffusionPipeline
+    pipe = cls.from_pretrained(
+        tiny_sdxl if sdxl else tiny_sd1,
         image_encoder=CLIPVisionModelWithProjection.from_pretrained(enc),
         feature_extractor=CLIPImageProcessor(),
     )
     pipe.scheduler = diffusers.EulerDiscreteScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    folder = cmodels.store.list(name=f"ip-sd1-{variant}")[0].path
+    folder = cmodels.store.list(name=f"ip-{main}-{variant}")[0].path
     pipe.load_ip_adapter(
         folder, subfolder="", weight_name="ip_adapter.safetensors", image_encoder_folder=None
     )
     pipe.set_ip_adapter_scale(0.6)
     ref = pipe(
         PROMPT,
-        negative_prompt=NEG,
+        negative_prompt=None if sdxl else NEG,
         ip_adapter_image=reference_image,
         num_inference_steps=3,
         height=64,

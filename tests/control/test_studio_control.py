@@ -101,3 +101,18 @@ def test_bad_control_entries_are_refused_by_name(cstudio: Studio, control_image)
             "a", model="tiny", control=[dict(model="ip-sd1-plain", image=control_image)]
         )
     assert cstudio.images.list() == []  # nothing was generated
+
+
+def test_img2img_and_inpaint_take_control_layers(
+    cstudio: Studio, control_image: Image.Image
+) -> None:
+    common = dict(model="tiny", steps=3, seed=4, progress=False)
+    base = Image.new("RGB", (64, 64), (120, 90, 60))
+    control = [dict(model="cn-sd1-a", image=control_image)]
+    a = cstudio.img2img(base, "a cat", strength=0.8, control=control, **common)
+    assert a.graph.nodes["control_net_0"].type == "controlnet"
+    mask = Image.new("L", (64, 64), 255)
+    mask.paste(0, (16, 16, 48, 48))
+    b = cstudio.inpaint(base, mask, "a cat", control=control, **common)
+    assert b.graph.nodes["control_net_0"].type == "controlnet"
+    assert b.pil.size == (64, 64)
