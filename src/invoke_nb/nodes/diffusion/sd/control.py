@@ -290,7 +290,7 @@ def build_controls(
                 _check_base(ctx, a.ip_adapter_model, unet_base, "ip_adapter")
                 with ctx.models.load(a.ip_adapter_model) as state:
                     states.append(state)
-            controls.ip_processors = stack.enter_context(ip_adapters_on(unet, states))
+            controls.ip_processors = stack.enter_context(ip_adapters_on(unet, states, device))
             for a, state in zip(ips, states, strict=True):
                 embeds = _encode_images(ctx, a, state, device, dtype)
                 mask = None
@@ -339,7 +339,9 @@ def _encode_images(
 
 
 @contextmanager
-def ip_adapters_on(unet: Any, states: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def ip_adapters_on(
+    unet: Any, states: list[dict[str, Any]], device: Any = None
+) -> Iterator[dict[str, Any]]:
     """Set diffusers' IP-Adapter processors and image projections built from ``states`` on
     ``unet`` inside the block; yields the IP processors by name. On exit the UNet has its
     own processors and no image projection again (it lives on in the model cache)."""
@@ -349,7 +351,8 @@ def ip_adapters_on(unet: Any, states: list[dict[str, Any]]) -> Iterator[dict[str
     saved_proj = unet.encoder_hid_proj
     saved_type = unet.config.encoder_hid_dim_type
     param = next(unet.parameters())
-    device = param.device if param.device.type != "meta" else "cpu"
+    if device is None:  # the UNet's weights may sit on meta under partial loading
+        device = param.device if param.device.type != "meta" else "cpu"
     procs = unet._convert_ip_adapter_attn_to_diffusers(states, low_cpu_mem_usage=False)
     projections = [
         unet._convert_ip_adapter_image_proj_to_diffusers(s["image_proj"], low_cpu_mem_usage=False)

@@ -469,6 +469,7 @@ class DenoiseLatentsInvocation(Node):
                     neg.embeds.shape[1],
                     pos.embeds.shape[1],
                     cond.shape[1],
+                    device,
                 )
             )
             result = denoise(

@@ -139,6 +139,7 @@ def regional_attention(
     uncond_len: int,
     cond_len: int,
     key_len: int,
+    device: Any = None,
 ) -> Iterator[None]:
     """Wrap ``unet``'s cross-attention processors with the regional bias inside the block.
 
@@ -151,7 +152,8 @@ def regional_attention(
         yield
         return
     param = next(unet.parameters())
-    device = param.device if param.device.type != "meta" else torch.device("cpu")
+    if device is None:
+        device = param.device if param.device.type != "meta" else torch.device("cpu")
     ref = (cond or uncond).masks  # type: ignore[union-attr]
     h, w = ref.shape[-2:]
     sides = [
