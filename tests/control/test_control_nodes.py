@@ -99,3 +99,24 @@ def test_probe_identifies_control_models(cmodels) -> None:
         assert (found.type, found.base) == (kind, base), name
     found = probe(rec("ip-sd1-plain").path)
     assert found.extra["image_encoder_model_id"] == "InvokeAI/ip_adapter_sd_image_encoder"
+
+
+def test_step_window_equals_zero_weights_outside_it(crunner, cmodels, control_image) -> None:
+    """begin/end and per-step weight lists agree: a window [0.5, 1] is weights [0, 0, 1, 1]."""
+
+    def run(**fields) -> np.ndarray:
+        g = txt2img(
+            cident(cmodels, "tiny-sd1"), "a cat", width=64, height=64, steps=4,
+            scheduler="euler", seed=3,
+        )  # fmt: skip
+        cn = g.add(
+            "controlnet", control_model=cident(cmodels, "cn-sd1-a"), image=control_image, **fields
+        )
+        g.connect(cn, "control", "denoise_latents", "control")
+        return np.asarray(crunner.run(g).image(OUTPUT)).astype(np.int16)
+
+    windowed = run(begin_step_percent=0.5, end_step_percent=1.0)
+    listed = run(control_weight=[0.0, 0.0, 1.0, 1.0])
+    full = run()
+    assert np.abs(windowed - listed).max() == 0
+    assert np.abs(windowed - full).max() > 2

@@ -135,3 +135,59 @@ def test_begin_after_end_is_refused_naming_the_node(crunner, cmodels, control_im
     with pytest.raises(NodeError) as err:
         crunner.run(g)
     assert "'cn'" in str(err.value) and "begin_step_percent" in str(err.value)
+
+
+def test_two_ip_adapters_and_two_images_match_diffusers(
+    crunner, cmodels, tiny_sd1, reference_image, control_image
+) -> None:
+    """Several IP-Adapters at once (through collect), one of them with two images."""
+    import diffusers
+    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+
+    g = _graph(cident(cmodels, "tiny-sd1"))
+    col = g.add("collect")
+    a = g.add(
+        "ip_adapter",
+        ip_adapter_model=cident(cmodels, "ip-sd1-plain"),
+        image=[reference_image, control_image],
+        weight=0.5,
+    )
+    b = g.add(
+        "ip_adapter",
+        ip_adapter_model=cident(cmodels, "ip-sd1-plus"),
+        image=reference_image,
+        weight=0.3,
+    )
+    g.connect(a, "ip_adapter", col, "item")
+    g.connect(b, "ip_adapter", col, "item")
+    g.connect(col, "collection", "denoise_latents", "ip_adapter")
+    ours = pixels(crunner.run(g))
+
+    enc = cmodels.store.list(name="ip_adapter_sd_image_encoder")[0].path
+    pipe = diffusers.StableDiffusionPipeline.from_pretrained(
+        tiny_sd1,
+        image_encoder=CLIPVisionModelWithProjection.from_pretrained(enc),
+        feature_extractor=CLIPImageProcessor(),
+    )
+    pipe.scheduler = diffusers.EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    folders = [cmodels.store.list(name=n)[0].path for n in ("ip-sd1-plain", "ip-sd1-plus")]
+    pipe.load_ip_adapter(
+        folders,
+        subfolder=["", ""],
+        weight_name=["ip_adapter.safetensors"] * 2,
+        image_encoder_folder=None,
+    )
+    pipe.set_ip_adapter_scale([0.5, 0.3])
+    ref = pipe(
+        PROMPT,
+        negative_prompt=NEG,
+        ip_adapter_image=[[reference_image, control_image], reference_image],
+        num_inference_steps=3,
+        height=64,
+        width=64,
+        guidance_scale=7.5,
+        generator=torch.Generator("cpu").manual_seed(42),
+    ).images[0]
+    ref = np.asarray(ref).astype(np.int16)
+    assert np.abs(ours - ref).max() <= 2, np.abs(ours - ref).max()
