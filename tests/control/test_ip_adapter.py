@@ -191,3 +191,48 @@ def test_two_ip_adapters_and_two_images_match_diffusers(
     ).images[0]
     ref = np.asarray(ref).astype(np.int16)
     assert np.abs(ours - ref).max() <= 2, np.abs(ours - ref).max()
+
+
+def test_style_method_acts_in_its_target_blocks_only(
+    crunner, cmodels, tiny_sd1, reference_image
+) -> None:
+    """method="style" on SD1 is the IP-Adapter in up_blocks.1 only: diffusers' per-block
+    scale {"up": {"block_1": w}} gives the same picture."""
+    import diffusers
+    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+
+    g = _graph(cident(cmodels, "tiny-sd1"))
+    ip = g.add(
+        "ip_adapter",
+        ip_adapter_model=cident(cmodels, "ip-sd1-plain"),
+        image=reference_image,
+        weight=0.9,
+        method="style",
+    )
+    g.connect(ip, "ip_adapter", "denoise_latents", "ip_adapter")
+    ours = pixels(crunner.run(g))
+
+    enc = cmodels.store.list(name="ip_adapter_sd_image_encoder")[0].path
+    pipe = diffusers.StableDiffusionPipeline.from_pretrained(
+        tiny_sd1,
+        image_encoder=CLIPVisionModelWithProjection.from_pretrained(enc),
+        feature_extractor=CLIPImageProcessor(),
+    )
+    pipe.scheduler = diffusers.EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    folder = cmodels.store.list(name="ip-sd1-plain")[0].path
+    pipe.load_ip_adapter(
+        folder, subfolder="", weight_name="ip_adapter.safetensors", image_encoder_folder=None
+    )
+
+    def ref(scale):
+        pipe.set_ip_adapter_scale(scale)
+        img = pipe(
+            PROMPT, negative_prompt=NEG, ip_adapter_image=reference_image,
+            num_inference_steps=3, height=64, width=64, guidance_scale=7.5,
+            generator=torch.Generator("cpu").manual_seed(42),
+        ).images[0]  # fmt: skip
+        return np.asarray(img).astype(np.int16)
+
+    assert np.abs(ours - ref({"up": {"block_1": 0.9}})).max() <= 2
+    assert np.abs(ours - ref(0.9)).max() > 2  # not the full adapter
