@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -120,3 +121,21 @@ def test_step_window_equals_zero_weights_outside_it(crunner, cmodels, control_im
     full = run()
     assert np.abs(windowed - listed).max() == 0
     assert np.abs(windowed - full).max() > 2
+
+
+def test_a_short_weight_list_is_refused_naming_the_problem(crunner, cmodels, control_image) -> None:
+    from invoke_nb.graph.errors import NodeError
+
+    g = txt2img(
+        cident(cmodels, "tiny-sd1"), "a cat", width=64, height=64, steps=4,
+        scheduler="euler", seed=3,
+    )  # fmt: skip
+    cn = g.add(
+        "controlnet",
+        control_model=cident(cmodels, "cn-sd1-a"),
+        image=control_image,
+        control_weight=[1.0, 0.5],
+    )
+    g.connect(cn, "control", "denoise_latents", "control")
+    with pytest.raises(NodeError, match="weight list has 2 values"):
+        crunner.run(g)

@@ -50,7 +50,14 @@ def step_active(step: int, total: int, begin: float, end: float) -> bool:
 
 
 def _weight_at(weight: float | list[float], step: int) -> float:
-    return weight[step] if isinstance(weight, list) else weight
+    if not isinstance(weight, list):
+        return weight
+    if step >= len(weight):
+        raise ControlInputError(
+            f"a weight list has {len(weight)} values but the run has more steps "
+            f"(step {step + 1}); give one weight per step"
+        )
+    return weight[step]
 
 
 @dataclass
