@@ -116,3 +116,18 @@ def test_img2img_and_inpaint_take_control_layers(
     b = cstudio.inpaint(base, mask, "a cat", control=control, **common)
     assert b.graph.nodes["control_net_0"].type == "controlnet"
     assert b.pil.size == (64, 64)
+
+
+def test_embedding_installed_through_the_manager_is_used_in_prompts(
+    cstudio: Studio, control_dir: Path
+) -> None:
+    from invoke_nb.testing.tiny_control import make_embedding
+
+    rec = cstudio.models.install(
+        str(make_embedding(control_dir / "studio-emb.safetensors")), name="my-emb"
+    )
+    assert (rec.type, rec.base) == ("embedding", "sd-1")
+    common = dict(model="tiny", width=64, height=64, steps=2, seed=1, progress=False)
+    with_emb = np.asarray(cstudio.txt2img("a <my-emb> cat", **common).pil).astype(int)
+    without = np.asarray(cstudio.txt2img("a cat", **common).pil).astype(int)
+    assert np.abs(with_emb - without).max() > 5
