@@ -58,6 +58,10 @@ def _cases(rng: np.random.Generator) -> tuple[dict[str, Image.Image], list[tuple
         "mask": Image.new("RGB", (64, 64), (0, 0, 0)),
     }
     inputs["big"] = inputs["photo"].resize((256, 256))
+    edges = np.zeros((40, 40, 3), np.uint8)  # a one-pixel edge map (heuristic_resize thins it)
+    edges[5:35, 20] = 255
+    edges[10, 5:35] = 255
+    inputs["edges"] = Image.fromarray(edges)
     inputs["subject"].paste((200, 30, 30), (10, 10, 38, 54))
     inputs["mask"].paste((255, 255, 255), (8, 12, 40, 50))
     img = {"image_name": "photo"}
@@ -110,6 +114,9 @@ def _cases(rng: np.random.Generator) -> tuple[dict[str, Image.Image], list[tuple
         ),
         ("crop_image_to_bounding_box", {"image": {"image_name": "mask"}}),
         ("img_watermark", {"image": {"image_name": "big"}, "text": "InvokeAI"}),
+        ("heuristic_resize", {"image": {"image_name": "edges"}, "width": 97, "height": 83}),
+        ("heuristic_resize", {"image": {"image_name": "mask"}, "width": 150, "height": 120}),
+        ("heuristic_resize", {"image": img, "width": 40, "height": 30}),
     ]
     return inputs, cases
 

@@ -88,6 +88,9 @@ class Generation:
         ]
         ident = self.model_field(model)
         params = standard.fill_models(ident, self.models, params)  # e.g. FLUX's T5/CLIP/VAE
+        from invoke_nb.graph.standard_control import resolve_control_models
+
+        params = resolve_control_models(params, self.model_field)  # control=, ip_adapter=, ...
         g = getattr(standard, builder)(
             ident,
             *images,

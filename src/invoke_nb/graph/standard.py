@@ -83,6 +83,9 @@ def _base(
     cfg_rescale_multiplier: float,
     seeding: str,
     generation_mode: str,
+    control: Sequence[dict[str, Any]] | None = None,
+    ip_adapter: Sequence[dict[str, Any]] | None = None,
+    regions: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Add the shared nodes; returns ids of the outputs to connect (unet, vae, denoise, ...)."""
     ident = _ident(model)
@@ -188,6 +191,13 @@ def _base(
     g.connect(den, "latents", out, "latents")
     g.connect(*vae_src, out, "vae")
     g.connect(meta, "metadata", out, "metadata")
+    if control or ip_adapter or regions:
+        from invoke_nb.graph.standard_control import add_control_layers
+
+        add_control_layers(
+            g, sdxl=sdxl, control=control, ip_adapter=ip_adapter, regions=regions,
+            clip=clip_src, clip2=clip2_src,
+        )  # fmt: skip
     return {
         "denoise": den,
         "vae_node": vae_src[0],
@@ -214,12 +224,18 @@ def txt2img(
     seamless: Sequence[str] = (),
     cfg_rescale_multiplier: float = 0.0,
     seeding: str = "invokeai",
+    control: Sequence[dict[str, Any]] | None = None,
+    ip_adapter: Sequence[dict[str, Any]] | None = None,
+    regions: Sequence[dict[str, Any]] | None = None,
     **family_kw: Any,
 ) -> Graph:
     """Text to image. ``model`` is a record or identifier; its ``base`` picks the family
     (SD1/SD2/SDXL here; FLUX, SD3 ... in their own modules, which get only the arguments the
     caller changed, so each family keeps its own defaults, plus its own keywords such as
-    FLUX's ``guidance``, ``t5_encoder``, ``clip_embed``)."""
+    FLUX's ``guidance``, ``t5_encoder``, ``clip_embed``).
+
+    ``control``, ``ip_adapter`` and ``regions`` add control layers
+    (:mod:`invoke_nb.graph.standard_control`)."""
     if (family := _family(model)) is not None:
         return family.txt2img(model, prompt, **_given(txt2img, locals()))
     if family_kw:
@@ -243,6 +259,9 @@ def txt2img(
         cfg_rescale_multiplier=cfg_rescale_multiplier,
         seeding=seeding,
         generation_mode="txt2img",
+        control=control,
+        ip_adapter=ip_adapter,
+        regions=regions,
     )
     return g
 
@@ -287,6 +306,9 @@ _DEFAULTS: dict[str, Any] = {
     "seamless": (),
     "cfg_rescale_multiplier": 0.0,
     "seeding": "invokeai",
+    "control": None,
+    "ip_adapter": None,
+    "regions": None,
 }
 
 

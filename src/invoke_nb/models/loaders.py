@@ -92,6 +92,13 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         from invoke_nb.models.load_llava import load_llava_onevision
 
         return load_llava_onevision(path, dtype)
+    from invoke_nb.models.load_control import CONTROL_TYPES, load_control
+
+    if kind in CONTROL_TYPES:
+        try:
+            return load_control(record, path, dtype)
+        except Exception as exc:
+            raise _fail(record, path, f"cannot load {kind}: {type(exc).__name__}: {exc}") from exc
     raise _fail(record, path, f"model type {kind!r} is not loadable here")
 
 

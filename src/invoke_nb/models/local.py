@@ -67,6 +67,11 @@ class LocalModels:
         )
         probe_dir = p if p.is_dir() else (Path(config_path) if config_path else None)
         guessed_base = _guess_base(probe_dir, kind, p)
+        extra: dict[str, Any] = {}
+        found = _probe_control(p)
+        if found is not None:  # control models: the real probe's type, base and extras
+            kind, fmt, extra = type or found.type, found.format, dict(found.extra)
+            guessed_base = found.base
         rec = ModelRecord(
             key=uuid.uuid4().hex,
             hash="local:" + hashlib.sha256(str(p).encode()).hexdigest()[:32],
@@ -78,6 +83,7 @@ class LocalModels:
             config_path=str(config_path) if config_path else None,
             source=str(p),
             owned=False,
+            extra=extra,
         )
         return self.store.add(rec)
 
@@ -113,6 +119,17 @@ class LocalModels:
             (rec.key, sub), lambda: load_submodel(rec, sub, dtype=cache.dtype), label=label
         ) as obj:
             yield obj
+
+
+def _probe_control(path: Path) -> Any:
+    """The probe's result for a ControlNet/T2I-Adapter/IP-Adapter/CLIP vision folder."""
+    if not path.is_dir() or (path / "model_index.json").exists() or (path / "unet").is_dir():
+        return None
+    from invoke_nb.models.probe import probe
+
+    found = probe(path)
+    kinds = ("controlnet", "t2i_adapter", "ip_adapter", "clip_vision")
+    return found if found.type in kinds else None
 
 
 def _guess_type(path: Path) -> str:

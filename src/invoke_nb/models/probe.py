@@ -195,6 +195,10 @@ def _lora_width(sd: Shapes) -> int | None:
     """The text-token width a LoRA was trained against (InvokeAI's rule, for our key sets)."""
     te1 = te2 = None
     for key, shape in sd.items():
+        if key.endswith(("lokr_w2", "lokr_w2_b")) and "attn2_to_k" in key and len(shape) >= 2:
+            w1 = sd.get(key.rsplit(".", 1)[0] + ".lokr_w1")  # LoKr: kron widths multiply
+            if w1 is not None and len(w1) == 2:
+                return w1[1] * shape[1]
         if len(shape) < 2 or not key.endswith(_DOWN):
             continue
         is_unet = key.startswith(("lora_unet_", "unet.")) or ".unet." in key
@@ -473,7 +477,9 @@ def _probe_folder(p: Path) -> ProbeResult:
                 found.format = "embedding_folder"
             return found
     if (p / "ip_adapter.bin").is_file() or (p / "ip_adapter.safetensors").is_file():
-        return ProbeResult("ip_adapter", "unknown", "invokeai")
+        from invoke_nb.models.probe_control import probe_ip_adapter_folder
+
+        return probe_ip_adapter_folder(p)
     if cls:
         return _unknown(f"folder with unsupported class {cls!r}", "diffusers")
     return _unknown("folder has no model_index.json or config.json that names a model class")

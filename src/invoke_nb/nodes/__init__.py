@@ -51,6 +51,7 @@ for _name in (
     "image_tools",
     "denoise_meta",
     "vllm",
+    "control",
 ):
     _here = Path(__file__).parent
     if (_here / f"{_name}.py").exists() or (_here / _name / "__init__.py").exists():

@@ -62,6 +62,12 @@ def image_metadata(ctx: Context, image: ImageField) -> dict[str, Any] | None:
     """The ``invokeai_metadata`` of an image (its PNG chunk), or ``None`` when it has none."""
     pil = ctx.images.get_pil(image)
     raw = pil.info.get("invokeai_metadata")
+    sink = ctx.services.image_sink
+    if raw is None and sink is not None:
+        # an image made earlier in this kernel comes back from the output cache as the
+        # in-memory picture, without the PNG chunks its catalogued file carries
+        stored = sink.get(image.image_name)
+        raw = stored.info.get("invokeai_metadata") if stored is not None else None
     if raw is None:
         return None
     try:

@@ -44,6 +44,7 @@ class DenoiseInputs:
     mask: torch.Tensor | None = None  # latent size, 1 = keep, 0 = repaint (InvokeAI's)
     masked_latents: torch.Tensor | None = None
     gradient_mask: bool = False
+    controls: Any = None  # sd.control.Controls: ControlNet/T2I/IP-Adapter UNet arguments
 
 
 def timesteps_for(
@@ -190,8 +191,19 @@ def denoise(
         if inpaint_model:
             model_in = torch.cat([model_in, repaint, masked_latents], dim=1)
         model_in = torch.cat([model_in, model_in]).to(dtype)
+        extra = (
+            inp.controls.unet_kwargs(i, total, model_in[:, :4], t, embeds, added)
+            if inp.controls
+            else {}
+        )
+        unet_added = extra.pop("added_cond_kwargs", added)
         pred = unet(
-            model_in, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False
+            model_in,
+            t,
+            encoder_hidden_states=embeds,
+            added_cond_kwargs=unet_added,
+            return_dict=False,
+            **extra,
         )[0]
         uncond_pred, cond_pred = pred.float().chunk(2)
         scale = inp.cfg_scale[i] if isinstance(inp.cfg_scale, list) else inp.cfg_scale

@@ -22,6 +22,7 @@ from pydantic import field_validator
 
 from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.context import Context
+from invoke_nb.nodes.control.fields import ControlField, IPAdapterField, T2IAdapterField
 from invoke_nb.nodes.diffusion.devices import execution_device, precision_name
 from invoke_nb.nodes.diffusion.fields import (
     LATENT_SCALE_FACTOR,
@@ -35,8 +36,10 @@ from invoke_nb.nodes.diffusion.fields import (
 from invoke_nb.nodes.diffusion.lora import patched
 from invoke_nb.nodes.diffusion.preview import LatentPreviews
 from invoke_nb.nodes.diffusion.schedulers import SchedulerName, make_scheduler
+from invoke_nb.nodes.diffusion.sd.control import build_controls
 from invoke_nb.nodes.diffusion.sd.denoise import DenoiseInputs, denoise, resize_mask
-from invoke_nb.nodes.diffusion.sd.prompts import BasicConditioning, SDXLConditioning
+from invoke_nb.nodes.diffusion.sd.prompts import SDXLConditioning
+from invoke_nb.nodes.diffusion.sd.regional import Regions, concat_regional, regional_attention
 from invoke_nb.nodes.primitives import ImageOutput
 from invoke_nb.nodes.types import (
     BoardField,
@@ -144,6 +147,19 @@ def _wrapping_forward(mod: torch.nn.Conv2d, plain: Any) -> Any:
     return forward
 
 
+@contextmanager
+def freeu(unet: Any, config: Any):
+    """FreeU's backbone/skip scales on ``unet`` inside the block (diffusers' implementation)."""
+    if config is None:
+        yield unet
+        return
+    unet.enable_freeu(s1=config.s1, s2=config.s2, b1=config.b1, b2=config.b2)
+    try:
+        yield unet
+    finally:
+        unet.disable_freeu()
+
+
 # ---------------------------------------------------------------------------------------
 
 
@@ -188,26 +204,24 @@ class NoiseInvocation(Node):
 
 
 def _load_conditioning(
-    ctx: Context, field: ConditioningField | list[ConditioningField], what: str
-) -> Any:
-    import torch
-
+    ctx: Context,
+    field: ConditioningField | list[ConditioningField],
+    what: str,
+    latent_size: tuple[int, int],
+) -> tuple[Any, Regions | None]:
+    """One side's conditioning (several are concatenated) and its prompt regions, if any."""
     items = field if isinstance(field, list) else [field]
     if not items:
         raise DiffusionInputError(f"node {ctx.node_id!r}: {what} is an empty list")
-    conds = []
-    for item in items:
-        if item.mask is not None:
-            raise DiffusionInputError(
-                f"node {ctx.node_id!r}: {what} has a region mask; regional prompts are not supported yet"
-            )
-        conds.append(ctx.conditioning.load(item))
-    if len(conds) == 1:
-        return conds[0]
-    embeds = torch.cat([c.embeds for c in conds], dim=1)
-    if isinstance(conds[0], SDXLConditioning):
-        return SDXLConditioning(embeds, conds[0].pooled_embeds, conds[0].add_time_ids)
-    return BasicConditioning(embeds)
+    conds = [ctx.conditioning.load(item) for item in items]
+    masks = [ctx.tensors.load(i.mask) if i.mask is not None else None for i in items]
+    if len(conds) == 1 and masks[0] is None:
+        return conds[0], None
+    if len({type(c) for c in conds}) > 1:
+        raise DiffusionInputError(
+            f"node {ctx.node_id!r}: {what} mixes conditionings of different model families"
+        )
+    return concat_regional(conds, masks, *latent_size)
 
 
 def _match_tokens(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -269,15 +283,17 @@ class DenoiseLatentsInvocation(Node):
     unet: UNetField = InputField(
         description="UNet (scheduler, LoRAs)", input=Input.CONNECTION, title="UNet", ui_order=2
     )
-    control: Any | None = InputField(default=None, input=Input.CONNECTION, ui_order=5)
-    ip_adapter: Any | None = InputField(
+    control: ControlField | list[ControlField] | None = InputField(
+        default=None, input=Input.CONNECTION, ui_order=5
+    )
+    ip_adapter: IPAdapterField | list[IPAdapterField] | None = InputField(
         default=None,
         description="IP-Adapter to apply",
         title="IP-Adapter",
         input=Input.CONNECTION,
         ui_order=6,
     )
-    t2i_adapter: Any | None = InputField(
+    t2i_adapter: T2IAdapterField | list[T2IAdapterField] | None = InputField(
         default=None,
         description="T2I-Adapter(s) to apply",
         title="T2I-Adapter",
@@ -341,11 +357,6 @@ class DenoiseLatentsInvocation(Node):
     )
 
     def _reject_unsupported(self, ctx: Context) -> None:
-        for name in ("control", "ip_adapter", "t2i_adapter"):
-            if getattr(self, name) not in (None, []):
-                raise DiffusionInputError(
-                    f"node {ctx.node_id!r}: {name} inputs are not supported yet"
-                )
         if self.hidiffusion:
             raise DiffusionInputError(f"node {ctx.node_id!r}: hidiffusion is not supported yet")
         scales = self.cfg_scale if isinstance(self.cfg_scale, list) else [self.cfg_scale]
@@ -381,8 +392,13 @@ class DenoiseLatentsInvocation(Node):
         elif self.latents is not None and self.latents.seed is not None:
             seed = self.latents.seed
 
-        pos = _load_conditioning(ctx, self.positive_conditioning, "positive_conditioning")
-        neg = _load_conditioning(ctx, self.negative_conditioning, "negative_conditioning")
+        size = (latents.shape[-2], latents.shape[-1])
+        pos, pos_regions = _load_conditioning(
+            ctx, self.positive_conditioning, "positive_conditioning", size
+        )
+        neg, neg_regions = _load_conditioning(
+            ctx, self.negative_conditioning, "negative_conditioning", size
+        )
         if type(pos) is not type(neg):
             raise DiffusionInputError(
                 f"node {ctx.node_id!r}: positive and negative conditioning are of different model families"
@@ -431,6 +447,31 @@ class DenoiseLatentsInvocation(Node):
             unet = stack.enter_context(models.load(self.unet.unet))
             stack.enter_context(patched(unet, loras, "unet", cache=getattr(models, "cache", None)))
             stack.enter_context(seamless(unet, self.unet.seamless_axes))
+            stack.enter_context(freeu(unet, self.unet.freeu_config))
+            controls = build_controls(
+                ctx,
+                stack,
+                unet,
+                base,
+                latents,
+                control=self.control,
+                t2i_adapter=self.t2i_adapter,
+                ip_adapter=self.ip_adapter,
+                device=device,
+                dtype=next(unet.parameters()).dtype,
+            )
+            # after the IP-Adapter processors: the regional bias wraps them
+            stack.enter_context(
+                regional_attention(
+                    unet,
+                    neg_regions,
+                    pos_regions,
+                    neg.embeds.shape[1],
+                    pos.embeds.shape[1],
+                    cond.shape[1],
+                    device,
+                )
+            )
             result = denoise(
                 unet,
                 scheduler,
@@ -451,6 +492,7 @@ class DenoiseLatentsInvocation(Node):
                     mask=mask,
                     masked_latents=masked,
                     gradient_mask=gradient,
+                    controls=controls,
                 ),
                 on_step=on_step,
                 before_step=ctx.check_cancelled,

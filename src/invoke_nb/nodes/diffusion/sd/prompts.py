@@ -5,7 +5,8 @@ prompt of up to 75 tokens encodes exactly as diffusers' pipelines encode it (sam
 same hidden state). SD1 uses the text encoder's final normalized hidden state; SDXL uses
 the penultimate, non-normalized states of both encoders plus the pooled output of the second,
 as diffusers' SDXL pipeline does. An empty SDXL prompt gives zeros (as InvokeAI and
-diffusers' ``force_zeros_for_empty_prompt``).
+diffusers' ``force_zeros_for_empty_prompt``). ``<name>`` in a prompt stands for an installed
+textual-inversion embedding (:mod:`invoke_nb.nodes.diffusion.sd.textual_inversion`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.devices import execution_device
 from invoke_nb.nodes.diffusion.fields import CLIPField, ConditioningOutput
 from invoke_nb.nodes.diffusion.lora import patched
+from invoke_nb.nodes.diffusion.sd.textual_inversion import textual_inversions
 from invoke_nb.nodes.types import ConditioningField, TensorField
 
 __all__ = [
@@ -123,6 +125,8 @@ def encode_prompt(
         tok = stack.enter_context(ctx.models.load(clip.tokenizer))
         stack.enter_context(patched(te, loras, part, cache=getattr(ctx.models, "cache", None)))
         stack.enter_context(clip_skip(te, clip.skipped_layers))
+        base = ctx.models.record(clip.text_encoder).base
+        prompt, tok = stack.enter_context(textual_inversions(ctx, prompt, tok, te, part, base))
         direct = _encode_plain(
             tok, te, prompt, penultimate=penultimate, pooled=pooled, device=execution_device(ctx)
         )
