@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from pydantic import field_validator, model_validator
 
-from invoke_nb.nodes.base import Input, InputField, Node, node
+from invoke_nb.nodes.base import Input, InputField, Node, UIHint, node
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.control.fields import (
     CONTROL_MODES,
@@ -82,7 +82,12 @@ class ControlNetInvocation(_Window):
     """Collects ControlNet info to pass to other nodes"""
 
     image: ImageField = InputField(description="The control image")
-    control_model: ModelIdentifierField = InputField(description="ControlNet model to load")
+    control_model: ModelIdentifierField = InputField(
+        description="ControlNet model to load",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sd-1", "sd-2", "sdxl"],
+        ui_model_type=["controlnet"],
+    )
     control_weight: float | list[float] = InputField(
         default=1.0, description="The weight given to the ControlNet"
     )
@@ -130,7 +135,12 @@ class T2IAdapterInvocation(_Window):
 
     image: ImageField = InputField(description="The IP-Adapter image prompt.")
     t2i_adapter_model: ModelIdentifierField = InputField(
-        description="The T2I-Adapter model.", title="T2I-Adapter Model", ui_order=-1
+        description="The T2I-Adapter model.",
+        title="T2I-Adapter Model",
+        ui_order=-1,
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sd-1", "sdxl"],
+        ui_model_type=["t2i_adapter"],
     )
     weight: float | list[float] = InputField(
         default=1, description="The weight given to the T2I-Adapter", title="Weight"
@@ -209,7 +219,12 @@ class IPAdapterInvocation(_Window):
         description="The IP-Adapter image prompt(s).", ui_order=1
     )
     ip_adapter_model: ModelIdentifierField = InputField(
-        description="The IP-Adapter model.", title="IP-Adapter Model", ui_order=-1
+        description="The IP-Adapter model.",
+        title="IP-Adapter Model",
+        ui_order=-1,
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sd-1", "sdxl"],
+        ui_model_type=["ip_adapter"],
     )
     clip_vision_model: Literal["ViT-H", "ViT-G", "ViT-L"] = InputField(
         default="ViT-H",
