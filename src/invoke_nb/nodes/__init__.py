@@ -50,6 +50,8 @@ for _name in (
     "metadata",
     "image_tools",
     "denoise_meta",
+    "preprocessors",
+    "upscale",
 ):
     _here = Path(__file__).parent
     if (_here / f"{_name}.py").exists() or (_here / _name / "__init__.py").exists():

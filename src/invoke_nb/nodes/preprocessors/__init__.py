@@ -1,0 +1,9 @@
+"""ControlNet preprocessors with InvokeAI 6.11.1's ids: edge, colour and shuffle maps.
+
+Classical ones (OpenCV/numpy) live in :mod:`.classical`; every module here registers its
+nodes when imported.
+"""
+
+from invoke_nb.nodes.preprocessors import classical
+
+__all__ = ["classical"]
