@@ -74,6 +74,10 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         return _load_tensors(record, path)
     if kind == "safety_checker":
         return _load_safety_checker(path)
+    if kind == "spandrel_image_to_image":
+        from invoke_nb.models.load_spandrel import load_spandrel
+
+        return load_spandrel(record, path)
     raise _fail(record, path, f"model type {kind!r} is not loadable here")
 
 
