@@ -14,8 +14,14 @@ from invoke_nb.testing.tiny_upscale import make_esrgan
 
 @pytest.fixture(scope="session")
 def upscale_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from safetensors.torch import save_file
+
+    from invoke_nb.models.load_lama import make_lama
+
     root = tmp_path_factory.mktemp("upscalers")
+    save_file(make_lama(), str(root / "tiny-lama.safetensors"))
     return {
+        "lama": root / "tiny-lama.safetensors",
         "realesrgan": make_esrgan(root / "RealESRGAN_x4plus.safetensors", layout="realesrgan"),
         "esrgan": make_esrgan(root / "old-esrgan-x2.safetensors", layout="esrgan", scale=2),
     }
@@ -29,6 +35,7 @@ def manager(tmp_path_factory: pytest.TempPathFactory, upscale_files: dict[str, P
     m = ModelManager(tmp_path_factory.mktemp("models"), MemoryModelRecordStore())
     m.install(upscale_files["realesrgan"], name="RealESRGAN_x4plus", in_place=True)
     m.install(upscale_files["esrgan"], name="esrgan-x2", in_place=True)
+    m.install(upscale_files["lama"], name="tiny-lama", in_place=True)
     return m
 
 

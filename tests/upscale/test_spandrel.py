@@ -42,7 +42,7 @@ def _one(run: Any, type_id: str, **values: Any) -> tuple[Any, np.ndarray]:
 
 def test_probe_and_record(manager: Any) -> None:
     recs = {r.name: r for r in manager.list(type="spandrel_image_to_image")}
-    assert set(recs) == {"RealESRGAN_x4plus", "esrgan-x2"}
+    assert set(recs) == {"RealESRGAN_x4plus", "esrgan-x2", "tiny-lama"}
     assert recs["esrgan-x2"].base == "any"
 
 
@@ -97,7 +97,9 @@ def test_autoscale_repeats_then_resizes(run: Any, x2: Any) -> None:
     assert (out.width, out.height) == (56, 48)
 
 
-def test_esrgan_uses_the_installed_file_and_names_a_missing_one(run: Any, upscale_files: dict) -> None:
+def test_esrgan_uses_the_installed_file_and_names_a_missing_one(
+    run: Any, upscale_files: dict
+) -> None:
     image = _picture()
     out, arr = _one(run, "esrgan", image=image, model_name="RealESRGAN_x4plus.pth", tile_size=0)
     assert (out.width, out.height) == (160, 128) and arr.shape[2] == 4

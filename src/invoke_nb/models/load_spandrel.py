@@ -119,4 +119,8 @@ def load_spandrel(record: ModelRecord, path: Path) -> Any:
         sd = _read_weights(path)
     except Exception as e:
         raise ModelLoadError(f"{label}: cannot read weights: {e}") from e
+    from invoke_nb.models.load_lama import is_lama, lama_from_state_dict
+
+    if is_lama(sd):  # an inpainting net (infill_lama), of any width
+        return lama_from_state_dict(sd, label)
     return load_spandrel_state_dict(sd, label)

@@ -307,7 +307,10 @@ def _upscaler(sd: Shapes) -> ProbeResult | None:
     rrdb = "conv_first.weight" in keys and any(k.startswith(("body.", "RRDB_trunk.")) for k in keys)
     old_esrgan = "model.0.weight" in keys and any(".sub." in k for k in keys)
     swin = any("layers.0.residual_group" in k for k in keys)
-    if rrdb or old_esrgan or swin:
+    lama = (
+        "model.model.1.ffc.convl2l.weight" in keys or "generator.model.1.ffc.convl2l.weight" in keys
+    )
+    if rrdb or old_esrgan or swin or lama:
         return ProbeResult("spandrel_image_to_image", "any", "checkpoint")
     return None
 
