@@ -53,7 +53,7 @@ def test_patchmatch_fills_the_hole_from_the_picture(run: Any) -> None:
 
 def test_infill_passes_an_image_without_alpha_through(run: Any) -> None:
     rgb = Image.open(SRC).convert("RGB")
-    out, arr = _one(run, "infill_patchmatch", image=rgb)
+    _out, arr = _one(run, "infill_patchmatch", image=rgb)
     assert np.array_equal(arr, np.asarray(rgb))
 
 

@@ -77,7 +77,7 @@ def test_tiled_matches_untiled_away_from_tile_borders(run: Any, x4: Any) -> None
 
 def test_autoscale_repeats_then_resizes(run: Any, x2: Any) -> None:
     image = _picture(20, 16)
-    out, arr = _one(
+    out, _arr = _one(
         run,
         "spandrel_image_to_image_autoscale",
         image=image,
