@@ -65,6 +65,7 @@ KEPT: dict[tuple[str, str], str] = {
     ("image_collection", "version"): "InvokeAI 6.14's node version",
     ("img_pad_crop", "board"): "ours saves its image like every image node",
     ("img_pad_crop", "metadata"): "ours saves its image like every image node",
+    ("tiled_multi_diffusion_denoise_latents", "control"): "Any: as denoise_latents' control",
 }
 
 
