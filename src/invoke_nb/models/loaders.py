@@ -74,6 +74,10 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         return _load_tensors(record, path)
     if kind == "safety_checker":
         return _load_safety_checker(path)
+    if kind == "depth_anything":
+        from invoke_nb.models.load_preprocessors import load_depth_anything
+
+        return load_depth_anything(record, path)
     if kind == "spandrel_image_to_image":
         from invoke_nb.models.load_spandrel import load_spandrel
 

@@ -420,6 +420,10 @@ def _probe_folder(p: Path) -> ProbeResult:
     if cls in _SD_PIPELINES or (cls or "").startswith(("StableDiffusion3", "Flux")):
         return _main_diffusers(p, cls or "")
     if config is not None:
+        from invoke_nb.models.probe_preprocessors import probe_preprocessor
+
+        if (found := probe_preprocessor(config)) is not None:
+            return ProbeResult(*found)
         cls = _class_name(config)
         if cls in ("AutoencoderKL", "AutoencoderTiny"):
             return _vae_diffusers(p, config)
