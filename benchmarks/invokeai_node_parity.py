@@ -110,6 +110,30 @@ def _cases(rng: np.random.Generator) -> tuple[dict[str, Image.Image], list[tuple
         ),
         ("crop_image_to_bounding_box", {"image": {"image_name": "mask"}}),
         ("img_watermark", {"image": {"image_name": "big"}, "text": "InvokeAI"}),
+        *(
+            ("invokeai_img_hue_adjust_plus", {"image": img, "space": space, "degrees": deg})
+            for space, deg in (
+                ("HSV / HSL / RGB", 60.0),
+                ("Okhsl", 90.0),
+                ("Okhsv", 120.0),
+                ("*Oklch / Oklab", 45.0),
+                ("*LCh / CIELab", 30.0),
+            )
+        ),
+        (
+            "invokeai_img_hue_adjust_plus",
+            {"image": img, "space": "Okhsl", "degrees": 200.0, "preserve_lightness": True},
+        ),
+        (
+            "invokeai_img_hue_adjust_plus",
+            {
+                "image": img,
+                "space": "*Oklch / Oklab",
+                "degrees": 170.0,
+                "ok_adaptive_gamut": 0.5,
+                "ok_high_precision": False,
+            },
+        ),
     ]
     return inputs, cases
 

@@ -50,6 +50,7 @@ for _name in (
     "metadata",
     "image_tools",
     "denoise_meta",
+    "color_tools",
     "preprocessors",
     "upscale",
 ):
