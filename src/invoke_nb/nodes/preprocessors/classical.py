@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -23,9 +22,16 @@ if TYPE_CHECKING:
 __all__ = ["canny_edges", "color_map", "content_shuffle"]
 
 
+def _cv2():  # imported lazily: `import invoke_nb` must stay light
+    import cv2
+
+    return cv2
+
+
 def canny_edges(image: Image.Image, low: int, high: int) -> Image.Image:
     """OpenCV's Canny on the image's three channels (OpenCV takes the strongest channel
     gradient), as a grey map in an RGB image (InvokeAI saves it as RGB)."""
+    cv2 = _cv2()
     bgr = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
     edges = cv2.Canny(bgr, low, high)
     return Image.fromarray(edges).convert("RGB")
@@ -34,6 +40,7 @@ def canny_edges(image: Image.Image, low: int, high: int) -> Image.Image:
 def color_map(image: Image.Image, tile_size: int) -> Image.Image:
     """Shrink to one pixel per tile (bicubic), then blow back up with nearest neighbour: a
     mosaic of the image's average colours that a colour ControlNet follows."""
+    cv2 = _cv2()
     arr = np.asarray(image.convert("RGB"))
     h, w = arr.shape[:2]
     small = (w // min(tile_size, w), h // min(tile_size, h))
@@ -44,6 +51,7 @@ def color_map(image: Image.Image, tile_size: int) -> Image.Image:
 def _smooth_noise(h: int, w: int, cell: int, rng: np.random.RandomState) -> np.ndarray:
     """Values in [0, 1] over an h x w grid: random numbers on a coarse grid of ``cell``-pixel
     cells, bicubically interpolated and cropped so the field has no border effects."""
+    cv2 = _cv2()
     coarse = rng.uniform(0.0, 1.0, size=(h // cell + 2, w // cell + 2, 1))
     fine = cv2.resize(coarse, (w + 2 * cell, h + 2 * cell), interpolation=cv2.INTER_CUBIC)
     fine = fine[cell : cell + h, cell : cell + w]
@@ -57,6 +65,7 @@ def content_shuffle(
     """Remap every pixel to a source position taken from two smooth random fields (x and
     y), a 'liquify' of the content that keeps its colours. Without ``rng`` numpy's global
     generator is used, as InvokeAI does, so results differ run to run."""
+    cv2 = _cv2()
     rng = rng if rng is not None else np.random.mtrand._rand
     arr = np.asarray(image.convert("RGB"))
     h, w = arr.shape[:2]

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
 from invoke_nb.nodes.base import InputField, node
-from invoke_nb.nodes.mask import _pass_through
+from invoke_nb.nodes.mask import _cv2, _pass_through
 from invoke_nb.nodes.primitives import ImageOutput, ImageSavingNode
 from invoke_nb.nodes.types import ImageField
 
@@ -165,4 +164,5 @@ class CvInpaintNode(ImageSavingNode):
             )
         rgb = np.asarray(image.convert("RGB"))
         holes = np.asarray(ImageOps.invert(mask.convert("L")))
+        cv2 = _cv2()
         return self.save_image(ctx, Image.fromarray(cv2.inpaint(rgb, holes, 3, cv2.INPAINT_TELEA)))

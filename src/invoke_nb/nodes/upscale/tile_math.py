@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
@@ -260,6 +259,8 @@ def seam_blend(old: np.ndarray, new: np.ndarray, blend_amount: int, horizontal: 
     if horizontal:
         mask = np.rot90(mask, 3)
     if blend_amount > 0:
+        import cv2  # lazily: `import invoke_nb` must stay light
+
         mask = cv2.blur(mask, (blend_amount, blend_amount))
     return old * mask[..., None] + new * (1.0 - mask[..., None])
 
