@@ -54,7 +54,7 @@ def _torchvision_stand_in() -> dict[str, types.ModuleType]:
 
 def import_spandrel() -> types.ModuleType:
     """The ``spandrel`` module, imported without torchvision if need be (see above)."""
-    if "spandrel" in sys.modules:
+    if sys.modules.get("spandrel") is not None:
         return sys.modules["spandrel"]
     try:
         import spandrel

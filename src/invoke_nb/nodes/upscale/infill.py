@@ -40,7 +40,7 @@ def patchmatch_infill(image: Image.Image) -> Image.Image:
         from patchmatch import patch_match
     except ImportError:
         raise ImportError(
-            "infill_patchmatch needs the 'pypatchmatch' package: pip install pypatchmatch"
+            "infill_patchmatch needs the 'pypatchmatch' package: pip install 'invoke-nb[upscale]'"
         ) from None
     if not patch_match.patchmatch_available:
         raise RuntimeError("pypatchmatch is installed but its native library did not load")
