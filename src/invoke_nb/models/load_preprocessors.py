@@ -10,7 +10,7 @@ from invoke_nb.models.errors import ModelLoadError
 if TYPE_CHECKING:
     from invoke_nb.models.records import ModelRecord
 
-__all__ = ["load_depth_anything"]
+__all__ = ["load_depth_anything", "load_segment_anything"]
 
 
 def load_depth_anything(record: ModelRecord, path: Path) -> Any:
@@ -23,4 +23,17 @@ def load_depth_anything(record: ModelRecord, path: Path) -> Any:
     except Exception as e:
         raise ModelLoadError(
             f"model {record.name!r} ({record.key}): {path}: cannot load Depth Anything: {e}"
+        ) from e
+
+
+def load_segment_anything(record: ModelRecord, path: Path) -> tuple[Any, Any]:
+    """(SamModel, SamProcessor) from the folder, local files only."""
+    from transformers import SamModel, SamProcessor
+
+    try:
+        model = SamModel.from_pretrained(str(path), local_files_only=True).eval()
+        return model, SamProcessor.from_pretrained(str(path), local_files_only=True)
+    except Exception as e:
+        raise ModelLoadError(
+            f"model {record.name!r} ({record.key}): {path}: cannot load Segment Anything: {e}"
         ) from e

@@ -12,7 +12,10 @@ from typing import Any
 __all__ = ["PREPROCESSOR_CLASSES", "probe_preprocessor"]
 
 # transformers class in config.json["architectures"] -> our model type
-PREPROCESSOR_CLASSES = {"DepthAnythingForDepthEstimation": "depth_anything"}
+PREPROCESSOR_CLASSES = {
+    "DepthAnythingForDepthEstimation": "depth_anything",
+    "SamModel": "segment_anything",
+}
 
 
 def probe_preprocessor(config: dict[str, Any]) -> tuple[str, str, str] | None:

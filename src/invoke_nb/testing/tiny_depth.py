@@ -1,11 +1,12 @@
-"""A tiny random Depth Anything (DINOv2 backbone + DPT head) saved as a transformers folder
-with its image processor, in the layout of the Hub repos InvokeAI uses (~0.2 MB)."""
+"""Tiny random preprocessor networks saved as transformers folders with their processors, in
+the layout of the Hub repos InvokeAI uses: Depth Anything (DINOv2 backbone + DPT head) and
+Segment Anything (~0.2 MB each)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["make_depth_anything"]
+__all__ = ["make_depth_anything", "make_sam"]
 
 
 def make_depth_anything(dest: str | Path, seed: int = 0) -> Path:
@@ -49,4 +50,49 @@ def make_depth_anything(dest: str | Path, seed: int = 0) -> Path:
         image_mean=[0.485, 0.456, 0.406],
         image_std=[0.229, 0.224, 0.225],
     ).save_pretrained(out)
+    return out
+
+
+def make_sam(dest: str | Path, seed: int = 0) -> Path:
+    """A tiny random Segment Anything (SamModel + SamProcessor, 64 px input) folder."""
+    import torch
+    from transformers import (
+        SamConfig,
+        SamImageProcessor,
+        SamMaskDecoderConfig,
+        SamModel,
+        SamProcessor,
+        SamPromptEncoderConfig,
+        SamVisionConfig,
+    )
+
+    torch.manual_seed(seed)
+    config = SamConfig(
+        vision_config=SamVisionConfig(
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            mlp_dim=32,
+            output_channels=16,
+            image_size=64,
+            patch_size=16,
+            global_attn_indexes=[1],
+            window_size=2,
+            num_pos_feats=8,
+        ),
+        prompt_encoder_config=SamPromptEncoderConfig(
+            hidden_size=16, image_size=64, patch_size=16, mask_input_channels=4
+        ),
+        mask_decoder_config=SamMaskDecoderConfig(
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            mlp_dim=32,
+            iou_head_hidden_dim=16,
+        ),
+    )
+    out = Path(dest)
+    SamModel(config).eval().save_pretrained(out)
+    processor = SamImageProcessor(size={"longest_edge": 64}, pad_size={"height": 64, "width": 64})
+    SamProcessor(image_processor=processor).save_pretrained(out)
     return out
