@@ -10,7 +10,7 @@ from invoke_nb.models.errors import ModelLoadError
 if TYPE_CHECKING:
     from invoke_nb.models.records import ModelRecord
 
-__all__ = ["load_depth_anything", "load_segment_anything"]
+__all__ = ["load_depth_anything", "load_grounding_dino", "load_segment_anything"]
 
 
 def load_depth_anything(record: ModelRecord, path: Path) -> Any:
@@ -36,4 +36,16 @@ def load_segment_anything(record: ModelRecord, path: Path) -> tuple[Any, Any]:
     except Exception as e:
         raise ModelLoadError(
             f"model {record.name!r} ({record.key}): {path}: cannot load Segment Anything: {e}"
+        ) from e
+
+
+def load_grounding_dino(record: ModelRecord, path: Path) -> Any:
+    """transformers' zero-shot object detection pipeline on the folder (local files only)."""
+    from transformers import pipeline
+
+    try:
+        return pipeline(task="zero-shot-object-detection", model=str(path), local_files_only=True)
+    except Exception as e:
+        raise ModelLoadError(
+            f"model {record.name!r} ({record.key}): {path}: cannot load Grounding DINO: {e}"
         ) from e

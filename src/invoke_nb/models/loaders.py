@@ -78,6 +78,10 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         from invoke_nb.models.load_preprocessors import load_depth_anything
 
         return load_depth_anything(record, path)
+    if kind == "grounding_dino":
+        from invoke_nb.models.load_preprocessors import load_grounding_dino
+
+        return load_grounding_dino(record, path)
     if kind == "segment_anything":
         from invoke_nb.models.load_preprocessors import load_segment_anything
 

@@ -15,6 +15,7 @@ __all__ = ["PREPROCESSOR_CLASSES", "probe_preprocessor"]
 PREPROCESSOR_CLASSES = {
     "DepthAnythingForDepthEstimation": "depth_anything",
     "SamModel": "segment_anything",
+    "GroundingDinoForObjectDetection": "grounding_dino",
 }
 
 
