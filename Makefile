@@ -24,6 +24,9 @@ $(STAMP): $(VENV)/bin/python pyproject.toml
 	SKIP_JUPYTER_BUILDER=1 $(PIP) install -e ".[dev,ray,lab]" "$(TORCH)"
 	@# img_watermark's library, without the full opencv-python it asks for (cv2 is here already)
 	$(PIP) install --no-deps "invisible-watermark>=0.2"
+	@# upscalers' loader, without torchvision: the only torchvision wheel for this torch is a
+	@# CUDA build that fails to import on CPU torch (invoke_nb loads spandrel without it)
+	$(PIP) install --no-deps "spandrel>=0.4.2" "einops>=0.8"
 	touch $(STAMP)
 
 frontend: $(STAMP)

@@ -117,6 +117,30 @@ def _cases(rng: np.random.Generator) -> tuple[dict[str, Image.Image], list[tuple
         ("heuristic_resize", {"image": {"image_name": "edges"}, "width": 97, "height": 83}),
         ("heuristic_resize", {"image": {"image_name": "mask"}, "width": 150, "height": 120}),
         ("heuristic_resize", {"image": img, "width": 40, "height": 30}),
+        *(
+            ("invokeai_img_hue_adjust_plus", {"image": img, "space": space, "degrees": deg})
+            for space, deg in (
+                ("HSV / HSL / RGB", 60.0),
+                ("Okhsl", 90.0),
+                ("Okhsv", 120.0),
+                ("*Oklch / Oklab", 45.0),
+                ("*LCh / CIELab", 30.0),
+            )
+        ),
+        (
+            "invokeai_img_hue_adjust_plus",
+            {"image": img, "space": "Okhsl", "degrees": 200.0, "preserve_lightness": True},
+        ),
+        (
+            "invokeai_img_hue_adjust_plus",
+            {
+                "image": img,
+                "space": "*Oklch / Oklab",
+                "degrees": 170.0,
+                "ok_adaptive_gamut": 0.5,
+                "ok_high_precision": False,
+            },
+        ),
     ]
     return inputs, cases
 

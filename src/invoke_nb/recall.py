@@ -100,6 +100,9 @@ def normalize_graph(data: dict[str, Any], label: str = "graph") -> dict[str, Any
     Unknown node types raise :class:`RecallError` listing them all; dropped fields that held
     a value are reported with a :class:`RecallWarning`.
     """
+    from invoke_nb.graph.legacy_ids import upgrade_graph
+
+    data = upgrade_graph(data)  # InvokeAI 3.x-5.x processor ids -> their successors
     nodes = data.get("nodes")
     edges = data.get("edges")
     if isinstance(nodes, list):

@@ -193,6 +193,37 @@ class Generation:
         """Fill the transparent pixels of an RGBA image."""
         return self._generate("outpaint", (_pil_or_field(image),), locals())
 
+    def upscale(
+        self: Studio,
+        image: Any,
+        *,
+        model: Any = None,
+        scale: float = 4.0,
+        tile_size: int = 512,
+        board: str | None = None,
+        progress: bool = True,
+    ) -> StudioImage:
+        """Upscale with an image-to-image (spandrel) model to ``scale`` times the size.
+
+        ``model`` is a name, key or record (default: the first image-to-image model
+        installed); the model runs as often as needed, then the result is resized.
+        """
+        from invoke_nb.graph.standard_upscale import UPSCALE_OUTPUT
+        from invoke_nb.graph.standard_upscale import upscale as build
+
+        if model is None:
+            found = self.models.list(type="spandrel_image_to_image")
+            if not found:
+                raise LookupError(
+                    "no image-to-image model installed: studio.models.install(...) an "
+                    "ESRGAN/Real-ESRGAN file first"
+                )
+            model = found[0]
+        g = build(self.model_field(model), _pil_or_field(image), scale=scale, tile_size=tile_size)
+        if board is not None:
+            g.set(UPSCALE_OUTPUT, board={"board_id": self._board_id(board)})
+        return self.run(g, progress=progress).image
+
 
 def _pil_or_field(image: Any) -> Any:
     """PIL images stay PIL (the graph keeps them in memory); catalog images pass by name."""

@@ -10,6 +10,7 @@ from PIL import Image
 
 import invoke_nb as inb
 from invoke_nb.graph import errors as E
+from invoke_nb.graph.legacy_ids import LEGACY_IDS
 from invoke_nb.graph.workflow import Workflow, read_workflow
 from shared_paths import INVOKEAI_WORKFLOWS
 
@@ -186,6 +187,8 @@ def test_real_invokeai_workflows(path: Path) -> None:
     node types that are still missing here."""
     data = json.loads(path.read_text())
     types = {n["data"]["type"] for n in data["nodes"] if n["type"] == "invocation"}
+    # InvokeAI 3.x-5.x processor ids are read as their successors
+    types = {LEGACY_IDS[t].type if t in LEGACY_IDS else t for t in types}
     known = set(inb.nodes.node_types())
     missing = sorted(types - known)
     if missing:

@@ -66,6 +66,7 @@ KEPT: dict[tuple[str, str], str] = {
     ("sd3_denoise", "seeding"): "ours: InvokeAI's SD3 sampler or diffusers' SD3 pipelines",
     ("cogview4_denoise", "seeding"): "ours: InvokeAI's or CogView4Pipeline's noise and schedule",
     ("z_image_denoise", "seeding"): "ours: InvokeAI's or ZImagePipeline's noise and schedule",
+    ("tiled_multi_diffusion_denoise_latents", "control"): "Any: as denoise_latents' control",
 }
 
 

@@ -275,6 +275,9 @@ class Graph:
         """Build a graph from :meth:`to_dict` output (or InvokeAI's ``invokeai_graph``)."""
         if not isinstance(data, dict):
             raise WorkflowError(f"a graph must be a JSON object, got {type(data).__name__}")
+        from invoke_nb.graph.legacy_ids import upgrade_graph
+
+        data = upgrade_graph(data)  # InvokeAI 3.x-5.x processor ids -> their successors
         nodes = data.get("nodes", {})
         edges = data.get("edges", [])
         if isinstance(nodes, list):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from invoke_nb.graph.errors import GraphError, UnsupportedNodeTypesError, WorkflowError
+from invoke_nb.graph.legacy_ids import upgrade_workflow
 from invoke_nb.graph.model import Graph, dump_value
 from invoke_nb.nodes.base import Input, field_extra, get_node_class, input_mode
 
@@ -193,6 +194,7 @@ def _exposed(raw: list[Any], id_key: str, field_key: str, g: Graph) -> list[dict
 
 
 def _parse_invokeai(data: dict[str, Any]) -> Workflow:
+    data = upgrade_workflow(data)  # InvokeAI 3.x-5.x processor ids -> their successors
     meta_block = data.get("meta")
     version = meta_block.get("version") if isinstance(meta_block, dict) else None
     if not isinstance(version, str) or version.split(".")[0] not in ("1", "2", "3", "4"):

@@ -99,6 +99,22 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
             return load_control(record, path, dtype)
         except Exception as exc:
             raise _fail(record, path, f"cannot load {kind}: {type(exc).__name__}: {exc}") from exc
+    if kind == "depth_anything":
+        from invoke_nb.models.load_preprocessors import load_depth_anything
+
+        return load_depth_anything(record, path)
+    if kind == "grounding_dino":
+        from invoke_nb.models.load_preprocessors import load_grounding_dino
+
+        return load_grounding_dino(record, path)
+    if kind == "segment_anything":
+        from invoke_nb.models.load_preprocessors import load_segment_anything
+
+        return load_segment_anything(record, path)
+    if kind == "spandrel_image_to_image":
+        from invoke_nb.models.load_spandrel import load_spandrel
+
+        return load_spandrel(record, path)
     raise _fail(record, path, f"model type {kind!r} is not loadable here")
 
 

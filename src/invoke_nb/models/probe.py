@@ -308,7 +308,10 @@ def _upscaler(sd: Shapes) -> ProbeResult | None:
     rrdb = "conv_first.weight" in keys and any(k.startswith(("body.", "RRDB_trunk.")) for k in keys)
     old_esrgan = "model.0.weight" in keys and any(".sub." in k for k in keys)
     swin = any("layers.0.residual_group" in k for k in keys)
-    if rrdb or old_esrgan or swin:
+    lama = (
+        "model.model.1.ffc.convl2l.weight" in keys or "generator.model.1.ffc.convl2l.weight" in keys
+    )
+    if rrdb or old_esrgan or swin or lama:
         return ProbeResult("spandrel_image_to_image", "any", "checkpoint")
     return None
 
@@ -436,6 +439,10 @@ def _probe_folder(p: Path) -> ProbeResult:
     if cls in _SD_PIPELINES or (cls or "").startswith(("StableDiffusion3", "Flux")):
         return _main_diffusers(p, cls or "")
     if config is not None:
+        from invoke_nb.models.probe_preprocessors import probe_preprocessor
+
+        if (found := probe_preprocessor(config)) is not None:
+            return ProbeResult(*found)
         cls = _class_name(config)
         if cls in ("AutoencoderKL", "AutoencoderTiny"):
             return _vae_diffusers(p, config)

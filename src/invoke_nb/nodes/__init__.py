@@ -52,6 +52,9 @@ for _name in (
     "denoise_meta",
     "vllm",
     "control",
+    "color_tools",
+    "preprocessors",
+    "upscale",
 ):
     _here = Path(__file__).parent
     if (_here / f"{_name}.py").exists() or (_here / _name / "__init__.py").exists():

@@ -1,0 +1,10 @@
+"""ControlNet preprocessors with InvokeAI 6.11.1's ids: edge, colour and shuffle maps.
+
+Classical ones (OpenCV/numpy) live in :mod:`.classical`, network ones beside it (their
+weights through :mod:`.weights`); every module here registers its
+nodes when imported.
+"""
+
+from invoke_nb.nodes.preprocessors import classical, depth, detect, segment
+
+__all__ = ["classical", "depth", "detect", "segment"]
