@@ -59,6 +59,8 @@ TYPE_ONLY = {
 KNOWN: dict[tuple[str, str], str] = {
     ("invoke_nb.models.local", "invoke_nb.nodes.types"): "the old home of `identifier` "
     "(moved to nodes.types) resolves lazily for code written against it",
+    ("invoke_nb.widgets.panel", "invoke_nb.studio_views"): "open_view's old name, for lab "
+    "extension builds made before it moved to the studio (they call widgets.panel.open_view)",
     ("invoke_nb.widgets.gallery", "invoke_nb.catalog.images"): "UNCATEGORIZED: the gallery's "
     "filter vocabulary moves into one ImageQuery (issue 18, ImageQuery part)",
 }
