@@ -107,7 +107,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from invoke_nb.executors.local import LocalExecutor
-    from invoke_nb.executors.ray import RayExecutor
+    from invoke_nb.executors.ray import RayExecutor, start_local_ray
     from invoke_nb.graph.standard import txt2img
     from invoke_nb.nodes.types import identifier
     from invoke_nb.studio import Studio
@@ -128,9 +128,7 @@ def main() -> None:
         t0 = time.perf_counter()
         # 3 logical CPUs: the idle 1-worker executor keeps its actor while 2 workers run
         # (Ray's CPU count is a scheduling label; the machine's cores are what they are).
-        ray.init(
-            num_cpus=3, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1"
-        )
+        start_local_ray(num_cpus=3)
         print(f"ray.init: {time.perf_counter() - t0:.1f} s", flush=True)
         executors["local"] = LocalExecutor()
         for workers in (1, 2):

@@ -20,21 +20,9 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     saved = {k: os.environ.get(k) for k in ("HOME", "RAY_AUTH_MODE")}
     os.environ["HOME"] = str(home)
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    # On a loaded machine Ray's raylet may give up waiting for its metrics agent (a fixed
-    # ~15 s: "Timed out waiting for file .../metrics_agent_port"); start it again then.
-    for attempt in range(3):
-        try:
-            ray.init(
-                num_cpus=2,
-                include_dashboard=False,
-                log_to_driver=False,
-                _node_ip_address="127.0.0.1",
-            )
-            break
-        except Exception as e:
-            ray.shutdown()
-            if attempt == 2 or "timed out during startup" not in str(e):
-                raise
+    from invoke_nb.executors.ray import start_local_ray
+
+    start_local_ray(num_cpus=2)  # tried again when a loaded machine's raylet times out
     try:
         yield ray
     finally:

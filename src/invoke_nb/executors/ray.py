@@ -75,6 +75,28 @@ def _ray() -> Any:
     return ray
 
 
+def start_local_ray(num_cpus: int, attempts: int = 3) -> Any:
+    """``ray.init`` a local, loopback-only cluster without dashboard; returns the module.
+
+    On a loaded machine the raylet may give up waiting for its metrics agent (a fixed ~15 s:
+    "timed out during startup"): that start is tried again, up to ``attempts`` times."""
+    ray = _ray()
+    for attempt in range(attempts):
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                _node_ip_address="127.0.0.1",
+            )
+            return ray
+        except Exception as e:
+            ray.shutdown()
+            if attempt == attempts - 1 or "timed out during startup" not in str(e):
+                raise
+    return ray
+
+
 def _death_errors() -> tuple[type[BaseException], ...]:
     ex = _ray().exceptions
     return (

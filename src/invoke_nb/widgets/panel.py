@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from ipywidgets import DOMWidget
 
-__all__ = ["AREAS", "panel_title", "show_in_panel"]
+__all__ = ["AREAS", "open_view", "panel_title", "show_in_panel"]
 
 AREAS: Final[dict[str, str]] = {
     "right": "right",
@@ -75,3 +75,11 @@ def show_in_panel(widget: DOMWidget, area: str = "right", title: str | None = No
     # Kernel-side append (not `with panel: display(...)`): works from any thread or cell.
     panel.append_display_data(widget)
     return panel
+
+
+def open_view(kind: str, area: str = "right", root: str | None = None, **kwargs: Any) -> Any:
+    """The old name of :func:`invoke_nb.studio_views.open_view`, which lab extension builds
+    made before it moved still call."""
+    from invoke_nb.studio_views import open_view as studio_open_view
+
+    return studio_open_view(kind, area, root, **kwargs)

@@ -3,17 +3,20 @@
 import { useState } from "react";
 import type { Boards } from "./protocol";
 
+/** Both board pickers: the boards, the current one, pick one, create one. */
+export interface BoardPickerProps {
+  boards: Boards | null;
+  current: string;
+  onPick: (boardId: string) => void;
+  onCreate: (name: string) => void;
+}
+
 export function BoardList({
   boards,
   current,
   onPick,
   onCreate,
-}: {
-  boards: Boards | null;
-  current: string;
-  onPick: (boardId: string) => void;
-  onCreate: (name: string) => void;
-}) {
+}: BoardPickerProps) {
   const [newBoard, setNewBoard] = useState<string | null>(null);
   const boardButton = (id: string, label: string, count: number | undefined) => (
     <button
@@ -65,12 +68,7 @@ export function BoardSelect({
   current,
   onPick,
   onCreate,
-}: {
-  boards: Boards | null;
-  current: string;
-  onPick: (boardId: string) => void;
-  onCreate: (name: string) => void;
-}) {
+}: BoardPickerProps) {
   return (
     <select
       className="inb-board-select"
