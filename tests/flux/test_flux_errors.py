@@ -25,7 +25,9 @@ def test_flux_lora_on_an_sd1_model(flux_models, flux, tiny_sd1: Path) -> None:
     g.connect("m", "unet", "l", "unet")
     with pytest.raises(NodeError) as err:
         inb.Runner(services=inb.Services(models=flux_models)).run(g)
-    assert err.value.node_id == "l" and "'lora'" in str(err.value) and "base 'flux'" in str(err.value)
+    assert (
+        err.value.node_id == "l" and "'lora'" in str(err.value) and "base 'flux'" in str(err.value)
+    )
 
 
 def test_sd_lora_on_the_flux_loader(flux_runner, flux_models, flux, tiny_lora_sd1: Path) -> None:
