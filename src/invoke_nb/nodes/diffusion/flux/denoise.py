@@ -313,7 +313,7 @@ class FluxDenoiseInvocation(Node):
             inner = model.config.num_attention_heads * model.config.attention_head_dim
             parts = lora_parts(ctx, loras, "transformer", inner)
             if rec.format == "gguf_quantized":  # quantized weights: LoRAs run beside them
-                from invoke_nb.models.gguf_flux import sidecar_loras
+                from invoke_nb.nodes.diffusion.flux.gguf_lora import sidecar_loras
 
                 stack.enter_context(sidecar_loras(model, parts))
             else:
