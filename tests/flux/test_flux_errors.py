@@ -112,3 +112,18 @@ def test_control_lora_on_schnell_is_refused(flux_runner, flux) -> None:
         flux_runner.run(g)
     assert err.value.node_id == "flux_denoise" and "'control_lora'" in str(err.value)
     assert "Schnell" in str(err.value)
+
+
+def test_sd_only_arguments_are_refused_by_name(flux) -> None:
+    with pytest.raises(ValueError, match="euler, heun and lcm"):
+        standard_flux.txt2img(flux["dev"], "a cat", scheduler="dpmpp_2m", **parts(flux))
+    with pytest.raises(TypeError, match="clip_skip"):
+        standard_flux.txt2img(flux["dev"], "a cat", clip_skip=2, **parts(flux))
+    with pytest.raises(ValueError, match="t5_encoder"):
+        standard_flux.txt2img(flux["dev"], "a cat")
+    from invoke_nb.graph import standard
+
+    with pytest.raises(TypeError, match="clip_skip"):
+        standard.txt2img(flux["dev"], "a cat", clip_skip=2, **parts(flux))
+    g = standard.txt2img(flux["dev"], "a cat", guidance=2.0, width=32, height=32, **parts(flux))
+    assert g.node("flux_denoise").values["guidance"] == 2.0  # the base picked FLUX's builder

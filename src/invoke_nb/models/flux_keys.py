@@ -173,7 +173,6 @@ def flux_config_from_bfl(shapes: dict[str, tuple[int, ...]]) -> dict[str, object
     The rotary split of the head width is not stored in the file; FLUX.1 uses
     (16, 56, 56) for 128-wide heads, and we keep those proportions for other widths.
     """
-    shapes = {k[len(p) :] if k.startswith(p) else k: v for k, v in shapes.items() for p in ("",)}
     for p in _PREFIXES:
         shapes = {(k[len(p) :] if k.startswith(p) else k): v for k, v in shapes.items()}
     keys = list(shapes)

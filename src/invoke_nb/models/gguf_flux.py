@@ -11,15 +11,13 @@ dequantizer. Key names are BFL's; a fused layer's rows are split like the float 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["dequantize", "load_gguf_transformer", "read_gguf", "sidecar_loras"]
+__all__ = ["dequantize", "linear_class", "load_gguf_transformer", "read_gguf"]
 
 _FLOAT_TYPES = {0: "float32", 1: "float16", 30: "bfloat16"}  # GGMLQuantizationType F32, F16, BF16
 
@@ -48,8 +46,9 @@ def dequantize(raw: torch.Tensor, qtype: int, shape: tuple[int, int]) -> torch.T
 
 
 @functools.cache
-def _module_type() -> type:
-    """The GGUFLinear class (built on first use: torch is imported lazily)."""
+def linear_class() -> type:
+    """The GGUFLinear class (built on first use: torch is imported lazily). Its
+    ``sidecars`` list holds ``(down, up, scale)`` LoRAs run beside the quantized weight."""
     import torch
     import torch.nn.functional as F
 
@@ -115,7 +114,7 @@ def load_gguf_transformer(path: Path, dtype: torch.dtype) -> Any:
     with torch.device("meta"):
         model = FluxTransformer2DModel(**cfg)
     floats = {}
-    linear_cls = _module_type()
+    linear_cls = linear_class()
     modules = dict(model.named_modules())
     for name, value in converted.items():
         qtype = int(kinds[name][0]) if name in kinds and kinds[name].numel() else -1
@@ -146,43 +145,3 @@ def _quantized_bias(name: str, converted: dict, kinds: dict) -> bool:
         return False
     w = name[: -len(".bias")] + ".weight"
     return w in kinds and int(kinds[w][0]) >= 0
-
-
-@contextmanager
-def sidecar_loras(model: Any, loras: list[tuple[dict[str, Any], float]]) -> Iterator[Any]:
-    """Apply PEFT-layout transformer LoRAs to a GGUF model inside the block: quantized layers
-    get them as side computations (their weights cannot be patched), float layers are
-    patched in place and restored."""
-    from invoke_nb.nodes.diffusion.lora import LoRAFormatError, parse_lora, patched
-
-    linear_cls = _module_type()
-    index: dict[str, Any] = {}
-    for name, mod in model.named_modules():
-        index[name] = index[name.replace(".", "_")] = mod
-    added: list[tuple[Any, Any]] = []
-    rest: list[tuple[dict[str, Any], float]] = []
-    try:
-        for sd, weight in loras:
-            plain: dict[str, Any] = {}
-            for module, layer in parse_lora(sd, "transformer").items():
-                mod = index.get(module)
-                if mod is None:
-                    raise LoRAFormatError(
-                        f"LoRA targets transformer.{module}, which the model lacks"
-                    )
-                if isinstance(mod, linear_cls):
-                    rank = layer.down.shape[0]
-                    scale = weight * ((layer.alpha / rank) if layer.alpha is not None else 1.0)
-                    entry = (layer.down.flatten(1).float(), layer.up.flatten(1).float(), scale)
-                    mod.sidecars.append(entry)
-                    added.append((mod, entry))
-                else:
-                    plain[f"transformer.{module}.lora_A.weight"] = layer.down
-                    plain[f"transformer.{module}.lora_B.weight"] = layer.up
-            if plain:
-                rest.append((plain, weight))
-        with patched(model, rest, "transformer"):
-            yield model
-    finally:
-        for mod, entry in added:
-            mod.sidecars.remove(entry)

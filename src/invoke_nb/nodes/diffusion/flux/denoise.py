@@ -4,7 +4,10 @@ txt2img starts from noise; img2img from ``t0 * noise + (1 - t0) * latents`` at t
 time of the clipped schedule; inpainting keeps the preserved region on the noised-original
 trajectory after every step, promoting gradient-mask pixels once ``t`` falls below their
 value (InvokeAI's rule). True CFG runs the negative prompt too on the steps between
-``cfg_scale_start_step`` and ``cfg_scale_end_step`` whose scale is not 1. Euler is the plain
+``cfg_scale_start_step`` and ``cfg_scale_end_step`` whose scale is not 1. Several prompts,
+each with a region mask, are joined as InvokeAI's regional prompting joins them
+(:mod:`.regional`). LoRAs are patched into the transformer for the node's duration (beside
+the weights of a GGUF model). Euler is the plain
 ``x += (t_prev - t) * v`` step; heun and lcm are diffusers' flow-matching schedulers driven
 as InvokeAI drives them. Seeding conventions: see :mod:`.sampling`.
 """
@@ -310,7 +313,7 @@ class FluxDenoiseInvocation(Node):
             inner = model.config.num_attention_heads * model.config.attention_head_dim
             parts = lora_parts(ctx, loras, "transformer", inner)
             if rec.format == "gguf_quantized":  # quantized weights: LoRAs run beside them
-                from invoke_nb.models.gguf_flux import sidecar_loras
+                from invoke_nb.nodes.diffusion.flux.gguf_lora import sidecar_loras
 
                 stack.enter_context(sidecar_loras(model, parts))
             else:
