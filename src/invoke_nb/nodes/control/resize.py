@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["heuristic_resize", "prepare_control_image", "resize_to_mode", "thin"]
 
-_K3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
+_K3 = np.ones((3, 3), np.uint8)  # cv2.getStructuringElement(MORPH_RECT, (3, 3))
 _DIRECTIONS = [
     np.array(k, np.uint8)
     for k in (
@@ -58,6 +57,8 @@ def thin(binary: np.ndarray) -> np.ndarray:
 
 def heuristic_resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize an (H, W, C) uint8 image to ``size`` = (width, height), keeping edge maps."""
+    import cv2  # imported here: `import invoke_nb` loads no OpenCV
+
     h, w = arr.shape[:2]
     if (w, h) == tuple(size):
         return arr

@@ -110,7 +110,10 @@ class SpandrelImageToImageNode(ImageSavingNode):
 
     image: ImageField = InputField(description="The input image")
     image_to_image_model: ModelIdentifierField = InputField(
-        title="Image-to-Image Model", description=_MODEL_DESC, ui_hint=UIHint.MODEL
+        title="Image-to-Image Model",
+        description=_MODEL_DESC,
+        ui_hint=UIHint.MODEL,
+        ui_model_type=["spandrel_image_to_image"],
     )
     tile_size: int = InputField(default=512, description=_TILE_DESC)
 
@@ -134,7 +137,10 @@ class SpandrelImageToImageAutoscaleNode(ImageSavingNode):
 
     image: ImageField | None = InputField(description="The input image")
     image_to_image_model: ModelIdentifierField | None = InputField(
-        title="Image-to-Image Model", description=_MODEL_DESC, ui_hint=UIHint.MODEL
+        title="Image-to-Image Model",
+        description=_MODEL_DESC,
+        ui_hint=UIHint.MODEL,
+        ui_model_type=["spandrel_image_to_image"],
     )
     tile_size: int = InputField(default=512, description=_TILE_DESC)
     scale: float = InputField(

@@ -22,10 +22,12 @@ A BFL module that fuses several diffusers layers (``img_attn.qkv``, ``linear1``)
 from __future__ import annotations
 
 import re
-
-import torch
+from typing import TYPE_CHECKING
 
 from invoke_nb.models.flux_keys import module_map
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["FluxLoRAError", "convert_flux_lora", "looks_like_flux_lora"]
 
@@ -115,6 +117,8 @@ def convert_flux_lora(
             targets = bfl[module]
             if module == "final_layer.adaLN_modulation.1":  # (shift, scale) -> (scale, shift)
                 a, b = up.chunk(2, dim=0)
+                import torch
+
                 up = torch.cat([b, a], dim=0)
             pieces = [up] if len(targets) == 1 else _split_rows(up, targets, inner_dim)
             for name, piece in zip(targets, pieces, strict=True):
