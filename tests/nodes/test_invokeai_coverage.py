@@ -45,6 +45,7 @@ KEPT_CHOICES = {"er_sde": "InvokeAI 6.14's ER-SDE scheduler"}
 # (node type, field or "version") -> why we differ from InvokeAI 6.11.1 on purpose
 KEPT: dict[tuple[str, str], str] = {
     ("denoise_latents", "seeding"): "ours: InvokeAI's or diffusers' noise seeding",
+    ("flux2_denoise", "seeding"): "ours: InvokeAI's or diffusers' noise seeding",
     ("denoise_latents", "control"): "Any: one ControlField or a list, checked at run time",
     ("denoise_latents", "ip_adapter"): "Any: one IPAdapterField or a list, checked at run time",
     ("denoise_latents", "t2i_adapter"): "Any: one T2IAdapterField or a list, checked at run time",

@@ -60,6 +60,10 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
     if not path.exists():
         raise _fail(record, path, "file or folder does not exist")
     kind = record.type
+    if record.base == "flux2":
+        from invoke_nb.models.load_flux2 import load_flux2
+
+        return load_flux2(record, submodel, dtype)
     if kind == "main":
         if submodel not in SUBMODELS:
             raise _fail(record, path, f"unknown submodel {submodel!r}; expected one of {SUBMODELS}")

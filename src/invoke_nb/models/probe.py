@@ -316,6 +316,10 @@ def probe_state_dict(sd: Shapes, name: str) -> ProbeResult:
     """Identify a model from its tensor names and shapes (``name`` breaks VAE ties)."""
     if not sd:
         return _unknown("the file holds no tensors")
+    from invoke_nb.models.probe_flux2 import flux2_state_dict
+
+    if (found := flux2_state_dict(sd)) is not None:
+        return found
     for check in (_main_checkpoint, _lora, _controlnet, _ip_adapter):
         found = check(sd)
         if found is not None:
@@ -414,6 +418,10 @@ def _probe_folder(p: Path) -> ProbeResult:
     index = _json(p / "model_index.json")
     config = _json(p / "config.json")
     cls = _class_name(index) if index else None
+    from invoke_nb.models.probe_flux2 import flux2_folder
+
+    if (found := flux2_folder(p, _class_name(index or config or {}) or "", _json)) is not None:
+        return found
     if cls in _SD_PIPELINES or (cls or "").startswith(("StableDiffusion3", "Flux")):
         return _main_diffusers(p, cls or "")
     if config is not None:
