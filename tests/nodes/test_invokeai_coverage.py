@@ -132,9 +132,14 @@ def differences(type_id: str) -> list[tuple[str, str]]:
             d = _jsonable(info.get_default(call_default_factory=True))
             if d != r.get("default"):
                 out.append((name, f"default {d!r} != {r.get('default')!r}"))
-        mode = field_extra(info).get("input", "any")
+        extra = field_extra(info)
+        mode = extra.get("input", "any")
         if mode != r["input"]:
             out.append((name, f"connection mode {mode} != {r['input']}"))
+        for hint in ("ui_model_base", "ui_model_type", "ui_model_variant", "ui_model_format"):
+            # which models the field accepts: the editor's model picker reads these hints
+            if sorted(extra.get(hint) or []) != sorted(r.get(hint) or []):
+                out.append((name, f"{hint} {extra.get(hint)} != {r.get(hint)}"))
     if cls.output_class.output_type != ref["output_type"]:
         out.append(
             ("output", f"output type {cls.output_class.output_type} != {ref['output_type']}")

@@ -149,12 +149,16 @@ def test_model_choices_is_a_pure_filter() -> None:
         R("a", "sd-1", "main"),
         R("l", "sdxl", "lora"),
         R("v", "sd-1", "vae"),
+        R("k", "sd-1", "lora"),
     ]
     assert [m["name"] for m in model_choices(recs, "main_model_loader", "model")] == ["a"]
     assert [m["name"] for m in model_choices(recs, "sdxl_model_loader", "model")] == ["b"]
     assert [m["name"] for m in model_choices(recs, "sdxl_lora_loader", "lora")] == ["l"]
-    assert [m["name"] for m in model_choices(recs, "lora_loader", "lora")] == ["l"]
-    assert len(model_choices(recs, "anything", "model")) == 4
+    # the fields' own ui_model_* hints decide, as InvokeAI's: its SD1.5 LoRA loader takes sd-1
+    assert [m["name"] for m in model_choices(recs, "lora_loader", "lora")] == ["k"]
+    assert [m["name"] for m in model_choices(recs, "lora_selector", "lora")] == ["k", "l"]
+    assert [m["name"] for m in model_choices(recs, "vae_loader", "vae_model")] == ["v"]
+    assert len(model_choices(recs, "anything", "model")) == 5
 
 
 def test_recent_images_and_image_fields(studio: Studio) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -82,6 +82,10 @@ def InputField(
     max_length: int | None = None,
     ui_hint: UIHint | None = None,
     ui_order: int | None = None,
+    ui_model_base: Sequence[str] | None = None,
+    ui_model_type: Sequence[str] | None = None,
+    ui_model_variant: Sequence[str] | None = None,
+    ui_model_format: Sequence[str] | None = None,
     default_factory: Callable[[], Any] | None = None,
     extension: bool = False,
 ) -> Any:
@@ -90,6 +94,9 @@ def InputField(
     Choices are expressed with ``Literal[...]`` annotations; limits with ``ge``/``le``.
     ``extension=True`` marks a field InvokeAI's node of the same id does not have; workflow
     export leaves it out while it holds its default, so InvokeAI still opens the file.
+    ``ui_model_base``/``_type``/``_variant``/``_format`` say which installed models a model
+    field accepts (InvokeAI's strings, as its UI hints): the node knows, so the editor's
+    model picker and graph validation ask the field instead of keeping their own table.
     """
     extra: dict[str, Any] = {"field_kind": "input", "input": input.value}
     if extension:
@@ -98,6 +105,14 @@ def InputField(
         extra["ui_hint"] = ui_hint.value
     if ui_order is not None:
         extra["ui_order"] = ui_order
+    for key, allowed in (
+        ("ui_model_base", ui_model_base),
+        ("ui_model_type", ui_model_type),
+        ("ui_model_variant", ui_model_variant),
+        ("ui_model_format", ui_model_format),
+    ):
+        if allowed is not None:
+            extra[key] = list(allowed)
     kwargs: dict[str, Any] = {
         "description": description,
         "title": title,
@@ -278,6 +293,18 @@ def field_extra(info: FieldInfo) -> dict[str, Any]:
     return dict(extra) if isinstance(extra, dict) else {}
 
 
+def model_filter(info: FieldInfo) -> dict[str, list[str]] | None:
+    """Which models a model field accepts: ``{"base": [...], "type": [...], ...}`` from its
+    ``ui_model_*`` hints, or ``None`` for a field without any."""
+    extra = field_extra(info)
+    found = {
+        key: list(extra[f"ui_model_{key}"])
+        for key in ("base", "type", "variant", "format")
+        if f"ui_model_{key}" in extra
+    }
+    return found or None
+
+
 def input_mode(info: FieldInfo) -> Input:
     """How a field may be given (direct, connection or any)."""
     return Input(field_extra(info).get("input", Input.ANY.value))
@@ -302,6 +329,7 @@ def node_schema(type_id: str) -> dict[str, Any]:
             "input": extra.get("input", "any"),
             "ui_hint": extra.get("ui_hint"),
             "ui_order": extra.get("ui_order", order),
+            "ui_model": model_filter(info),
             "required": name in required,
             "schema": props.get(name, {}),
         }

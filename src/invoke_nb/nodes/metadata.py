@@ -471,7 +471,9 @@ class _ModelReader(_Linked):
     )
     custom_label: str | None = InputField(default=None, description=_LABEL_DESC, input=Input.DIRECT)
     default_value: ModelIdentifierField = InputField(
-        description="The default model to use if not found in the metadata", ui_hint=UIHint.MODEL
+        description="The default model to use if not found in the metadata",
+        ui_hint=UIHint.MODEL,
+        ui_model_type=["main"],
     )
 
     def _model(self, ctx: Context) -> ModelIdentifierField:
@@ -504,6 +506,13 @@ class MetadataToModelNode(_ModelReader):
 )
 class MetadataToSDXLModelNode(_ModelReader):
     """The SDXL model of the metadata, split into UNet, both CLIPs and VAE."""
+
+    default_value: ModelIdentifierField = InputField(
+        description="The default SDXL Model to use if not found in the metadata",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sdxl"],
+        ui_model_type=["main"],
+    )
 
     def invoke(self, ctx: Context) -> MetadataToSDXLModelOutput:
         model = self._model(ctx)

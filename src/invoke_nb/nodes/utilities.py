@@ -375,7 +375,10 @@ class LoRASelectorNode(Node):
     """A LoRA and its weight, for a LoRA collection."""
 
     lora: ModelIdentifierField = InputField(
-        description="LoRA model to load", title="LoRA", ui_hint=UIHint.MODEL
+        description="LoRA model to load",
+        title="LoRA",
+        ui_hint=UIHint.MODEL,
+        ui_model_type=["lora"],
     )
     weight: float = InputField(
         default=0.75, description="The weight at which the LoRA is applied to each model"

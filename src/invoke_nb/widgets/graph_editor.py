@@ -33,7 +33,13 @@ from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 if TYPE_CHECKING:
     from invoke_nb.studio import Studio
 
-__all__ = ["MODEL_FIELDS", "GraphEditor", "call_on_main", "model_choices", "thumbnail_png"]
+__all__ = [
+    "GraphEditor",
+    "call_on_main",
+    "field_model_filter",
+    "model_choices",
+    "thumbnail_png",
+]
 
 RunState = Literal["idle", "queued", "running", "done", "cached", "error"]
 
@@ -116,29 +122,27 @@ class WorkflowId(Params):
     workflow_id: str
 
 
-# Which models a model field accepts, by (node type, field): InvokeAI's loaders take one
-# model type, and the SD1/SDXL loaders one family of bases. Other model fields: any model.
-MODEL_FIELDS: dict[tuple[str, str], dict[str, Any]] = {
-    ("main_model_loader", "model"): {"type": "main", "base": ["sd-1", "sd-2"]},
-    ("sdxl_model_loader", "model"): {"type": "main", "base": ["sdxl"]},
-    ("sdxl_refiner_model_loader", "model"): {"type": "main", "base": ["sdxl-refiner"]},
-    ("vae_loader", "vae_model"): {"type": "vae"},
-    ("lora_loader", "lora"): {"type": "lora"},
-    ("sdxl_lora_loader", "lora"): {"type": "lora", "base": ["sdxl"]},
-}
-
-
 def model_choices(records: Sequence[Any], node_type: str, field: str) -> list[dict[str, Any]]:
-    """The model records a node's model field may take, as ModelIdentifierField dicts."""
-    want = MODEL_FIELDS.get((node_type, field), {})
+    """The model records a node's model field may take, as ModelIdentifierField dicts: the
+    field's own ``ui_model_*`` hints decide (no hints: any model)."""
+    want = field_model_filter(node_type, field)
     out = []
     for r in records:
-        if "type" in want and r.type != want["type"]:
-            continue
-        if "base" in want and r.base not in want["base"]:
+        if any(getattr(r, key, None) not in allowed for key, allowed in want.items()):
             continue
         out.append({"key": r.key, "hash": r.hash, "name": r.name, "base": r.base, "type": r.type})
     return sorted(out, key=lambda m: (m["name"].lower(), m["base"]))
+
+
+def field_model_filter(node_type: str, field: str) -> dict[str, list[str]]:
+    """The ``ui_model_*`` hints of one field of a registered node type (empty: any model)."""
+    from invoke_nb.nodes.base import get_node_class, model_filter
+
+    try:
+        info = get_node_class(node_type).input_fields().get(field)
+    except KeyError:
+        return {}
+    return (model_filter(info) if info is not None else None) or {}
 
 
 def thumbnail_png(image: Image.Image, size: int = 256) -> bytes:
@@ -649,7 +653,7 @@ class GraphEditor(MessageWidget):
         studio = self._need_studio("list models")
         return {
             "models": model_choices(studio.models.list(), p.node_type, p.field),
-            "filter": MODEL_FIELDS.get((p.node_type, p.field), {}),
+            "filter": field_model_filter(p.node_type, p.field),
         }
 
     @handler("recent_images", RecentImages)

@@ -93,7 +93,7 @@ export type Methods = {
   invoke: [{ runs?: number }, { ok: boolean; summary?: string; items?: number[] }];
   save_workflow: [{ format: "invoke-nb" | "invokeai" }, { text: string; filename: string }];
   load_workflow: [{ text: string }, { nodes: number }];
-  models: [{ node_type: string; field: string }, { models: ModelRef[]; filter: { type?: string; base?: string[] } }];
+  models: [{ node_type: string; field: string }, { models: ModelRef[]; filter: { type?: string[]; base?: string[]; variant?: string[]; format?: string[] } }];
   recent_images: [{ limit?: number; search?: string | null }, { images: ImageRef[] }];
   image_thumbnail: [{ image_name: string }, ImageRef];
   library_list: [{ query?: string | null }, { workflows: LibraryEntry[] }];

@@ -57,7 +57,11 @@ class LoRALoaderInvocation(Node):
     """Apply selected lora to unet and text_encoder."""
 
     lora: ModelIdentifierField = InputField(
-        description="LoRA model to load", title="LoRA", ui_hint=UIHint.MODEL
+        description="LoRA model to load",
+        title="LoRA",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sd-1"],
+        ui_model_type=["lora"],
     )
     weight: float = InputField(
         default=0.75, description="The weight at which the LoRA is applied to each model"
@@ -91,7 +95,11 @@ class SDXLLoRALoaderInvocation(Node):
     """Apply selected lora to unet and text_encoder."""
 
     lora: ModelIdentifierField = InputField(
-        description="LoRA model to load", title="LoRA", ui_hint=UIHint.MODEL
+        description="LoRA model to load",
+        title="LoRA",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sdxl"],
+        ui_model_type=["lora"],
     )
     weight: float = InputField(
         default=0.75, description="The weight at which the LoRA is applied to each model"

@@ -76,7 +76,10 @@ class MainModelLoaderInvocation(Node):
     """Loads a main model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(
-        description="Main model (UNet, VAE, CLIP) to load", ui_hint=UIHint.MODEL
+        description="Main model (UNet, VAE, CLIP) to load",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sd-1", "sd-2"],
+        ui_model_type=["main"],
     )
 
     def invoke(self, ctx: Context) -> ModelLoaderOutput:
@@ -102,7 +105,10 @@ class SDXLModelLoaderInvocation(Node):
     """Loads an sdxl base model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(
-        description="SDXL Main model (UNet, VAE, CLIP1, CLIP2) to load", ui_hint=UIHint.MODEL
+        description="SDXL Main model (UNet, VAE, CLIP1, CLIP2) to load",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sdxl"],
+        ui_model_type=["main"],
     )
 
     def invoke(self, ctx: Context) -> SDXLModelLoaderOutput:
@@ -136,7 +142,10 @@ class SDXLRefinerModelLoaderInvocation(Node):
     """Loads an sdxl refiner model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(
-        description="SDXL Refiner Main Modde (UNet, VAE, CLIP2) to load", ui_hint=UIHint.MODEL
+        description="SDXL Refiner Main Modde (UNet, VAE, CLIP2) to load",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sdxl-refiner"],
+        ui_model_type=["main"],
     )
 
     def invoke(self, ctx: Context) -> SDXLRefinerModelLoaderOutput:
@@ -162,7 +171,11 @@ class VAELoaderInvocation(Node):
     """Loads a VAE model, outputting a VaeLoaderOutput"""
 
     vae_model: ModelIdentifierField = InputField(
-        description="VAE model to load", title="VAE", ui_hint=UIHint.MODEL
+        description="VAE model to load",
+        title="VAE",
+        ui_hint=UIHint.MODEL,
+        ui_model_base=["sd-1", "sd-2", "sdxl", "sd-3", "flux", "flux2"],
+        ui_model_type=["vae"],
     )
 
     def invoke(self, ctx: Context) -> VAEOutput:
