@@ -49,6 +49,8 @@ class Flux2KleinModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="Transformer",
         ui_hint=UIHint.MODEL,
+        ui_model_base=["flux2"],
+        ui_model_type=["main"],
     )
     vae_model: ModelIdentifierField | None = InputField(
         default=None,
@@ -57,6 +59,8 @@ class Flux2KleinModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="VAE",
         ui_hint=UIHint.MODEL,
+        ui_model_base=["flux", "flux2"],
+        ui_model_type=["vae"],
     )
     qwen3_encoder_model: ModelIdentifierField | None = InputField(
         default=None,
@@ -65,6 +69,7 @@ class Flux2KleinModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="Qwen3 Encoder",
         ui_hint=UIHint.MODEL,
+        ui_model_type=["qwen3_encoder"],
     )
     qwen3_source_model: ModelIdentifierField | None = InputField(
         default=None,
@@ -72,6 +77,9 @@ class Flux2KleinModelLoaderInvocation(Node):
         input=Input.DIRECT,
         title="Qwen3 Source (Diffusers)",
         ui_hint=UIHint.MODEL,
+        ui_model_base=["flux2"],
+        ui_model_type=["main"],
+        ui_model_format=["diffusers"],
     )
     max_seq_len: Literal[256, 512] = InputField(
         default=512,
