@@ -57,6 +57,8 @@ def test_other_schedulers_run(runner, klein, scheduler: str) -> None:
     lat = result.outputs[DENOISE]
     assert (lat.width, lat.height) == (64, 64)
     assert np.asarray(result.image(OUTPUT)).std() > 1.0
+    again = type(runner)(services=runner.services).run(g)  # LCM's step noise is seeded
+    assert np.array_equal(np.asarray(again.image(OUTPUT)), np.asarray(result.image(OUTPUT)))
 
 
 def test_img2img_strength_zero_keeps_the_encoded_latents(runner, klein) -> None:

@@ -5,18 +5,21 @@ A diffusers ``Flux2KleinPipeline`` folder with every part shrunk: a two-block
 distilled), a 28-layer Qwen3 text encoder 16 wide (Klein reads hidden states 9, 18 and 27,
 so the layers must exist), a byte-level BPE tokenizer written here with Qwen's chat
 template, a four-level ``AutoencoderKLFlux2`` (8x down, 32 latent channels, batch-norm
-statistics set away from 0/1 so their use shows) and the flow-match scheduler config
-Klein ships. Real sizes differ; shapes and code paths are the same.
+statistics away from 0/1 so their use shows) and the flow-match scheduler config
+Klein ships. Weights come from numpy's frozen stream, seeded by tensor name, so the
+model is the same on every machine. Real sizes differ; shapes and code paths are the same.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
+from typing import Any
 
 from invoke_nb.testing.tokenizer import WORDS
 
-__all__ = ["QWEN_HIDDEN", "build_tiny_flux2", "write_qwen_tokenizer"]
+__all__ = ["QWEN_HIDDEN", "build_tiny_flux2", "deterministic_weights", "write_qwen_tokenizer"]
 
 QWEN_HIDDEN = 16
 """Width of the tiny Qwen3 encoder; the transformer reads 3x this per token."""
@@ -125,7 +128,6 @@ def _text_encoder(vocab_size: int):  # type: ignore[no-untyped-def]
 
 
 def _vae():  # type: ignore[no-untyped-def]
-    import torch
     from diffusers import AutoencoderKLFlux2
 
     vae = AutoencoderKLFlux2(
@@ -135,16 +137,48 @@ def _vae():  # type: ignore[no-untyped-def]
         latent_channels=32,
         sample_size=64,
     )
-    g = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        vae.bn.running_mean.copy_(torch.randn(vae.bn.running_mean.shape, generator=g) * 0.1)
-        vae.bn.running_var.copy_(1.0 + torch.rand(vae.bn.running_var.shape, generator=g))
     return vae.eval()
 
 
-def build_tiny_flux2(folder: str | Path, seed: int = 0) -> Path:
-    """Write a tiny ``Flux2KleinPipeline`` diffusers folder to ``folder`` and return it."""
+def _values(name: str, shape: tuple[int, ...]) -> Any:
+    """Weights from numpy's frozen legacy stream, seeded by the tensor's name.
+
+    The same bits on every machine and library release, so reference outputs made once with
+    another program (InvokeAI's own backend, in its venv) stay valid. Norm scales are 1;
+    batch-norm variances are kept positive.
+    """
+    import numpy as np
+
+    n = int(np.prod(shape)) if shape else 1
+    if name.endswith("weight") and len(shape) == 1 and "norm" in name:
+        return np.ones(shape, np.float32)
+    rs = np.random.RandomState(zlib.crc32(name.encode()))
+    u = rs.randint(-(2**23), 2**23, size=n, dtype=np.int64).astype(np.float64) / 2**23
+    if name.endswith("running_var"):
+        return (1.0 + np.abs(u)).astype(np.float32).reshape(shape)
+    if name.endswith("running_mean"):
+        return (0.1 * u).astype(np.float32).reshape(shape)
+    fan_in = n // shape[0] if len(shape) > 1 else 0
+    width = np.sqrt(3.0) * (0.02 if fan_in == 0 else 1.0 / np.sqrt(fan_in))
+    return (u * width).astype(np.float32).reshape(shape)
+
+
+def deterministic_weights(folder: Path) -> None:
+    """Replace every float tensor of the folder's safetensors files by :func:`_values`."""
     import torch
+    from safetensors.torch import load_file, save_file
+
+    for path in sorted(folder.rglob("*.safetensors")):
+        tensors = load_file(str(path))
+        out = {
+            k: (torch.from_numpy(_values(k, tuple(v.shape))) if v.is_floating_point() else v)
+            for k, v in sorted(tensors.items())
+        }
+        save_file(out, str(path), metadata={"format": "pt"})
+
+
+def build_tiny_flux2(folder: str | Path) -> Path:
+    """Write a tiny ``Flux2KleinPipeline`` diffusers folder to ``folder`` and return it."""
     from diffusers import FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline
 
     root = Path(folder)
@@ -155,7 +189,6 @@ def build_tiny_flux2(folder: str | Path, seed: int = 0) -> Path:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
-    torch.manual_seed(seed)
     pipe = Flux2KleinPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(
             num_train_timesteps=1000,
@@ -174,4 +207,5 @@ def build_tiny_flux2(folder: str | Path, seed: int = 0) -> Path:
         is_distilled=True,
     )
     pipe.save_pretrained(str(root), safe_serialization=True)
+    deterministic_weights(root)
     return root

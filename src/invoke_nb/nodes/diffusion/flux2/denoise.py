@@ -287,6 +287,7 @@ class Flux2DenoiseInvocation(Node):
                     scheduler,
                     mu,
                     inpaint,
+                    self.seed,
                 )
         latents = sampling.unpack(out * bn_std + bn_mean, self.height, self.width)
         latents = latents.to("cpu", torch.float32)
@@ -305,6 +306,7 @@ def _denoise(
     scheduler: Any,
     mu: float,
     inpaint: _Inpaint | None,
+    seed: int,
 ) -> torch.Tensor:
     import torch
 
@@ -353,13 +355,18 @@ def _denoise(
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(0)
     heun = hasattr(scheduler, "state_in_first_order")
+    # LCM adds fresh noise each step; InvokeAI draws it unseeded (no two runs agree), we seed
+    # it from the run's seed so a graph repeats.
+    step_kw: dict[str, Any] = {}
+    if "generator" in inspect.signature(scheduler.step).parameters:
+        step_kw["generator"] = torch.Generator("cpu").manual_seed(seed)
     done = 0
     n_train = scheduler.config.num_train_timesteps
     for t in scheduler.timesteps:
         ctx.check_cancelled()
         first = scheduler.state_in_first_order if heun else True
         pred = predict(x, float(t) / n_train)
-        x = scheduler.step(pred, t, x, return_dict=False)[0]
+        x = scheduler.step(pred, t, x, return_dict=False, **step_kw)[0]
         if not heun or not first:
             done += 1
             step(done)
