@@ -19,7 +19,8 @@ CI form on the CPU (tiny random-weight model):
     .venv/bin/python benchmarks/txt2img_vs_diffusers.py --device cpu --dtype bf16
 
 ``--channels-last`` and ``--compile`` turn on the opt-in UNet speed-ups (the pipeline runs the
-same UNet object, so both sides get them). ``--family`` picks the pipeline (``sd-1``, ``sdxl``; more families as they arrive). Without
+same UNet object, so both sides get them). ``--family`` picks the pipeline (``sd-1``, ``sdxl``,
+``flux2``: FLUX.2 Klein, cfg 1; more families as they arrive). Without
 ``--model`` a tiny random-weight model of that family is built (``--full-size``: SD1.5-size
 UNet/VAE, slow on a CPU).
 """
@@ -41,14 +42,23 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-FAMILIES = ("sd-1", "sdxl")
+FAMILIES = ("sd-1", "sdxl", "flux2")
 DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "auto": "auto"}
 
 
 def _pipeline(family: str, parts: dict[str, Any], scheduler: Any) -> Any:
     import diffusers
 
-    if family == "sd-1":
+    if family == "flux2":  # FLUX.2 Klein, distilled: no CFG
+        pipe = diffusers.Flux2KleinPipeline(
+            scheduler=scheduler,
+            vae=parts["vae"],
+            text_encoder=parts["text_encoder"],
+            tokenizer=parts["tokenizer"],
+            transformer=parts["transformer"],
+            is_distilled=True,
+        )
+    elif family == "sd-1":
         pipe = diffusers.StableDiffusionPipeline(
             vae=parts["vae"],
             text_encoder=parts["text_encoder"],
@@ -117,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.model
     elif args.family == "sd-1":
         folder = make_sd1(Path(tmp.name) / "sd1", full_size=args.full_size)
+    elif args.family == "flux2":
+        from invoke_nb.testing.tiny_flux2 import build_tiny_flux2
+
+        folder = build_tiny_flux2(Path(tmp.name) / "flux2")
     else:
         folder = make_sdxl(Path(tmp.name) / "sdxl")
     cache = ModelCache(
@@ -128,15 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     models = LocalModels(cache=cache)
     device, dtype = models.cache.device, models.cache.dtype
-    model = identifier(models.register(folder, name="bench", base=args.family))
+    model = identifier(models.register(folder, name="bench", base=args.family, type="main"))
+    flux2 = args.family == "flux2"
+    cfg = 1.0 if flux2 else 7.5
     prompt, negative = "a cute tiger cub, photograph", "blurry"
     common = dict(
-        width=args.size, height=args.size, steps=args.steps, cfg_scale=7.5, scheduler=args.scheduler
+        width=args.size, height=args.size, steps=args.steps, cfg_scale=cfg, scheduler=args.scheduler
     )
 
     def graph(seed: int) -> inb.Graph:
         g = txt2img(model, prompt, negative=negative, seed=seed, seeding="diffusers", **common)
-        g.set(OUTPUT, fp32=dtype == torch.float32)  # the VAE in the model's dtype, as diffusers
+        if not flux2:
+            g.set(OUTPUT, fp32=dtype == torch.float32)  # the VAE in the model's dtype, as diffusers
         return g
 
     def run_ours(seed: int, runner: Any = None) -> tuple[np.ndarray, Any]:
@@ -147,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # warm-up (imports, first-call allocations, modules placed on the device)
     a, _ = run_ours(1)
-    names = ["unet", "vae", "text_encoder", "tokenizer"]
+    names = ["transformer" if flux2 else "unet", "vae", "text_encoder", "tokenizer"]
     if args.family == "sdxl":
         names += ["text_encoder_2", "tokenizer_2"]
     parts: dict[str, Any] = {}
@@ -155,19 +172,25 @@ def main(argv: list[str] | None = None) -> int:
         with models.load(model, name) as part:  # the very modules our graph ran
             parts[name] = part
     with models.load(model, "scheduler") as sched_cfg:
-        scheduler = make_scheduler(args.scheduler, sched_cfg, seed=0)
+        if flux2:
+            from invoke_nb.nodes.diffusion.flux2.denoise import make_scheduler as flux2_scheduler
+
+            scheduler = flux2_scheduler(args.scheduler)
+        else:
+            scheduler = make_scheduler(args.scheduler, sched_cfg, seed=0)
     pipe = _pipeline(args.family, parts, scheduler)
 
     def run_pipe(seed: int) -> np.ndarray:
         with torch.inference_mode():
+            extra = {} if flux2 else {"negative_prompt": negative}
             img = pipe(
-                prompt,
-                negative_prompt=negative,
+                prompt=prompt,
                 num_inference_steps=args.steps,
                 height=args.size,
                 width=args.size,
-                guidance_scale=7.5,
+                guidance_scale=cfg,
                 generator=torch.Generator("cpu").manual_seed(seed),
+                **extra,
             ).images[0]
         _sync(device)
         return np.asarray(img)
@@ -191,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind, fn in pair if i % 2 == 0 else pair[::-1]:
             timed(kind, fn, 100 + i)
         _, r = timed("seed", run_ours, 200 + i, warm)
-        cached_ok &= {"pos_cond", "neg_cond", "model_loader"} <= r.cached
+        cached_ok &= {"pos_cond", "model_loader", *(() if flux2 else ("neg_cond",))} <= r.cached
     med = {k: statistics.median(v) for k, v in wall.items()}
     ratio = statistics.median(o / p for o, p in zip(wall["ours"], wall["pipe"], strict=True))
 

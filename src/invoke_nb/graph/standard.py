@@ -41,6 +41,25 @@ def _ident(model: Any) -> Any:
     return ModelIdentifierField(**{f: getattr(model, f) for f in fields})
 
 
+def _family(base: str) -> Any:
+    """The graph module of a model family whose graphs are not SD-shaped."""
+    import importlib
+
+    return importlib.import_module(f"invoke_nb.graph.standard_{base}")
+
+
+def _only_sd(args: dict[str, Any], what: str) -> dict[str, Any]:
+    """The keyword arguments of an SD builder call that another family's builder takes;
+    SD-only options given a non-default value are refused, not silently dropped."""
+    sd_only = {"clip_skip": 0, "seamless": (), "cfg_rescale_multiplier": 0.0}
+    bad = [k for k, default in sd_only.items() if args.get(k, default) not in (default, [], ())]
+    if bad:
+        base = _ident(args["model"]).base
+        raise ValueError(f"{what}: {', '.join(bad)} do not apply to {base} models")
+    skip = {"model", "prompt", *sd_only}
+    return {k: v for k, v in args.items() if k not in skip}
+
+
 def _base(
     g: Graph,
     model: Any,
@@ -193,6 +212,8 @@ def txt2img(
     seeding: str = "invokeai",
 ) -> Graph:
     """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1 or SDXL."""
+    if _ident(model).base == "flux2":  # FLUX.2 Klein: graph/standard_flux2.py
+        return _family("flux2").txt2img(model, prompt, **_only_sd(locals(), "txt2img"))
     g = Graph()
     _base(
         g,
@@ -263,6 +284,9 @@ def img2img(
     model: Any, image: Image.Image | Any, prompt: str, *, strength: float = 0.75, **kw: Any
 ) -> Graph:
     """Image to image: encode ``image``, noise it to ``strength``, denoise the rest of the way."""
+    if _ident(model).base == "flux2":  # FLUX.2 Klein: graph/standard_flux2.py
+        kw = _only_sd({"model": model, **kw}, "img2img")
+        return _family("flux2").img2img(model, image, prompt, strength=strength, **kw)
     g, _ = _image_graph("img2img", model, image, prompt, strength, {**_DEFAULTS, **kw})
     return g
 

@@ -1,0 +1,53 @@
+"""The Studio one-liners build InvokeAI's FLUX.2 Klein graph for a flux2 model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from invoke_nb.studio import Studio
+
+SMALL = {"width": 64, "height": 64, "steps": 2, "cfg_scale": 1.0}
+
+
+@pytest.fixture
+def klein_studio(tmp_path: Path, tiny_flux2: Path) -> Iterator[Studio]:
+    s = Studio(tmp_path / "studio")
+    s.models.install(str(tiny_flux2), name="klein", in_place=True)
+    yield s
+    s.close()
+
+
+def test_txt2img_and_img2img_with_metadata(klein_studio: Studio) -> None:
+    img = klein_studio.txt2img("a red fox", model="klein", seed=7, progress=False, **SMALL)
+    assert img.pil.size == (64, 64) and img.path.exists()
+    meta = img.metadata
+    assert meta["generation_mode"] == "flux2_txt2img"
+    assert meta["model"]["name"] == "klein" and meta["model"]["base"] == "flux2"
+    assert (meta["seed"], meta["steps"], meta["positive_prompt"]) == (7, 2, "a red fox")
+    types = {s.type for s in img.graph.nodes.values()}
+    assert {"flux2_klein_model_loader", "flux2_denoise", "flux2_vae_decode"} <= types
+    assert img.record.seed == 7 and img.record.model_name == "klein"
+
+    out = klein_studio.img2img(
+        img,
+        "a red fox",
+        model="klein",
+        strength=0.5,
+        seed=8,
+        steps=2,
+        cfg_scale=1.0,
+        progress=False,
+    )
+    assert out.metadata["generation_mode"] == "flux2_img2img"
+    assert out.metadata["strength"] == 0.5
+    assert out.pil.size == (64, 64)
+    assert np.abs(np.asarray(out.pil).astype(int) - np.asarray(img.pil).astype(int)).max() > 0
+
+
+def test_sd_only_options_are_refused(klein_studio: Studio) -> None:
+    with pytest.raises(ValueError, match="clip_skip"):
+        klein_studio.txt2img("x", model="klein", clip_skip=1, progress=False, **SMALL)
