@@ -60,6 +60,7 @@ KEPT: dict[tuple[str, str], str] = {
     ("core_metadata", "mistral_encoder"): "InvokeAI 6.14's FLUX.2 [dev] metadata",
     ("core_metadata", "ideogram4_caption"): "InvokeAI 6.14's metadata",
     ("core_metadata", "version"): "InvokeAI 6.14's node version",
+    ("flux_denoise", "seeding"): "ours: InvokeAI's or diffusers' FLUX noise seeding",
     ("compel", "clip"): "connection only: a CLIP model is never typed in",
     ("image_collection", "images"): "InvokeAI 6.14's shape: images given beside a collection",
     ("image_collection", "collection"): "InvokeAI 6.14's shape: the collection is optional",
@@ -81,7 +82,7 @@ def _literal_superset(ours: str, theirs: str) -> bool:
 
 
 # node types whose inputs are another's plus a few: they share that one's KEPT entries
-KEPT_LIKE = {"denoise_latents_meta": "denoise_latents"}
+KEPT_LIKE = {"denoise_latents_meta": "denoise_latents", "flux_denoise_meta": "flux_denoise"}
 
 
 def _same_type(ours: str, theirs: str) -> bool:

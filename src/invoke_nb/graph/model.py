@@ -98,7 +98,9 @@ def validate_value(cls: type[Node], node_id: str, name: str, value: Any) -> Any:
 
 
 def dump_value(cls: type[Node], name: str, value: Any) -> Any:
-    """The JSON form of a literal value."""
+    """The JSON form of a literal value (an extra key of an extras-allowing node as is)."""
+    if name not in cls.model_fields:
+        return value
     return _adapter(cls, name).dump_python(value, mode="json")
 
 
@@ -151,6 +153,9 @@ class Graph:
                 flags[name] = value
                 continue
             if name not in fields:
+                if cls.model_config.get("extra") == "allow":  # core_metadata takes any key
+                    checked[name] = value
+                    continue
                 raise UnknownFieldError(node_id, spec.type, name, "input", fields)
             if input_mode(fields[name]) is Input.CONNECTION and value is not None:
                 raise ConnectionModeError(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+from invoke_nb.models import load_flux
 from invoke_nb.models.errors import MissingComponentError, ModelLoadError, UnsafeModelError
 from invoke_nb.models.records import ModelRecord
 
@@ -64,6 +65,8 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         from invoke_nb.models.load_flux2 import load_flux2
 
         return load_flux2(record, submodel, dtype)
+    if load_flux.handles(record):
+        return load_flux.load_flux_part(record, submodel, dtype)
     if kind == "main":
         if submodel not in SUBMODELS:
             raise _fail(record, path, f"unknown submodel {submodel!r}; expected one of {SUBMODELS}")

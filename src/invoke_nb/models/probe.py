@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from invoke_nb.models import probe_flux
 from invoke_nb.models.errors import CorruptModelError
 
 __all__ = [
@@ -143,11 +144,8 @@ def _width(sd: Shapes, key: str) -> int | None:
 
 
 def _main_checkpoint(sd: Shapes) -> ProbeResult | None:
-    if _starts(sd, "double_blocks.", "model.diffusion_model.double_blocks."):
-        dev = "guidance_in.in_layer.weight" in sd or (
-            "model.diffusion_model.guidance_in.in_layer.weight" in sd
-        )
-        return ProbeResult("main", "flux", "checkpoint", variant="dev" if dev else "schnell")
+    if (flux := probe_flux.checkpoint(sd)) is not None:
+        return flux
     if _starts(sd, "model.diffusion_model.joint_blocks.", "joint_blocks."):
         return ProbeResult("main", "sd-3", "checkpoint")
     if not _starts(sd, "model.diffusion_model."):
@@ -342,7 +340,7 @@ def _probe_file(p: Path, allow_pickle: bool) -> ProbeResult:
         except Exception as e:
             raise CorruptModelError(f"{p.name}: cannot read checkpoint ({e})") from e
     elif p.suffix == ".gguf":
-        return _unknown("GGUF-quantized models are not supported", "gguf_quantized")
+        return probe_flux.gguf(p)
     else:
         return _unknown(f"unrecognized file type {p.suffix!r}")
     result = probe_state_dict(shapes, p.name)
@@ -415,6 +413,8 @@ def _vae_diffusers(p: Path, cfg: dict[str, Any]) -> ProbeResult:
 
 
 def _probe_folder(p: Path) -> ProbeResult:
+    if (flux := probe_flux.folder(p)) is not None:
+        return flux
     index = _json(p / "model_index.json")
     config = _json(p / "config.json")
     cls = _class_name(index) if index else None

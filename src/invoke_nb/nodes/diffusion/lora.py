@@ -75,7 +75,7 @@ def parse_lora(sd: dict[str, torch.Tensor], part: str) -> dict[str, LoRALayer]:
             module = key[len(peft_prefix) :].rsplit(".lora_", 1)[0]
             (downs if ".lora_A." in key else ups)[module] = value
             continue
-        for prefix in _KOHYA[part]:
+        for prefix in _KOHYA.get(part, ()):
             if key.startswith(prefix):
                 module, _, rest = key[len(prefix) :].partition(".")
                 if rest == "lora_down.weight":

@@ -1,0 +1,82 @@
+"""FLUX LoRAs: weight 0 is a no-op, PEFT and kohya files change the picture and are undone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from flux_support import parts
+
+from invoke_nb.graph import standard_flux
+from invoke_nb.nodes.diffusion.flux.lora_formats import FluxLoRAError, convert_flux_lora
+from invoke_nb.nodes.diffusion.lora import patched
+
+
+def latents(runner: Any, flux: dict, loras: list) -> torch.Tensor:
+    g = standard_flux.txt2img(
+        flux["dev"], "a red cat", width=32, height=32, steps=2, seed=9, loras=loras, **parts(flux)
+    )
+    r = runner.run(g)
+    return r.value(r.outputs["flux_denoise"].latents)
+
+
+def test_weight_zero_equals_no_lora_and_loras_change_the_output(flux_runner, flux) -> None:
+    plain = latents(flux_runner, flux, [])
+    zero = latents(flux_runner, flux, [(flux["lora_peft"], 0.0)])
+    assert torch.allclose(plain, zero, atol=1e-6)
+    for name in ("lora_peft", "lora_kohya"):
+        changed = latents(flux_runner, flux, [(flux[name], 1.0)])
+        assert (changed - plain).abs().max() > 1e-3, name
+    # patches are undone: the cached transformer gives the plain result again
+    again = latents(flux_runner, flux, [(flux["lora_kohya"], 0.0)])
+    assert torch.allclose(plain, again, atol=1e-6)
+
+
+def test_kohya_fused_qkv_splits_like_the_weights(flux_models, flux, flux_paths) -> None:
+    from safetensors.torch import load_file
+
+    from invoke_nb.models.flux_keys import diffusers_to_bfl
+
+    sd = load_file(str(flux_paths["lora_kohya"]))
+    with flux_models.load(flux["dev"], "transformer") as model:
+        before = diffusers_to_bfl({k: v.clone() for k, v in model.state_dict().items()})
+        conv = convert_flux_lora(sd, inner_dim=64)["transformer"]
+        with patched(model, [(conv, 1.0)], "transformer"):
+            after = diffusers_to_bfl(model.state_dict())
+        restored = diffusers_to_bfl(model.state_dict())
+    for module in ("double_blocks.0.img_attn.qkv", "single_blocks.0.linear1"):
+        name = "lora_unet_" + module.replace(".", "_")
+        down, up = sd[f"{name}.lora_down.weight"], sd[f"{name}.lora_up.weight"]
+        scale = float(sd[f"{name}.alpha"]) / down.shape[0]
+        want = before[f"{module}.weight"] + scale * up @ down
+        assert torch.allclose(after[f"{module}.weight"], want, atol=1e-5)
+        assert torch.equal(restored[f"{module}.weight"], before[f"{module}.weight"])
+
+
+def test_other_layouts_convert() -> None:
+    down, up = torch.randn(2, 64), torch.randn(192, 2)
+    xlabs = {
+        "double_blocks.0.processor.qkv_lora1.down.weight": down,
+        "double_blocks.0.processor.qkv_lora1.up.weight": up,
+    }
+    out = convert_flux_lora(xlabs, 64)["transformer"]
+    assert torch.equal(out["transformer.transformer_blocks.0.attn.to_k.lora_B.weight"], up[64:128])
+    toolkit = {
+        "diffusion_model.single_blocks.0.linear2.lora_A.weight": torch.randn(2, 320),
+        "diffusion_model.single_blocks.0.linear2.lora_B.weight": torch.randn(64, 2),
+    }
+    out = convert_flux_lora(toolkit, 64)["transformer"]
+    assert "transformer.single_transformer_blocks.0.proj_out.lora_A.weight" in out
+    onetrainer = {
+        "lora_transformer_transformer_blocks_0_attn_to_q.lora_down.weight": torch.randn(2, 64),
+        "lora_transformer_transformer_blocks_0_attn_to_q.lora_up.weight": torch.randn(64, 2),
+        "lora_transformer_transformer_blocks_0_attn_to_q.alpha": torch.tensor(1.0),
+    }
+    out = convert_flux_lora(onetrainer, 64)["transformer"]
+    b = out["transformer.transformer_blocks_0_attn_to_q.lora_B.weight"]
+    assert torch.allclose(
+        b, onetrainer["lora_transformer_transformer_blocks_0_attn_to_q.lora_up.weight"] / 2
+    )
+    with pytest.raises(FluxLoRAError, match="names no FLUX layer"):
+        convert_flux_lora({"foo.lora_A.weight": down, "foo.lora_B.weight": up}, 64)
