@@ -13,15 +13,17 @@ from invoke_nb.nodes.diffusion.flux2 import sampling
 
 
 def test_invokeai_noise_rule() -> None:
-    """float16 draw of (1, 32, 2*ceil(h/16), 2*ceil(w/16)) from a CPU generator, then cast."""
+    """torch 2.7's float16 draw of (1, 32, 2*ceil(h/16), 2*ceil(w/16)), cast, then packed."""
+    from invoke_nb.nodes.diffusion.flux.sampling import randn_half_torch27
+
     x = sampling.noise(123, 48, 72, "invokeai")
     assert x.shape == (1, 3 * 5, 128) and x.dtype == torch.float32
-    g = torch.Generator("cpu").manual_seed(123)
-    want = torch.randn((1, 32, 6, 10), generator=g, dtype=torch.float16).float()
-    unpacked = sampling.unpack(x, 48, 72)
-    assert torch.equal(unpacked, want)
+    want = torch.from_numpy(randn_half_torch27((1, 32, 6, 10), 123).astype("float32"))
+    assert torch.equal(sampling.unpack(x, 48, 72), want)
     # the 2x2 patch of latent pixel (0, 0..1, 0..1) of channel 0 is token 0, channels 0..3
     assert torch.equal(x[0, 0, :4], want[0, 0, :2, :2].reshape(4))
+    # the packing is InvokeAI's einops "b c (h ph) (w pw) -> b (h w) (c ph pw)"
+    assert torch.equal(x[0, 1, 4:8], want[0, 1, :2, 2:4].reshape(4))
 
 
 def test_diffusers_noise_rule() -> None:

@@ -28,15 +28,15 @@ from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.devices import execution_device
 from invoke_nb.nodes.diffusion.fields import LatentsOutput, VAEField
-from invoke_nb.nodes.diffusion.flux2 import sampling
-from invoke_nb.nodes.diffusion.flux2.errors import input_error
-from invoke_nb.nodes.diffusion.flux2.text_encoder import Flux2Conditioning
-from invoke_nb.nodes.diffusion.flux2.vae import flux2_vae
-from invoke_nb.nodes.diffusion.flux_fields import (
+from invoke_nb.nodes.diffusion.flux.fields import (
     FluxConditioningField,
     FluxKontextConditioningField,
     TransformerField,
 )
+from invoke_nb.nodes.diffusion.flux2 import sampling
+from invoke_nb.nodes.diffusion.flux2.errors import input_error
+from invoke_nb.nodes.diffusion.flux2.text_encoder import Flux2Conditioning
+from invoke_nb.nodes.diffusion.flux2.vae import flux2_vae
 from invoke_nb.nodes.types import DenoiseMaskField, LatentsField
 
 __all__ = ["FLUX2_SCHEDULERS", "Flux2DenoiseInvocation", "make_scheduler"]

@@ -12,8 +12,9 @@ from typing import Literal
 from invoke_nb.nodes.base import Input, InputField, Node, Output, OutputField, UIHint, node, output
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.fields import VAEField
+from invoke_nb.nodes.diffusion.flux.fields import TransformerField
 from invoke_nb.nodes.diffusion.flux2.errors import input_error
-from invoke_nb.nodes.diffusion.flux_fields import Qwen3EncoderField, TransformerField
+from invoke_nb.nodes.diffusion.flux2.fields import Qwen3EncoderField
 from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 from invoke_nb.nodes.types import ModelIdentifierField
 

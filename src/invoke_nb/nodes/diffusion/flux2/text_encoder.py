@@ -17,12 +17,9 @@ if TYPE_CHECKING:
 from invoke_nb.nodes.base import Input, InputField, Node, UIHint, node
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.devices import execution_device
+from invoke_nb.nodes.diffusion.flux.fields import FluxConditioningField, FluxConditioningOutput
 from invoke_nb.nodes.diffusion.flux2.errors import input_error
-from invoke_nb.nodes.diffusion.flux_fields import (
-    FluxConditioningField,
-    FluxConditioningOutput,
-    Qwen3EncoderField,
-)
+from invoke_nb.nodes.diffusion.flux2.fields import Qwen3EncoderField
 from invoke_nb.nodes.types import TensorField
 
 __all__ = ["KLEIN_LAYERS", "Flux2Conditioning", "Flux2KleinTextEncoderInvocation", "encode_klein"]
