@@ -199,7 +199,10 @@ class FluxDenoiseInvocation(Node):
         if self.fill_conditioning is not None and variant != "dev_fill":
             raise self._err(ctx, "fill_conditioning", "the model is not a FLUX Fill model")
         if variant == "dev_fill":
-            raise self._err(ctx, "transformer", "FLUX Fill models are not supported yet")
+            if self.fill_conditioning is None:
+                raise self._err(ctx, "fill_conditioning", "a FLUX Fill model needs it")
+            if self.controlnet_vae is None:
+                raise self._err(ctx, "controlnet_vae", "a FLUX Fill model needs the VAE here")
         if self.dype_preset != "off":
             raise self._err(ctx, "dype_preset", "DyPE is not supported yet (use 'off')")
         if self.latents is None and self.denoising_start > 1e-5:
@@ -253,7 +256,10 @@ class FluxDenoiseInvocation(Node):
             self.width,
             self.height,
             self.seeding,
-            draws_before=1 if (init is not None and self.seeding == "diffusers") else 0,
+            # diffusers' img2img/inpaint/Fill pipelines sample the image's latents first
+            draws_before=1
+            if (init is not None or variant == "dev_fill") and self.seeding == "diffusers"
+            else 0,
         )
         if init is not None and init.shape[-2:] != noise.shape[-2:]:
             raise self._err(
@@ -292,6 +298,11 @@ class FluxDenoiseInvocation(Node):
             keep = self._inpaint_mask(ctx, x)
 
         device = execution_device(ctx)
+        img_cond = None
+        if variant == "dev_fill":
+            from invoke_nb.nodes.diffusion.flux_extras.fill import fill_image_conditioning
+
+            img_cond = fill_image_conditioning(self, ctx, device)
         loras = self.transformer.loras
         with ExitStack() as stack:
             model = stack.enter_context(ctx.models.load(self.transformer.transformer))
@@ -317,6 +328,7 @@ class FluxDenoiseInvocation(Node):
                 init=sampling.pack(init).to(device, dtype) if keep is not None else None,
                 noise=sampling.pack(noise).to(device, dtype) if keep is not None else None,
                 keep=sampling.pack(keep).to(device, dtype) if keep is not None else None,
+                img_cond=img_cond.to(device, dtype) if img_cond is not None else None,
                 on_step=lambda i, n: ctx.progress(step=i, total=n, message="Denoising"),
                 check=ctx.check_cancelled,
             )
@@ -352,10 +364,13 @@ def _predict(
     cond: FluxConditioning,
     t: float,
     guidance: float,
+    img_cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
     import torch
 
     dtype, device = x.dtype, x.device
+    if img_cond is not None:  # FLUX Fill: masked-image latents and mask beside the noise
+        x = torch.cat((x, img_cond), dim=-1)
     t5 = cond.t5_embeds.to(device, dtype)
     vec = torch.full((x.shape[0],), t, device=device, dtype=dtype)
     g = (
@@ -391,17 +406,18 @@ def _sample(
     keep: torch.Tensor | None,
     on_step: Any,
     check: Any,
+    img_cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
     import torch
 
     total = len(ts) - 1
 
     def velocity(img: torch.Tensor, t: float, step: int) -> torch.Tensor:
-        v = _predict(model, img, ids, pos, t, guidance)
+        v = _predict(model, img, ids, pos, t, guidance, img_cond)
         scale = cfg[min(step, total - 1)]
         if not math.isclose(scale, 1.0):
             assert neg is not None
-            v_neg = _predict(model, img, ids, neg, t, guidance)
+            v_neg = _predict(model, img, ids, neg, t, guidance, img_cond)
             v = v_neg + scale * (v - v_neg)
         return v
 
