@@ -22,7 +22,8 @@ def extras_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     clip = tiny_flux.make_flux_clip(root / "clip")
     vae = tiny_flux.make_flux_vae(root / "vae")
     fill = make_flux_fill(root / "fill", t5=t5, clip=clip, vae=vae)
-    return {"t5": t5, "clip": clip, "vae": vae, "fill": fill}
+    dev = tiny_flux.make_flux(root / "dev", "dev", t5=t5, clip=clip, vae=vae)
+    return {"t5": t5, "clip": clip, "vae": vae, "fill": fill, "dev": dev}
 
 
 @pytest.fixture(scope="session")

@@ -187,7 +187,9 @@ class FluxDenoiseInvocation(Node):
         return FluxDenoiseError(f"node {ctx.node_id!r} (flux_denoise), field {field!r}: {problem}")
 
     def _refuse_unsupported(self, ctx: Context, variant: str | None) -> None:
-        for name in ("control", "ip_adapter", "kontext_conditioning", "redux_conditioning"):
+        if self.kontext_conditioning not in (None, []) and self.controlnet_vae is None:
+            raise self._err(ctx, "controlnet_vae", "Kontext conditioning needs the VAE here")
+        for name in ("control", "ip_adapter", "redux_conditioning"):
             if getattr(self, name) not in (None, []):
                 raise self._err(ctx, name, "not supported yet by this FLUX build")
         if self.control_lora is not None:
@@ -303,6 +305,11 @@ class FluxDenoiseInvocation(Node):
             from invoke_nb.nodes.diffusion.flux_extras.fill import fill_image_conditioning
 
             img_cond = fill_image_conditioning(self, ctx, device)
+        ref_seq = None
+        if self.kontext_conditioning not in (None, []):
+            from invoke_nb.nodes.diffusion.flux_extras.kontext import kontext_sequence
+
+            ref_seq = kontext_sequence(self, ctx, device)
         loras = self.transformer.loras
         with ExitStack() as stack:
             model = stack.enter_context(ctx.models.load(self.transformer.transformer))
@@ -329,6 +336,9 @@ class FluxDenoiseInvocation(Node):
                 noise=sampling.pack(noise).to(device, dtype) if keep is not None else None,
                 keep=sampling.pack(keep).to(device, dtype) if keep is not None else None,
                 img_cond=img_cond.to(device, dtype) if img_cond is not None else None,
+                ref_seq=(ref_seq[0].to(device, dtype), ref_seq[1].to(dtype))
+                if ref_seq is not None
+                else None,
                 on_step=lambda i, n: ctx.progress(step=i, total=n, message="Denoising"),
                 check=ctx.check_cancelled,
             )
@@ -365,12 +375,17 @@ def _predict(
     t: float,
     guidance: float,
     img_cond: torch.Tensor | None = None,
+    ref_seq: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     import torch
 
     dtype, device = x.dtype, x.device
+    n = x.shape[1]
     if img_cond is not None:  # FLUX Fill: masked-image latents and mask beside the noise
         x = torch.cat((x, img_cond), dim=-1)
+    if ref_seq is not None:  # Kontext: reference tokens after the image's, index 1
+        x = torch.cat((x, ref_seq[0]), dim=1)
+        ids = torch.cat((ids, ref_seq[1]), dim=0)
     t5 = cond.t5_embeds.to(device, dtype)
     vec = torch.full((x.shape[0],), t, device=device, dtype=dtype)
     g = (
@@ -387,7 +402,7 @@ def _predict(
         txt_ids=torch.zeros(t5.shape[1], 3, device=device, dtype=dtype),
         guidance=g,
         return_dict=False,
-    )[0]
+    )[0][:, :n]
 
 
 def _sample(
@@ -407,17 +422,18 @@ def _sample(
     on_step: Any,
     check: Any,
     img_cond: torch.Tensor | None = None,
+    ref_seq: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     import torch
 
     total = len(ts) - 1
 
     def velocity(img: torch.Tensor, t: float, step: int) -> torch.Tensor:
-        v = _predict(model, img, ids, pos, t, guidance, img_cond)
+        v = _predict(model, img, ids, pos, t, guidance, img_cond, ref_seq)
         scale = cfg[min(step, total - 1)]
         if not math.isclose(scale, 1.0):
             assert neg is not None
-            v_neg = _predict(model, img, ids, neg, t, guidance, img_cond)
+            v_neg = _predict(model, img, ids, neg, t, guidance, img_cond, ref_seq)
             v = v_neg + scale * (v - v_neg)
         return v
 

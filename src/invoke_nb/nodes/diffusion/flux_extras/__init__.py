@@ -3,6 +3,6 @@
 Each node here only packages its inputs (as InvokeAI's do); ``flux_denoise`` reads them.
 """
 
-from invoke_nb.nodes.diffusion.flux_extras import fill
+from invoke_nb.nodes.diffusion.flux_extras import fill, kontext
 
-__all__ = ["fill"]
+__all__ = ["fill", "kontext"]
