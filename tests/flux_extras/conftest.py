@@ -12,7 +12,7 @@ from invoke_nb.models.local import LocalModels, identifier
 from invoke_nb.models.probe import probe
 from invoke_nb.models.records import ModelRecord
 from invoke_nb.testing import tiny_flux
-from invoke_nb.testing.tiny_flux_extras import make_flux_fill
+from invoke_nb.testing.tiny_flux_extras import make_flux_controlnet, make_flux_fill
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,8 @@ def extras_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     vae = tiny_flux.make_flux_vae(root / "vae")
     fill = make_flux_fill(root / "fill", t5=t5, clip=clip, vae=vae)
     dev = tiny_flux.make_flux(root / "dev", "dev", t5=t5, clip=clip, vae=vae)
-    return {"t5": t5, "clip": clip, "vae": vae, "fill": fill, "dev": dev}
+    controlnet = make_flux_controlnet(root / "controlnet")
+    return {"t5": t5, "clip": clip, "vae": vae, "fill": fill, "dev": dev, "controlnet": controlnet}
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from typing import Any
 
 from invoke_nb.models.probe import ProbeResult, Shapes
 
-__all__ = ["flux2_folder", "flux2_state_dict", "klein_variant"]
+__all__ = ["flux2_folder", "flux2_state_dict", "flux_controlnet_state_dict", "klein_variant"]
 
 _KLEIN_4B_TEXT = 7680
 _KLEIN_9B_TEXT = 12288
@@ -41,8 +41,21 @@ def _shape(sd: Shapes, names: tuple[str, ...]) -> tuple[int, ...] | None:
     return None
 
 
+def flux_controlnet_state_dict(sd: Shapes) -> ProbeResult | None:
+    """A FLUX.1 ControlNet checkpoint (InstantX or XLabs layout), else ``None``."""
+    if any(k.startswith("controlnet_x_embedder.") for k in sd):
+        return ProbeResult("controlnet", "flux", "checkpoint", extra={"layout": "instantx"})
+    if any(k.startswith("input_hint_block.") for k in sd) and any(
+        k.startswith("controlnet_blocks.") for k in sd
+    ):
+        return ProbeResult("controlnet", "flux", "checkpoint", extra={"layout": "xlabs"})
+    return None
+
+
 def flux2_state_dict(sd: Shapes) -> ProbeResult | None:
     """A FLUX.2 transformer or VAE checkpoint, or ``None`` when the tensors are not FLUX.2."""
+    if (found := flux_controlnet_state_dict(sd)) is not None:
+        return found
     if any(k.startswith(("encoder.conv_in", "decoder.conv_in")) for k in sd):
         conv = sd.get("decoder.conv_in.weight")
         if "bn.running_mean" in sd or (conv is not None and len(conv) == 4 and conv[1] == 32):
@@ -73,4 +86,6 @@ def flux2_folder(p: Path, cls: str, read_json: Any) -> ProbeResult | None:
         return ProbeResult("main", "flux2", "diffusers", variant=variant, extra=extra)
     if cls == "AutoencoderKLFlux2":
         return ProbeResult("vae", "flux2", "diffusers")
+    if cls == "FluxControlNetModel":
+        return ProbeResult("controlnet", "flux", "diffusers")
     return None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from invoke_nb.testing import tiny_flux
 
-__all__ = ["make_flux_fill"]
+__all__ = ["make_flux_controlnet", "make_flux_fill"]
 
 
 def make_flux_fill(dest: Path, *, t5: Path, clip: Path, vae: Path, seed: int = 17) -> Path:
@@ -27,4 +27,32 @@ def make_flux_fill(dest: Path, *, t5: Path, clip: Path, vae: Path, seed: int = 1
     index_file = dest / "model_index.json"
     index = json.loads(index_file.read_text())
     index_file.write_text(json.dumps({**index, "_class_name": "FluxFillPipeline"}, indent=1))
+    return dest
+
+
+def make_flux_controlnet(dest: Path, *, seed: int = 19) -> Path:
+    """A diffusers ``FluxControlNetModel`` folder (InstantX layout: reads packed VAE latents
+    of the control image) sized for the tiny FLUX transformer, every weight non-zero."""
+    import torch
+    from diffusers import FluxControlNetModel
+
+    from invoke_nb.testing.tiny_models import _init_
+
+    torch.manual_seed(seed)
+    model = FluxControlNetModel(
+        patch_size=1,
+        in_channels=64,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=tiny_flux.HEAD,
+        num_attention_heads=tiny_flux.HIDDEN // tiny_flux.HEAD,
+        joint_attention_dim=tiny_flux.T5_WIDTH,
+        pooled_projection_dim=768,
+        guidance_embeds=True,
+        axes_dims_rope=(tiny_flux.HEAD // 8, tiny_flux.HEAD * 7 // 16, tiny_flux.HEAD * 7 // 16),
+    )
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    _init_(model).save_pretrained(dest, safe_serialization=True)
     return dest

@@ -189,7 +189,9 @@ class FluxDenoiseInvocation(Node):
     def _refuse_unsupported(self, ctx: Context, variant: str | None) -> None:
         if self.kontext_conditioning not in (None, []) and self.controlnet_vae is None:
             raise self._err(ctx, "controlnet_vae", "Kontext conditioning needs the VAE here")
-        for name in ("control", "ip_adapter", "redux_conditioning"):
+        if self.control not in (None, []) and self.controlnet_vae is None:
+            raise self._err(ctx, "controlnet_vae", "ControlNets need the VAE here")
+        for name in ("ip_adapter", "redux_conditioning"):
             if getattr(self, name) not in (None, []):
                 raise self._err(ctx, name, "not supported yet by this FLUX build")
         if self.control_lora is not None:
@@ -215,6 +217,10 @@ class FluxDenoiseInvocation(Node):
             raise self._err(ctx, "denoising_start", "must not exceed denoising_end")
         if self.num_steps < 1:
             raise self._err(ctx, "num_steps", "must be at least 1")
+
+    def _controls(self) -> list[Any]:
+        c = self.control
+        return [] if c in (None, []) else (c if isinstance(c, list) else [c])
 
     def _conditioning(self, ctx: Context, field: str) -> FluxConditioning:
         value = getattr(self, field)
@@ -259,9 +265,12 @@ class FluxDenoiseInvocation(Node):
             self.height,
             self.seeding,
             # diffusers' img2img/inpaint/Fill pipelines sample the image's latents first
-            draws_before=1
-            if (init is not None or variant == "dev_fill") and self.seeding == "diffusers"
-            else 0,
+            # (and each ControlNet's control image) before they draw the noise
+            draws_before=(
+                int(init is not None or variant == "dev_fill") + len(self._controls())
+                if self.seeding == "diffusers"
+                else 0
+            ),
         )
         if init is not None and init.shape[-2:] != noise.shape[-2:]:
             raise self._err(
@@ -321,6 +330,11 @@ class FluxDenoiseInvocation(Node):
                 )
             )
             stack.enter_context(torch.inference_mode())
+            control = None
+            if self._controls():
+                from invoke_nb.nodes.diffusion.flux_extras.controlnet import ControlNets
+
+                control = ControlNets(self, ctx, stack, device)
             dtype = _dtype(model)
             out = _sample(
                 model,
@@ -339,6 +353,7 @@ class FluxDenoiseInvocation(Node):
                 ref_seq=(ref_seq[0].to(device, dtype), ref_seq[1].to(dtype))
                 if ref_seq is not None
                 else None,
+                control=control,
                 on_step=lambda i, n: ctx.progress(step=i, total=n, message="Denoising"),
                 check=ctx.check_cancelled,
             )
@@ -376,6 +391,7 @@ def _predict(
     guidance: float,
     img_cond: torch.Tensor | None = None,
     ref_seq: tuple[torch.Tensor, torch.Tensor] | None = None,
+    residuals: dict[str, Any] | None = None,
 ) -> torch.Tensor:
     import torch
 
@@ -402,6 +418,7 @@ def _predict(
         txt_ids=torch.zeros(t5.shape[1], 3, device=device, dtype=dtype),
         guidance=g,
         return_dict=False,
+        **(residuals or {}),
     )[0][:, :n]
 
 
@@ -423,13 +440,27 @@ def _sample(
     check: Any,
     img_cond: torch.Tensor | None = None,
     ref_seq: tuple[torch.Tensor, torch.Tensor] | None = None,
+    control: Any = None,
 ) -> torch.Tensor:
     import torch
 
     total = len(ts) - 1
 
     def velocity(img: torch.Tensor, t: float, step: int) -> torch.Tensor:
-        v = _predict(model, img, ids, pos, t, guidance, img_cond, ref_seq)
+        residuals = None
+        if control is not None:
+            residuals = control(
+                img,
+                t,
+                step,
+                total,
+                pos,
+                ids,
+                guidance,
+                len(model.transformer_blocks),
+                len(model.single_transformer_blocks),
+            )
+        v = _predict(model, img, ids, pos, t, guidance, img_cond, ref_seq, residuals)
         scale = cfg[min(step, total - 1)]
         if not math.isclose(scale, 1.0):
             assert neg is not None
