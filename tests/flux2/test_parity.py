@@ -63,3 +63,29 @@ def test_cfg_with_negative_matches_undistilled_pipeline(runner, klein, klein_pip
         ).image(OUTPUT)
     )
     assert np.abs(no_cfg - ours).max() > 2  # guidance changed the picture
+
+
+def test_reference_image_matches_klein_editing(runner, klein, klein_pipe) -> None:
+    """A reference image (flux_kontext -> kontext_conditioning) as the Klein pipeline's image."""
+    from PIL import Image
+
+    y, x = np.mgrid[0:64, 0:80]
+    ref_image = Image.fromarray(
+        np.stack([x * 3, y * 5, ((x // 16 + y // 16) % 2) * 200 + 20], -1).astype(np.uint8)
+    )
+    g = txt2img(klein, "make it blue", width=64, height=64, steps=3, seed=4, seeding="diffusers")
+    g.add("flux_kontext", id="ref", image=ref_image)
+    g.connect("ref", "kontext_cond", "flux2_denoise", "kontext_conditioning")
+    ours = pixels(runner.run(g).image(OUTPUT))
+    ref = klein_pipe(
+        image=ref_image,
+        prompt="make it blue",
+        width=64,
+        height=64,
+        num_inference_steps=3,
+        generator=torch.Generator("cpu").manual_seed(4),
+    ).images[0]
+    assert np.abs(ours - pixels(ref)).max() <= 2
+    plain = txt2img(klein, "make it blue", width=64, height=64, steps=3, seed=4,
+                    seeding="diffusers")  # fmt: skip
+    assert np.abs(pixels(runner.run(plain).image(OUTPUT)) - ours).max() > 2

@@ -8,6 +8,10 @@ batch-normalized packed latents; the output is de-normalized with the VAE's stat
 Init latents are normalized before noise is mixed in (InvokeAI 6.11 mixed raw latents;
 6.14 fixed it, InvokeAI issue #8964).
 
+Reference images (``kontext_conditioning``, from ``flux_kontext``) are Klein's built-in
+editing: their normalized latent tokens join every transformer call after the image's and
+are never stepped (as diffusers and InvokeAI 6.14 do; 6.11 stepped them too).
+
 ``seeding`` (ours) picks the starting noise and the shift: ``invokeai`` (default) or
 ``diffusers`` (reproduces ``Flux2KleinPipeline``), see :mod:`.sampling`.
 """
@@ -201,8 +205,6 @@ class Flux2DenoiseInvocation(Node):
             )
         if self.transformer.loras:
             raise input_error(ctx, "transformer", "LoRAs on FLUX.2 are not supported yet")
-        if self.kontext_conditioning not in (None, []):
-            raise input_error(ctx, "kontext_conditioning", "reference images are not supported yet")
 
     def _repaint_mask(self, ctx: Context, like: torch.Tensor) -> torch.Tensor | None:
         """Packed 1 = repaint mask (InvokeAI's masks are 1 = keep), resized to the latents."""
@@ -226,6 +228,9 @@ class Flux2DenoiseInvocation(Node):
             bn = vae.bn
             bn_mean = bn.running_mean.detach().to(device, torch.float32).clone()
             bn_std = torch.sqrt(bn.running_var.detach().float() + bn.eps).to(device)
+            refs = None
+            if self.kontext_conditioning not in (None, []):
+                refs = _reference_tokens(self, ctx, vae, bn_mean, bn_std, device)
         pos = self._text(ctx, "positive_text_conditioning", self.positive_text_conditioning, device)
         neg = None
         if self.negative_text_conditioning is not None and not math.isclose(self.cfg_scale, 1.0):
@@ -288,6 +293,7 @@ class Flux2DenoiseInvocation(Node):
                     mu,
                     inpaint,
                     self.seed,
+                    refs,
                 )
         latents = sampling.unpack(out * bn_std + bn_mean, self.height, self.width)
         latents = latents.to("cpu", torch.float32)
@@ -307,23 +313,28 @@ def _denoise(
     mu: float,
     inpaint: _Inpaint | None,
     seed: int,
+    refs: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     import torch
 
     dtype = model.dtype
+    n = x.shape[1]
+    ids = img_ids if refs is None else torch.cat((img_ids, refs[1]), dim=1)
 
     def predict(x: torch.Tensor, t: float) -> torch.Tensor:
         tvec = torch.full((x.shape[0],), t, device=x.device, dtype=dtype)
+        # reference tokens ride along on every call but are never stepped
+        x_in = x if refs is None else torch.cat((x, refs[0]), dim=1)
 
         def run(text: _Text) -> torch.Tensor:
             return model(
-                hidden_states=x.to(dtype),
+                hidden_states=x_in.to(dtype),
                 encoder_hidden_states=text.embeds.to(dtype),
                 timestep=tvec,
-                img_ids=img_ids,
+                img_ids=ids,
                 txt_ids=text.ids,
                 return_dict=False,
-            )[0].float()
+            )[0][:, :n].float()
 
         pred = run(pos)
         if neg is not None:
@@ -371,3 +382,63 @@ def _denoise(
             done += 1
             step(done)
     return x
+
+
+_MAX_PIXELS_ONE, _MAX_PIXELS_MANY = 2024**2, 1024**2  # InvokeAI's caps on reference size
+
+
+def _reference_tokens(
+    den: Flux2DenoiseInvocation,
+    ctx: Context,
+    vae: Any,
+    bn_mean: torch.Tensor,
+    bn_std: torch.Tensor,
+    device: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference images as normalized packed tokens (1, n, 128) and ids (1, n, 4).
+
+    Each image (shrunk to InvokeAI's pixel cap) is encoded to the mode of the VAE's latent
+    distribution; image i gets time index 10 * (i + 1), as diffusers' Klein pipeline gives
+    it, and InvokeAI's spatial tiling beside or below the previous ones.
+    """
+    import math
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    fields = den.kontext_conditioning
+    fields = fields if isinstance(fields, list) else [fields]
+    cap = _MAX_PIXELS_ONE if len(fields) == 1 else _MAX_PIXELS_MANY
+    tokens, ids = [], []
+    canvas_h = canvas_w = 0
+    with torch.inference_mode():
+        for i, field in enumerate(fields):
+            pil = ctx.images.get_pil(field.image, mode="RGB")
+            if pil.width * pil.height > cap:
+                k = math.sqrt(cap / (pil.width * pil.height))
+                pil = pil.resize(
+                    (int(pil.width * k), int(pil.height * k)), Image.Resampling.LANCZOS
+                )
+            t = torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0 * 2.0 - 1.0)
+            t = t.permute(2, 0, 1)[None].to(device, vae.dtype)
+            z = vae.encode(t).latent_dist.mode().float()
+            h, w = z.shape[-2:]
+            if h % 2 or w % 2:
+                z = F.pad(z, (0, w % 2, 0, h % 2), mode="circular")
+                h, w = z.shape[-2:]
+            h_off = w_off = 0
+            if i == 0:
+                canvas_h, canvas_w = h, w
+            elif canvas_h + h > canvas_w + w:
+                w_off, canvas_w, canvas_h = canvas_w, canvas_w + w, max(canvas_h, h)
+            else:
+                h_off, canvas_h, canvas_w = canvas_h, canvas_h + h, max(canvas_w, w)
+            pos = torch.zeros(h // 2, w // 2, 4, dtype=torch.long, device=device)
+            pos[..., 0] = 10 + 10 * i
+            pos[..., 1] = torch.arange(h // 2, device=device)[:, None] + h_off // 2
+            pos[..., 2] = torch.arange(w // 2, device=device)[None, :] + w_off // 2
+            tokens.append((sampling.pack(z) - bn_mean) / bn_std)
+            ids.append(pos.reshape(1, -1, 4))
+    return torch.cat(tokens, dim=1), torch.cat(ids, dim=1)
