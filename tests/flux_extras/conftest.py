@@ -12,7 +12,13 @@ from invoke_nb.models.local import LocalModels, identifier
 from invoke_nb.models.probe import probe
 from invoke_nb.models.records import ModelRecord
 from invoke_nb.testing import tiny_flux
-from invoke_nb.testing.tiny_flux_extras import make_flux_controlnet, make_flux_fill
+from invoke_nb.testing.tiny_flux_extras import (
+    SIGLIP_NAME,
+    make_flux_controlnet,
+    make_flux_fill,
+    make_flux_redux,
+    make_siglip,
+)
 
 
 @pytest.fixture(scope="session")
@@ -23,8 +29,16 @@ def extras_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     vae = tiny_flux.make_flux_vae(root / "vae")
     fill = make_flux_fill(root / "fill", t5=t5, clip=clip, vae=vae)
     dev = tiny_flux.make_flux(root / "dev", "dev", t5=t5, clip=clip, vae=vae)
-    controlnet = make_flux_controlnet(root / "controlnet")
-    return {"t5": t5, "clip": clip, "vae": vae, "fill": fill, "dev": dev, "controlnet": controlnet}
+    return {
+        "t5": t5,
+        "clip": clip,
+        "vae": vae,
+        "fill": fill,
+        "dev": dev,
+        "controlnet": make_flux_controlnet(root / "controlnet"),
+        "siglip": make_siglip(root / "siglip"),
+        "redux": make_flux_redux(root / "redux.safetensors"),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +52,7 @@ def extras_models(extras_paths: dict[str, Path]) -> LocalModels:
                 key=f"key-{name}",
                 hash=f"local:{name}",
                 path=str(path),
-                name=f"flux-{name}",
+                name=SIGLIP_NAME if name == "siglip" else f"flux-{name}",
                 base=found.base,
                 type=found.type,
                 format=found.format,

@@ -56,6 +56,8 @@ def flux2_state_dict(sd: Shapes) -> ProbeResult | None:
     """A FLUX.2 transformer or VAE checkpoint, or ``None`` when the tensors are not FLUX.2."""
     if (found := flux_controlnet_state_dict(sd)) is not None:
         return found
+    if "redux_up.weight" in sd and "redux_down.weight" in sd:  # FLUX.1 Redux projector
+        return ProbeResult("flux_redux", "flux", "checkpoint")
     if any(k.startswith(("encoder.conv_in", "decoder.conv_in")) for k in sd):
         conv = sd.get("decoder.conv_in.weight")
         if "bn.running_mean" in sd or (conv is not None and len(conv) == 4 and conv[1] == 32):
@@ -88,4 +90,6 @@ def flux2_folder(p: Path, cls: str, read_json: Any) -> ProbeResult | None:
         return ProbeResult("vae", "flux2", "diffusers")
     if cls == "FluxControlNetModel":
         return ProbeResult("controlnet", "flux", "diffusers")
+    if cls == "SiglipVisionModel":  # FLUX Redux's image encoder
+        return ProbeResult("siglip", "any", "diffusers")
     return None

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from invoke_nb.testing import tiny_flux
 
-__all__ = ["make_flux_controlnet", "make_flux_fill"]
+__all__ = [
+    "SIGLIP_NAME",
+    "make_flux_controlnet",
+    "make_flux_fill",
+    "make_flux_redux",
+    "make_siglip",
+]
 
 
 def make_flux_fill(dest: Path, *, t5: Path, clip: Path, vae: Path, seed: int = 17) -> Path:
@@ -55,4 +61,51 @@ def make_flux_controlnet(dest: Path, *, seed: int = 19) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     _init_(model).save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
+SIGLIP_NAME = "SigLIP - google/siglip-so400m-patch14-384"
+"""The name InvokeAI installs the Redux image encoder under (and looks it up by).
+
+(The same string as ``nodes.diffusion.flux_extras.redux.SIGLIP_NAME``; testing code does
+not import the node modules.)"""
+
+
+def make_siglip(dest: Path, *, width: int = 32, seed: int = 23) -> Path:
+    """A tiny SigLIP vision tower with its image processor (32 px, 8 px patches: 16 tokens)."""
+    import torch
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+    from invoke_nb.testing.tiny_models import _init_
+
+    torch.manual_seed(seed)
+    cfg = SiglipVisionConfig(
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+    )
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    _init_(SiglipVisionModel(cfg)).save_pretrained(dest, safe_serialization=True)
+    SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(dest)
+    return dest
+
+
+def make_flux_redux(dest: Path, *, siglip_width: int = 32, seed: int = 29) -> Path:
+    """A tiny Redux projector as one safetensors file (BFL's ``redux_up``/``redux_down``)."""
+    import torch
+    from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+    from safetensors.torch import save_file
+
+    from invoke_nb.testing.tiny_models import _init_
+
+    torch.manual_seed(seed)
+    model = _init_(ReduxImageEncoder(redux_dim=siglip_width, txt_in_features=tiny_flux.T5_WIDTH))
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(dest))
     return dest

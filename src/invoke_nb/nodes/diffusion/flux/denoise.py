@@ -191,7 +191,7 @@ class FluxDenoiseInvocation(Node):
             raise self._err(ctx, "controlnet_vae", "Kontext conditioning needs the VAE here")
         if self.control not in (None, []) and self.controlnet_vae is None:
             raise self._err(ctx, "controlnet_vae", "ControlNets need the VAE here")
-        for name in ("ip_adapter", "redux_conditioning"):
+        for name in ("ip_adapter",):
             if getattr(self, name) not in (None, []):
                 raise self._err(ctx, name, "not supported yet by this FLUX build")
         if self.control_lora is not None:
@@ -217,6 +217,24 @@ class FluxDenoiseInvocation(Node):
             raise self._err(ctx, "denoising_start", "must not exceed denoising_end")
         if self.num_steps < 1:
             raise self._err(ctx, "num_steps", "must be at least 1")
+
+    def _with_redux(self, ctx: Context, cond: FluxConditioning) -> FluxConditioning:
+        """The prompt's T5 tokens followed by every Redux image prompt's tokens."""
+        import torch
+
+        r = self.redux_conditioning
+        fields = [] if r in (None, []) else (r if isinstance(r, list) else [r])
+        if not fields:
+            return cond
+        extra = []
+        for f in fields:
+            if f.mask is not None:
+                raise self._err(
+                    ctx, "redux_conditioning", "masked Redux prompts are not supported yet"
+                )
+            extra.append(ctx.tensors.load(f.conditioning).to(cond.t5_embeds.dtype))
+        t5 = torch.cat([cond.t5_embeds, *[e.to(cond.t5_embeds.device) for e in extra]], dim=1)
+        return FluxConditioning(t5_embeds=t5, clip_embeds=cond.clip_embeds)
 
     def _controls(self) -> list[Any]:
         c = self.control
@@ -251,7 +269,7 @@ class FluxDenoiseInvocation(Node):
         variant = rec.variant
         self._refuse_unsupported(ctx, variant)
         schnell = variant == "schnell"
-        pos = self._conditioning(ctx, "positive_text_conditioning")
+        pos = self._with_redux(ctx, self._conditioning(ctx, "positive_text_conditioning"))
         neg = (
             self._conditioning(ctx, "negative_text_conditioning")
             if self.negative_text_conditioning

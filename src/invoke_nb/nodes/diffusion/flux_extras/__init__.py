@@ -3,6 +3,6 @@
 Each node here only packages its inputs (as InvokeAI's do); ``flux_denoise`` reads them.
 """
 
-from invoke_nb.nodes.diffusion.flux_extras import controlnet, fill, kontext
+from invoke_nb.nodes.diffusion.flux_extras import controlnet, fill, kontext, redux
 
-__all__ = ["controlnet", "fill", "kontext"]
+__all__ = ["controlnet", "fill", "kontext", "redux"]
