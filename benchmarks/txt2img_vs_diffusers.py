@@ -17,6 +17,11 @@ On a GPU machine (one command):
 CI form on the CPU (tiny random-weight model):
 
     .venv/bin/python benchmarks/txt2img_vs_diffusers.py --device cpu --dtype bf16
+    .venv/bin/python benchmarks/txt2img_vs_diffusers.py --device cpu --dtype fp32 --family flux
+
+FLUX compares our FLUX graph (flux_model_loader -> flux_text_encoder -> flux_denoise ->
+flux_vae_decode, guidance 3.5, T5 length 512) with diffusers' FluxPipeline built from the
+same transformer, T5, CLIP-L and VAE modules.
 
 ``--channels-last`` and ``--compile`` turn on the opt-in UNet speed-ups (the pipeline runs the
 same UNet object, so both sides get them). ``--family`` picks the pipeline (``sd-1``, ``sdxl``,
@@ -42,7 +47,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-FAMILIES = ("sd-1", "sdxl", "flux2")
+FAMILIES = ("sd-1", "sdxl", "flux", "flux2")
 DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "auto": "auto"}
 
 
@@ -123,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     from invoke_nb.testing.tiny_models import make_sd1, make_sdxl
 
     tmp = tempfile.TemporaryDirectory()
+    if args.family == "flux":
+        return _flux(args, Path(tmp.name))
     if args.model:
         folder = args.model
     elif args.family == "sd-1":
@@ -239,6 +246,113 @@ def main(argv: list[str] | None = None) -> int:
     for label, k, note in rows:
         print(f"{label:<26}{med[k]:>10.3f}{args.steps / med[k]:>10.2f}  {note}")
     tmp.cleanup()
+    return 0 if cached_ok else 1
+
+
+def _flux(args: argparse.Namespace, tmp: Path) -> int:
+    """The FLUX comparison: our standard FLUX graph vs FluxPipeline on the same modules."""
+    import diffusers
+
+    import invoke_nb as inb
+    from invoke_nb.graph import standard_flux
+    from invoke_nb.models.cache import ModelCache
+    from invoke_nb.models.local import LocalModels, identifier
+    from invoke_nb.models.probe import probe
+    from invoke_nb.models.records import ModelRecord
+    from invoke_nb.testing.tiny_flux import make_flux_set
+
+    paths = make_flux_set(tmp / "flux")
+    if args.model:
+        paths["dev"] = args.model
+    cache = ModelCache(
+        ram_bytes=1 << 62,
+        device=None if args.device == "auto" else args.device,
+        precision=DTYPES[args.dtype],
+    )
+    models = LocalModels(cache=cache)
+    device, dtype = models.cache.device, models.cache.dtype
+    ids = {}
+    for name in ("dev", "t5", "clip", "vae"):
+        found = probe(paths[name])
+        rec = ModelRecord(
+            key=name, hash=name, path=str(paths[name]), name=name, base=found.base,
+            type=found.type, format=found.format, variant=found.variant,
+        )  # fmt: skip
+        ids[name] = identifier(models.store.add(rec))
+    prompt, guidance = "a cute tiger cub, photograph", 3.5
+    common = dict(width=args.size, height=args.size, steps=args.steps, guidance=guidance)
+
+    def graph(seed: int) -> inb.Graph:
+        return standard_flux.txt2img(
+            ids["dev"], prompt, seed=seed, seeding="diffusers", t5_encoder=ids["t5"],
+            clip_embed=ids["clip"], vae=ids["vae"], **common,
+        )  # fmt: skip
+
+    def run_ours(seed: int, runner: Any = None) -> tuple[np.ndarray, Any]:
+        runner = runner or inb.Runner(services=inb.Services(models=models))
+        r = runner.run(graph(seed))
+        _sync(device)
+        return np.asarray(r.image("l2i")), r
+
+    a, _ = run_ours(1)
+    parts: dict[str, Any] = {}
+    for key, (ident, sub) in {
+        "transformer": (ids["dev"], "transformer"),
+        "text_encoder_2": (ids["t5"], "text_encoder_2"),
+        "tokenizer_2": (ids["t5"], "tokenizer_2"),
+        "text_encoder": (ids["clip"], "text_encoder"),
+        "tokenizer": (ids["clip"], "tokenizer"),
+        "vae": (ids["vae"], "vae"),
+    }.items():
+        with models.load(ident, sub) as part:
+            parts[key] = part
+    sched = diffusers.FlowMatchEulerDiscreteScheduler.from_pretrained(paths["dev"] / "scheduler")
+    pipe = diffusers.FluxPipeline(scheduler=sched, **parts)
+    pipe.set_progress_bar_config(disable=True)
+
+    def run_pipe(seed: int) -> np.ndarray:
+        with torch.inference_mode():
+            img = pipe(
+                prompt, num_inference_steps=args.steps, height=args.size, width=args.size,
+                guidance_scale=guidance, max_sequence_length=512,
+                generator=torch.Generator("cpu").manual_seed(seed),
+            ).images[0]  # fmt: skip
+        _sync(device)
+        return np.asarray(img)
+
+    b = run_pipe(1)
+    diff = int(np.abs(a.astype(int) - b.astype(int)).max())
+    warm = inb.Runner(services=inb.Services(models=models))
+    run_ours(7, warm)
+    wall: dict[str, list[float]] = {"ours": [], "pipe": [], "seed": []}
+    cached_ok = True
+    for i in range(args.repeats):
+        pair = [("ours", run_ours), ("pipe", run_pipe)]
+        for kind, fn in pair if i % 2 == 0 else pair[::-1]:
+            t = time.perf_counter()
+            fn(100 + i)
+            wall[kind].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        _, r = run_ours(200 + i, warm)
+        wall["seed"].append(time.perf_counter() - t)
+        cached_ok &= {"flux_text_encoder", "flux_model_loader"} <= r.cached
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    ratio = statistics.median(o / p for o, p in zip(wall["ours"], wall["pipe"], strict=True))
+    seed_ratio = statistics.median(o / p for o, p in zip(wall["seed"], wall["pipe"], strict=True))
+    print(
+        f"flux ({'given' if args.model else 'tiny'} model)  device={device}  "
+        f"dtype={str(dtype).removeprefix('torch.')}  {args.size}x{args.size}  {args.steps} steps"
+        f"  euler  pairs={args.repeats}"
+    )
+    print(f"max pixel difference ours vs diffusers: {diff}/255")
+    print(f"{'':26}{'s/image':>10}{'it/s':>10}")
+    for label, k, note in (
+        ("diffusers FluxPipeline", "pipe", ""),
+        ("our graph (cold cache)", "ours", f"paired ratio ours/diffusers x{ratio:.3f}"),
+        ("our graph, seed changed", "seed",
+         f"ratio x{seed_ratio:.3f}; prompt/loader cached: {'yes' if cached_ok else 'NO'}"),
+    ):  # fmt: skip
+        print(f"{label:<26}{med[k]:>10.3f}{args.steps / med[k]:>10.2f}  {note}")
     return 0 if cached_ok else 1
 
 

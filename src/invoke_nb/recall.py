@@ -267,7 +267,8 @@ def recall_graph(studio: Studio, image: Any, *, model: Any = None) -> Graph:
 def set_seed(g: Graph, seed: int) -> None:
     """Set the seed of every noise node (and the metadata), replacing seed edges."""
     for nid, spec in g.nodes.items():
-        if spec.type in ("noise", "core_metadata") and "seed" in spec.cls.input_fields():
+        seeded = ("noise", "core_metadata", "flux_denoise", "flux_denoise_meta")
+        if spec.type in seeded and "seed" in spec.cls.input_fields():
             for e in g.incoming(nid):
                 if e.destination.field == "seed":
                     g.disconnect(e.source.node_id, e.source.field, nid, "seed")

@@ -597,6 +597,7 @@ class Studio:
         progress: bool,
         **kw: Any,
     ) -> StudioImage:
+        from invoke_nb.graph import standard_flux
         from invoke_nb.graph.standard import OUTPUT
 
         ident = self._model(model)
@@ -607,6 +608,7 @@ class Studio:
             else (self._model(x), 1.0)
             for x in loras
         ]
+        kw = standard_flux.fill_flux_models(ident, self.models, kw)  # T5/CLIP/VAE for FLUX
         g = build(ident, *args, prompt, negative=negative, loras=lora_pairs, **kw)
         if board is not None:
             g.set(OUTPUT, board={"board_id": self._board_id(board)})

@@ -80,3 +80,39 @@ def test_other_layouts_convert() -> None:
     )
     with pytest.raises(FluxLoRAError, match="names no FLUX layer"):
         convert_flux_lora({"foo.lora_A.weight": down, "foo.lora_B.weight": up}, 64)
+
+
+def test_single_lora_loader_and_denoise_meta(flux_runner, flux) -> None:
+    """flux_lora_loader adds one LoRA to each bundle given; flux_denoise_meta reports it."""
+    g = standard_flux.txt2img(flux["dev"], "a red cat", width=32, height=32, steps=2, seed=9,
+                              **parts(flux))  # fmt: skip
+    g.add("flux_lora_loader", id="lora", lora=flux["lora_peft"], weight=0.5)
+    for field in ("transformer", "clip", "t5_encoder"):
+        g.disconnect(
+            *_edge_into(g, "flux_text_encoder" if field != "transformer" else "flux_denoise", field)
+        )
+        g.connect("flux_model_loader", field, "lora", field)
+    g.connect("lora", "transformer", "flux_denoise", "transformer")
+    g.connect("lora", "clip", "flux_text_encoder", "clip")
+    g.connect("lora", "t5_encoder", "flux_text_encoder", "t5_encoder")
+    r = flux_runner.run(g)
+    out = r.outputs["lora"]
+    assert [x.weight for x in out.transformer.loras] == [0.5]
+    assert out.clip.loras[0].lora.name == "flux-lora_peft" and len(out.t5_encoder.loras) == 1
+    with_lora = r.value(r.outputs["flux_denoise"].latents)
+    assert (with_lora - latents(flux_runner, flux, [])).abs().max() > 1e-3
+
+    meta = standard_flux.txt2img(flux["dev"], "a red cat", width=32, height=32, steps=2, seed=9,
+                                 loras=[(flux["lora_peft"], 0.5)], **parts(flux))  # fmt: skip
+    node = meta.node("flux_denoise")
+    node.type = "flux_denoise_meta"  # same inputs plus metadata
+    r = flux_runner.run(meta)
+    md = r.outputs["flux_denoise"].metadata
+    assert md["steps"] == 2 and md["seed"] == 9 and md["guidance"] == 4.0
+    assert md["loras"][0]["weight"] == 0.5 and md["model"]["name"] == "flux-dev"
+    assert torch.allclose(r.value(r.outputs["flux_denoise"].latents), with_lora, atol=1e-5)
+
+
+def _edge_into(g: Any, node: str, field: str) -> tuple[str, str, str, str]:
+    e = next(e for e in g.edges if e.destination.node_id == node and e.destination.field == field)
+    return e.source.node_id, e.source.field, node, field

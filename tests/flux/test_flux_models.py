@@ -100,3 +100,43 @@ def test_model_loader_reports_t5_length_by_variant(flux_runner, flux) -> None:
         assert json.loads(out.transformer.model_dump_json())["transformer"]["submodel_type"] == (
             "transformer"
         )
+
+
+def test_bfl_vae_file_loads_like_the_folder(tmp_path: Path, flux_paths) -> None:
+    from diffusers import AutoencoderKL
+    from safetensors.torch import load_file, save_file
+
+    from invoke_nb.models.load_flux import load_flux_part
+    from invoke_nb.models.records import ModelRecord
+    from invoke_nb.testing.ldm_keys import vae_to_ldm
+
+    folder = flux_paths["vae"]
+    cfg = json.loads((folder / "config.json").read_text())
+    ae = tmp_path / "ae.safetensors"  # BFL's layout: LDM names, no prefix
+    save_file(vae_to_ldm(load_file(str(folder / "diffusion_pytorch_model.safetensors")), cfg,
+                         prefix=""), str(ae))  # fmt: skip
+    found = probe(ae)
+    assert (found.type, found.base, found.format) == ("vae", "flux", "checkpoint")
+    rec = ModelRecord(key="k", hash="h", path=str(ae), name="ae", base="flux", type="vae",
+                      format="checkpoint")  # fmt: skip
+    ours = load_flux_part(rec, None, torch.float32)
+    ref = AutoencoderKL.from_pretrained(folder)
+    z = torch.randn(1, 16, 4, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(ours.decode(z).sample, ref.decode(z).sample, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "transformer.transformer_blocks.0.attn.to_q.lora_A.weight",
+        "lora_transformer_transformer_blocks_0_attn_to_q.lora_down.weight",
+        "lora_unet_single_blocks_0_linear1.lora_down.weight",
+        "diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight",
+    ],
+)
+def test_flux_lora_layouts_are_identified(key: str) -> None:
+    from invoke_nb.models.probe import probe_state_dict
+
+    found = probe_state_dict({key: (4, 64)}, "x.safetensors")
+    assert (found.type, found.base) == ("lora", "flux")

@@ -63,3 +63,26 @@ def test_img2img_schedules() -> None:
     assert sampling.step_cfg_scales(3.0, 4, 1, -2) == [1.0, 3.0, 3.0, 1.0]
     with pytest.raises(ValueError, match="cfg_scale_end_step"):
         sampling.step_cfg_scales(3.0, 4, 0, 7)
+
+
+def test_whole_denoise_matches_invokeais_own_code(flux_runner, flux) -> None:
+    """InvokeAI 6.11.1's HFEncoder + get_noise + get_schedule + its BFL ``Flux`` + ``denoise``
+    on the same tiny dev weights (fixture made as tests/fixtures/flux/README.md says)."""
+    from safetensors import safe_open
+
+    path = Path(__file__).parents[1] / "fixtures" / "flux" / "invokeai-flux-denoise.safetensors"
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        ref = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    g = standard_flux.txt2img(
+        flux["dev"], meta["prompt"], width=int(meta["width"]), height=int(meta["height"]),
+        steps=int(meta["steps"]), guidance=float(meta["guidance"]), seed=int(meta["seed"]),
+        **parts(flux),
+    )  # fmt: skip
+    r = flux_runner.run(g)
+    cond = r.value(r.outputs["flux_text_encoder"].conditioning)
+    assert torch.allclose(cond.t5_embeds[:, :8], ref["t5_embeds"], atol=1e-4)
+    assert torch.allclose(cond.clip_embeds, ref["clip_embeds"], atol=1e-4)
+    got = r.value(r.outputs["flux_denoise"].latents)
+    assert got.shape == ref["latents"].shape
+    assert (got - ref["latents"]).abs().max() < 1e-3

@@ -33,7 +33,11 @@ CASES: dict[str, tuple[dict[str, tuple[int, ...]], tuple[str, str, str, str | No
     "sdxl.safetensors": (ckpt(XL_KEY, 2048), ("main", "sdxl", "checkpoint", "normal")),
     "refiner.safetensors": (ckpt(XL_KEY, 1280), ("main", "sdxl-refiner", "checkpoint", "normal")),
     "flux-dev.safetensors": (
-        {"double_blocks.0.img_attn.proj.weight": (8, 8), "guidance_in.in_layer.weight": (8, 8)},
+        {  # InvokeAI's rule: the key norm scale says FLUX, guidance_in says dev
+            "double_blocks.0.img_attn.norm.key_norm.scale": (8,),
+            "img_in.weight": (8, 64),
+            "guidance_in.out_layer.weight": (8, 8),
+        },
         ("main", "flux", "checkpoint", "dev"),
     ),
     "sd3.safetensors": (

@@ -56,7 +56,9 @@ def _only_sd(args: dict[str, Any], what: str) -> dict[str, Any]:
     if bad:
         base = _ident(args["model"]).base
         raise ValueError(f"{what}: {', '.join(bad)} do not apply to {base} models")
-    skip = {"model", "prompt", *sd_only}
+    if args.get("flux_kw"):
+        raise TypeError(f"{what}() got unexpected keywords {sorted(args['flux_kw'])}")
+    skip = {"model", "prompt", "flux_kw", *sd_only}
     return {k: v for k, v in args.items() if k not in skip}
 
 
@@ -210,10 +212,17 @@ def txt2img(
     seamless: Sequence[str] = (),
     cfg_rescale_multiplier: float = 0.0,
     seeding: str = "invokeai",
+    **flux_kw: Any,
 ) -> Graph:
-    """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1 or SDXL."""
+    """Text to image. ``model`` is a record or identifier; its ``base`` picks SD1, SDXL,
+    FLUX (whose own keywords, ``guidance``, ``t5_encoder``, ``clip_embed``, go in ``flux_kw``)
+    or FLUX.2 Klein."""
     if _ident(model).base == "flux2":  # FLUX.2 Klein: graph/standard_flux2.py
         return _family("flux2").txt2img(model, prompt, **_only_sd(locals(), "txt2img"))
+    if _ident(model).base == "flux":
+        return _flux().txt2img(model, prompt, **_flux_kw(locals()))
+    if flux_kw:
+        raise TypeError(f"txt2img() got unexpected keywords {sorted(flux_kw)}")
     g = Graph()
     _base(
         g,
@@ -287,6 +296,8 @@ def img2img(
     if _ident(model).base == "flux2":  # FLUX.2 Klein: graph/standard_flux2.py
         kw = _only_sd({"model": model, **kw}, "img2img")
         return _family("flux2").img2img(model, image, prompt, strength=strength, **kw)
+    if _ident(model).base == "flux":
+        return _flux().img2img(model, image, prompt, strength=strength, **kw)
     g, _ = _image_graph("img2img", model, image, prompt, strength, {**_DEFAULTS, **kw})
     return g
 
@@ -307,6 +318,9 @@ def inpaint(
     A gradient mask softens the seam; with ``paste_back`` the generated pixels are pasted
     onto the original through the expanded mask area, so unmasked pixels stay exactly.
     """
+    if _ident(model).base == "flux":
+        return _flux().inpaint(model, image, mask, prompt, strength=strength,
+                               edge_radius=edge_radius, paste_back=paste_back, **kw)  # fmt: skip
     g, ids = _image_graph("inpaint", model, image, prompt, strength, {**_DEFAULTS, **kw})
     gm = g.add(
         "create_gradient_mask",
@@ -339,6 +353,10 @@ def outpaint(
     The transparent area is filled first by ``infill_tile`` (so the model starts from
     plausible colours), then inpainted; the alpha channel is the mask.
     """
+    if _ident(model).base == "flux":
+        return _flux().outpaint(
+            model, image, prompt, strength=strength, edge_radius=edge_radius, **kw
+        )
     if image.mode != "RGBA":
         raise ValueError(
             f"outpaint needs an RGBA image whose transparent pixels are filled; got mode {image.mode}"
@@ -358,6 +376,30 @@ def outpaint(
     g.connect(gm, "denoise_mask", ids["denoise"], "denoise_mask")
     _paste_back(g, image.convert("RGB"), gm, base_from=(infill, "image"))
     return g
+
+
+def _flux() -> Any:
+    """The FLUX builders (graph/standard_flux.py): a model's base picks its family's graphs."""
+    from invoke_nb.graph import standard_flux
+
+    return standard_flux
+
+
+def _flux_kw(args: dict[str, Any]) -> dict[str, Any]:
+    """txt2img's SD arguments that mean something to FLUX, plus its own keywords."""
+    keep = (
+        "negative",
+        "width",
+        "height",
+        "steps",
+        "cfg_scale",
+        "scheduler",
+        "seed",
+        "loras",
+        "vae",
+        "seeding",
+    )
+    return {**{k: args[k] for k in keep}, **args.get("flux_kw", {})}
 
 
 def _paste_back(g: Graph, image: Any, gm: str, base_from: tuple[str, str] | None = None) -> None:

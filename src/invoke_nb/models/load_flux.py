@@ -41,6 +41,13 @@ def load_flux_part(record: ModelRecord, submodel: str | None, dtype: torch.dtype
     if not path.exists():
         raise _fail(record, path, "file or folder does not exist")
     try:
+        if record.type == "t5_encoder" and record.format == "bnb_quantized_int8b":
+            raise _fail(
+                record,
+                path,
+                "bitsandbytes LLM.int8 T5 encoders are not loaded here (bitsandbytes' 8-bit "
+                "kernels need CUDA); use the full T5 encoder",
+            )
         if record.type == "t5_encoder":
             return _encoder_part(record, path, submodel, "text_encoder_2", "tokenizer_2", dtype)
         if record.type == "clip_embed":
@@ -123,7 +130,7 @@ def _vae_from_file(path: Path, dtype: Any) -> Any:
 
     sd = load_file(str(path))
     widths = [sd[f"encoder.down.{i}.block.0.conv1.weight"].shape[0] for i in range(4)]
-    layers = 1 + max(int(k.split(".")[3]) for k in sd if k.startswith("encoder.down.0.block."))
+    layers = 1 + max(int(k.split(".")[4]) for k in sd if k.startswith("encoder.down.0.block."))
     cfg = {**_FLUX_VAE, "block_out_channels": widths, "layers_per_block": layers}
     cfg["norm_num_groups"] = 32 if widths[0] % 32 == 0 else 4
     vae = AutoencoderKL(**cfg)

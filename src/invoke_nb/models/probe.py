@@ -216,9 +216,7 @@ def _lora_width(sd: Shapes) -> int | None:
 def _lora(sd: Shapes) -> ProbeResult | None:
     if not (_starts(sd, *_LORA_PREFIXES) or _ends(sd, *_LORA_SUFFIXES)):
         return None
-    if _starts(sd, "lora_unet_double_blocks", "transformer.single_transformer_blocks") or any(
-        "double_blocks" in k for k in sd
-    ):
+    if probe_flux.is_flux_lora(sd):
         return ProbeResult("lora", "flux", "lycoris")
     width = _lora_width(sd)
     base = {768: "sd-1", 1024: "sd-2", 1280: "sdxl", 2048: "sdxl"}.get(width or 0)

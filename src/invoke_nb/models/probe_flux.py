@@ -48,6 +48,18 @@ def is_flux1(shapes: dict[str, tuple[int, ...]]) -> bool:
     return has and not flux2
 
 
+def is_flux_lora(shapes: dict[str, tuple[int, ...]]) -> bool:
+    """LoRA keys naming FLUX.1 transformer layers, in any layout InvokeAI reads (kohya and
+    XLabs/AI-Toolkit BFL names, diffusers/PEFT and OneTrainer diffusers names)."""
+    return any(
+        "double_blocks" in k
+        or "single_blocks" in k
+        or "single_transformer_blocks" in k
+        or k.startswith(("transformer.transformer_blocks.", "lora_transformer_transformer_blocks_"))
+        for k in shapes
+    )
+
+
 def checkpoint(shapes: dict[str, tuple[int, ...]]) -> Any | None:
     """A :class:`ProbeResult` for a BFL-layout FLUX.1 transformer, else None."""
     from invoke_nb.models.probe import ProbeResult, _unknown
@@ -57,6 +69,8 @@ def checkpoint(shapes: dict[str, tuple[int, ...]]) -> Any | None:
     variant = _variant(shapes)
     if variant is None:
         return _unknown("FLUX transformer without img_in.weight: variant unknown", "checkpoint")
+    if any("bitsandbytes__nf4" in k for k in shapes):
+        return ProbeResult("main", "flux", "bnb_quantized_nf4b", variant=variant)
     return ProbeResult("main", "flux", "checkpoint", variant=variant)
 
 

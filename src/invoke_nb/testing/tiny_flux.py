@@ -35,6 +35,7 @@ __all__ = [
     "make_flux",
     "make_flux_clip",
     "make_flux_file",
+    "make_flux_gguf",
     "make_flux_lora",
     "make_flux_set",
     "make_flux_t5",
@@ -259,6 +260,32 @@ def make_flux_file(dest: Path, folder: Path) -> Path:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_file(diffusers_to_bfl(sd), str(dest), metadata={"format": "pt"})
+    return dest
+
+
+def make_flux_gguf(dest: Path, bfl_file: Path, qtype: str = "Q8_0") -> Path:
+    """The BFL single-file transformer quantized with the ``gguf`` package (2-D weights whose
+    rows are a whole number of blocks; biases and norms stay float32)."""
+    import numpy as np
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter
+    from gguf.quants import quantize
+    from safetensors.torch import load_file
+
+    kind = GGMLQuantizationType[qtype]
+    block = GGML_QUANT_SIZES[kind][0]
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    writer = GGUFWriter(str(dest), "flux")
+    for name, t in load_file(str(bfl_file)).items():
+        data = t.float().numpy()
+        if data.ndim == 2 and data.shape[1] % block == 0:
+            writer.add_tensor(name, quantize(data, kind), raw_dtype=kind)
+        else:
+            writer.add_tensor(name, np.ascontiguousarray(data, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
     return dest
 
 

@@ -268,6 +268,14 @@ class FluxDenoiseInvocation(Node):
         rec = require_base(ctx, self.transformer.transformer, "transformer", ("flux",), ("main",))
         variant = rec.variant
         self._refuse_unsupported(ctx, variant)
+        if self.transformer.loras and rec.format not in (
+            "checkpoint",
+            "diffusers",
+            "gguf_quantized",
+        ):
+            raise self._err(
+                ctx, "transformer", f"LoRAs on a {rec.format} model are not supported yet"
+            )
         schnell = variant == "schnell"
         pos = self._with_redux(ctx, self._conditioning(ctx, "positive_text_conditioning"))
         neg = (
@@ -342,11 +350,14 @@ class FluxDenoiseInvocation(Node):
             model = stack.enter_context(ctx.models.load(self.transformer.transformer))
             inner = model.config.num_attention_heads * model.config.attention_head_dim
             parts = lora_parts(ctx, loras, "transformer", inner)
-            stack.enter_context(
-                patched(
-                    model, parts, "transformer", what="", cache=getattr(ctx.models, "cache", None)
+            if rec.format == "gguf_quantized":  # quantized weights: LoRAs run beside them
+                from invoke_nb.models.gguf_flux import sidecar_loras
+
+                stack.enter_context(sidecar_loras(model, parts))
+            else:
+                stack.enter_context(
+                    patched(model, parts, "transformer", cache=getattr(ctx.models, "cache", None))
                 )
-            )
             stack.enter_context(torch.inference_mode())
             control = None
             if self._controls():
@@ -372,10 +383,27 @@ class FluxDenoiseInvocation(Node):
                 if ref_seq is not None
                 else None,
                 control=control,
-                on_step=lambda i, n: ctx.progress(step=i, total=n, message="Denoising"),
+                on_step=self._progress(ctx, device),
                 check=ctx.check_cancelled,
             )
         return sampling.unpack(out.float().cpu(), self.width, self.height)
+
+    def _progress(self, ctx: Context, device: str) -> Any:
+        """``on_step(step, total, preview_tokens)``: progress events, with a latent preview
+        every ``preview_every`` steps when the host shows them."""
+        from invoke_nb.nodes.diffusion.preview import LatentPreviews
+
+        every = getattr(ctx.services, "preview_every", 0) if ctx.services.emit else 0
+        previews = LatentPreviews("flux", device, every) if every else None
+
+        def on_step(step: int, total: int, tokens: torch.Tensor) -> None:
+            image = None
+            if previews is not None and previews.due(step, total):
+                previews.submit(sampling.unpack(tokens.float(), self.width, self.height))
+                image = previews.take(wait=step == total)
+            ctx.progress(step=step, total=total, message="Denoising", image=image)
+
+        return on_step
 
     def _inpaint_mask(self, ctx: Context, x: torch.Tensor) -> torch.Tensor:
         """The repaint weight (1 = regenerate) at latent size, as InvokeAI prepares it."""
@@ -495,8 +523,10 @@ def _sample(
     if scheduler == "euler":
         for i, (t, t_prev) in enumerate(itertools.pairwise(ts)):
             check()
-            x = merge(x + (t_prev - t) * velocity(x, t, i), t_prev)
-            on_step(i + 1, total)
+            v = velocity(x, t, i)
+            preview = merge(x - t * v, 0.0)
+            x = merge(x + (t_prev - t) * v, t_prev)
+            on_step(i + 1, total, preview)
         return x
 
     sched = _flow_scheduler(scheduler)
@@ -519,8 +549,10 @@ def _sample(
                 user_step += 1
         else:
             user_step += 1
-        if user_step <= total:
-            on_step(min(user_step, total), total)
+        if user_step <= total and (not hasattr(sched, "state_in_first_order") or not first_order):
+            on_step(user_step, total, merge(x - t * v, 0.0))
+    if user_step < total:  # Heun's last step is first order only: report it done
+        on_step(total, total, x)
     return x.to(torch.float32) if x.dtype != torch.float32 else x
 
 
