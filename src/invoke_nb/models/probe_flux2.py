@@ -56,6 +56,9 @@ def flux2_state_dict(sd: Shapes) -> ProbeResult | None:
     """A FLUX.2 transformer or VAE checkpoint, or ``None`` when the tensors are not FLUX.2."""
     if (found := flux_controlnet_state_dict(sd)) is not None:
         return found
+    img_in = sd.get("img_in.lora_A.weight")
+    if img_in is not None and len(img_in) == 2 and img_in[1] == 128 and "img_in.lora_B.bias" in sd:
+        return ProbeResult("control_lora", "flux", "lycoris")  # FLUX.1 control LoRA (BFL)
     if "redux_up.weight" in sd and "redux_down.weight" in sd:  # FLUX.1 Redux projector
         return ProbeResult("flux_redux", "flux", "checkpoint")
     if any(k.startswith(("encoder.conv_in", "decoder.conv_in")) for k in sd):
