@@ -15,6 +15,7 @@ from invoke_nb.testing import tiny_flux
 from invoke_nb.testing.tiny_flux_extras import (
     SIGLIP_NAME,
     make_flux_controlnet,
+    make_flux_controlnet_xlabs,
     make_flux_fill,
     make_flux_redux,
     make_siglip,
@@ -36,6 +37,13 @@ def extras_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "fill": fill,
         "dev": dev,
         "controlnet": make_flux_controlnet(root / "controlnet"),
+        **dict(
+            zip(
+                ("xlabs", "xlabs_diffusers"),
+                make_flux_controlnet_xlabs(root / "xlabs"),
+                strict=True,
+            )
+        ),
         "siglip": make_siglip(root / "siglip"),
         "redux": make_flux_redux(root / "redux.safetensors"),
     }

@@ -87,3 +87,33 @@ def test_controlnet_needs_a_flux_controlnet(extras_runner, extras) -> None:
     with pytest.raises(NodeError) as err:
         extras_runner.run(g)
     assert "flux_denoise" in str(err.value) and "control" in str(err.value)
+
+
+def test_xlabs_file_matches_the_pipeline_with_its_diffusers_twin(
+    extras_runner, extras, extras_paths
+) -> None:
+    """An XLabs-layout file (BFL names, input-hint convs) converts to the same model diffusers
+    runs; its residuals cycle over the double blocks and it reads the image, not latents."""
+    from diffusers import FluxControlNetModel, FluxControlNetPipeline, FluxPipeline
+
+    found = probe(extras_paths["xlabs"])
+    assert (found.type, found.base, found.format) == ("controlnet", "flux", "checkpoint")
+    g = _graph(extras, weight=0.9)
+    g.set("cn", control_model=extras["xlabs"])
+    ours = np.asarray(extras_runner.run(g).image("l2i")).astype(int)
+    base = FluxPipeline.from_pretrained(extras_paths["dev"])
+    twin = FluxControlNetModel.from_pretrained(extras_paths["xlabs_diffusers"])
+    pipe = FluxControlNetPipeline(**base.components, controlnet=twin)
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe(
+        PROMPT,
+        control_image=_control_image(),
+        controlnet_conditioning_scale=0.9,
+        width=64,
+        height=64,
+        num_inference_steps=3,
+        guidance_scale=3.5,
+        generator=torch.Generator("cpu").manual_seed(21),
+    ).images[0]
+    diff = np.abs(ours - np.asarray(ref).astype(int))
+    assert diff.max() <= 2, f"max pixel difference {diff.max()}"

@@ -109,3 +109,42 @@ def make_flux_redux(dest: Path, *, siglip_width: int = 32, seed: int = 29) -> Pa
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(dest))
     return dest
+
+
+def make_flux_controlnet_xlabs(dest: Path, *, seed: int = 37) -> tuple[Path, Path]:
+    """A tiny XLabs-layout ControlNet file and the same weights as a diffusers folder.
+
+    XLabs ControlNets read the control image itself through a conv stack
+    (``input_hint_block``) and have double blocks only, in BFL's key names. Returns
+    ``(xlabs_file, diffusers_folder)``.
+    """
+    import torch
+    from diffusers import FluxControlNetModel
+    from safetensors.torch import save_file
+
+    from invoke_nb.models.load_flux_extras import diffusers_to_xlabs
+    from invoke_nb.testing.tiny_models import _init_
+
+    torch.manual_seed(seed)
+    model = FluxControlNetModel(
+        patch_size=2,  # packs the input-hint output into 2x2 patches (XLabs' config)
+        in_channels=64,
+        num_layers=2,
+        num_single_layers=0,
+        attention_head_dim=tiny_flux.HEAD,
+        num_attention_heads=tiny_flux.HIDDEN // tiny_flux.HEAD,
+        joint_attention_dim=tiny_flux.T5_WIDTH,
+        pooled_projection_dim=768,
+        guidance_embeds=True,
+        axes_dims_rope=(tiny_flux.HEAD // 8, tiny_flux.HEAD * 7 // 16, tiny_flux.HEAD * 7 // 16),
+        conditioning_embedding_channels=16,
+    )
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    folder = dest / "diffusers"
+    _init_(model).save_pretrained(folder, safe_serialization=True)
+    xlabs = dest / "flux-canny-controlnet-xlabs.safetensors"
+    sd = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(diffusers_to_xlabs(sd), str(xlabs))
+    return xlabs, folder

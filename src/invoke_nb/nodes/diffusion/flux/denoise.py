@@ -236,6 +236,13 @@ class FluxDenoiseInvocation(Node):
         t5 = torch.cat([cond.t5_embeds, *[e.to(cond.t5_embeds.device) for e in extra]], dim=1)
         return FluxConditioning(t5_embeds=t5, clip_embeds=cond.clip_embeds)
 
+    def _control_draws(self, ctx: Context) -> int:
+        if not self._controls():
+            return 0
+        from invoke_nb.nodes.diffusion.flux_extras.controlnet import vae_draws
+
+        return vae_draws(ctx, self._controls())
+
     def _controls(self) -> list[Any]:
         c = self.control
         return [] if c in (None, []) else (c if isinstance(c, list) else [c])
@@ -293,7 +300,7 @@ class FluxDenoiseInvocation(Node):
             # diffusers' img2img/inpaint/Fill pipelines sample the image's latents first
             # (and each ControlNet's control image) before they draw the noise
             draws_before=(
-                int(init is not None or variant == "dev_fill") + len(self._controls())
+                int(init is not None or variant == "dev_fill") + self._control_draws(ctx)
                 if self.seeding == "diffusers"
                 else 0
             ),

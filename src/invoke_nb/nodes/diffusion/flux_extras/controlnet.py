@@ -1,7 +1,8 @@
 """FLUX ControlNets (InstantX / diffusers layout): the node and the residuals per step.
 
-``flux_controlnet`` bundles a control image, the model and its schedule. ``flux_denoise``
-encodes the control image with the FLUX VAE (resized to the output size, sampled with a
+``flux_controlnet`` bundles a control image, the model and its schedule. XLabs ControlNets
+read the control image itself (in [-1, 1]) and their residuals cycle over the transformer's
+double blocks. For InstantX ones ``flux_denoise`` encodes the control image with the FLUX VAE (resized to the output size, sampled with a
 generator seeded 0 as InvokeAI's VAE encode does), and on each step within
 ``begin_step_percent``..``end_step_percent`` (InvokeAI's floor/ceil rule) runs the
 ControlNet on the noisy latents; each ControlNet's block residuals, scaled by its weight
@@ -23,7 +24,7 @@ from invoke_nb.nodes.types import ImageField, ModelIdentifierField
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ControlNets", "FluxControlNetInvocation", "FluxControlNetOutput"]
+__all__ = ["ControlNets", "FluxControlNetInvocation", "FluxControlNetOutput", "vae_draws"]
 
 
 @output("flux_controlnet_output")
@@ -98,6 +99,7 @@ class ControlNets:
     """The loaded ControlNets of one ``flux_denoise`` run and their encoded control images."""
 
     def __init__(self, den: Any, ctx: Context, stack: ExitStack, device: str) -> None:
+        import numpy as np
         import torch
         from PIL import Image
 
@@ -106,21 +108,27 @@ class ControlNets:
 
         fields = den.control if isinstance(den.control, list) else [den.control]
         self.items: list[tuple[Any, Any, torch.Tensor, torch.Tensor | None]] = []
-        with ctx.models.load(den.controlnet_vae.vae) as vae:
-            conds = []
-            for f in fields:
-                pil = ctx.images.get_pil(f.image, mode="RGB")
-                if pil.size != (den.width, den.height):
-                    pil = pil.resize((den.width, den.height), Image.Resampling.LANCZOS)
-                conds.append(sampling.pack(vae_encode(vae, pil, device)))
-        for f, cond in zip(fields, conds, strict=True):
+        models = []
+        for f in fields:
             rec = ctx.models.record(f.control_model)
             if rec.base != "flux" or rec.type != "controlnet":
                 raise ValueError(
                     f"node {ctx.node_id!r} field 'control': {rec.name!r} is {rec.base}/"
                     f"{rec.type}, not a FLUX ControlNet"
                 )
-            model = stack.enter_context(ctx.models.load(f.control_model))
+            models.append(stack.enter_context(ctx.models.load(f.control_model)))
+        with ctx.models.load(den.controlnet_vae.vae) as vae:
+            conds = []
+            for f, model in zip(fields, models, strict=True):
+                pil = ctx.images.get_pil(f.image, mode="RGB")
+                if pil.size != (den.width, den.height):
+                    pil = pil.resize((den.width, den.height), Image.Resampling.LANCZOS)
+                if model.input_hint_block is not None:  # XLabs: the image itself, in [-1, 1]
+                    arr = np.asarray(pil, dtype=np.float32) / 127.5 - 1.0
+                    conds.append(torch.from_numpy(arr).permute(2, 0, 1)[None])
+                else:  # InstantX: packed VAE latents
+                    conds.append(sampling.pack(vae_encode(vae, pil, device)))
+        for f, cond, model in zip(fields, conds, models, strict=True):
             mode = f.instantx_control_mode
             mode_t = None
             if mode is not None and mode >= 0 and model.config.num_mode:
@@ -168,8 +176,9 @@ class ControlNets:
                 guidance=g,
                 return_dict=False,
             )
-            doubles = _add(doubles, _spread(block, n_double))
-            singles = _add(singles, _spread(single, n_single))
+            repeat = model.input_hint_block is not None  # XLabs cycles its few blocks
+            doubles = _add(doubles, _spread(block, n_double, repeat))
+            singles = _add(singles, _spread(single, n_single, repeat))
         out: dict[str, Any] = {}
         if doubles is not None:
             out["controlnet_block_samples"] = doubles
@@ -178,12 +187,36 @@ class ControlNets:
         return out
 
 
-def _spread(samples: Any, blocks: int) -> list[torch.Tensor] | None:
-    """One residual per transformer block (each ControlNet block covers ceil(n/k) of them)."""
+def _spread(samples: Any, blocks: int, repeat: bool = False) -> list[torch.Tensor] | None:
+    """One residual per transformer block: InstantX's each cover ceil(n/k) consecutive
+    blocks; XLabs' repeat in turn (block i gets residual i mod k)."""
     if not samples:
         return None
+    if repeat:
+        return [samples[i % len(samples)] for i in range(blocks)]
     every = math.ceil(blocks / len(samples))
     return [samples[i // every] for i in range(blocks)]
+
+
+def vae_draws(ctx: Context, fields: list[Any]) -> int:
+    """How many control images diffusers' pipeline VAE-encodes (InstantX layouts) before it
+    draws the noise, for ``seeding="diffusers"``."""
+    import json
+    from pathlib import Path
+
+    n = 0
+    for f in fields:
+        rec = ctx.models.record(f.control_model)
+        path = Path(rec.path)
+        if path.is_dir():
+            cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+            n += cfg.get("conditioning_embedding_channels") is None
+        else:
+            from invoke_nb.models.probe import read_safetensors_header
+
+            shapes, _ = read_safetensors_header(path)
+            n += not any(k.startswith("input_hint_block.") for k in shapes)
+    return n
 
 
 def _add(acc: list[torch.Tensor] | None, new: list[torch.Tensor] | None) -> Any:
