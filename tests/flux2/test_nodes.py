@@ -109,3 +109,21 @@ def test_cfg_without_negative_names_the_field(runner, klein) -> None:
     with pytest.raises(NodeError) as err:
         runner.run(g)
     assert DENOISE in str(err.value) and "negative_text_conditioning" in str(err.value)
+
+
+def test_denoise_mask_that_keeps_everything_returns_the_image_latents(runner, klein) -> None:
+    """Inpainting with nothing to repaint follows the image's own noise trajectory to t=0."""
+    from invoke_nb.graph.standard_flux2 import inpaint
+
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    keep_all = Image.new("L", (64, 64), 255)
+    r = runner.run(inpaint(klein, image, keep_all, "a cat", steps=3, paste_back=False))
+    enc = r.value(r.outputs["i2l"].latents)
+    assert torch.allclose(r.value(r.outputs[DENOISE].latents), enc, atol=1e-4)
+    hole = Image.new("L", (64, 64), 255)
+    hole.paste(0, (24, 24, 40, 40))
+    r2 = runner.run(inpaint(klein, image, hole, "a cat", steps=3, paste_back=False, edge_radius=4))
+    out = r2.value(r2.outputs[DENOISE].latents)
+    assert torch.allclose(out[..., 0, 0], enc[..., 0, 0], atol=1e-4)  # a kept corner
+    assert (out[..., 3:5, 3:5] - enc[..., 3:5, 3:5]).abs().max() > 1e-2  # the repainted middle

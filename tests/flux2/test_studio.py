@@ -51,3 +51,33 @@ def test_txt2img_and_img2img_with_metadata(klein_studio: Studio) -> None:
 def test_sd_only_options_are_refused(klein_studio: Studio) -> None:
     with pytest.raises(ValueError, match="clip_skip"):
         klein_studio.txt2img("x", model="klein", clip_skip=1, progress=False, **SMALL)
+
+
+def test_inpaint_keeps_pixels_outside_the_mask(klein_studio: Studio) -> None:
+    from PIL import Image
+
+    src = klein_studio.txt2img("a house", model="klein", seed=3, progress=False, **SMALL)
+    mask = Image.new("L", (64, 64), 255)
+    mask.paste(0, (24, 24, 40, 40))  # black: repaint
+    out = klein_studio.inpaint(src, mask, "a house", model="klein", seed=4, steps=2,
+                               cfg_scale=1.0, edge_radius=4, progress=False)  # fmt: skip
+    assert out.metadata["generation_mode"] == "flux2_inpaint"
+    before = np.asarray(src.pil.convert("RGB")).astype(int)
+    after = np.asarray(out.pil.convert("RGB")).astype(int)
+    assert np.array_equal(before[:8, :8], after[:8, :8])  # far from the hole: pasted back
+    assert np.abs(before[28:36, 28:36] - after[28:36, 28:36]).max() > 0
+
+
+def test_outpaint_fills_the_transparent_border(klein_studio: Studio) -> None:
+    from PIL import Image
+
+    src = klein_studio.txt2img("a field", model="klein", seed=5, progress=False, **SMALL)
+    canvas = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    canvas.paste(src.pil.convert("RGB").crop((0, 0, 48, 48)), (0, 0))
+    out = klein_studio.outpaint(canvas, "a field", model="klein", seed=6, steps=2,
+                                cfg_scale=1.0, edge_radius=4, progress=False)  # fmt: skip
+    assert out.metadata["generation_mode"] == "flux2_outpaint"
+    rgb = np.asarray(out.pil.convert("RGB")).astype(int)
+    kept = np.asarray(canvas.convert("RGB")).astype(int)
+    assert np.array_equal(rgb[16:24, 16:24], kept[16:24, 16:24])  # inside the old picture
+    assert rgb[-4:, -4:].std() > 0  # the border got content

@@ -318,6 +318,9 @@ def inpaint(
     A gradient mask softens the seam; with ``paste_back`` the generated pixels are pasted
     onto the original through the expanded mask area, so unmasked pixels stay exactly.
     """
+    if _ident(model).base == "flux2":  # FLUX.2 Klein: graph/standard_flux2.py
+        return _family("flux2").inpaint(model, image, mask, prompt, strength=strength,
+            edge_radius=edge_radius, paste_back=paste_back, **_only_sd({"model": model, **kw}, "inpaint"))  # fmt: skip
     if _ident(model).base == "flux":
         return _flux().inpaint(model, image, mask, prompt, strength=strength,
                                edge_radius=edge_radius, paste_back=paste_back, **kw)  # fmt: skip
@@ -353,6 +356,9 @@ def outpaint(
     The transparent area is filled first by ``infill_tile`` (so the model starts from
     plausible colours), then inpainted; the alpha channel is the mask.
     """
+    if _ident(model).base == "flux2":  # FLUX.2 Klein: graph/standard_flux2.py
+        return _family("flux2").outpaint(model, image, prompt, strength=strength,
+            edge_radius=edge_radius, **_only_sd({"model": model, **kw}, "outpaint"))  # fmt: skip
     if _ident(model).base == "flux":
         return _flux().outpaint(
             model, image, prompt, strength=strength, edge_radius=edge_radius, **kw

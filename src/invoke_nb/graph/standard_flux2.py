@@ -1,4 +1,4 @@
-"""Standard FLUX.2 Klein graphs (txt2img, img2img), shaped as InvokeAI's linear UI builds them.
+"""Standard FLUX.2 Klein graphs (txt2img, img2img, inpaint, outpaint), shaped as InvokeAI's linear UI builds them.
 
 flux2_klein_model_loader -> flux2_klein_text_encoder (its max_seq_len from the loader) ->
 flux2_denoise -> flux2_vae_decode, with the prompt and seed as primitive nodes feeding a
@@ -17,7 +17,7 @@ from PIL import Image
 
 from invoke_nb.graph.model import Graph
 
-__all__ = ["DENOISE", "OUTPUT", "img2img", "txt2img"]
+__all__ = ["DENOISE", "OUTPUT", "img2img", "inpaint", "outpaint", "txt2img"]
 
 OUTPUT = "l2i"
 DENOISE = "flux2_denoise"
@@ -132,4 +132,64 @@ def img2img(
     g.connect(i2l, "latents", DENOISE, "latents")
     g.set(DENOISE, denoising_start=1.0 - strength)
     g.set("core_metadata", strength=strength)
+    return g
+
+
+def _mask_and_paste(
+    g: Graph, mask: Any, image: Any, edge_radius: int, base_from: Any = None
+) -> None:
+    """A gradient denoise mask into the denoiser and the paste-back onto the original."""
+    from invoke_nb.graph.standard import _paste_back
+
+    gm = g.add(
+        "create_gradient_mask",
+        id="gradient_mask",
+        mask=mask,
+        edge_radius=edge_radius,
+        coherence_mode="Gaussian Blur",
+        fp32=True,
+    )
+    g.connect(gm, "denoise_mask", DENOISE, "denoise_mask")
+    _paste_back(g, image, gm, base_from=base_from)
+    g.connect("core_metadata", "metadata", "paste_back", "metadata")  # the saved image's
+
+
+def inpaint(
+    model: Any,
+    image: Image.Image | Any,
+    mask: Image.Image | Any,
+    prompt: str,
+    *,
+    strength: float = 1.0,
+    edge_radius: int = 16,
+    paste_back: bool = True,
+    **kw: Any,
+) -> Graph:
+    """Repaint where ``mask`` is black (white = keep, InvokeAI's convention)."""
+    g = img2img(model, image, prompt, strength=strength, **kw)
+    g.set("core_metadata", generation_mode="flux2_inpaint")
+    if paste_back:
+        _mask_and_paste(g, mask, image, edge_radius)
+    else:
+        gm = g.add("create_gradient_mask", id="gradient_mask", mask=mask,
+                   edge_radius=edge_radius, coherence_mode="Gaussian Blur", fp32=True)  # fmt: skip
+        g.connect(gm, "denoise_mask", DENOISE, "denoise_mask")
+    return g
+
+
+def outpaint(
+    model: Any, image: Image.Image, prompt: str, *, strength: float = 1.0, edge_radius: int = 16,
+    **kw: Any,
+) -> Graph:  # fmt: skip
+    """Fill the transparent pixels of an RGBA ``image`` (infill, then inpaint)."""
+    if image.mode != "RGBA":
+        raise ValueError(
+            f"outpaint needs an RGBA image whose transparent pixels are filled; got mode {image.mode}"
+        )
+    mask = image.getchannel("A").point(lambda a: 255 if a > 0 else 0)
+    g = img2img(model, image.convert("RGB"), prompt, strength=strength, **kw)
+    g.set("core_metadata", generation_mode="flux2_outpaint")
+    infill = g.add("infill_tile", id="infill", image=image, tile_size=32, seed=kw.get("seed", 0))
+    g.connect(infill, "image", "i2l", "image")
+    _mask_and_paste(g, mask, image.convert("RGB"), edge_radius, base_from=(infill, "image"))
     return g
