@@ -25,7 +25,7 @@ def test_flux_lora_on_an_sd1_model(flux_models, flux, tiny_sd1: Path) -> None:
     g.connect("m", "unet", "l", "unet")
     with pytest.raises(NodeError) as err:
         inb.Runner(services=inb.Services(models=flux_models)).run(g)
-    assert err.value.node_id == "l" and "'lora'" in str(err.value) and "flux LoRA" in str(err.value)
+    assert err.value.node_id == "l" and "'lora'" in str(err.value) and "base 'flux'" in str(err.value)
 
 
 def test_sd_lora_on_the_flux_loader(flux_runner, flux_models, flux, tiny_lora_sd1: Path) -> None:
@@ -82,3 +82,47 @@ def test_truncated_safetensors(tmp_path: Path, flux_paths) -> None:
     ):
         pass
     assert models.cache.keys() == []
+
+
+def test_control_lora_on_schnell_is_refused(flux_runner, flux) -> None:
+    """InvokeAI's one schnell refusal (guidance is ignored on schnell, not refused)."""
+    from PIL import Image
+
+    from invoke_nb.nodes.base import InputField, Node, Output, OutputField, node, output
+    from invoke_nb.nodes.diffusion.flux.fields import ControlLoRAField
+    from invoke_nb.nodes.types import ModelIdentifierField
+
+    @output("t_flux_control_lora_output")
+    class _Out(Output):
+        control_lora: ControlLoRAField = OutputField()
+
+    @node("t_flux_control_lora", category="test")
+    class _ControlLoRA(Node):
+        lora: ModelIdentifierField = InputField()
+
+        def invoke(self, ctx) -> _Out:
+            img = Image.new("RGB", (32, 32))
+            return _Out(control_lora=ControlLoRAField(lora=self.lora, weight=1.0, img=img))
+
+    g = standard_flux.txt2img(flux["schnell"], "a cat", width=32, height=32, steps=2, **parts(flux))
+    g.add("t_flux_control_lora", id="cl", lora=flux["lora_peft"])
+    g.connect("cl", "control_lora", "flux_denoise", "control_lora")
+    with pytest.raises(NodeError) as err:
+        flux_runner.run(g)
+    assert err.value.node_id == "flux_denoise" and "'control_lora'" in str(err.value)
+    assert "Schnell" in str(err.value)
+
+
+def test_sd_only_arguments_are_refused_by_name(flux) -> None:
+    with pytest.raises(ValueError, match="euler, heun and lcm"):
+        standard_flux.txt2img(flux["dev"], "a cat", scheduler="dpmpp_2m", **parts(flux))
+    with pytest.raises(TypeError, match="clip_skip"):
+        standard_flux.txt2img(flux["dev"], "a cat", clip_skip=2, **parts(flux))
+    with pytest.raises(ValueError, match="t5_encoder"):
+        standard_flux.txt2img(flux["dev"], "a cat")
+    from invoke_nb.graph import standard
+
+    with pytest.raises(TypeError, match="clip_skip"):
+        standard.txt2img(flux["dev"], "a cat", clip_skip=2, **parts(flux))
+    g = standard.txt2img(flux["dev"], "a cat", guidance=2.0, width=32, height=32, **parts(flux))
+    assert g.node("flux_denoise").values["guidance"] == 2.0  # the base picked FLUX's builder

@@ -116,3 +116,51 @@ def test_single_lora_loader_and_denoise_meta(flux_runner, flux) -> None:
 def _edge_into(g: Any, node: str, field: str) -> tuple[str, str, str, str]:
     e = next(e for e in g.edges if e.destination.node_id == node and e.destination.field == field)
     return e.source.node_id, e.source.field, node, field
+
+
+def test_kohya_t5_layers_and_final_modulation(tmp_path, flux_models, flux, flux_paths) -> None:
+    """T5 (``lora_te2_``) layers reach the T5 encoder; the final modulation's LoRA rows are
+    swapped like its weight (BFL's shift/scale order)."""
+    from safetensors.torch import save_file
+
+    from invoke_nb.models.flux_keys import diffusers_to_bfl
+    from invoke_nb.testing.tiny_flux import HIDDEN
+
+    gen = torch.Generator().manual_seed(0)
+    mod = "lora_unet_final_layer_adaLN_modulation_1"
+    t5 = "lora_te2_encoder_block_0_layer_0_SelfAttention_q"
+    sd = {
+        f"{mod}.lora_down.weight": torch.randn(2, HIDDEN, generator=gen),
+        f"{mod}.lora_up.weight": torch.randn(2 * HIDDEN, 2, generator=gen),
+        f"{t5}.lora_down.weight": torch.randn(2, 32, generator=gen),
+        f"{t5}.lora_up.weight": torch.randn(32, 2, generator=gen),
+    }
+    conv = convert_flux_lora(sd, HIDDEN)
+    with flux_models.load(flux["dev"], "transformer") as model:
+        before = diffusers_to_bfl({k: v.clone() for k, v in model.state_dict().items()})
+        with patched(model, [(conv["transformer"], 1.0)], "transformer"):
+            after = diffusers_to_bfl(model.state_dict())
+    key = "final_layer.adaLN_modulation.1.weight"
+    want = before[key] + sd[f"{mod}.lora_up.weight"] @ sd[f"{mod}.lora_down.weight"]
+    assert torch.allclose(after[key], want, atol=1e-5)
+    # the T5 part changes the prompt's T5 embeddings through flux_text_encoder
+    path = tmp_path / "t5-lora.safetensors"
+    save_file(sd, str(path))
+    from flux_support import register
+
+    from invoke_nb.models.local import identifier
+
+    lora = identifier(register(flux_models, path, "flux-t5-lora"))
+    embeds = []
+    for loras in ([], [(lora, 1.0)]):
+        g = standard_flux.txt2img(flux["dev"], "a cat", width=32, height=32, steps=1,
+                                  loras=loras, **parts(flux))  # fmt: skip
+        r = flux_runner_for(flux_models).run(g)
+        embeds.append(r.value(r.outputs["flux_text_encoder"].conditioning).t5_embeds)
+    assert (embeds[0] - embeds[1]).abs().max() > 1e-3
+
+
+def flux_runner_for(models: Any) -> Any:
+    import invoke_nb as inb
+
+    return inb.Runner(services=inb.Services(models=models))

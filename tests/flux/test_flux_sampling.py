@@ -117,3 +117,64 @@ def test_gradient_mask_frees_partly_kept_cells_late(flux_runner, flux) -> None:
     assert diff[:, 2:6].min() > 1e-3
     late = (out - free).abs()[0].mean(0)
     assert late[:, 2:6].min() > 1e-3  # held back early, so not the freely repainted result
+
+
+def _regional_graph(flux: dict, regions: list[tuple[str, Any]]) -> Any:
+    """txt2img whose positive conditioning is several prompts, each with a mask image (black
+    = inside) or None; they meet in a collect node as InvokeAI's UI connects them."""
+    g = standard_flux.txt2img(flux["dev"], "a cat", width=32, height=32, steps=2, seed=4,
+                              **parts(flux))  # fmt: skip
+    for i, (prompt, mask) in enumerate(regions):
+        enc = g.add("flux_text_encoder", id=f"region_{i}", prompt=prompt)
+        g.connect("flux_model_loader", "clip", enc, "clip")
+        g.connect("flux_model_loader", "t5_encoder", enc, "t5_encoder")
+        g.connect("flux_model_loader", "max_seq_len", enc, "t5_max_seq_len")
+        if mask is not None:
+            m = g.add("image_mask_to_tensor", id=f"mask_{i}", image=mask)
+            g.connect(m, "mask", enc, "mask")
+        g.connect(enc, "conditioning", "pos_cond_collect", "item")
+    return g
+
+
+def test_regional_prompts(flux_runner, flux) -> None:
+    from PIL import Image
+
+    g0 = _regional_graph(flux, [])
+    r0 = flux_runner.run(g0)
+    plain = r0.value(r0.outputs["flux_denoise"].latents)
+    # the UI's global prompt plus a region covering everything: every token sees everything
+    # except the two prompts' tokens each other, so the result moves but stays finite
+    left = Image.new("L", (32, 32), 255)
+    left.paste(0, (0, 0, 16, 32))
+    g = _regional_graph(flux, [("a red dog", left)])
+    r = flux_runner.run(g)
+    two = r.value(r.outputs["flux_denoise"].latents)
+    assert torch.isfinite(two).all() and (two - plain).abs().max() > 1e-3
+    # no masks: the prompts' T5 sequences are joined and nothing is masked
+    g = _regional_graph(flux, [("a red dog", None)])
+    r = flux_runner.run(g)
+    joined = r.value(r.outputs["flux_denoise"].latents)
+    assert (joined - plain).abs().max() > 1e-3 and (joined - two).abs().max() > 1e-3
+
+
+def test_regional_attention_mask_as_invokeai_builds_it() -> None:
+    from invoke_nb.nodes.diffusion.flux.fields import FluxConditioning
+    from invoke_nb.nodes.diffusion.flux.regional import combine
+
+    def cond(n: int) -> FluxConditioning:
+        return FluxConditioning(t5_embeds=torch.zeros(1, n, 4), clip_embeds=torch.ones(1, 3) * n)
+
+    left = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    r = combine([(cond(2), None), (cond(3), left)], img_len=4)
+    assert r.t5_embeds.shape == (1, 5, 4) and r.clip_embeds[0, 0] == 2  # the unmasked prompt's
+    a = r.attn_mask
+    assert a.shape == (9, 9) and a.dtype == torch.bool
+    assert a[0:2, 0:2].all() and not a[0:2, 2:5].any()  # prompts do not see each other
+    assert a[2:5, 5:7].all() and not a[2:5, 7:9].any()  # masked prompt <-> its region only
+    assert a[0:2, 7:9].all() and not a[0:2, 5:7].any()  # global prompt <-> the background
+    assert a[5:9, 7:9].all() and a[7:9, 5:9].all()  # background tokens see and are seen
+    two = combine(
+        [(cond(1), torch.tensor([1.0, 0, 0, 0])), (cond(1), torch.tensor([0, 1.0, 0, 0]))], 4
+    ).attn_mask
+    assert two[2, 2] and two[3, 3] and not two[2, 3] and not two[3, 2]  # regions apart
+    assert combine([(cond(2), None), (cond(3), None)], img_len=4).attn_mask is None

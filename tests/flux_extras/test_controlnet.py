@@ -86,7 +86,7 @@ def test_controlnet_needs_a_flux_controlnet(extras_runner, extras) -> None:
     g.set("cn", control_model=extras["vae"])
     with pytest.raises(NodeError) as err:
         extras_runner.run(g)
-    assert "flux_denoise" in str(err.value) and "control" in str(err.value)
+    assert "'cn'" in str(err.value) and "control_model" in str(err.value)
 
 
 def test_xlabs_file_matches_the_pipeline_with_its_diffusers_twin(

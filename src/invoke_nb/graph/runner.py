@@ -35,7 +35,7 @@ from invoke_nb.graph.cache import CacheEntry, OutputCache, content_key
 from invoke_nb.graph.errors import NodeError
 from invoke_nb.graph.model import Edge, Graph, dump_value
 from invoke_nb.graph.validate import topological_order
-from invoke_nb.nodes.base import Output
+from invoke_nb.nodes.base import Output, check_model_fields
 from invoke_nb.nodes.context import Cancelled, Context, Services
 from invoke_nb.nodes.flow import CollectOutput, IterateOutput
 from invoke_nb.nodes.types import ImageField, type_descriptor
@@ -389,6 +389,7 @@ class _Run:
         _vram_reset()
         t0 = time.perf_counter()
         try:
+            check_model_fields(node, self.services.models)
             output = node.invoke(ctx)
         except Cancelled:
             raise

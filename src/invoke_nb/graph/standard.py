@@ -405,6 +405,10 @@ def _flux_kw(args: dict[str, Any]) -> dict[str, Any]:
         "vae",
         "seeding",
     )
+    sd_only = {"clip_skip": 0, "seamless": (), "cfg_rescale_multiplier": 0.0}
+    given = [k for k, default in sd_only.items() if args.get(k) not in (default, None, [])]
+    if given:
+        raise TypeError(f"FLUX graphs take no {', '.join(given)} argument")
     return {**{k: args[k] for k in keep}, **args.get("flux_kw", {})}
 
 

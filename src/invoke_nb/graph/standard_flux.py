@@ -181,7 +181,9 @@ def _kw(kw: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"FLUX graphs take no {', '.join(sorted(unknown))} argument")
     if kw.get("scheduler") not in (None, "euler", "heun", "lcm"):
-        kw = {**kw, "scheduler": "euler"}  # an SD scheduler name from a shared default
+        raise ValueError(
+            f"FLUX schedulers are euler, heun and lcm; got scheduler={kw['scheduler']!r}"
+        )
     return {**_DEFAULTS, **kw}
 
 

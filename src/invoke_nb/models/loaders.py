@@ -85,6 +85,10 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         return _load_tensors(record, path)
     if kind == "safety_checker":
         return _load_safety_checker(path)
+    if kind == "llava_onevision":
+        from invoke_nb.models.load_llava import load_llava_onevision
+
+        return load_llava_onevision(path, dtype)
     raise _fail(record, path, f"model type {kind!r} is not loadable here")
 
 

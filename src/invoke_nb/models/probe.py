@@ -449,6 +449,8 @@ def _probe_folder(p: Path) -> ProbeResult:
             return ProbeResult("t5_encoder", "any", "t5_encoder")
         if cls == "StableDiffusionSafetyChecker":  # the img_nsfw node's checker
             return ProbeResult("safety_checker", "any", "diffusers")
+        if cls == "LlavaOnevisionForConditionalGeneration":
+            return ProbeResult("llava_onevision", "any", "diffusers")
     for name in ("pytorch_lora_weights.safetensors", "pytorch_lora_weights.bin"):
         if (p / name).is_file():
             found = _probe_file(p / name, allow_pickle=False)

@@ -56,6 +56,7 @@ def is_flux_lora(shapes: dict[str, tuple[int, ...]]) -> bool:
         or "single_blocks" in k
         or "single_transformer_blocks" in k
         or k.startswith(("transformer.transformer_blocks.", "lora_transformer_transformer_blocks_"))
+        or k.startswith(("lora_unet_final_layer_", "lora_te2_encoder_block_"))  # kohya: T5
         for k in shapes
     )
 

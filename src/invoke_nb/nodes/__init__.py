@@ -50,6 +50,7 @@ for _name in (
     "metadata",
     "image_tools",
     "denoise_meta",
+    "vllm",
 ):
     _here = Path(__file__).parent
     if (_here / f"{_name}.py").exists() or (_here / _name / "__init__.py").exists():

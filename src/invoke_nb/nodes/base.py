@@ -305,6 +305,43 @@ def model_filter(info: FieldInfo) -> dict[str, list[str]] | None:
     return found or None
 
 
+class ModelFieldError(ValueError):
+    """A model field names an installed model of a type or base the field does not take."""
+
+
+def check_model_fields(node: Node, models: Any) -> None:
+    """Refuse, naming node and field, a model whose record does not fit the field's
+    ``ui_model_*`` hints (a FLUX LoRA on the SD1.5 LoRA loader, a VAE as a VLLM ...).
+
+    ``models`` is the host's model service (``ctx.models``); without one, or for a model it
+    cannot find, nothing is checked here: the node reports the missing model itself.
+    """
+    if models is None:
+        return
+    for name, info in type(node).input_fields().items():
+        want = model_filter(info)
+        value = getattr(node, name, None)
+        if not want or value is None:
+            continue
+        for ident in value if isinstance(value, (list, tuple)) else [value]:
+            if not hasattr(ident, "key"):
+                continue
+            try:
+                rec = models.record(ident)
+            except Exception:
+                continue
+            for key, allowed in want.items():
+                actual = getattr(rec, key, None)
+                if key == "base" and actual in ("any", "unknown"):
+                    continue  # a model for every base, or one the probe could not place
+                if actual not in allowed:
+                    raise ModelFieldError(
+                        f"node {node.id!r} ({node.type_id}) field {name!r}: model "
+                        f"{rec.name!r} has {key} {actual!r}; this field takes {key} "
+                        f"{' or '.join(map(repr, allowed))}"
+                    )
+
+
 def input_mode(info: FieldInfo) -> Input:
     """How a field may be given (direct, connection or any)."""
     return Input(field_extra(info).get("input", Input.ANY.value))

@@ -230,5 +230,17 @@ class ModelIdentifierField(BaseModel):
     type: str = Field(default="main", description="The model's type")
     submodel_type: str | None = Field(default=None, description="The submodel to load, if any")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_record(cls, value: Any) -> Any:
+        """Accept an installed model's record (anything with ``key``, ``base`` and ``type``
+        attributes), so ``g.add("vae_loader", vae_model=studio.models.get(...))`` works."""
+        if isinstance(value, (dict, ModelIdentifierField)) or not all(
+            hasattr(value, a) for a in ("key", "base", "type")
+        ):
+            return value
+        names = ("key", "hash", "name", "base", "type", "submodel_type")
+        return {a: getattr(value, a) for a in names if getattr(value, a, None) is not None}
+
     def with_submodel(self, submodel: str | None) -> ModelIdentifierField:
         return self.model_copy(update={"submodel_type": submodel})

@@ -34,6 +34,7 @@ from invoke_nb.nodes.diffusion.flux.fields import (
     IPAdapterField,
     TransformerField,
 )
+from invoke_nb.nodes.diffusion.flux.regional import Regional, combine, masked_attention, region_mask
 from invoke_nb.nodes.diffusion.flux.text_vae import lora_parts
 from invoke_nb.nodes.diffusion.lora import patched
 from invoke_nb.nodes.types import DenoiseMaskField, LatentsField
@@ -218,7 +219,7 @@ class FluxDenoiseInvocation(Node):
         if self.num_steps < 1:
             raise self._err(ctx, "num_steps", "must be at least 1")
 
-    def _with_redux(self, ctx: Context, cond: FluxConditioning) -> FluxConditioning:
+    def _with_redux(self, ctx: Context, cond: Regional) -> Regional:
         """The prompt's T5 tokens followed by every Redux image prompt's tokens."""
         import torch
 
@@ -226,6 +227,12 @@ class FluxDenoiseInvocation(Node):
         fields = [] if r in (None, []) else (r if isinstance(r, list) else [r])
         if not fields:
             return cond
+        if cond.attn_mask is not None:
+            raise self._err(
+                ctx,
+                "redux_conditioning",
+                "Redux with regional (masked) prompts is not supported yet",
+            )
         extra = []
         for f in fields:
             if f.mask is not None:
@@ -234,7 +241,7 @@ class FluxDenoiseInvocation(Node):
                 )
             extra.append(ctx.tensors.load(f.conditioning).to(cond.t5_embeds.dtype))
         t5 = torch.cat([cond.t5_embeds, *[e.to(cond.t5_embeds.device) for e in extra]], dim=1)
-        return FluxConditioning(t5_embeds=t5, clip_embeds=cond.clip_embeds)
+        return Regional(t5, cond.clip_embeds, None)
 
     def _control_draws(self, ctx: Context) -> int:
         if not self._controls():
@@ -247,19 +254,22 @@ class FluxDenoiseInvocation(Node):
         c = self.control
         return [] if c in (None, []) else (c if isinstance(c, list) else [c])
 
-    def _conditioning(self, ctx: Context, field: str) -> FluxConditioning:
+    def _conditioning(self, ctx: Context, field: str, packed_h: int, packed_w: int) -> Regional:
+        """The field's conditionings joined as InvokeAI's regional prompting joins them."""
         value = getattr(self, field)
         items = value if isinstance(value, list) else [value]
-        if len(items) != 1:
-            raise self._err(
-                ctx, field, "regional FLUX prompts (several conditionings) are not supported yet"
-            )
-        if items[0].mask is not None:
-            raise self._err(ctx, field, "masked (regional) FLUX prompts are not supported yet")
-        cond = ctx.conditioning.load(items[0].conditioning_name)
-        if not isinstance(cond, FluxConditioning):
-            raise self._err(ctx, field, f"not FLUX conditioning ({type(cond).__name__})")
-        return cond
+        if not items:
+            raise self._err(ctx, field, "no conditioning given")
+        loaded = []
+        for item in items:
+            cond = ctx.conditioning.load(item.conditioning_name)
+            if not isinstance(cond, FluxConditioning):
+                raise self._err(ctx, field, f"not FLUX conditioning ({type(cond).__name__})")
+            mask = None
+            if item.mask is not None:
+                mask = region_mask(ctx.tensors.load(item.mask), packed_h, packed_w)
+            loaded.append((cond, mask))
+        return combine(loaded, packed_h * packed_w)
 
     # -- run -----------------------------------------------------------------------------
     def invoke(self, ctx: Context) -> LatentsOutput:
@@ -284,12 +294,6 @@ class FluxDenoiseInvocation(Node):
                 ctx, "transformer", f"LoRAs on a {rec.format} model are not supported yet"
             )
         schnell = variant == "schnell"
-        pos = self._with_redux(ctx, self._conditioning(ctx, "positive_text_conditioning"))
-        neg = (
-            self._conditioning(ctx, "negative_text_conditioning")
-            if self.negative_text_conditioning
-            else None
-        )
 
         init = ctx.tensors.load(self.latents).float() if self.latents is not None else None
         noise = sampling.get_noise(
@@ -312,6 +316,14 @@ class FluxDenoiseInvocation(Node):
                 f"latents {tuple(init.shape)} do not match width x height {self.width}x{self.height}",
             )
         _, _, lat_h, lat_w = noise.shape
+        pos = self._with_redux(
+            ctx, self._conditioning(ctx, "positive_text_conditioning", lat_h // 2, lat_w // 2)
+        )
+        neg = (
+            self._conditioning(ctx, "negative_text_conditioning", lat_h // 2, lat_w // 2)
+            if self.negative_text_conditioning
+            else None
+        )
         seq_len = (lat_h // 2) * (lat_w // 2)
         full = sampling.schedule(self.num_steps, seq_len, shift=not schnell)
         if init is not None and self.seeding == "diffusers":
@@ -349,6 +361,12 @@ class FluxDenoiseInvocation(Node):
             img_cond = fill_image_conditioning(self, ctx, device)
         ref_seq = None
         if self.kontext_conditioning not in (None, []):
+            if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
+                raise self._err(
+                    ctx,
+                    "kontext_conditioning",
+                    "Kontext with regional (masked) prompts is not supported yet",
+                )
             from invoke_nb.nodes.diffusion.flux_extras.kontext import kontext_sequence
 
             ref_seq = kontext_sequence(self, ctx, device)
@@ -365,6 +383,9 @@ class FluxDenoiseInvocation(Node):
                 stack.enter_context(
                     patched(model, parts, "transformer", cache=getattr(ctx.models, "cache", None))
                 )
+            holder: dict[str, Any] = {}
+            if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
+                stack.enter_context(masked_attention(model, holder))
             stack.enter_context(torch.inference_mode())
             control = None
             if self._controls():
@@ -378,6 +399,7 @@ class FluxDenoiseInvocation(Node):
                 ids=sampling.image_ids(lat_h, lat_w, device).to(dtype),
                 pos=pos,
                 neg=neg,
+                holder=holder,
                 ts=ts,
                 cfg=cfg,
                 guidance=self.guidance,
@@ -439,9 +461,10 @@ def _predict(
     model: Any,
     x: torch.Tensor,
     ids: torch.Tensor,
-    cond: FluxConditioning,
+    cond: Regional,
     t: float,
     guidance: float,
+    holder: dict[str, Any],
     img_cond: torch.Tensor | None = None,
     ref_seq: tuple[torch.Tensor, torch.Tensor] | None = None,
     residuals: dict[str, Any] | None = None,
@@ -449,6 +472,7 @@ def _predict(
     import torch
 
     dtype, device = x.dtype, x.device
+    holder["mask"] = cond.attn_mask.to(device) if cond.attn_mask is not None else None
     n = x.shape[1]
     if img_cond is not None:  # FLUX Fill: masked-image latents and mask beside the noise
         x = torch.cat((x, img_cond), dim=-1)
@@ -480,8 +504,9 @@ def _sample(
     *,
     x: torch.Tensor,
     ids: torch.Tensor,
-    pos: FluxConditioning,
-    neg: FluxConditioning | None,
+    pos: Regional,
+    neg: Regional | None,
+    holder: dict[str, Any],
     ts: list[float],
     cfg: list[float],
     guidance: float,
@@ -513,11 +538,11 @@ def _sample(
                 len(model.transformer_blocks),
                 len(model.single_transformer_blocks),
             )
-        v = _predict(model, img, ids, pos, t, guidance, img_cond, ref_seq, residuals)
+        v = _predict(model, img, ids, pos, t, guidance, holder, img_cond, ref_seq, residuals)
         scale = cfg[min(step, total - 1)]
         if not math.isclose(scale, 1.0):
             assert neg is not None
-            v_neg = _predict(model, img, ids, neg, t, guidance, img_cond, ref_seq)
+            v_neg = _predict(model, img, ids, neg, t, guidance, holder, img_cond, ref_seq)
             v = v_neg + scale * (v - v_neg)
         return v
 

@@ -1,13 +1,14 @@
 """FLUX LoRA files in the layouts InvokeAI reads, turned into one layout we patch with.
 
-Every format becomes ``{"transformer": {...}, "text_encoder": {...}}`` of PEFT-style keys
+Every format becomes ``{"transformer": {...}, "text_encoder": {...}, "text_encoder_2": {...}}``
+(T5 is ``text_encoder_2``) of PEFT-style keys
 (``<part>.<diffusers module>.lora_A.weight`` / ``lora_B.weight``) with the alpha/rank scale folded
 into ``lora_B``, which :func:`invoke_nb.nodes.diffusion.lora.patched` applies and restores.
 
 Formats:
 - diffusers/PEFT: ``transformer.<module>.lora_A/B.weight`` (optionally ``.alpha``);
 - kohya: ``lora_unet_<bfl_module_with_underscores>.lora_down/up.weight`` + ``.alpha``,
-  CLIP layers ``lora_te1_<module>`` (``lora_te_`` too);
+  CLIP layers ``lora_te1_<module>`` (``lora_te_`` too), T5 layers ``lora_te2_<module>``;
 - OneTrainer: kohya's names with ``lora_transformer_`` and diffusers module names;
 - AI-Toolkit / XLabs-style BFL names: ``diffusion_model.<bfl module>.lora_A/B.weight`` or
   ``<bfl module>.lora_down/up.weight`` (XLabs' ``double_blocks.N.processor.proj_lora1`` keys
@@ -21,12 +22,10 @@ A BFL module that fuses several diffusers layers (``img_attn.qkv``, ``linear1``)
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+
+import torch
 
 from invoke_nb.models.flux_keys import module_map
-
-if TYPE_CHECKING:
-    import torch
 
 __all__ = ["FluxLoRAError", "convert_flux_lora", "looks_like_flux_lora"]
 
@@ -98,7 +97,11 @@ def convert_flux_lora(
             ups[(part, module)] = value
         elif kind == "alpha":
             alphas[(part, module)] = float(value)
-    out: dict[str, dict[str, torch.Tensor]] = {"transformer": {}, "text_encoder": {}}
+    out: dict[str, dict[str, torch.Tensor]] = {
+        "transformer": {},
+        "text_encoder": {},
+        "text_encoder_2": {},
+    }
     for (part, module), down in downs.items():
         up = ups.get((part, module))
         if up is None:
@@ -110,6 +113,9 @@ def convert_flux_lora(
         up = up * (alpha / rank) if alpha is not None else up
         if part == "bfl":
             targets = bfl[module]
+            if module == "final_layer.adaLN_modulation.1":  # (shift, scale) -> (scale, shift)
+                a, b = up.chunk(2, dim=0)
+                up = torch.cat([b, a], dim=0)
             pieces = [up] if len(targets) == 1 else _split_rows(up, targets, inner_dim)
             for name, piece in zip(targets, pieces, strict=True):
                 out["transformer"][f"transformer.{name}.lora_A.weight"] = down
@@ -158,6 +164,8 @@ def _classify(key: str, bfl: dict[str, list[str]], bfl_u: dict[str, str]) -> tup
             return "text_encoder", stem[len(prefix) :], kind
     if stem.startswith("text_encoder."):
         return "text_encoder", stem[len("text_encoder.") :], kind
-    if stem.startswith(("lora_te2_", "text_encoder_2.")):
-        raise FluxLoRAError(f"LoRA key {key!r}: T5 encoder LoRAs are not supported")
+    if stem.startswith("lora_te2_"):
+        return "text_encoder_2", stem[len("lora_te2_") :], kind
+    if stem.startswith("text_encoder_2."):
+        return "text_encoder_2", stem[len("text_encoder_2.") :], kind
     raise FluxLoRAError(f"LoRA key {key!r} names no FLUX layer")

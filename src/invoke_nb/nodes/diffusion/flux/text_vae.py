@@ -37,7 +37,8 @@ __all__ = ["FluxTextEncoderInvocation", "FluxVaeDecodeInvocation", "FluxVaeEncod
 def lora_parts(
     ctx: Context, loras: list[Any], part: str, inner_dim: int = 0
 ) -> list[tuple[dict, float]]:
-    """``(peft_state_dict, weight)`` of each LoRA's ``part`` ("transformer"/"text_encoder")."""
+    """``(peft_state_dict, weight)`` of each LoRA's ``part`` ("transformer", "text_encoder"
+    for CLIP, "text_encoder_2" for T5)."""
     from invoke_nb.nodes.diffusion.flux.lora_formats import convert_flux_lora
 
     out = []
@@ -81,10 +82,13 @@ class FluxTextEncoderInvocation(Node):
         import torch
 
         device = execution_device(ctx)
+        cache = getattr(ctx.models, "cache", None)
+        t5_loras = lora_parts(ctx, self.t5_encoder.loras, "text_encoder_2")
         with torch.inference_mode():
             with (
                 ctx.models.load(self.t5_encoder.text_encoder) as t5,
                 ctx.models.load(self.t5_encoder.tokenizer) as tok,
+                patched(t5, t5_loras, "text_encoder_2", cache=cache),
             ):
                 ids = tok(
                     [self.prompt],

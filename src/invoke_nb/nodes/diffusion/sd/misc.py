@@ -42,19 +42,9 @@ class LoRAAlreadyAppliedError(ValueError):
     """The same LoRA was added twice to one bundle."""
 
 
-class LoRAFamilyError(ValueError):
-    """A LoRA made for another model family (a FLUX LoRA on an SD model)."""
-
-
 def _with_lora(ctx: Context, bundle: Any, lora: LoRAField, part: str) -> Any:
     if bundle is None:
         return None
-    if lora.lora.base not in ("sd-1", "sd-2", "sdxl", "sdxl-refiner", "any", "unknown"):
-        raise LoRAFamilyError(
-            f"node {ctx.node_id!r} ({ctx.node_type}), field 'lora': "
-            f"{lora.lora.name or lora.lora.key!r} is a {lora.lora.base} LoRA; this node "
-            "applies SD1/SD2/SDXL LoRAs"
-        )
     if any(existing.lora.key == lora.lora.key for existing in bundle.loras):
         raise LoRAAlreadyAppliedError(
             f"node {ctx.node_id!r}: LoRA {lora.lora.name or lora.lora.key!r} already applied to {part}"
