@@ -51,6 +51,16 @@ def test_txt2img_and_img2img_with_metadata(klein_studio: Studio) -> None:
 def test_sd_only_options_are_refused(klein_studio: Studio) -> None:
     with pytest.raises(ValueError, match="clip_skip"):
         klein_studio.txt2img("x", model="klein", clip_skip=1, progress=False, **SMALL)
+    with pytest.raises(TypeError, match="guidance"):
+        klein_studio.txt2img("x", model="klein", guidance=3.5, progress=False, **SMALL)
+
+
+def test_klein_defaults_hold_where_the_caller_set_nothing(klein_studio: Studio) -> None:
+    """The Studio's SD defaults (CFG 7.5, 30 steps) are not forced on Klein: CFG 1, 4 steps."""
+    img = klein_studio.txt2img("a boat", model="klein", width=64, height=64, seed=1,
+                               progress=False)  # fmt: skip
+    den = next(n for n in img.graph.nodes.values() if n.type == "flux2_denoise")
+    assert (den.values["cfg_scale"], den.values["num_steps"]) == (1.0, 4)
 
 
 def test_inpaint_keeps_pixels_outside_the_mask(klein_studio: Studio) -> None:

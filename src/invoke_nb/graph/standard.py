@@ -48,18 +48,30 @@ def _family(base: str) -> Any:
     return importlib.import_module(f"invoke_nb.graph.standard_{base}")
 
 
-def _only_sd(args: dict[str, Any], what: str) -> dict[str, Any]:
-    """The keyword arguments of an SD builder call that another family's builder takes;
-    SD-only options given a non-default value are refused, not silently dropped."""
-    sd_only = {"clip_skip": 0, "seamless": (), "cfg_rescale_multiplier": 0.0}
-    bad = [k for k, default in sd_only.items() if args.get(k, default) not in (default, [], ())]
-    if bad:
+_NOT_KW = ("model", "prompt", "flux_kw")
+
+
+def _given(fn: Any, args: dict[str, Any], what: str) -> dict[str, Any]:
+    """The keyword arguments of ``fn`` whose values differ from its defaults: what another
+    family's builder gets, so that family's own defaults (FLUX.2 Klein: 4 steps, CFG 1,
+    1024 px) hold for the rest. Keywords only SD graphs understand are refused by name."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    given = {
+        k: v
+        for k, v in args.items()
+        if k in params
+        and params[k].kind is inspect.Parameter.KEYWORD_ONLY
+        and v != params[k].default
+    }
+    given.update(args.get("flux_kw") or {})
+    given.update({k: v for k, v in args.items() if k not in params and k not in _NOT_KW})
+    sd_only = sorted({"clip_skip", "seamless", "cfg_rescale_multiplier"} & set(given))
+    if sd_only:
         base = _ident(args["model"]).base
-        raise ValueError(f"{what}: {', '.join(bad)} do not apply to {base} models")
-    if args.get("flux_kw"):
-        raise TypeError(f"{what}() got unexpected keywords {sorted(args['flux_kw'])}")
-    skip = {"model", "prompt", "flux_kw", *sd_only}
-    return {k: v for k, v in args.items() if k not in skip}
+        raise ValueError(f"{what}: {', '.join(sd_only)} do not apply to {base} models")
+    return given
 
 
 def _base(
@@ -218,7 +230,7 @@ def txt2img(
     FLUX (whose own keywords, ``guidance``, ``t5_encoder``, ``clip_embed``, go in ``flux_kw``)
     or FLUX.2 Klein."""
     if _ident(model).base == "flux2":  # FLUX.2 Klein: graph/standard_flux2.py
-        return _family("flux2").txt2img(model, prompt, **_only_sd(locals(), "txt2img"))
+        return _family("flux2").txt2img(model, prompt, **_given(txt2img, locals(), "txt2img"))
     if _ident(model).base == "flux":
         return _flux().txt2img(model, prompt, **_flux_kw(locals()))
     if flux_kw:
@@ -294,7 +306,7 @@ def img2img(
 ) -> Graph:
     """Image to image: encode ``image``, noise it to ``strength``, denoise the rest of the way."""
     if _ident(model).base == "flux2":  # FLUX.2 Klein: graph/standard_flux2.py
-        kw = _only_sd({"model": model, **kw}, "img2img")
+        kw = _given(txt2img, {"model": model, **kw}, "img2img")
         return _family("flux2").img2img(model, image, prompt, strength=strength, **kw)
     if _ident(model).base == "flux":
         return _flux().img2img(model, image, prompt, strength=strength, **kw)
@@ -320,7 +332,7 @@ def inpaint(
     """
     if _ident(model).base == "flux2":  # FLUX.2 Klein: graph/standard_flux2.py
         return _family("flux2").inpaint(model, image, mask, prompt, strength=strength,
-            edge_radius=edge_radius, paste_back=paste_back, **_only_sd({"model": model, **kw}, "inpaint"))  # fmt: skip
+            edge_radius=edge_radius, paste_back=paste_back, **_given(txt2img, {"model": model, **kw}, "inpaint"))  # fmt: skip
     if _ident(model).base == "flux":
         return _flux().inpaint(model, image, mask, prompt, strength=strength,
                                edge_radius=edge_radius, paste_back=paste_back, **kw)  # fmt: skip
@@ -358,7 +370,7 @@ def outpaint(
     """
     if _ident(model).base == "flux2":  # FLUX.2 Klein: graph/standard_flux2.py
         return _family("flux2").outpaint(model, image, prompt, strength=strength,
-            edge_radius=edge_radius, **_only_sd({"model": model, **kw}, "outpaint"))  # fmt: skip
+            edge_radius=edge_radius, **_given(txt2img, {"model": model, **kw}, "outpaint"))  # fmt: skip
     if _ident(model).base == "flux":
         return _flux().outpaint(
             model, image, prompt, strength=strength, edge_radius=edge_radius, **kw

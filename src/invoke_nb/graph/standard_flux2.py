@@ -50,8 +50,11 @@ def txt2img(
     seeding: str = "invokeai",
     max_seq_len: int = 512,
     generation_mode: str = "flux2_txt2img",
+    **other: Any,
 ) -> Graph:
     """Text to image with a FLUX.2 Klein model (a record or identifier of base ``flux2``)."""
+    if other:
+        raise TypeError(f"FLUX.2 graphs take no {', '.join(sorted(other))} argument")
     if loras:
         raise ValueError("LoRAs are not supported for FLUX.2 Klein yet")
     ident = _ident(model)
