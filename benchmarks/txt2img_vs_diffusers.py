@@ -25,7 +25,8 @@ same transformer, T5, CLIP-L and VAE modules.
 
 ``--channels-last`` and ``--compile`` turn on the opt-in UNet speed-ups (the pipeline runs the
 same UNet object, so both sides get them). ``--family`` picks the pipeline (``sd-1``, ``sdxl``,
-``sd-3``, ``flux``, ``cogview4``, ``z-image``; more families as they arrive). Without
+``sd-3``, ``flux``, ``flux2`` (FLUX.2 Klein, cfg 1), ``cogview4``, ``z-image``; more families as
+they arrive). Without
 ``--model`` a tiny random-weight model of that family is built (``--full-size``: SD1.5-size
 UNet/VAE, slow on a CPU).
 """
@@ -47,11 +48,11 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-FAMILIES = ("sd-1", "sdxl", "sd-3", "flux", "cogview4", "z-image")
+FAMILIES = ("sd-1", "sdxl", "sd-3", "flux", "flux2", "cogview4", "z-image")
 # transformer families: their diffusers pipeline and our graph share these parts
 _TRANSFORMER_PIPES = {"cogview4": "CogView4Pipeline", "z-image": "ZImagePipeline"}
 # guidance per family: (ours, the pipeline's); Z-Image-Turbo runs without CFG (diffusers: 0)
-_GUIDANCE = {"cogview4": (3.5, 3.5), "z-image": (1.0, 0.0)}
+_GUIDANCE = {"cogview4": (3.5, 3.5), "z-image": (1.0, 0.0), "flux2": (1.0, 1.0)}
 DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "auto": "auto"}
 
 
@@ -62,7 +63,16 @@ def _pipeline(family: str, parts: dict[str, Any], scheduler: Any) -> Any:
         pipe = getattr(diffusers, _TRANSFORMER_PIPES[family])(scheduler=scheduler, **parts)
         pipe.set_progress_bar_config(disable=True)
         return pipe
-    if family == "sd-3":
+    if family == "flux2":  # FLUX.2 Klein, distilled: no CFG
+        pipe = diffusers.Flux2KleinPipeline(
+            scheduler=scheduler,
+            vae=parts["vae"],
+            text_encoder=parts["text_encoder"],
+            tokenizer=parts["tokenizer"],
+            transformer=parts["transformer"],
+            is_distilled=True,
+        )
+    elif family == "sd-3":
         pipe = diffusers.StableDiffusion3Pipeline(scheduler=scheduler, **parts)
     elif family == "sd-1":
         pipe = diffusers.StableDiffusionPipeline(
@@ -148,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         from invoke_nb.testing.tiny_z_image import make_z_image
 
         folder = make_z_image(Path(tmp.name) / "z-image")
+    elif args.family == "flux2":
+        from invoke_nb.testing.tiny_flux2 import build_tiny_flux2
+
+        folder = build_tiny_flux2(Path(tmp.name) / "flux2")
     else:
         folder = make_sdxl(Path(tmp.name) / "sdxl")
     cache = ModelCache(
@@ -159,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     models = LocalModels(cache=cache)
     device, dtype = models.cache.device, models.cache.dtype
-    model = identifier(models.register(folder, name="bench", base=args.family))
+    model = identifier(models.register(folder, name="bench", base=args.family, type="main"))
+    flux2 = args.family == "flux2"
     prompt, negative = "a cute tiger cub, photograph", "blurry"
     cfg, pipe_cfg = _GUIDANCE.get(args.family, (7.5, 7.5))
     common = dict(
@@ -170,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         g = txt2img(model, prompt, negative=negative, seed=seed, seeding="diffusers", **common)
         if args.family == "sd-3":  # SD3's seed lives on its denoiser; its VAE node has no fp32
             g.set("sd3_denoise", seeding="diffusers")
-        elif args.family not in _TRANSFORMER_PIPES:  # the VAE in the model's dtype, as diffusers
+        elif args.family not in _TRANSFORMER_PIPES and not flux2:  # VAE dtype as diffusers
             g.set(OUTPUT, fp32=dtype == torch.float32)
         return g
 
@@ -182,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # warm-up (imports, first-call allocations, modules placed on the device)
     a, _ = run_ours(1)
-    names = ["unet", "vae", "text_encoder", "tokenizer"]
+    names = ["transformer" if flux2 else "unet", "vae", "text_encoder", "tokenizer"]
     if args.family in _TRANSFORMER_PIPES:
         names[0] = "transformer"
     if args.family in ("sdxl", "sd-3"):
@@ -194,7 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         with models.load(model, name) as part:  # the very modules our graph ran
             parts[name] = part
     with models.load(model, "scheduler") as sched_cfg:
-        if args.family == "sd-3" or args.family in _TRANSFORMER_PIPES:  # flow-matching Euler
+        if flux2:
+            from invoke_nb.nodes.diffusion.flux2.denoise import make_scheduler as flux2_scheduler
+
+            scheduler = flux2_scheduler(args.scheduler)
+        elif args.family == "sd-3" or args.family in _TRANSFORMER_PIPES:  # flow-matching Euler
             from diffusers import FlowMatchEulerDiscreteScheduler
 
             scheduler = FlowMatchEulerDiscreteScheduler.from_config(sched_cfg)
@@ -204,14 +223,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def run_pipe(seed: int) -> np.ndarray:
         with torch.inference_mode():
+            extra = {} if flux2 else {"negative_prompt": negative}
             img = pipe(
-                prompt,
-                negative_prompt=negative,
+                prompt=prompt,
                 num_inference_steps=args.steps,
                 height=args.size,
                 width=args.size,
                 guidance_scale=pipe_cfg,
                 generator=torch.Generator("cpu").manual_seed(seed),
+                **extra,
             ).images[0]
         _sync(device)
         return np.asarray(img)

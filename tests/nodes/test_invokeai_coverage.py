@@ -45,6 +45,7 @@ KEPT_CHOICES = {"er_sde": "InvokeAI 6.14's ER-SDE scheduler"}
 # (node type, field or "version") -> why we differ from InvokeAI 6.11.1 on purpose
 KEPT: dict[tuple[str, str], str] = {
     ("denoise_latents", "seeding"): "ours: InvokeAI's or diffusers' noise seeding",
+    ("flux2_denoise", "seeding"): "ours: InvokeAI's or diffusers' noise seeding",
     ("denoise_latents", "hidiffusion"): "InvokeAI 6.14's HiDiffusion inputs (must stay off)",
     ("denoise_latents", "hidiffusion_raunet"): "InvokeAI 6.14's HiDiffusion inputs",
     ("denoise_latents", "hidiffusion_window_attn"): "InvokeAI 6.14's HiDiffusion inputs",

@@ -29,6 +29,7 @@ FAMILY_GRAPHS = {
     "flux": "invoke_nb.graph.standard_flux",
     "cogview4": "invoke_nb.graph.standard_cogview4",
     "z-image": "invoke_nb.graph.standard_z_image",
+    "flux2": "invoke_nb.graph.standard_flux2",
 }
 
 
@@ -317,6 +318,7 @@ def img2img(
 ) -> Graph:
     """Image to image: encode ``image``, noise it to ``strength``, denoise the rest of the way."""
     if (family := _family(model)) is not None:
+        kw = _given(txt2img, {"model": model, **kw})
         return family.img2img(model, image, prompt, strength=strength, **kw)
     g, _ = _image_graph("img2img", model, image, prompt, strength, {**_DEFAULTS, **kw})
     return g
@@ -339,6 +341,7 @@ def inpaint(
     onto the original through the expanded mask area, so unmasked pixels stay exactly.
     """
     if (family := _family(model)) is not None:
+        kw = _given(txt2img, {"model": model, **kw})
         return family.inpaint(
             model,
             image,
@@ -382,6 +385,7 @@ def outpaint(
     plausible colours), then inpainted; the alpha channel is the mask.
     """
     if (family := _family(model)) is not None:
+        kw = _given(txt2img, {"model": model, **kw})
         return family.outpaint(
             model, image, prompt, strength=strength, edge_radius=edge_radius, **kw
         )
@@ -419,7 +423,24 @@ def _given(fn: Any, args: dict[str, Any]) -> dict[str, Any]:
         and params[k].kind is inspect.Parameter.KEYWORD_ONLY
         and v != params[k].default
     }
+    # keywords the SD signature lacks (a family's own, e.g. FLUX's ``guidance``) pass through
+    given.update({k: v for k, v in args.items() if k not in params and k not in _NOT_KW})
+    sd_only = sorted(_SD_ONLY & set(given))
+    if sd_only:
+        base = _ident(args["model"]).base
+        raise FamilyArgumentError(
+            f"{base} graphs take no {', '.join(sd_only)} argument (SD1/SD2/SDXL only)"
+        )
     return {**given, **args.get("family_kw", {})}
+
+
+_SD_ONLY = {"clip_skip", "seamless", "cfg_rescale_multiplier"}
+_NOT_KW = {"model", "prompt", "family", "family_kw"}
+
+
+class FamilyArgumentError(TypeError, ValueError):
+    """A one-liner argument the model's family does not take (a TypeError like any unknown
+    keyword, and a ValueError because the value, not the call, is what does not fit)."""
 
 
 def _paste_back(g: Graph, image: Any, gm: str, base_from: tuple[str, str] | None = None) -> None:

@@ -70,6 +70,14 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         from invoke_nb.models.load_z_image import load_z_image
 
         return load_z_image(record, submodel, dtype)
+    if record.base == "flux2":
+        from invoke_nb.models.load_flux2 import load_flux2
+
+        return load_flux2(record, submodel, dtype)
+    from invoke_nb.models import load_flux_extras
+
+    if load_flux_extras.handles(record):
+        return load_flux_extras.load_flux_extra(record, submodel, dtype)
     if load_flux.handles(record):
         return load_flux.load_flux_part(record, submodel, dtype)
     if record.base == "sd-3" and kind == "main":

@@ -324,6 +324,10 @@ def probe_state_dict(sd: Shapes, name: str) -> ProbeResult:
 
     if (found := probe_z_image_state_dict(sd)) is not None:
         return found
+    from invoke_nb.models.probe_flux2 import flux2_state_dict
+
+    if (found := flux2_state_dict(sd)) is not None:
+        return found
     for check in (_main_checkpoint, _lora, _controlnet, _ip_adapter):
         found = check(sd)
         if found is not None:
@@ -435,6 +439,10 @@ def _probe_folder(p: Path) -> ProbeResult:
     from invoke_nb.models.probe_z_image import probe_z_image_folder
 
     if (found := probe_z_image_folder(p, cls, config)) is not None:
+        return found
+    from invoke_nb.models.probe_flux2 import flux2_folder
+
+    if (found := flux2_folder(p, _class_name(index or config or {}) or "", _json)) is not None:
         return found
     if cls in _SD_PIPELINES or (cls or "").startswith(("StableDiffusion3", "Flux")):
         return _main_diffusers(p, cls or "")

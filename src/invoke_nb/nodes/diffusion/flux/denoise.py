@@ -191,7 +191,11 @@ class FluxDenoiseInvocation(Node):
         return FluxDenoiseError(f"node {ctx.node_id!r} (flux_denoise), field {field!r}: {problem}")
 
     def _refuse_unsupported(self, ctx: Context, variant: str | None) -> None:
-        for name in ("control", "ip_adapter", "kontext_conditioning", "redux_conditioning"):
+        if self.kontext_conditioning not in (None, []) and self.controlnet_vae is None:
+            raise self._err(ctx, "controlnet_vae", "Kontext conditioning needs the VAE here")
+        if self.control not in (None, []) and self.controlnet_vae is None:
+            raise self._err(ctx, "controlnet_vae", "ControlNets need the VAE here")
+        for name in ("ip_adapter",):
             if getattr(self, name) not in (None, []):
                 raise self._err(ctx, name, "not supported yet by this FLUX build")
         if self.control_lora is not None:
@@ -203,7 +207,10 @@ class FluxDenoiseInvocation(Node):
         if self.fill_conditioning is not None and variant != "dev_fill":
             raise self._err(ctx, "fill_conditioning", "the model is not a FLUX Fill model")
         if variant == "dev_fill":
-            raise self._err(ctx, "transformer", "FLUX Fill models are not supported yet")
+            if self.fill_conditioning is None:
+                raise self._err(ctx, "fill_conditioning", "a FLUX Fill model needs it")
+            if self.controlnet_vae is None:
+                raise self._err(ctx, "controlnet_vae", "a FLUX Fill model needs the VAE here")
         if self.dype_preset != "off":
             raise self._err(ctx, "dype_preset", "DyPE is not supported yet (use 'off')")
         if self.latents is None and self.denoising_start > 1e-5:
@@ -214,6 +221,41 @@ class FluxDenoiseInvocation(Node):
             raise self._err(ctx, "denoising_start", "must not exceed denoising_end")
         if self.num_steps < 1:
             raise self._err(ctx, "num_steps", "must be at least 1")
+
+    def _with_redux(self, ctx: Context, cond: Regional) -> Regional:
+        """The prompt's T5 tokens followed by every Redux image prompt's tokens."""
+        import torch
+
+        r = self.redux_conditioning
+        fields = [] if r in (None, []) else (r if isinstance(r, list) else [r])
+        if not fields:
+            return cond
+        if cond.attn_mask is not None:
+            raise self._err(
+                ctx,
+                "redux_conditioning",
+                "Redux with regional (masked) prompts is not supported yet",
+            )
+        extra = []
+        for f in fields:
+            if f.mask is not None:
+                raise self._err(
+                    ctx, "redux_conditioning", "masked Redux prompts are not supported yet"
+                )
+            extra.append(ctx.tensors.load(f.conditioning).to(cond.t5_embeds.dtype))
+        t5 = torch.cat([cond.t5_embeds, *[e.to(cond.t5_embeds.device) for e in extra]], dim=1)
+        return Regional(t5, cond.clip_embeds, None)
+
+    def _control_draws(self, ctx: Context) -> int:
+        if not self._controls():
+            return 0
+        from invoke_nb.nodes.diffusion.flux_extras.controlnet import vae_draws
+
+        return vae_draws(ctx, self._controls())
+
+    def _controls(self) -> list[Any]:
+        c = self.control
+        return [] if c in (None, []) else (c if isinstance(c, list) else [c])
 
     def _conditioning(self, ctx: Context, field: str, packed_h: int, packed_w: int) -> Regional:
         """The field's conditionings joined as InvokeAI's regional prompting joins them."""
@@ -262,7 +304,13 @@ class FluxDenoiseInvocation(Node):
             self.width,
             self.height,
             self.seeding,
-            draws_before=1 if (init is not None and self.seeding == "diffusers") else 0,
+            # diffusers' img2img/inpaint/Fill pipelines sample the image's latents first
+            # (and each ControlNet's control image) before they draw the noise
+            draws_before=(
+                int(init is not None or variant == "dev_fill") + self._control_draws(ctx)
+                if self.seeding == "diffusers"
+                else 0
+            ),
         )
         if init is not None and init.shape[-2:] != noise.shape[-2:]:
             raise self._err(
@@ -271,7 +319,9 @@ class FluxDenoiseInvocation(Node):
                 f"latents {tuple(init.shape)} do not match width x height {self.width}x{self.height}",
             )
         _, _, lat_h, lat_w = noise.shape
-        pos = self._conditioning(ctx, "positive_text_conditioning", lat_h // 2, lat_w // 2)
+        pos = self._with_redux(
+            ctx, self._conditioning(ctx, "positive_text_conditioning", lat_h // 2, lat_w // 2)
+        )
         neg = (
             self._conditioning(ctx, "negative_text_conditioning", lat_h // 2, lat_w // 2)
             if self.negative_text_conditioning
@@ -307,6 +357,22 @@ class FluxDenoiseInvocation(Node):
             keep = self._inpaint_mask(ctx, x)
 
         device = execution_device(ctx)
+        img_cond = None
+        if variant == "dev_fill":
+            from invoke_nb.nodes.diffusion.flux_extras.fill import fill_image_conditioning
+
+            img_cond = fill_image_conditioning(self, ctx, device)
+        ref_seq = None
+        if self.kontext_conditioning not in (None, []):
+            if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
+                raise self._err(
+                    ctx,
+                    "kontext_conditioning",
+                    "Kontext with regional (masked) prompts is not supported yet",
+                )
+            from invoke_nb.nodes.diffusion.flux_extras.kontext import kontext_sequence
+
+            ref_seq = kontext_sequence(self, ctx, device)
         loras = self.transformer.loras
         with ExitStack() as stack:
             model = stack.enter_context(ctx.models.load(self.transformer.transformer))
@@ -324,6 +390,11 @@ class FluxDenoiseInvocation(Node):
             if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
                 stack.enter_context(masked_attention(model, holder))
             stack.enter_context(torch.inference_mode())
+            control = None
+            if self._controls():
+                from invoke_nb.nodes.diffusion.flux_extras.controlnet import ControlNets
+
+                control = ControlNets(self, ctx, stack, device)
             dtype = _dtype(model)
             out = _sample(
                 model,
@@ -339,6 +410,11 @@ class FluxDenoiseInvocation(Node):
                 init=sampling.pack(init).to(device, dtype) if keep is not None else None,
                 noise=sampling.pack(noise).to(device, dtype) if keep is not None else None,
                 keep=sampling.pack(keep).to(device, dtype) if keep is not None else None,
+                img_cond=img_cond.to(device, dtype) if img_cond is not None else None,
+                ref_seq=(ref_seq[0].to(device, dtype), ref_seq[1].to(dtype))
+                if ref_seq is not None
+                else None,
+                control=control,
                 on_step=self._progress(ctx, device),
                 check=ctx.check_cancelled,
             )
@@ -392,11 +468,20 @@ def _predict(
     t: float,
     guidance: float,
     holder: dict[str, Any],
+    img_cond: torch.Tensor | None = None,
+    ref_seq: tuple[torch.Tensor, torch.Tensor] | None = None,
+    residuals: dict[str, Any] | None = None,
 ) -> torch.Tensor:
     import torch
 
     dtype, device = x.dtype, x.device
     holder["mask"] = cond.attn_mask.to(device) if cond.attn_mask is not None else None
+    n = x.shape[1]
+    if img_cond is not None:  # FLUX Fill: masked-image latents and mask beside the noise
+        x = torch.cat((x, img_cond), dim=-1)
+    if ref_seq is not None:  # Kontext: reference tokens after the image's, index 1
+        x = torch.cat((x, ref_seq[0]), dim=1)
+        ids = torch.cat((ids, ref_seq[1]), dim=0)
     t5 = cond.t5_embeds.to(device, dtype)
     vec = torch.full((x.shape[0],), t, device=device, dtype=dtype)
     g = (
@@ -413,7 +498,8 @@ def _predict(
         txt_ids=torch.zeros(t5.shape[1], 3, device=device, dtype=dtype),
         guidance=g,
         return_dict=False,
-    )[0]
+        **(residuals or {}),
+    )[0][:, :n]
 
 
 def _sample(
@@ -433,17 +519,33 @@ def _sample(
     keep: torch.Tensor | None,
     on_step: Any,
     check: Any,
+    img_cond: torch.Tensor | None = None,
+    ref_seq: tuple[torch.Tensor, torch.Tensor] | None = None,
+    control: Any = None,
 ) -> torch.Tensor:
     import torch
 
     total = len(ts) - 1
 
     def velocity(img: torch.Tensor, t: float, step: int) -> torch.Tensor:
-        v = _predict(model, img, ids, pos, t, guidance, holder)
+        residuals = None
+        if control is not None:
+            residuals = control(
+                img,
+                t,
+                step,
+                total,
+                pos,
+                ids,
+                guidance,
+                len(model.transformer_blocks),
+                len(model.single_transformer_blocks),
+            )
+        v = _predict(model, img, ids, pos, t, guidance, holder, img_cond, ref_seq, residuals)
         scale = cfg[min(step, total - 1)]
         if not math.isclose(scale, 1.0):
             assert neg is not None
-            v_neg = _predict(model, img, ids, neg, t, guidance, holder)
+            v_neg = _predict(model, img, ids, neg, t, guidance, holder, img_cond, ref_seq)
             v = v_neg + scale * (v - v_neg)
         return v
 

@@ -1,0 +1,144 @@
+"""Load FLUX.1's extra models: ControlNets (diffusers/InstantX folders), the Redux
+projector (BFL's file) and its SigLIP image encoder (a transformers folder, with processor).
+
+XLabs ControlNet files (their own layout: an input-hint conv stack, double blocks only, in
+BFL's key names) are converted to diffusers' ``FluxControlNetModel`` (the input-hint variant).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+from invoke_nb.models.errors import ModelLoadError
+from invoke_nb.models.records import ModelRecord
+
+__all__ = ["diffusers_to_xlabs", "handles", "load_flux_extra", "xlabs_to_diffusers"]
+
+
+def handles(record: ModelRecord) -> bool:
+    """Whether this module loads ``record``."""
+    return (record.base == "flux" and record.type in ("controlnet", "flux_redux")) or (
+        record.type == "siglip"
+    )
+
+
+def load_flux_extra(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
+    """The loaded model of ``record`` (a ControlNet has no submodels)."""
+    path = Path(record.path).expanduser()
+    where = f"model {record.name!r} ({record.key}): {path}"
+    try:
+        if record.type == "siglip":
+            from transformers import SiglipImageProcessor, SiglipVisionModel
+
+            model = SiglipVisionModel.from_pretrained(path, local_files_only=True, dtype=dtype)
+            return model.eval(), SiglipImageProcessor.from_pretrained(path, local_files_only=True)
+        if record.type == "flux_redux":
+            return _redux(path, dtype)
+    except Exception as exc:
+        raise ModelLoadError(f"{where}: cannot load the {record.type} model: {exc}") from exc
+    if submodel not in (None, "controlnet"):
+        raise ModelLoadError(f"{where}: a ControlNet has no submodel {submodel!r}")
+    if not path.is_dir():
+        from invoke_nb.models.probe import read_safetensors_header
+
+        shapes, _ = read_safetensors_header(path)
+        if not any(k.startswith("input_hint_block.") for k in shapes):
+            raise ModelLoadError(
+                f"{where}: single-file InstantX FLUX ControlNets are not loadable yet; "
+                "install the diffusers folder"
+            )
+        try:
+            return _xlabs(path, dtype)
+        except Exception as exc:
+            raise ModelLoadError(f"{where}: cannot load the XLabs ControlNet: {exc}") from exc
+    try:
+        from diffusers import FluxControlNetModel
+
+        return FluxControlNetModel.from_pretrained(
+            path, local_files_only=True, torch_dtype=dtype
+        ).eval()
+    except Exception as exc:
+        raise ModelLoadError(f"{where}: cannot load the ControlNet: {exc}") from exc
+
+
+def _redux(path: Path, dtype: torch.dtype) -> Any:
+    """BFL's Redux projector file as diffusers' ``ReduxImageEncoder`` (same tensor names)."""
+    from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+    from safetensors.torch import load_file
+
+    file = path if path.is_file() else next(iter(sorted(path.glob("*.safetensors"))))
+    sd = load_file(str(file))
+    up, down = sd["redux_up.weight"], sd["redux_down.weight"]
+    model = ReduxImageEncoder(redux_dim=up.shape[1], txt_in_features=down.shape[0])
+    model.load_state_dict(sd)
+    return model.to(dtype).eval()
+
+
+# XLabs' input-hint conv stack (Sequential indices) -> diffusers' ControlNetConditioningEmbedding
+_HINT = {0: "conv_in", 14: "conv_out", **{2 * (i + 1): f"blocks.{i}" for i in range(6)}}
+_XLABS_ONLY = ("controlnet_blocks.", "input_hint_block.", "pos_embed_input.")
+
+
+def xlabs_to_diffusers(sd: dict[str, Any]) -> dict[str, Any]:
+    """An XLabs ControlNet state dict (BFL names + its own) in diffusers' names."""
+    from invoke_nb.models.flux_keys import bfl_to_diffusers
+
+    core = {k: v for k, v in sd.items() if not k.startswith(_XLABS_ONLY)}
+    out = bfl_to_diffusers(core)
+    for k, v in sd.items():
+        if k.startswith("controlnet_blocks."):
+            out[k] = v
+        elif k.startswith("pos_embed_input."):
+            out["controlnet_x_embedder." + k.split(".", 1)[1]] = v
+        elif k.startswith("input_hint_block."):
+            _, idx, param = k.split(".")
+            out[f"input_hint_block.{_HINT[int(idx)]}.{param}"] = v
+    return out
+
+
+def diffusers_to_xlabs(sd: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`xlabs_to_diffusers` (used to write test models)."""
+    from invoke_nb.models.flux_keys import diffusers_to_bfl
+
+    back = {v: k for k, v in _HINT.items()}
+    own = ("controlnet_blocks.", "input_hint_block.", "controlnet_x_embedder.")
+    out = diffusers_to_bfl({k: v for k, v in sd.items() if not k.startswith(own)})
+    for k, v in sd.items():
+        if k.startswith("controlnet_blocks."):
+            out[k] = v
+        elif k.startswith("controlnet_x_embedder."):
+            out["pos_embed_input." + k.split(".", 1)[1]] = v
+        elif k.startswith("input_hint_block."):
+            name, param = k.removeprefix("input_hint_block.").rsplit(".", 1)
+            out[f"input_hint_block.{back[name]}.{param}"] = v
+    return out
+
+
+def _xlabs(path: Path, dtype: torch.dtype) -> Any:
+    """Build diffusers' ``FluxControlNetModel`` (input-hint variant) from an XLabs file."""
+    from diffusers import FluxControlNetModel
+    from safetensors.torch import load_file
+
+    sd = xlabs_to_diffusers(load_file(str(path)))
+    hidden, in_channels = sd["x_embedder.weight"].shape
+    head = sd["transformer_blocks.0.attn.norm_q.weight"].shape[0]
+    n_double = len({k.split(".")[1] for k in sd if k.startswith("transformer_blocks.")})
+    model = FluxControlNetModel(
+        patch_size=2,  # the input-hint output is packed in 2x2 patches
+        in_channels=in_channels,
+        num_layers=n_double,
+        num_single_layers=0,
+        attention_head_dim=head,
+        num_attention_heads=hidden // head,
+        joint_attention_dim=sd["context_embedder.weight"].shape[1],
+        pooled_projection_dim=sd["time_text_embed.text_embedder.linear_1.weight"].shape[1],
+        guidance_embeds="time_text_embed.guidance_embedder.linear_1.weight" in sd,
+        axes_dims_rope=(head // 8, head * 7 // 16, head * 7 // 16),
+        conditioning_embedding_channels=sd["input_hint_block.conv_in.weight"].shape[0],
+    )
+    model.load_state_dict(sd)
+    return model.to(dtype).eval()
