@@ -154,9 +154,13 @@ def main() -> None:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         n = report.added["images"]
         print(report)
+        load = seconds - report.index_seconds
         print(
-            f"import: {n:,} images in {seconds:.1f} s = {n / seconds:,.0f} images/s; "
-            f"peak RSS {rss / 2**20:.2f} GiB (before the import {rss0 / 2**20:.2f} GiB)"
+            f"import: {n:,} images in {seconds:.1f} s = {n / seconds:,.0f} images/s "
+            f"(rows {load:.1f} s = {n / load:,.0f} images/s; search index "
+            f"{report.index_seconds:.1f} s); peak RSS {rss / 2**20:.2f} GiB "
+            f"(before the import {rss0 / 2**20:.2f} GiB); load average "
+            f"{os.getloadavg()[0]:.1f}"
         )
         t = time.perf_counter()
         again = import_invokeai(

@@ -20,13 +20,14 @@ version number, so migrator versions 9 (4.x) to 33 (6.14) read the same way: ``s
 table are each used when present. A 3.x library (``model_config`` table) still gives its
 images, boards and workflows; its models are reported as skipped.
 
-Speed (1,000,000 rows): a reader thread has SQLite write each batch of ``batch_size`` rows
-(by rowid) as newline-delimited JSON (``json_object`` in SQLite's C code, no Python object
-per row) into a scratch file, one or two batches ahead of the writer; the writer inserts each
-file with one ``INSERT ... SELECT`` over DuckDB's ``read_json`` that also joins board
-membership (read once) and extracts the gallery columns (model, prompts, seed, steps, cfg,
-scheduler) from the metadata JSON inside DuckDB. The default batch is one DuckDB row group
-(:data:`BATCH_ROWS`), which DuckDB writes to the file directly instead of through its WAL.
+Speed (1,000,000 rows): a reader thread reads the image rows (by rowid) as Arrow record
+batches of ``batch_size`` rows through the ADBC SQLite driver (C code fills the columns; no
+Python object per row), one or two batches ahead of the writer; the writer inserts each batch
+with one ``INSERT ... SELECT`` over the Arrow batch that also joins board membership (read
+once) and extracts the gallery columns (model, prompts, seed, steps, cfg, scheduler) from the
+metadata JSON inside DuckDB. The default batch is one DuckDB row group (:data:`BATCH_ROWS`),
+which DuckDB writes to the file directly instead of through its WAL. The search term index
+is built once after the last batch (``index=True``), not inside each batch's transaction.
 Files are hard-linked into the studio (``files="link"``, falling back to a copy across file
 systems), copied (``"copy"``) or left out (``"none"``: rows only). Models are registered in
 place (``owned=False``): nothing is copied, and removing them here never deletes InvokeAI's
@@ -42,7 +43,6 @@ import queue
 import re
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 import urllib.request
@@ -105,6 +105,7 @@ class InvokeAIImportReport:
     skipped_reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     unresolved_models: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    index_seconds: float = 0.0
 
     def skip(self, kind: str, name: str, reason: str) -> None:
         """Record a skipped item: counted by kind and by reason every time, its details kept
@@ -199,15 +200,18 @@ class InvokeAIRoot:
         stopped uncleanly) the newest rows are in it: then it is read through SQLite's normal
         read-only protocol, using the files InvokeAI already made.
         """
-        wal = self.db_path.with_name(self.db_path.name + "-wal")
-        mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
-        uri = f"file:{urllib.request.pathname2url(str(self.db_path))}?{mode}"
         try:
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn = sqlite3.connect(self.uri(), uri=True, check_same_thread=False)
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as e:
             raise InvokeAILibraryError(f"cannot read InvokeAI database {self.db_path}: {e}") from e
         return conn
+
+    def uri(self) -> str:
+        """The database's read-only SQLite URI (see :meth:`connect`)."""
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        return f"file:{urllib.request.pathname2url(str(self.db_path))}?{mode}"
 
     def image_path(self, name: str, subfolder: str = "") -> Path:
         return self.images_dir / subfolder / name if subfolder else self.images_dir / name
@@ -275,12 +279,18 @@ def import_invokeai(
     models: bool = True,
     batch_size: int = BATCH_ROWS,
     progress: bool | Progress = True,
+    index: bool = True,
 ) -> InvokeAIImportReport:
     """Import the InvokeAI library at ``root`` into ``catalog``; see the module docstring.
 
     ``progress``: True shows a tqdm bar, False nothing; a callable gets ``(done, total)``
     image counts after each batch (raising from it stops the import cleanly: every batch
     before it is committed, and a later run continues where this one stopped).
+
+    ``index``: build the search term index of the new rows once, after the rows are in (one
+    set-based statement; its time is ``report.index_seconds``). False leaves it to the next
+    :func:`invoke_nb.catalog.search.catch_up`; searches meanwhile also scan the rows not yet
+    indexed, so their results stay exact.
     """
     if files not in ("link", "copy", "none"):
         raise ValueError(f"files must be 'link', 'copy' or 'none', not {files!r}")
@@ -300,7 +310,7 @@ def import_invokeai(
         _import_style_presets(catalog, conn, schema, src, report)
         if models:
             _import_models(catalog, conn, schema, src, report)
-        _import_images(catalog, conn, schema, src, report, files, batch_size, progress)
+        _import_images(catalog, conn, schema, src, report, files, batch_size, progress, index)
     finally:
         conn.close()
         report.seconds = time.perf_counter() - start
@@ -585,123 +595,94 @@ def _aware(value: datetime | None) -> datetime:
 
 
 # -- images ---------------------------------------------------------------------------------
-# Image rows travel from SQLite to DuckDB as newline-delimited JSON: SQLite writes one JSON
-# object per row with its own C functions and hands Python one string per batch; DuckDB's
-# parallel JSON reader turns the batch file into rows. Building Python tuples and Arrow
-# arrays instead costs ~20 us a row, which would cap the import below 50,000 images/s.
-_COLUMN_TYPES: dict[str, str] = {
-    "r": "BIGINT",
-    "image_name": "VARCHAR",
-    "image_origin": "VARCHAR",
-    "image_category": "VARCHAR",
-    "width": "BIGINT",
-    "height": "BIGINT",
-    "session_id": "VARCHAR",
-    "node_id": "VARCHAR",
-    "metadata": "VARCHAR",
-    "is_intermediate": "BIGINT",
-    "starred": "BIGINT",
-    "has_workflow": "BIGINT",
-    "created_at": "VARCHAR",
-    "updated_at": "VARCHAR",
-    "deleted_at": "VARCHAR",
-    "image_subfolder": "VARCHAR",
+# Image rows travel from SQLite to DuckDB as Arrow record batches: the ADBC SQLite driver
+# steps SQLite and fills Arrow columns in C (no Python object per row, the GIL released), and
+# DuckDB reads each batch in place. The driver infers a column's type from its first batch, so
+# the query starts with one typed row (r = -1, sliced off): a text column that is NULL
+# in every row of the first batch would otherwise be typed as an integer and fail later.
+_COLUMNS: dict[str, tuple[str, str]] = {  # name: (SQLite cast, the typed first row's value)
+    "image_name": ("TEXT", "''"),
+    "image_origin": ("TEXT", "''"),
+    "image_category": ("TEXT", "''"),
+    "width": ("INTEGER", "0"),
+    "height": ("INTEGER", "0"),
+    "session_id": ("TEXT", "''"),
+    "node_id": ("TEXT", "''"),
+    "metadata": ("TEXT", "''"),
+    "is_intermediate": ("INTEGER", "0"),
+    "starred": ("INTEGER", "0"),
+    "has_workflow": ("INTEGER", "0"),
+    "created_at": ("TEXT", "''"),
+    "updated_at": ("TEXT", "''"),
+    "deleted_at": ("TEXT", "''"),
+    "image_subfolder": ("TEXT", "''"),
 }
+_DEFAULTS = {"is_intermediate": "0", "starred": "0", "has_workflow": "0", "image_subfolder": "''"}
 
 
 def _images_select(schema: _Schema) -> str:
-    """One batch of image rows as (last rowid, row count, NDJSON text).
+    """Every image row in rowid order, after one typed row; columns a schema lacks are NULL
+    (or their InvokeAI default).
 
     Board membership is not joined here: a join costs SQLite an index lookup per image
     (~4 us); :func:`_board_members` reads ``board_images`` once and DuckDB joins it per batch.
     """
-    exprs = {
-        "image_name": "CAST(images.image_name AS TEXT)",
-        "image_origin": schema.col("images", "image_origin", "TEXT"),
-        "image_category": schema.col("images", "image_category", "TEXT"),
-        "width": "CAST(images.width AS INTEGER)",
-        "height": "CAST(images.height AS INTEGER)",
-        "session_id": schema.col("images", "session_id", "TEXT"),
-        "node_id": schema.col("images", "node_id", "TEXT"),
-        "metadata": schema.col("images", "metadata", "TEXT"),
-        "is_intermediate": schema.col("images", "is_intermediate", "INTEGER", "0"),
-        "starred": schema.col("images", "starred", "INTEGER", "0"),
-        "has_workflow": schema.col("images", "has_workflow", "INTEGER", "0"),
-        "created_at": schema.col("images", "created_at", "TEXT"),
-        "updated_at": schema.col("images", "updated_at", "TEXT"),
-        "deleted_at": schema.col("images", "deleted_at", "TEXT"),
-        "image_subfolder": schema.col("images", "image_subfolder", "TEXT", "''"),
-    }
-    inner = ", ".join(f"{e} AS {k}" for k, e in exprs.items())
-    obj = ", ".join(f"'{k}', {k}" for k in ("r", *exprs))
+    typed = ", ".join(f"CAST({v} AS {t}) AS {k}" for k, (t, v) in _COLUMNS.items())
+    exprs = ", ".join(
+        f"{schema.col('images', k, t, _DEFAULTS.get(k, 'NULL'))} AS {k}"
+        for k, (t, _) in _COLUMNS.items()
+    )
     return (
-        f"SELECT max(r), count(*), group_concat(json_object({obj}), char(10)) FROM ("
-        f"SELECT images.rowid AS r, {inner} FROM images "
-        "WHERE images.rowid > ? ORDER BY images.rowid LIMIT ?)"
+        f"SELECT -1 AS r, {typed} UNION ALL "
+        f"SELECT * FROM (SELECT images.rowid AS r, {exprs} FROM images "
+        "WHERE images.rowid > ? ORDER BY images.rowid)"
     )
 
 
-# SQLite builds each piece of a batch file as one string: pieces this size keep the reader's
-# memory near 40 MB whatever the batch size.
-_PIECE_ROWS = 25_000
+def _batches(src: InvokeAIRoot, schema: _Schema, batch_size: int) -> Iterator[pa.Table]:
+    """The image rows as Arrow tables of ``batch_size`` rows (the last one shorter), the typed
+    first row left out. Tables are zero-copy slices of the driver's batches."""
+    import adbc_driver_sqlite.dbapi as adbc
 
-
-def _batches(
-    conn: sqlite3.Connection, schema: _Schema, batch_size: int, folder: Path
-) -> Iterator[tuple[Path, int]]:
-    """Batch files (NDJSON) in ``folder`` and their row counts, in rowid order."""
-    sql = _images_select(schema)
-    last, k = -(2**63), 0
-    while True:
-        k += 1
-        path = folder / f"batch-{k:06d}.ndjson"
-        count = 0
-        with path.open("w", encoding="utf-8") as out:
-            while count < batch_size:
-                want = min(_PIECE_ROWS, batch_size - count)
-                top, n, text = conn.execute(sql, (last, want)).fetchone()
-                if not n:
-                    break
-                if count:
-                    out.write("\n")
-                out.write(text)
-                del text
-                last, count = top, count + n
-                if n < want:
-                    break
-        if not count:
-            path.unlink()
-            return
-        yield path, count
+    with contextlib.closing(adbc.connect(src.uri())) as conn, conn.cursor() as cur:
+        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
+        cur.execute(_images_select(schema), (-(2**63),))
+        pending: pa.Table | None = None
+        for k, batch in enumerate(cur.fetch_record_batch()):
+            part = pa.Table.from_batches([batch.slice(1) if k == 0 else batch])
+            pending = part if pending is None else pa.concat_tables([pending, part])
+            while pending.num_rows >= batch_size:
+                yield pending.slice(0, batch_size)
+                pending = pending.slice(batch_size)
+        if pending is not None and pending.num_rows:
+            yield pending
 
 
 class _Reader:
-    """Writes batch files from SQLite in a thread, one or two ahead of the DuckDB writer
-    (SQLite's step and DuckDB's insert both release the GIL, so the two overlap)."""
+    """Reads batches in a thread, one or two ahead of the DuckDB writer (the driver
+    and DuckDB's insert both release the GIL, so reading and writing overlap)."""
 
-    def __init__(
-        self, conn: sqlite3.Connection, schema: _Schema, batch_size: int, folder: Path
-    ) -> None:
-        self._queue: queue.Queue[tuple[Path, int] | BaseException | None] = queue.Queue(2)
+    def __init__(self, src: InvokeAIRoot, schema: _Schema, batch_size: int) -> None:
+        self._queue: queue.Queue[pa.Table | BaseException | None] = queue.Queue(1)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run,
-            args=(conn, schema, batch_size, folder),
+            args=(src, schema, batch_size),
             name="invokeai-reader",
             daemon=True,
         )
         self._thread.start()
 
-    def _run(self, conn: sqlite3.Connection, schema: _Schema, size: int, folder: Path) -> None:
+    def _run(self, src: InvokeAIRoot, schema: _Schema, size: int) -> None:
         try:
-            for item in _batches(conn, schema, size, folder):
+            for item in _batches(src, schema, size):
                 if not self._put(item):
                     return
             self._put(None)
         except BaseException as e:  # handed to the writer, which raises it
             self._put(e)
 
-    def _put(self, item: tuple[Path, int] | BaseException | None) -> bool:
+    def _put(self, item: pa.Table | BaseException | None) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -710,7 +691,7 @@ class _Reader:
                 continue
         return False
 
-    def __iter__(self) -> Iterator[tuple[Path, int]]:
+    def __iter__(self) -> Iterator[pa.Table]:
         while True:
             item = self._queue.get()
             if item is None:
@@ -749,10 +730,7 @@ def _v(path: str) -> str:
     return f"v[{_P[path]}]"
 
 
-_READ_BATCH = (
-    "read_json($path, format = 'newline_delimited', "
-    f"columns = {{{', '.join(f'{k!r}: {t!r}' for k, t in _COLUMN_TYPES.items())}}})"
-)
+_READ_BATCH = "_ia_batch"
 
 _INSERT_IMAGES = f"""
 INSERT INTO images (image_name, image_origin, image_category, width, height, session_id,
@@ -859,18 +837,27 @@ def _board_members(conn: sqlite3.Connection, schema: _Schema) -> pa.Table:
     )
 
 
+IMPORT_MEMORY = "512MB"
+"""DuckDB's memory limit during an import: the term index build sorts ~60 words per image and
+would otherwise hold them all in RAM (5.7 GiB at 1M images); with the limit it spills."""
+
+
 @contextlib.contextmanager
 def _bulk_settings(catalog: Any) -> Iterator[None]:
     """Checkpoint less often during the import (DuckDB rewrites the image-name index at every
-    checkpoint, so the default 16 MB WAL threshold would rewrite it every batch)."""
+    checkpoint, so the default 16 MB WAL threshold would rewrite it every batch), and bound
+    DuckDB's memory (:data:`IMPORT_MEMORY`)."""
+    names = ("checkpoint_threshold", "memory_limit")
+    # settings belong to the open connection: hold it for the whole import
     with catalog.db.connection() as db:
-        old = db.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+        old = {k: db.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in names}
         db.execute("SET checkpoint_threshold = '512MB'")
-    try:
-        yield
-    finally:
-        with catalog.db.connection() as db:
-            db.execute(f"SET checkpoint_threshold = '{old}'")
+        db.execute(f"SET memory_limit = '{IMPORT_MEMORY}'")
+        try:
+            yield
+        finally:
+            for k, v in old.items():
+                db.execute(f"SET {k} = '{v}'")
             db.execute("CHECKPOINT")
 
 
@@ -883,6 +870,7 @@ def _import_images(
     files: FilesMode,
     batch_size: int,
     progress: bool | Progress,
+    index: bool,
 ) -> None:
     total = conn.execute("SELECT count(*) FROM images").fetchone()[0]
     bar = None
@@ -892,29 +880,33 @@ def _import_images(
         bar = tqdm(total=total, unit="img", desc="InvokeAI images")
     done = 0
     members = _board_members(conn, schema)
-    scratch = Path(tempfile.mkdtemp(prefix="invokeai-import-"))
-    reader = _Reader(conn, schema, batch_size, scratch)
+    reader = _Reader(src, schema, batch_size)
     try:
         with _bulk_settings(catalog):
-            for path, n in reader:
-                params = {"path": str(path)}
+            for batch in reader:
+                n = batch.num_rows
                 leave_out: list[str] = []
                 if files != "none":  # files first, for new images only; then their rows
                     with catalog.db.connection() as db:
-                        new = db.execute(_NEW_NAMES, params).fetchall()
+                        db.register("_ia_batch", batch)
+                        try:
+                            new = db.execute(_NEW_NAMES).fetchall()
+                        finally:
+                            db.unregister("_ia_batch")
                     leave_out = _place_files(catalog, src, new, files, report)
                 with catalog.db.transaction() as db:
                     db.register(
                         "_ia_leave_out", pa.table({"image_name": pa.array(leave_out, pa.string())})
                     )
                     db.register("_ia_boards", members)
+                    db.register("_ia_batch", batch)
                     try:
-                        row = db.execute(_INSERT_IMAGES, {**params, "now": utcnow()}).fetchall()[0]
-                        term_index.catch_up(db)
+                        row = db.execute(_INSERT_IMAGES, {"now": utcnow()}).fetchall()[0]
                     finally:
                         db.unregister("_ia_leave_out")
                         db.unregister("_ia_boards")
-                path.unlink()
+                        db.unregister("_ia_batch")
+                del batch
                 added = int(row[0]) if row else 0
                 report.added["images"] += added
                 report.existing["images"] += n - added - len(leave_out)
@@ -923,9 +915,13 @@ def _import_images(
                     bar.update(n)
                 elif callable(progress):
                     progress(done, total)
+            if index:  # once, set-based, after every batch is in
+                t = time.perf_counter()
+                with catalog.db.transaction() as db:
+                    term_index.catch_up(db)
+                report.index_seconds = time.perf_counter() - t
     finally:
         reader.close()
-        shutil.rmtree(scratch, ignore_errors=True)
         if bar is not None:
             bar.close()
 
