@@ -98,7 +98,7 @@ def build(root: Path, n: int, seed: int = 3) -> None:
 
 
 def main() -> None:
-    from invoke_nb.catalog.invokeai_library import BATCH_ROWS, import_invokeai
+    from invoke_nb.interchange.invokeai import BATCH_ROWS, import_invokeai
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=1_000_000)

@@ -13,6 +13,7 @@ from PIL import Image, PngImagePlugin
 
 from invoke_nb.catalog import UNCATEGORIZED, Catalog, ImageFileError, NotFoundError
 from invoke_nb.catalog.records import utcnow
+from invoke_nb.interchange.importer import import_folder
 
 
 def test_save_writes_invokeai_chunks_and_reads_back(cat: Catalog) -> None:
@@ -83,7 +84,7 @@ def test_read_png_built_to_invokeai_format(cat: Catalog, tmp_path: Path) -> None
     src = tmp_path / "in"
     src.mkdir()
     pixel_image((9, 8, 7)).save(src / "x.png", pnginfo=info)
-    (res,) = cat.images.import_folder(src)
+    (res,) = import_folder(cat.images, src)
     assert res.status == "imported" and res.source == "invokeai"
     rec = cat.images.get(res.image_name)
     assert (rec.positive_prompt, rec.seed, rec.model_name, rec.image_origin) == (

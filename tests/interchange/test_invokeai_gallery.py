@@ -14,7 +14,7 @@ import pytest
 from invokeai_root import FakeInvokeAIRoot, make_invokeai_root
 
 from invoke_nb.catalog import Catalog
-from invoke_nb.catalog.invokeai_library import import_invokeai
+from invoke_nb.interchange.invokeai import import_invokeai
 
 WORDS = ["red", "castle", "redwood", "cat", "catalog", "blue", "lighthouse", "fog", "85mm"]
 MODELS = [("Juggernaut XL v9", "sdxl"), ("DreamShaper 8", "sd-1")]

@@ -14,7 +14,7 @@ from PIL import Image
 from reference_model import REFERENCE_HASH
 
 from invoke_nb.catalog import Catalog
-from invoke_nb.catalog.invokeai_library import InvokeAILibraryError, import_invokeai
+from invoke_nb.interchange.invokeai import InvokeAILibraryError, import_invokeai
 from invoke_nb.testing.pixels import assert_pixels_close
 
 WORKFLOW = {

@@ -39,15 +39,15 @@ from invoke_nb.catalog.gallery import (
     encode_cursor,
     placeholders,
 )
-from invoke_nb.catalog.pngmeta import (
+from invoke_nb.catalog.pngchunks import (
     build_pnginfo,
     columns_from_metadata,
     dumps,
-    extract,
     graph_hash,
+    json_chunk,
     read_text_chunks,
 )
-from invoke_nb.catalog.records import ImageRecord, ImportResult, to_db_time, utcnow
+from invoke_nb.catalog.records import ImageRecord, to_db_time, utcnow
 
 __all__ = ["UNCATEGORIZED", "ImagePage", "ImageRepository"]
 
@@ -335,11 +335,11 @@ class ImageRepository:
 
     def get_graph(self, image_name: str) -> dict[str, Any] | None:
         """The executed graph stored in the PNG's ``invokeai_graph`` chunk."""
-        return extract(self._chunks(image_name)).graph
+        return json_chunk(self._chunks(image_name), "invokeai_graph")
 
     def get_workflow(self, image_name: str) -> dict[str, Any] | None:
         """The editor workflow stored in the PNG's ``invokeai_workflow`` chunk."""
-        return extract(self._chunks(image_name)).workflow
+        return json_chunk(self._chunks(image_name), "invokeai_workflow")
 
     # -- gallery ----------------------------------------------------------------------------
     def _where(
@@ -623,26 +623,6 @@ class ImageRepository:
                 zf.write(self.files.path(name), arcname=name)
         tmp.replace(dest)
         return dest
-
-    def import_folder(
-        self,
-        folder: str | Path,
-        *,
-        board_id: str | None = None,
-        recursive: bool = True,
-        batch_size: int = 64,
-    ) -> list[ImportResult]:
-        """Import PNGs made by InvokeAI, ComfyUI or A1111 (or none); one result per file.
-
-        Files are copied byte for byte (their own chunks stay). A file whose bytes are already
-        catalogued is reported as a duplicate; an unreadable one, or an image file in another
-        format, as an error with the reason. Other files are ignored.
-        """
-        from invoke_nb.catalog.importer import import_folder
-
-        return import_folder(
-            self, folder, board_id=board_id, recursive=recursive, batch_size=batch_size
-        )
 
     # -- consistency ------------------------------------------------------------------------
     def recover(self, *, full: bool = False) -> RecoveryReport:

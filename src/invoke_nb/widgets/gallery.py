@@ -401,7 +401,7 @@ class Gallery(MessageWidget):
         """
         import random
 
-        from invoke_nb.recall import set_seed
+        from invoke_nb.interchange.recall import set_seed
 
         seed = p.seed if p.seed is not None else random.randint(0, 2**32 - 1)
         graph = self.studio.recall(self._image(p.name))
