@@ -85,6 +85,32 @@ def test_search_equals_invokeai_search(library: tuple[FakeInvokeAIRoot, Catalog]
     assert found_some >= 15  # the queries do find images (and equally)
 
 
+def test_search_before_the_index_catches_up(
+    library: tuple[FakeInvokeAIRoot, Catalog], tmp_path: Path
+) -> None:
+    """An import that leaves the term index for later (``index=False``) still searches
+    exactly: rows above the watermark are checked as written, then indexed on catch-up."""
+    from invoke_nb.catalog import search
+
+    ia, _ = library
+    cat = Catalog(tmp_path / "deferred")
+    try:
+        import_invokeai(cat, ia.root, files="none", progress=False, index=False)
+        assert cat.sql("SELECT count(*) FROM image_terms").fetchall() == [(0,)]
+        for round_ in ("deferred", "caught up"):
+            for term in QUERIES:
+                names, total = invokeai_search(ia.db, term)
+                page = cat.images.list(
+                    search=term, category="general", starred_first=True, with_total=True
+                )
+                assert (page.names, page.total) == (names, total), (round_, term)
+            with cat.db.transaction() as db:
+                assert search.catch_up(db) in (60, 0)
+        assert cat.sql("SELECT count(*) FROM image_terms").fetchall()[0][0] > 60
+    finally:
+        cat.close()
+
+
 def invokeai_board_counts(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
     """Per board, InvokeAI's (image_count, asset_count): members that are not intermediates,
     in the general category / in the asset categories (control, mask, user, other)."""

@@ -165,7 +165,9 @@ def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:
     InvokeAI's rule: the query occurs, case-insensitively, in the metadata text or the
     creation time. Each word of the query must then be part of a word of the row's text, so
     the index finds every candidate; a query that is not one plain word is also checked as
-    written, on those candidates only. A query with no letters or digits is a scan.
+    written, on those candidates only. A query with no letters or digits is a scan. Rows
+    above the index's watermark (an import that left the index for later) are checked as
+    written too, so results are exact whether or not the index has caught up.
     """
     words = query_words(text)
     needle = text.lower()
@@ -174,6 +176,21 @@ def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:
         f"{text} LIKE ? ESCAPE '\\'" for text in (METADATA_TEXT, CREATED_TEXT, PROMPT_TEXT)
     )
     phrase = f"({phrase})"
+    cond, params = _indexed_condition(conn, words, needle, like, phrase)
+    mark = _watermark(conn)
+    if (
+        cond != phrase
+        and first(conn.execute("SELECT count(*) > 0 FROM images WHERE image_id > ?", [mark]))[0]
+    ):
+        # rows not indexed yet (an import that left the index for later): checked as written
+        cond = f"(({cond}) OR (image_id > ? AND {phrase}))"
+        params = [*params, mark, *[f"%{like}%"] * 3]
+    return cond, params
+
+
+def _indexed_condition(
+    conn: Any, words: list[str], needle: str, like: str, phrase: str
+) -> tuple[str, list[Any]]:
     if not words:
         return phrase, [f"%{like}%"] * 3
     ids: list[str] = []
