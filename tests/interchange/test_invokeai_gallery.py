@@ -85,13 +85,18 @@ def test_search_equals_invokeai_search(library: tuple[FakeInvokeAIRoot, Catalog]
     assert found_some >= 15  # the queries do find images (and equally)
 
 
+@pytest.mark.parametrize("chunk", [None, 16])
 def test_search_before_the_index_catches_up(
-    library: tuple[FakeInvokeAIRoot, Catalog], tmp_path: Path
+    library: tuple[FakeInvokeAIRoot, Catalog], tmp_path: Path, monkeypatch, chunk
 ) -> None:
     """An import that leaves the term index for later (``index=False``) still searches
-    exactly: rows above the watermark are checked as written, then indexed on catch-up."""
+    exactly: rows above the watermark are checked as written, then indexed on catch-up (in
+    Python for a few rows; set-based in runs of ``INDEX_CHUNK`` ids for many)."""
     from invoke_nb.catalog import search
 
+    if chunk:
+        monkeypatch.setattr(search, "SMALL_INSERT", 4)
+        monkeypatch.setattr(search, "INDEX_CHUNK", chunk)
     ia, _ = library
     cat = Catalog(tmp_path / "deferred")
     try:

@@ -84,6 +84,8 @@ def _watermark(conn: Any) -> int:
 
 
 SMALL_INSERT = 64
+INDEX_CHUNK = 65_536
+"""Image ids indexed per statement by a large catch-up (an import's): ~5 million postings."""
 """Up to this many new rows are split into words in Python: a set-based statement costs a few
 milliseconds to plan and run whatever the row count, which would cap single inserts near
 150/s; Python's regex splits one row's text in microseconds."""
@@ -107,7 +109,14 @@ def catch_up(conn: Any) -> int:
     top, n = first(
         conn.execute("SELECT max(image_id), count(*) FROM images WHERE image_id > ?", [mark])
     )
-    _index(conn, "image_id > ? AND image_id <= ?", [mark, top])
+    # in runs of INDEX_CHUNK ids, each sorted by term: memory stays bounded (one sort of all
+    # of a million images' words holds ~5 GiB) and a term's postings are still a few
+    # row-group ranges, one per run, for the zone maps to find
+    lo = mark
+    while lo < top:
+        hi = min(top, lo + INDEX_CHUNK)
+        _index(conn, "image_id > ? AND image_id <= ?", [lo, hi])
+        lo = hi
     conn.execute("UPDATE search_state SET indexed_upto = ?", [top])
     return int(n)
 

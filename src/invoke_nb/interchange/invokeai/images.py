@@ -294,8 +294,8 @@ def _board_members(conn: sqlite3.Connection, schema: Schema) -> pa.Table:
 
 
 IMPORT_MEMORY = "512MB"
-"""DuckDB's memory limit during an import: the term index build sorts ~60 words per image and
-would otherwise hold them all in RAM (5.7 GiB at 1M images); with the limit it spills."""
+"""DuckDB's memory limit during an import (row batches, the term index's sorted runs; see
+:data:`invoke_nb.catalog.search.INDEX_CHUNK`): DuckDB spills beyond it instead of growing."""
 
 
 @contextlib.contextmanager
