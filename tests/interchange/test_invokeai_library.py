@@ -288,3 +288,28 @@ def test_text_column_null_in_the_first_batch(tmp_path: Path, ia):
     assert [r[0] for r in rows] == names
     assert [r[1:3] for r in rows] == [(None, None)] * 5 + [("sess-9", "n1")]
     assert str(rows[-1][3]) == "2024-01-02 03:04:05.678000" and rows[0][3] is None
+
+
+def test_long_metadata_gets_the_memory_it_needs(tmp_path: Path, monkeypatch):
+    """A batch larger than the import's DuckDB memory limit (long metadata) raises the limit
+    instead of failing the import; every prompt arrives whole."""
+    import invoke_nb.interchange.invokeai.images as ia_images
+
+    monkeypatch.setattr(ia_images, "IMPORT_MEMORY", "8MB")
+    r = make_invokeai_root(tmp_path / "invokeai")
+    prompts = [f"{i} " + "a very long prompt " * 60_000 for i in range(4)]  # ~1.1 MB each
+    for i, p in enumerate(prompts):
+        r.add_image(
+            metadata={"positive_prompt": p, "seed": i},
+            created_at=f"2024-05-01 10:0{i}:00.000",
+            write_file=False,
+        )
+    cat = Catalog(tmp_path / "studio")
+    try:
+        report = import_invokeai(cat, r.root, files="none", models=False, progress=False)
+        assert report.added["images"] == 4
+        got = cat.sql("SELECT positive_prompt FROM images ORDER BY seed").fetchall()
+        assert [g[0] for g in got] == prompts
+    finally:
+        cat.close()
+        r.close()

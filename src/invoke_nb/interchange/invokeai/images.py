@@ -317,6 +317,25 @@ def _bulk_settings(catalog: Any) -> Iterator[None]:
             db.execute("CHECKPOINT")
 
 
+def _room_for(catalog: Any, batch: pa.Table) -> None:
+    """Raise DuckDB's memory limit for a large batch (long metadata): inserting a row group
+    holds a few times the batch's bytes (the JSON parsed, the columns written) besides DuckDB's
+    own ~64 MiB, and running out would fail the import."""
+    need = 4 * batch.nbytes + 64 * 2**20
+    with catalog.db.connection() as db:
+        current = db.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        if _bytes(current) < need:
+            db.execute(f"SET memory_limit = '{need // 2**20 + 1}MiB'")
+
+
+def _bytes(size: str) -> int:
+    """A size as DuckDB shows it (``'488.2 MiB'``) in bytes."""
+    number, unit = size.split()
+    scale = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+    scale |= {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+    return int(float(number) * scale[unit])
+
+
 def import_images(
     catalog: Any,
     conn: sqlite3.Connection,
@@ -341,6 +360,7 @@ def import_images(
         with _bulk_settings(catalog):
             for batch in reader:
                 n = batch.num_rows
+                _room_for(catalog, batch)
                 leave_out: list[str] = []
                 if files != "none":  # files first, for new images only; then their rows
                     with catalog.db.connection() as db:
@@ -358,10 +378,10 @@ def import_images(
                     db.register("_ia_batch", batch)
                     try:
                         row = db.execute(_INSERT_IMAGES, {"now": utcnow()}).fetchall()[0]
-                    finally:
-                        db.unregister("_ia_leave_out")
-                        db.unregister("_ia_boards")
-                        db.unregister("_ia_batch")
+                    finally:  # after a failed insert the transaction refuses even these:
+                        with contextlib.suppress(Exception):  # the insert's error surfaces
+                            for view in ("_ia_leave_out", "_ia_boards", "_ia_batch"):
+                                db.unregister(view)
                 del batch
                 added = int(row[0]) if row else 0
                 report.added["images"] += added
