@@ -213,7 +213,7 @@ def invokeai_library(args: argparse.Namespace) -> int:
     """Our gallery queries beside InvokeAI's services, on a library InvokeAI built."""
     import subprocess
 
-    from invoke_nb.catalog.invokeai_library import import_invokeai
+    from invoke_nb.interchange.invokeai import import_invokeai
 
     root = args.invokeai_root
     studio = args.studio or Path(tempfile.mkdtemp(prefix="catalog-bench-")) / "studio"

@@ -151,8 +151,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     folder = Path(args.path)
     if not folder.is_dir():
         raise UsageError(f"not a folder: {folder}")
+    from invoke_nb.interchange.importer import import_folder
+
     with _studio(args) as studio:
-        results = studio.catalog.images.import_folder(folder)
+        results = import_folder(studio.catalog.images, folder)
         counts: dict[str, int] = {}
         for r in results:
             counts[r.status] = counts.get(r.status, 0) + 1
@@ -164,7 +166,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_import_invokeai(args: argparse.Namespace) -> int:
     """Import a whole InvokeAI root: images, boards, workflows, style presets, models."""
-    from invoke_nb.catalog.invokeai_library import InvokeAILibraryError
+    from invoke_nb.interchange.invokeai import InvokeAILibraryError
 
     with _studio(args) as studio:
         try:

@@ -271,7 +271,7 @@ class Studio(Running, Generation, StudioViews):
         """The graph that made an image (ours, InvokeAI's, a PNG path, or a file object), with
         model references resolved to models installed here (by key, hash, then name and
         base). ``model`` stands in for old metadata (InvokeAI 2.x ``Dream``) that names none."""
-        from invoke_nb.recall import recall_graph
+        from invoke_nb.interchange.recall import recall_graph
 
         return recall_graph(self, image, model=model)
 
@@ -280,7 +280,7 @@ class Studio(Running, Generation, StudioViews):
     ) -> StudioImage:
         """Generate an image again from its graph; ``seed`` changes the seed. An image made by
         InvokeAI 6.x with the same model re-generates pixel for pixel."""
-        from invoke_nb.recall import set_seed
+        from invoke_nb.interchange.recall import set_seed
 
         g = self.recall(image, model=model)
         if seed is not None:
@@ -301,8 +301,8 @@ class Studio(Running, Generation, StudioViews):
         (registered in place). Never writes to the InvokeAI root; a second run adds nothing;
         an interrupted run continues where it stopped. ``files``: "link" (hard links, copies
         across file systems), "copy" or "none" (records only). Returns an
-        :class:`~invoke_nb.catalog.invokeai_library.InvokeAIImportReport` (print it)."""
-        from invoke_nb.catalog.invokeai_library import BATCH_ROWS, import_invokeai
+        :class:`~invoke_nb.interchange.invokeai.InvokeAIImportReport` (print it)."""
+        from invoke_nb.interchange.invokeai import BATCH_ROWS, import_invokeai
 
         self._check_open()
         return import_invokeai(

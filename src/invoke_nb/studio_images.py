@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from invoke_nb.catalog.errors import NotFoundError
 from invoke_nb.catalog.images import UNCATEGORIZED
 from invoke_nb.catalog.records import BoardRecord, ImageRecord, ImportResult
+from invoke_nb.interchange.importer import import_folder
 
 if TYPE_CHECKING:
     from invoke_nb.studio import Studio, StudioImage
@@ -243,7 +244,7 @@ class StudioImages:
         if not folder.is_dir():
             raise NotADirectoryError(f"import_folder: {folder} is not a folder")
         board_id = None if board is None else self._boards.board_id(board)
-        results = self._repo.import_folder(folder, board_id=board_id, recursive=recursive)
+        results = import_folder(self._repo, folder, board_id=board_id, recursive=recursive)
         summary = ImportSummary(results=results)
         for r in results:
             if r.status == "imported" and r.image_name:

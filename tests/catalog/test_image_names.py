@@ -10,7 +10,7 @@ from PIL import Image
 
 from invoke_nb.catalog import Catalog
 from invoke_nb.catalog.errors import InvalidImageNameError
-from invoke_nb.catalog.pngmeta import build_pnginfo
+from invoke_nb.catalog.pngchunks import build_pnginfo
 
 
 def outside_png(cat: Catalog) -> Path:

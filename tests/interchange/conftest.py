@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parents[1] / "catalog"))  # catalog_data: test images
 from invokeai_root import FIXTURES, REFERENCE_PNGS, SCHEMA_4, SCHEMA_6  # noqa: F401
 from reference_model import REFERENCE_HASH, build_reference_sd1
 
@@ -35,6 +36,16 @@ def invokeai_weights(reference_model: Path) -> Path:
 
     assert model_hash(reference_model) == REFERENCE_HASH
     return reference_model
+
+
+@pytest.fixture
+def cat(tmp_path: Path) -> Iterator[object]:
+    """A fresh catalog per test."""
+    from invoke_nb.catalog import Catalog
+
+    c = Catalog(tmp_path / "studio", busy_timeout=10.0)
+    yield c
+    c.close()
 
 
 @pytest.fixture

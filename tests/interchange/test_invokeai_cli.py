@@ -9,8 +9,8 @@ import pytest
 from invokeai_root import make_invokeai_root
 
 from invoke_nb.catalog import Catalog
-from invoke_nb.catalog.invokeai_library import MAX_SKIPPED_DETAILS, InvokeAIImportReport
 from invoke_nb.cli import build_parser, main
+from invoke_nb.interchange.invokeai import MAX_SKIPPED_DETAILS, InvokeAIImportReport
 
 
 def test_root_is_accepted_after_the_command(tmp_path: Path) -> None:

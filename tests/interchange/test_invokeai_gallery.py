@@ -14,7 +14,7 @@ import pytest
 from invokeai_root import FakeInvokeAIRoot, make_invokeai_root
 
 from invoke_nb.catalog import Catalog
-from invoke_nb.catalog.invokeai_library import import_invokeai
+from invoke_nb.interchange.invokeai import import_invokeai
 
 WORDS = ["red", "castle", "redwood", "cat", "catalog", "blue", "lighthouse", "fog", "85mm"]
 MODELS = [("Juggernaut XL v9", "sdxl"), ("DreamShaper 8", "sd-1")]
@@ -83,6 +83,37 @@ def test_search_equals_invokeai_search(library: tuple[FakeInvokeAIRoot, Catalog]
         assert (page.names, page.total) == (names, total), term
         found_some += total > 0
     assert found_some >= 15  # the queries do find images (and equally)
+
+
+@pytest.mark.parametrize("chunk", [None, 16])
+def test_search_before_the_index_catches_up(
+    library: tuple[FakeInvokeAIRoot, Catalog], tmp_path: Path, monkeypatch, chunk
+) -> None:
+    """An import that leaves the term index for later (``index=False``) still searches
+    exactly: rows above the watermark are checked as written, then indexed on catch-up (in
+    Python for a few rows; set-based in runs of ``INDEX_CHUNK`` ids for many)."""
+    from invoke_nb.catalog import search
+
+    if chunk:
+        monkeypatch.setattr(search, "SMALL_INSERT", 4)
+        monkeypatch.setattr(search, "INDEX_CHUNK", chunk)
+    ia, _ = library
+    cat = Catalog(tmp_path / "deferred")
+    try:
+        import_invokeai(cat, ia.root, files="none", progress=False, index=False)
+        assert cat.sql("SELECT count(*) FROM image_terms").fetchall() == [(0,)]
+        for round_ in ("deferred", "caught up"):
+            for term in QUERIES:
+                names, total = invokeai_search(ia.db, term)
+                page = cat.images.list(
+                    search=term, category="general", starred_first=True, with_total=True
+                )
+                assert (page.names, page.total) == (names, total), (round_, term)
+            with cat.db.transaction() as db:
+                assert search.catch_up(db) in (60, 0)
+        assert cat.sql("SELECT count(*) FROM image_terms").fetchall()[0][0] > 60
+    finally:
+        cat.close()
 
 
 def invokeai_board_counts(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:

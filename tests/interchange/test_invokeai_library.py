@@ -14,7 +14,7 @@ from PIL import Image
 from reference_model import REFERENCE_HASH
 
 from invoke_nb.catalog import Catalog
-from invoke_nb.catalog.invokeai_library import InvokeAILibraryError, import_invokeai
+from invoke_nb.interchange.invokeai import InvokeAILibraryError, import_invokeai
 from invoke_nb.testing.pixels import assert_pixels_close
 
 WORKFLOW = {
@@ -205,11 +205,9 @@ def test_rows_only(tmp_path: Path, ia):
     assert not any((tmp_path / "studio" / "images").glob("*.png"))
 
 
-def test_batches_built_from_several_pieces(tmp_path: Path, ia, monkeypatch):
-    """A batch file is written by SQLite in pieces; rows, boards and rowid order survive."""
-    import invoke_nb.catalog.invokeai_library as library
-
-    monkeypatch.setattr(library, "_PIECE_ROWS", 2)
+def test_batches_recut_from_the_readers_batches(tmp_path: Path, ia):
+    """Batches are re-cut from the driver's Arrow batches (the typed first row left out);
+    rows, boards and rowid order survive."""
     cat = Catalog(tmp_path / "studio")
     calls = []
     report = import_invokeai(
@@ -268,3 +266,50 @@ def test_cli(tmp_path: Path, ia, capsys):
     assert "images         added        5" in out and "missing file" in out
     assert main(["--root", str(studio_root), "import-invokeai", str(tmp_path / "nope")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_text_column_null_in_the_first_batch(tmp_path: Path, ia):
+    """A text column NULL in every row of the driver's first batch and set in a later one
+    (the Arrow reader types columns from its first batch) comes in as text, exactly."""
+    names = [r[0] for r in ia.db.execute("SELECT image_name FROM images ORDER BY rowid")]
+    ia.db.execute("UPDATE images SET session_id = NULL, node_id = NULL, deleted_at = NULL")
+    ia.db.execute(
+        "UPDATE images SET session_id = 'sess-9', node_id = 'n1', deleted_at = "
+        "'2024-01-02 03:04:05.678' WHERE image_name = ?",
+        [names[-1]],
+    )
+    ia.db.commit()
+    cat = Catalog(tmp_path / "studio")
+    report = import_invokeai(cat, ia.root, files="none", models=False, batch_size=2, progress=False)
+    assert report.added["images"] == 6
+    rows = cat.sql(
+        "SELECT image_name, session_id, node_id, deleted_at FROM images ORDER BY image_id"
+    ).fetchall()
+    assert [r[0] for r in rows] == names
+    assert [r[1:3] for r in rows] == [(None, None)] * 5 + [("sess-9", "n1")]
+    assert str(rows[-1][3]) == "2024-01-02 03:04:05.678000" and rows[0][3] is None
+
+
+def test_long_metadata_gets_the_memory_it_needs(tmp_path: Path, monkeypatch):
+    """A batch larger than the import's DuckDB memory limit (long metadata) raises the limit
+    instead of failing the import; every prompt arrives whole."""
+    import invoke_nb.interchange.invokeai.images as ia_images
+
+    monkeypatch.setattr(ia_images, "IMPORT_MEMORY", "8MB")
+    r = make_invokeai_root(tmp_path / "invokeai")
+    prompts = [f"{i} " + "a very long prompt " * 60_000 for i in range(4)]  # ~1.1 MB each
+    for i, p in enumerate(prompts):
+        r.add_image(
+            metadata={"positive_prompt": p, "seed": i},
+            created_at=f"2024-05-01 10:0{i}:00.000",
+            write_file=False,
+        )
+    cat = Catalog(tmp_path / "studio")
+    try:
+        report = import_invokeai(cat, r.root, files="none", models=False, progress=False)
+        assert report.added["images"] == 4
+        got = cat.sql("SELECT positive_prompt FROM images ORDER BY seed").fetchall()
+        assert [g[0] for g in got] == prompts
+    finally:
+        cat.close()
+        r.close()

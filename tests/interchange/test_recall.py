@@ -10,7 +10,7 @@ import pytest
 from invokeai_root import REFERENCE_PNGS
 from PIL import Image, PngImagePlugin
 
-from invoke_nb.recall import RecallError, RecallWarning, normalize_graph
+from invoke_nb.interchange.recall import RecallError, RecallWarning, normalize_graph
 
 
 def _graph(png: Path = REFERENCE_PNGS[0]) -> dict:

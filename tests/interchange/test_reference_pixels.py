@@ -22,8 +22,8 @@ from invokeai_root import REFERENCE_PNGS
 from PIL import Image
 from reference_model import REFERENCE_HASH
 
+from invoke_nb.interchange.recall import RecallError
 from invoke_nb.models.hashing import model_hash
-from invoke_nb.recall import RecallError
 from invoke_nb.testing.pixels import assert_pixels_close, pixel_diff
 
 SCHEDULERS = ("ddim", "dpmpp_sde_k", "euler", "euler_a")

@@ -59,6 +59,7 @@ from invoke_nb.catalog.files import RecoveryReport
 from invoke_nb.catalog.images import UNCATEGORIZED, ImagePage
 from invoke_nb.catalog.migrations import LATEST_VERSION
 from invoke_nb.catalog.models import DuckDBModelRecordStore
+from invoke_nb.catalog.query import ImageQuery
 from invoke_nb.catalog.records import (
     BoardRecord,
     ImageRecord,
@@ -82,6 +83,7 @@ __all__ = [
     "DuckDBModelRecordStore",
     "ImageFileError",
     "ImagePage",
+    "ImageQuery",
     "ImageRecord",
     "ImportResult",
     "InvalidImageNameError",

@@ -12,11 +12,11 @@ import contextlib
 import json
 import uuid
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -39,20 +39,21 @@ from invoke_nb.catalog.gallery import (
     encode_cursor,
     placeholders,
 )
-from invoke_nb.catalog.pngmeta import (
+from invoke_nb.catalog.pngchunks import (
     build_pnginfo,
     columns_from_metadata,
     dumps,
-    extract,
     graph_hash,
+    json_chunk,
     read_text_chunks,
 )
-from invoke_nb.catalog.records import ImageRecord, ImportResult, to_db_time, utcnow
+from invoke_nb.catalog.query import UNCATEGORIZED, ImageQuery, Order
+from invoke_nb.catalog.records import ImageRecord, to_db_time, utcnow
 
-__all__ = ["UNCATEGORIZED", "ImagePage", "ImageRepository"]
+T = TypeVar("T")
 
-UNCATEGORIZED = "none"
-"""Pass as ``board_id`` to list images on no board (InvokeAI's name for it)."""
+__all__ = ["UNCATEGORIZED", "ImagePage", "ImageQuery", "ImageRepository", "Order"]
+
 
 COLUMNS: tuple[str, ...] = tuple(ImageRecord.model_fields)
 _COLS = ", ".join(COLUMNS)
@@ -71,7 +72,6 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 }
 ARROW_SCHEMA = pa.schema([(c, _ARROW_TYPES.get(c, pa.string())) for c in COLUMNS])
 
-Order = Literal["newest", "oldest"]
 _DEFAULTS: dict[str, Any] = {
     "image_origin": "internal",
     "image_category": "general",
@@ -335,134 +335,74 @@ class ImageRepository:
 
     def get_graph(self, image_name: str) -> dict[str, Any] | None:
         """The executed graph stored in the PNG's ``invokeai_graph`` chunk."""
-        return extract(self._chunks(image_name)).graph
+        return json_chunk(self._chunks(image_name), "invokeai_graph")
 
     def get_workflow(self, image_name: str) -> dict[str, Any] | None:
         """The editor workflow stored in the PNG's ``invokeai_workflow`` chunk."""
-        return extract(self._chunks(image_name)).workflow
+        return json_chunk(self._chunks(image_name), "invokeai_workflow")
 
     # -- gallery ----------------------------------------------------------------------------
-    def _where(
-        self,
-        conn: Any,
-        *,
-        board_id: str | None,
-        starred: bool | None,
-        model: str | None,
-        base: str | None,
-        search: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        is_intermediate: bool | None,
-        category: str | Sequence[str] | None,
-    ) -> tuple[list[str], list[Any]]:
-        where: list[str] = ["deleted_at IS NULL"]
-        params: list[Any] = []
-        if board_id == UNCATEGORIZED:
-            where.append("board_id IS NULL")
-        elif board_id is not None:
-            where.append("board_id = ?")
-            params.append(board_id)
-        if starred is not None:
-            where.append("starred = ?")
-            params.append(starred)
-        if model is not None:
-            where.append("(model_name = ? OR model_key = ?)")
-            params += [model, model]
-        if base is not None:
-            where.append("model_base = ?")
-            params.append(base)
-        if search:
-            cond, args = term_index.search_condition(conn, search)
-            where.append(cond)
-            params += args
-        if since is not None:
-            where.append("created_at >= ?")
-            params.append(to_db_time(since))
-        if until is not None:
-            where.append("created_at < ?")
-            params.append(to_db_time(until))
-        if is_intermediate is not None:
-            where.append("is_intermediate = ?")
-            params.append(is_intermediate)
-        if category is not None:
-            cats = [category] if isinstance(category, str) else list(category)
-            where.append(f"image_category IN ({placeholders(len(cats))})")
-            params += cats
-        return where, params
-
-    def list(
-        self,
-        *,
-        board_id: str | None = None,
-        starred: bool | None = None,
-        starred_first: bool = False,
-        model: str | None = None,
-        base: str | None = None,
-        search: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        is_intermediate: bool | None = False,
-        category: str | Sequence[str] | None = None,
-        order: Order = "newest",
-        limit: int = 100,
-        offset: int = 0,
-        cursor: str | None = None,
-        with_total: bool = False,
-    ) -> ImagePage:
-        """A gallery page (with ``with_total``, also how many images match, from the same
-        snapshot as the page).
-
-        ``board_id``: None for every board, ``"none"`` (:data:`UNCATEGORIZED`) for images on no
-        board. ``model`` matches a model name or key, ``base`` a model base (``sd-1``, ``sdxl``).
-        ``search``: words that must all occur (as parts of words, case-insensitively) in the
-        prompts, model name or scheduler; found through the term index (see
-        :mod:`invoke_nb.catalog.search`). ``since``/``until``
-        bound ``created_at`` (half-open). Use ``cursor=page.next_cursor`` for the next page
-        (cheap at any depth) or ``offset`` (cost grows with depth).
-        """
-        if order not in ("newest", "oldest"):
-            raise ValueError(f"order must be 'newest' or 'oldest', not {order!r}")
-        if limit < 1 or offset < 0:
-            raise ValueError(f"limit must be >= 1 and offset >= 0 (got {limit}, {offset})")
-        filters = dict(
-            board_id=board_id,
-            starred=starred,
-            model=model,
-            base=base,
-            search=search,
-            since=since,
-            until=until,
-            is_intermediate=is_intermediate,
-            category=category,
-        )
-        desc = order == "newest"
-        after = decode_cursor(cursor) if cursor is not None else None
-        total = None
-        with self._db.transaction() as conn:  # one snapshot for the keys, rows and total
-            where, params = self._where(conn, **filters)
-            plain = bool(search)  # the term index leaves few rows: sort them at once
-            if starred_first:
-                keys = self.planner.starred_first_keys(
-                    conn, where, params, desc, offset, limit + 1, after, plain
-                )
-            else:
-                keys = self.planner.window_keys(
-                    conn, where, params, desc, offset, limit + 1, after, plain
-                )
-            rows = self._rows_for_keys(conn, keys[:limit])
-            if with_total:
-                total = self._count(conn, where, params)
-        items = [rows[k[2]] for k in keys[:limit]]
+    def list(self, query: ImageQuery | None = None, **filters: Any) -> ImagePage:
+        """A gallery page: ``query`` or its fields as keywords (see :class:`ImageQuery`:
+        board, starred, starred_first, search, order, category, model, base, since, until,
+        is_intermediate, offset, limit, cursor, with_total). With ``with_total`` the page
+        also says how many images match, from the same snapshot as the page."""
+        q = _query(query, filters)
+        keys, total, rows = self._keys(q, self._rows_for_keys)
+        items = [rows[k[2]] for k in keys[: q.limit]]
         next_cursor = None
-        if len(keys) > limit and items:
+        if len(keys) > q.limit and items:
             last = items[-1]
             next_cursor = encode_cursor(
-                last.starred if starred_first else None, last.created_at, last.image_name
+                last.starred if q.starred_first else None, last.created_at, last.image_name
             )
         return ImagePage(
-            items=items, next_cursor=next_cursor, offset=offset, limit=limit, total=total
+            items=items, next_cursor=next_cursor, offset=q.offset, limit=q.limit, total=total
         )
+
+    def page_arrow(
+        self, query: ImageQuery, columns: Sequence[str] = ("image_name",)
+    ) -> tuple[pa.Table, int | None]:
+        """A gallery page as an Arrow table straight from DuckDB (``columns`` of ``images``,
+        in page order; ``created_at`` as ISO text), and the total when ``with_total``."""
+        bad = set(columns) - set(COLUMNS)
+        if bad:
+            raise ValueError(f"not image columns: {sorted(bad)}")
+        cols = ", ".join(
+            "strftime(created_at, '%Y-%m-%dT%H:%M:%S.%f') AS created_at" if c == "created_at" else c
+            for c in columns
+        )
+
+        def fetch(conn: Any, keys: list[tuple[Any, ...]]) -> pa.Table:
+            if not keys:
+                return conn.sql(f"SELECT {cols} FROM images LIMIT 0").to_arrow_table()
+            marks = ", ".join(f"(?, {i})" for i in range(len(keys)))
+            sql = (
+                f"SELECT {cols} FROM images JOIN (VALUES {marks}) AS k(rid, pos) "
+                "ON images.rowid = k.rid ORDER BY k.pos"
+            )
+            return conn.sql(sql, params=[k[0] for k in keys]).to_arrow_table()
+
+        _, total, table = self._keys(query, fetch)
+        return table, total
+
+    def _keys(
+        self, q: ImageQuery, fetch: Callable[[Any, list[tuple[Any, ...]]], T]
+    ) -> tuple[list[tuple[Any, ...]], int | None, T]:
+        """Sort keys of a page (one more than ``limit``, to tell whether more follow), the
+        total when asked, and ``fetch(conn, keys)`` of the page's keys, from one snapshot."""
+        desc = q.order == "newest"
+        after = decode_cursor(q.cursor) if q.cursor is not None else None
+        total = None
+        with self._db.transaction() as conn:  # one snapshot for the keys and the total
+            where, params = q.where(conn)
+            plain = bool(q.search)  # the term index leaves few rows: sort them at once
+            find = self.planner.starred_first_keys if q.starred_first else self.planner.window_keys
+            keys = find(conn, where, params, desc, q.offset, q.limit + 1, after, plain)
+            if q.with_total:
+                total = self._count(conn, where, params)
+            out = fetch(conn, keys[: q.limit])
+        return keys, total, out
 
     @staticmethod
     def _rows_for_keys(conn: Any, keys: list[tuple[Any, ...]]) -> dict[str, ImageRecord]:
@@ -480,33 +420,11 @@ class ImageRepository:
         rows = conn.execute(f"SELECT {_COLS} FROM images WHERE {where}", args).fetchall()
         return {r[0]: _row_to_record(COLUMNS, r) for r in rows}
 
-    def count(
-        self,
-        *,
-        board_id: str | None = None,
-        starred: bool | None = None,
-        model: str | None = None,
-        base: str | None = None,
-        search: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        is_intermediate: bool | None = False,
-        category: str | Sequence[str] | None = None,
-    ) -> int:
-        """How many images match (same filters as :meth:`list`)."""
-        filters = dict(
-            board_id=board_id,
-            starred=starred,
-            model=model,
-            base=base,
-            search=search,
-            since=since,
-            until=until,
-            is_intermediate=is_intermediate,
-            category=category,
-        )
+    def count(self, query: ImageQuery | None = None, **filters: Any) -> int:
+        """How many images match (the filters of :meth:`list`; paging fields are ignored)."""
+        q = _query(query, filters)
         with self._db.transaction() as conn:
-            return self._count(conn, *self._where(conn, **filters))
+            return self._count(conn, *q.where(conn))
 
     @staticmethod
     def _count(conn: Any, where: list[str], params: list[Any]) -> int:
@@ -624,26 +542,6 @@ class ImageRepository:
         tmp.replace(dest)
         return dest
 
-    def import_folder(
-        self,
-        folder: str | Path,
-        *,
-        board_id: str | None = None,
-        recursive: bool = True,
-        batch_size: int = 64,
-    ) -> list[ImportResult]:
-        """Import PNGs made by InvokeAI, ComfyUI or A1111 (or none); one result per file.
-
-        Files are copied byte for byte (their own chunks stay). A file whose bytes are already
-        catalogued is reported as a duplicate; an unreadable one, or an image file in another
-        format, as an error with the reason. Other files are ignored.
-        """
-        from invoke_nb.catalog.importer import import_folder
-
-        return import_folder(
-            self, folder, board_id=board_id, recursive=recursive, batch_size=batch_size
-        )
-
     # -- consistency ------------------------------------------------------------------------
     def recover(self, *, full: bool = False) -> RecoveryReport:
         """Finish/undo interrupted saves; with ``full``, also list records without files and
@@ -656,3 +554,12 @@ class ImageRepository:
             report.missing_files = sorted(in_db - on_disk)
             report.untracked_files = sorted(on_disk - in_db)
         return report
+
+
+def _query(query: ImageQuery | None, filters: dict[str, Any]) -> ImageQuery:
+    """The query of a call: an :class:`ImageQuery`, or keywords naming its fields."""
+    if query is None:
+        return ImageQuery(**filters)
+    if filters:
+        return query.model_copy(update=ImageQuery(**filters).model_dump(exclude_unset=True))
+    return query

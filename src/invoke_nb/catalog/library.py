@@ -8,7 +8,7 @@ from typing import Any
 
 from invoke_nb.catalog.connection import Database, first
 from invoke_nb.catalog.errors import NotFoundError
-from invoke_nb.catalog.pngmeta import dumps
+from invoke_nb.catalog.pngchunks import dumps
 from invoke_nb.catalog.records import StylePresetRecord, WorkflowRecord, utcnow
 
 __all__ = ["ClientStateRepository", "StylePresetRepository", "WorkflowRepository"]

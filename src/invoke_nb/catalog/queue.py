@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from invoke_nb.catalog.connection import Database, first, pid_alive
 from invoke_nb.catalog.errors import NotFoundError
-from invoke_nb.catalog.pngmeta import dumps
+from invoke_nb.catalog.pngchunks import dumps
 from invoke_nb.catalog.records import QueueItem, QueueStatus, utcnow
 
 __all__ = ["TERMINAL", "QueueRepository", "new_owner", "owner_alive", "release_owner"]

@@ -12,16 +12,18 @@ turns it into :class:`~invoke_nb.studio.StudioImage` objects. The queue's ``imag
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import traitlets
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from invoke_nb.catalog.images import UNCATEGORIZED
-from invoke_nb.widgets.arrow import records_to_ipc
+from invoke_nb.catalog.query import UNCATEGORIZED, ImageQuery
+from invoke_nb.widgets.arrow import table_to_ipc
 from invoke_nb.widgets.imaging import encode_image
 from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
@@ -47,22 +49,72 @@ PAGE_SCHEMA = pa.schema(
     ]
 )
 """Columns of a gallery page as the browser reads them (extension/src/widgets/gallery)."""
+PAGE_COLUMNS = tuple(PAGE_SCHEMA.names[:-2])  # from DuckDB; the thumbnail columns from disk
 
 MAX_PAGE = 500
 PREVIEW_INTERVAL = 0.1  # seconds between progress previews sent to the browser
 
 
-class Filter(Params):
-    board: str = ""
-    starred: bool = False
-    search: str = ""
-    order: Literal["newest", "oldest"] = "newest"
-    starred_first: bool = False
+FILTER_TRAITS = ("board", "starred", "search", "order", "starred_first")
+"""The :class:`ImageQuery` fields the gallery keeps as traits (shared with the browser)."""
 
 
-class PageParams(Filter):
-    offset: int = Field(0, ge=0)
+class GalleryQuery(ImageQuery):
+    """A page request: an :class:`ImageQuery` as the browser sends it (its star toggle off
+    means no star filter; blank board and search mean none), at most :data:`MAX_PAGE` rows.
+    ``extension/src/widgets/gallery/query.ts`` is generated from this class
+    (:func:`query_typescript`; a test checks the file)."""
+
     limit: int = Field(100, ge=1, le=MAX_PAGE)
+
+    @field_validator("starred", mode="before")
+    @classmethod
+    def _toggle(cls, value: Any) -> Any:
+        return None if value is False else value
+
+
+def _ts_type(schema: dict[str, Any]) -> str:
+    """A TypeScript type for a JSON-schema fragment of :class:`GalleryQuery`'s fields."""
+    if "anyOf" in schema:
+        return " | ".join(_ts_type(s) for s in schema["anyOf"])
+    if "enum" in schema:
+        return " | ".join(json.dumps(v) for v in schema["enum"])
+    kind = schema.get("type")
+    if kind == "array":
+        return f"{_ts_type(schema['items'])}[]"
+    return {"string": "string", "boolean": "boolean", "integer": "number", "null": "null"}[kind]
+
+
+def query_typescript() -> str:
+    """The text of ``extension/src/widgets/gallery/query.ts``: :class:`GalleryQuery` as
+    TypeScript, the trait fields required (the browser always sends them), the rest optional."""
+    props = GalleryQuery.model_json_schema(by_alias=False)["properties"]
+    lines = [
+        "// Generated from invoke_nb.widgets.gallery.GalleryQuery by query_typescript(); do not",
+        "// edit. tests/widgets/test_gallery_query.py checks it; to regenerate:",
+        "//   python -c 'from invoke_nb.widgets.gallery import write_query_typescript as w; w()'",
+        "",
+        '/** The filters the gallery keeps as traits (board: an id, "none" for no board,',
+        ' * "" for every board; starred false: no star filter). */',
+        "export interface GalleryFilter {",
+        *[f"  {k}: {_ts_type(props[k])};" for k in FILTER_TRAITS],
+        "}",
+        "",
+        "/** A page request: the filters, the slice and the catalog's other filters. */",
+        "export interface GalleryQuery extends GalleryFilter {",
+        *[f"  {k}?: {_ts_type(v)};" for k, v in props.items() if k not in FILTER_TRAITS],
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+QUERY_TS = Path(__file__).resolve().parents[3] / "extension/src/widgets/gallery/query.ts"
+
+
+def write_query_typescript(path: Path = QUERY_TS) -> None:
+    """Write :func:`query_typescript` into the front end's sources (a checkout, not a wheel)."""
+    path.write_text(query_typescript(), encoding="utf-8")
 
 
 class Names(Params):
@@ -154,15 +206,9 @@ class Gallery(MessageWidget):
         )
 
     def _prefill(self) -> None:
-        f = Filter(
-            board=self.board,
-            starred=self.starred,
-            search=self.search,
-            order=self.order,
-            starred_first=self.starred_first,
-        )
-        reply = self._page(PageParams(**f.model_dump(), limit=min(self.page_size, MAX_PAGE)), [])
-        self._first_page_meta = {"filter": f.model_dump(), **reply.result}
+        traits = {k: getattr(self, k) for k in FILTER_TRAITS}
+        reply = self._page(GalleryQuery(**traits, limit=min(self.page_size, MAX_PAGE)), [])
+        self._first_page_meta = {"filter": traits, **reply.result}
         self._first_page = bytes(reply.buffers[0])
 
     def _drop_first_page(self) -> None:
@@ -230,13 +276,6 @@ class Gallery(MessageWidget):
         self._subs = []
         super().close()
 
-    def _filter_kwargs(self, f: Filter) -> dict[str, Any]:
-        return {
-            "board_id": f.board or None,
-            "starred": True if f.starred else None,
-            "search": f.search.strip() or None,
-        }
-
     def _image(self, name: str) -> StudioImage:
         return self.studio.image(name)  # NotFoundError (a LookupError) names the image
 
@@ -266,49 +305,33 @@ class Gallery(MessageWidget):
             self.send_event("preview_done", {"item_id": payload.get("item_id")})
 
     # -- browser requests ---------------------------------------------------------------------
-    @handler("page", PageParams)
-    def _page(self, p: PageParams, _b: list[bytes]) -> Reply:
+    @handler("page", GalleryQuery)
+    def _page(self, q: GalleryQuery, _b: list[bytes]) -> Reply:
+        """A page as one Arrow buffer: the rows as DuckDB gives them, plus the thumbnails'
+        WebP bytes from disk; the total from the page's snapshot."""
         images = self.studio.catalog.images
-        kw = self._filter_kwargs(p)
-        total = images.count(**kw)
-        page = images.list(
-            **kw, order=p.order, starred_first=p.starred_first, offset=p.offset, limit=p.limit
-        )
-        rows: list[dict[str, Any]] = []
-        for r in page.items:
+        search = q.search.strip() if q.search else None  # a search box's stray spaces
+        q = q.model_copy(update={"with_total": True, "search": search or None})
+        table, total = images.page_arrow(q, PAGE_COLUMNS)
+        thumbs: list[bytes] = []
+        for name in table.column("image_name").to_pylist():
             try:
-                thumb = images.files.thumbnail_path(r.image_name).read_bytes()
+                thumbs.append(images.files.thumbnail_path(name).read_bytes())
             except (FileNotFoundError, ValueError):  # ValueError: a row with an unsafe name
-                thumb = b""
-            rows.append(
-                {
-                    "image_name": r.image_name,
-                    "width": r.width,
-                    "height": r.height,
-                    "starred": r.starred,
-                    "board_id": r.board_id,
-                    "positive_prompt": r.positive_prompt,
-                    "model_name": r.model_name,
-                    "seed": r.seed,
-                    "created_at": r.created_at.isoformat(),
-                    "has_thumbnail": bool(thumb),
-                    "thumbnail": thumb,
-                }
-            )
-        table = records_to_ipc(rows, PAGE_SCHEMA)
-        return Reply({"offset": p.offset, "count": len(rows), "total": total}, [table])
+                thumbs.append(b"")
+        table = table.append_column("has_thumbnail", pa.array([bool(t) for t in thumbs]))
+        table = table.append_column("thumbnail", pa.array(thumbs, pa.binary()))
+        ipc = table_to_ipc(table.cast(PAGE_SCHEMA))
+        return Reply({"offset": q.offset, "count": table.num_rows, "total": total}, [ipc])
 
-    @handler("names", PageParams)
-    def _names(self, p: PageParams, _b: list[bytes]) -> list[str]:
+    @handler("names", GalleryQuery)
+    def _names(self, q: GalleryQuery, _b: list[bytes]) -> list[str]:
         """Image names of a range (shift-click over rows the browser has not loaded)."""
-        page = self.studio.catalog.images.list(
-            **self._filter_kwargs(p),
-            order=p.order,
-            starred_first=p.starred_first,
-            offset=p.offset,
-            limit=p.limit,
+        search = q.search.strip() if q.search else None
+        table, _ = self.studio.catalog.images.page_arrow(
+            q.model_copy(update={"search": search or None})
         )
-        return page.names
+        return table.column("image_name").to_pylist()
 
     @handler("boards")
     def _boards(self, _p: Params, _b: list[bytes]) -> dict[str, Any]:
@@ -388,7 +411,7 @@ class Gallery(MessageWidget):
         """
         import random
 
-        from invoke_nb.recall import set_seed
+        from invoke_nb.interchange.recall import set_seed
 
         seed = p.seed if p.seed is not None else random.randint(0, 2**32 - 1)
         graph = self.studio.recall(self._image(p.name))

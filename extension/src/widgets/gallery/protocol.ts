@@ -1,12 +1,9 @@
 /** The gallery's side of the kernel boundary (mirrors invoke_nb/widgets/gallery.py). */
 
-export interface Filter {
-  board: string;
-  starred: boolean;
-  search: string;
-  order: "newest" | "oldest";
-  starred_first: boolean;
-}
+import type { GalleryFilter, GalleryQuery } from "./query";
+
+/** The gallery's filters, generated from GalleryQuery in gallery.py (see query.ts). */
+export type Filter = GalleryFilter;
 
 /** One row of a page's Arrow table (PAGE_SCHEMA in gallery.py). */
 export interface ImageRow {
@@ -64,8 +61,8 @@ export interface Detail {
 type Names = { names: string[] };
 
 export type Methods = {
-  page: [Filter & { offset: number; limit: number }, { offset: number; count: number; total: number }];
-  names: [Filter & { offset: number; limit: number }, string[]];
+  page: [GalleryQuery, { offset: number; count: number; total: number }];
+  names: [GalleryQuery, string[]];
   boards: [Record<string, never>, Boards];
   create_board: [{ name: string }, { board_id: string; board_name: string }];
   star: [Names & { starred: boolean }, { changed: number }];

@@ -1,11 +1,7 @@
-"""PNG text metadata: write InvokeAI's chunks, read InvokeAI / ComfyUI / A1111 ones.
+"""PNG text metadata of other tools: recognise who wrote a PNG's chunks and normalise them.
 
-InvokeAI stores three text chunks in its PNGs: ``invokeai_metadata`` (the flat core-metadata
-dict: positive_prompt, negative_prompt, seed, steps, cfg_scale, scheduler, width, height,
-model {key, hash, name, base, type}, ...), ``invokeai_graph`` (the executed graph: ``{"id",
-"nodes": {id: node}, "edges": [{"source": {"node_id", "field"}, "destination": {...}}]}``) and
-``invokeai_workflow`` (the editor workflow JSON). We write the same keys and shapes as compact
-JSON, so each tool recalls the other's images.
+InvokeAI's own three chunks (``invokeai_metadata``, ``invokeai_graph``, ``invokeai_workflow``)
+are the catalog's format too (:mod:`invoke_nb.catalog.pngchunks` writes them).
 
 Foreign images are normalised to that metadata shape, so the catalog's columns are filled the
 same way whatever made the image:
@@ -18,55 +14,17 @@ same way whatever made the image:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image, PngImagePlugin
+from invoke_nb.catalog.pngchunks import as_float as _float
+from invoke_nb.catalog.pngchunks import as_int as _int
+from invoke_nb.catalog.pngchunks import as_str as _str
 
-__all__ = [
-    "Extracted",
-    "build_pnginfo",
-    "columns_from_metadata",
-    "dumps",
-    "extract",
-    "graph_hash",
-    "parse_a1111",
-    "parse_comfyui",
-]
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON, the way InvokeAI's pydantic models serialise."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def graph_hash(graph: dict[str, Any] | None) -> str | None:
-    """A stable hash of a graph's nodes and edges (its id is ignored), to group re-runs."""
-    if not graph:
-        return None
-    body = {"nodes": graph.get("nodes"), "edges": graph.get("edges")}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def build_pnginfo(
-    metadata: dict[str, Any] | None,
-    graph: dict[str, Any] | None,
-    workflow: dict[str, Any] | None,
-) -> PngImagePlugin.PngInfo:
-    """Text chunks for a PNG, keys and JSON shapes as InvokeAI writes them."""
-    info = PngImagePlugin.PngInfo()
-    for key, value in (
-        ("invokeai_metadata", metadata),
-        ("invokeai_workflow", workflow),
-        ("invokeai_graph", graph),
-    ):
-        if value is not None:
-            info.add_text(key, dumps(value))
-    return info
+__all__ = ["Extracted", "extract", "parse_a1111", "parse_comfyui"]
 
 
 @dataclass
@@ -122,45 +80,6 @@ def extract(text: dict[str, str]) -> Extracted:
         p.append("metadata is not a JSON object")
         out.metadata = None
     return out
-
-
-# -- columns --------------------------------------------------------------------------------
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None and value != "" else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None and value != "" else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def columns_from_metadata(meta: dict[str, Any] | None) -> dict[str, Any]:
-    """The catalog's real columns from InvokeAI-shaped metadata (missing facts are None)."""
-    meta = meta or {}
-    model = meta.get("model")
-    if isinstance(model, str):
-        model = {"name": model}
-    model = model if isinstance(model, dict) else {}
-    return {
-        "model_name": _str(model.get("name")),
-        "model_key": _str(model.get("key")),
-        "model_base": _str(model.get("base")),
-        "positive_prompt": _str(meta.get("positive_prompt")),
-        "negative_prompt": _str(meta.get("negative_prompt")),
-        "seed": _int(meta.get("seed")),
-        "steps": _int(meta.get("steps")),
-        "cfg_scale": _float(meta.get("cfg_scale")),
-        "scheduler": _str(meta.get("scheduler")),
-    }
 
 
 # -- ComfyUI ----------------------------------------------------------------------------------
@@ -359,11 +278,3 @@ def _parse_dream(text: str) -> dict[str, Any]:
     if "cfg_scale" in meta:
         meta["cfg_scale"] = _float(meta["cfg_scale"])
     return {k: v for k, v in meta.items() if v is not None}
-
-
-def read_text_chunks(image: Image.Image) -> dict[str, str]:
-    """All tEXt/zTXt/iTXt chunks of an opened PNG as a plain dict."""
-    text = getattr(image, "text", None)
-    if text is None:
-        return {k: v for k, v in image.info.items() if isinstance(v, str)}
-    return {str(k): str(v) for k, v in text.items()}

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from invoke_nb.catalog import Catalog
+from invoke_nb.interchange.importer import import_folder
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -52,7 +53,7 @@ def test_bad_files_are_skipped_and_the_batch_imports(
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 15_000)
     big = png(src / "big.png", (7, 7, 7), size=(100, 200))
 
-    results = {Path(r.path).name: r for r in cat.images.import_folder(src, batch_size=64)}
+    results = {Path(r.path).name: r for r in import_folder(cat.images, src, batch_size=64)}
     for p in good:
         assert results[p.name].status == "imported", results[p.name]
     assert results[bomb.name].status == "error"
@@ -72,5 +73,5 @@ def test_huge_header_with_pillows_default_limit(cat: Catalog, tmp_path: Path) ->
     src.mkdir()
     huge_header_png(src / "a-bomb.png")
     png(src / "b-good.png", (1, 1, 1))
-    results = {Path(r.path).name: r.status for r in cat.images.import_folder(src)}
+    results = {Path(r.path).name: r.status for r in import_folder(cat.images, src)}
     assert results == {"a-bomb.png": "error", "b-good.png": "imported"}

@@ -10,7 +10,8 @@ from catalog_data import pixel_image
 from PIL import PngImagePlugin
 
 from invoke_nb.catalog import Catalog, NotFoundError
-from invoke_nb.catalog.pngmeta import parse_a1111, parse_comfyui
+from invoke_nb.interchange.importer import import_folder
+from invoke_nb.interchange.pngmeta import parse_a1111, parse_comfyui
 
 COMFY_PROMPT = {
     "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "dreamshaper_8.safetensors"}},
@@ -102,7 +103,7 @@ def test_import_folder_reports_every_file(cat: Catalog, tmp_path: Path) -> None:
     (src / "notes.txt").write_text("ignored: not an image")
     pixel_image((6, 0, 0)).save(src / "photo.jpg")
 
-    results = {Path(r.path).name: r for r in cat.images.import_folder(src)}
+    results = {Path(r.path).name: r for r in import_folder(cat.images, src)}
     assert set(results) == {
         "comfy.png",
         "a1111.png",
@@ -166,7 +167,7 @@ def test_import_folder_reports_every_file(cat: Catalog, tmp_path: Path) -> None:
     assert cat.images.count() == 6
     assert cat.images.list(search="lighthouse").names == [c.image_name]
 
-    again = cat.images.import_folder(src)
+    again = import_folder(cat.images, src)
     assert {r.status for r in again if r.path != str(broken)} == {"duplicate"}
     assert cat.images.count() == 6
 
@@ -176,9 +177,9 @@ def test_import_into_board_and_bad_folder(cat: Catalog, tmp_path: Path) -> None:
     src.mkdir()
     _png(src / "a.png", (7, 7, 7), parameters="hello\nSteps: 3, Seed: 4")
     board = cat.boards.create("imports")
-    (res,) = cat.images.import_folder(src, board_id=board.board_id)
+    (res,) = import_folder(cat.images, src, board_id=board.board_id)
     assert cat.images.get(res.image_name).board_id == board.board_id
     with pytest.raises(FileNotFoundError, match="is not a folder"):
-        cat.images.import_folder(tmp_path / "missing")
+        import_folder(cat.images, tmp_path / "missing")
     with pytest.raises(NotFoundError, match="no board"):
-        cat.images.import_folder(src, board_id="nope")
+        import_folder(cat.images, src, board_id="nope")

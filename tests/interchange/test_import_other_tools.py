@@ -14,7 +14,8 @@ from catalog_data import pixel_image
 from PIL import Image, PngImagePlugin
 
 from invoke_nb.catalog import Catalog
-from invoke_nb.catalog.othertools import decode_user_comment
+from invoke_nb.interchange.importer import import_folder
+from invoke_nb.interchange.othertools import decode_user_comment
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -199,7 +200,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def _by_name(cat: Catalog, src: Path) -> dict:
-    results = cat.images.import_folder(src)
+    results = import_folder(cat.images, src)
     bad = [r for r in results if r.status != "imported"]
     assert bad == []
     return {Path(r.path).name: cat.images.get(r.image_name) for r in results}
@@ -252,7 +253,7 @@ def test_jpeg_and_webp_are_stored_as_pngs_keeping_pixels_and_text(
             assert "Seed:" in im.text["parameters"]
         assert cat.images.get_thumbnail(rec.image_name).size[0] > 0
     # a second import finds the original files' bytes already catalogued
-    again = cat.images.import_folder(folder)
+    again = import_folder(cat.images, folder)
     assert {r.status for r in again} == {"duplicate"}
 
 
@@ -271,7 +272,7 @@ def test_unreadable_files_are_skipped_with_a_reason_and_never_stop_an_import(
     pixel_image((2, 2, 2)).save(src / "bad-xmp.webp", "WEBP", xmp=b"<x:xmpmeta><unclosed")
     _png(src / "bad-json.png", (3, 3, 3), {"parameters": "{not json", "Comment": "{also not"})
     _png(src / "nai-broken.png", (4, 4, 4), {"Software": "NovelAI", "Comment": "[]"})
-    results = {Path(r.path).name: r for r in cat.images.import_folder(src)}
+    results = {Path(r.path).name: r for r in import_folder(cat.images, src)}
     status = {name: r.status for name, r in results.items()}
     assert status == {
         "good.jpg": "imported",
@@ -296,7 +297,7 @@ def test_every_real_image_of_the_test_set_imports(cat: Catalog, folder: Path) ->
     assert real
     for p in real:
         shutil.copy(p, folder / p.name)
-    results = cat.images.import_folder(folder)
+    results = import_folder(cat.images, folder)
     assert len(results) == len(real) + 9
     assert [r for r in results if r.status != "imported"] == []
     invokeai = [r for r in results if r.source == "invokeai"]

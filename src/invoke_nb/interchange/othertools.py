@@ -1,6 +1,6 @@
 """Generation metadata of images made by other tools, in PNG, JPEG and WebP files.
 
-:mod:`invoke_nb.catalog.pngmeta` reads InvokeAI, ComfyUI, A1111 and InvokeAI 2.x PNG
+:mod:`invoke_nb.interchange.pngmeta` reads InvokeAI, ComfyUI, A1111 and InvokeAI 2.x PNG
 chunks; this module adds what those readers do not cover, normalised to the same
 InvokeAI-shaped metadata dict:
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from invoke_nb.catalog.pngmeta import Extracted, extract, parse_a1111, parse_comfyui
+from invoke_nb.interchange.pngmeta import Extracted, extract, parse_a1111, parse_comfyui
 
 __all__ = ["ForeignRead", "read_image_metadata"]
 

@@ -14,8 +14,7 @@ from PIL import Image
 
 from invoke_nb.catalog.errors import ImageFileError
 from invoke_nb.catalog.gallery import placeholders
-from invoke_nb.catalog.othertools import read_image_metadata
-from invoke_nb.catalog.pngmeta import (
+from invoke_nb.catalog.pngchunks import (
     build_pnginfo,
     columns_from_metadata,
     dumps,
@@ -23,6 +22,7 @@ from invoke_nb.catalog.pngmeta import (
     read_text_chunks,
 )
 from invoke_nb.catalog.records import ImportResult, utcnow
+from invoke_nb.interchange.othertools import read_image_metadata
 
 if TYPE_CHECKING:
     from invoke_nb.catalog.images import ImageRepository
@@ -54,7 +54,7 @@ def import_folder(
     batch_size: int = 64,
 ) -> list[ImportResult]:
     """Import PNG, JPEG and WebP images (with the metadata of the tool that made them, see
-    :mod:`~invoke_nb.catalog.othertools`); one result per file.
+    :mod:`~invoke_nb.interchange.othertools`); one result per file.
 
     PNGs are copied byte for byte (their own chunks stay); JPEG and WebP are stored as PNGs
     keeping their metadata text. A file whose bytes are already catalogued is reported as a

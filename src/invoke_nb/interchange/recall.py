@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from invoke_nb.catalog.pngmeta import extract, read_text_chunks
+from invoke_nb.catalog.pngchunks import read_text_chunks
 from invoke_nb.graph.errors import FieldValueError, UnsupportedNodeTypesError
 from invoke_nb.graph.model import Graph, validate_value
+from invoke_nb.interchange.pngmeta import extract
 from invoke_nb.nodes.base import get_node_class
 from invoke_nb.nodes.types import ModelIdentifierField
 

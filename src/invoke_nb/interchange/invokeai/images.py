@@ -1,0 +1,402 @@
+"""InvokeAI's images: rows read from SQLite as Arrow batches, files linked or copied.
+
+Speed (1,000,000 rows): a reader thread reads the image rows (by rowid) as Arrow record
+batches of ``batch_size`` rows through the ADBC SQLite driver (C code fills the columns; no
+Python object per row), one or two batches ahead of the writer; the writer inserts each batch
+with one ``INSERT ... SELECT`` over the Arrow batch that also joins board membership (read
+once) and extracts the gallery columns (model, prompts, seed, steps, cfg, scheduler) from the
+metadata JSON inside DuckDB. The default batch is one DuckDB row group (:data:`BATCH_ROWS`),
+which DuckDB writes to the file directly instead of through its WAL. The search term index
+is built once after the last batch (``index=True``), not inside each batch's transaction.
+Files are hard-linked into the studio (``files="link"``, falling back to a copy across file
+systems), copied (``"copy"``) or left out (``"none"``: rows only). Models are registered in
+place (``owned=False``): nothing is copied, and removing them here never deletes InvokeAI's
+files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from invoke_nb.catalog import search as term_index
+from invoke_nb.catalog.files import make_thumbnail
+from invoke_nb.catalog.records import utcnow
+from invoke_nb.interchange.invokeai.root import (
+    InvokeAIImportReport,
+    InvokeAIRoot,
+    Schema,
+)
+
+__all__ = ["BATCH_ROWS", "FilesMode", "Progress", "import_images"]
+
+
+FilesMode = Literal["link", "copy", "none"]
+Progress = Callable[[int, int], None]
+
+# One DuckDB row group. A transaction that inserts a whole row group writes it straight to the
+# database file ("optimistic writes"); smaller batches go through the WAL and are written a
+# second time at the checkpoint, which costs ~25% of the import's CPU. Two row groups are
+# faster still but lift peak RSS near 2 GiB at 1M rows.
+BATCH_ROWS = 122_880
+
+
+# -- images ---------------------------------------------------------------------------------
+# Image rows travel from SQLite to DuckDB as Arrow record batches: the ADBC SQLite driver
+# steps SQLite and fills Arrow columns in C (no Python object per row, the GIL released), and
+# DuckDB reads each batch in place. The driver infers a column's type from its first batch, so
+# the query starts with one typed row (r = -1, sliced off): a text column that is NULL
+# in every row of the first batch would otherwise be typed as an integer and fail later.
+_COLUMNS: dict[str, tuple[str, str]] = {  # name: (SQLite cast, the typed first row's value)
+    "image_name": ("TEXT", "''"),
+    "image_origin": ("TEXT", "''"),
+    "image_category": ("TEXT", "''"),
+    "width": ("INTEGER", "0"),
+    "height": ("INTEGER", "0"),
+    "session_id": ("TEXT", "''"),
+    "node_id": ("TEXT", "''"),
+    "metadata": ("TEXT", "''"),
+    "is_intermediate": ("INTEGER", "0"),
+    "starred": ("INTEGER", "0"),
+    "has_workflow": ("INTEGER", "0"),
+    "created_at": ("TEXT", "''"),
+    "updated_at": ("TEXT", "''"),
+    "deleted_at": ("TEXT", "''"),
+    "image_subfolder": ("TEXT", "''"),
+}
+_DEFAULTS = {"is_intermediate": "0", "starred": "0", "has_workflow": "0", "image_subfolder": "''"}
+
+
+def _images_select(schema: Schema) -> str:
+    """Every image row in rowid order, after one typed row; columns a schema lacks are NULL
+    (or their InvokeAI default).
+
+    Board membership is not joined here: a join costs SQLite an index lookup per image
+    (~4 us); :func:`_board_members` reads ``board_images`` once and DuckDB joins it per batch.
+    """
+    typed = ", ".join(f"CAST({v} AS {t}) AS {k}" for k, (t, v) in _COLUMNS.items())
+    exprs = ", ".join(
+        f"{schema.col('images', k, t, _DEFAULTS.get(k, 'NULL'))} AS {k}"
+        for k, (t, _) in _COLUMNS.items()
+    )
+    return (
+        f"SELECT -1 AS r, {typed} UNION ALL "
+        f"SELECT * FROM (SELECT images.rowid AS r, {exprs} FROM images "
+        "WHERE images.rowid > ? ORDER BY images.rowid)"
+    )
+
+
+def _batches(src: InvokeAIRoot, schema: Schema, batch_size: int) -> Iterator[pa.Table]:
+    """The image rows as Arrow tables of ``batch_size`` rows (the last one shorter), the typed
+    first row left out. Tables are zero-copy slices of the driver's batches."""
+    import adbc_driver_sqlite.dbapi as adbc
+
+    with contextlib.closing(adbc.connect(src.uri())) as conn, conn.cursor() as cur:
+        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
+        cur.execute(_images_select(schema), (-(2**63),))
+        pending: pa.Table | None = None
+        for k, batch in enumerate(cur.fetch_record_batch()):
+            part = pa.Table.from_batches([batch.slice(1) if k == 0 else batch])
+            pending = part if pending is None else pa.concat_tables([pending, part])
+            while pending.num_rows >= batch_size:
+                yield pending.slice(0, batch_size)
+                pending = pending.slice(batch_size)
+        if pending is not None and pending.num_rows:
+            yield pending
+
+
+class _Reader:
+    """Reads batches in a thread, one or two ahead of the DuckDB writer (the driver
+    and DuckDB's insert both release the GIL, so reading and writing overlap)."""
+
+    def __init__(self, src: InvokeAIRoot, schema: Schema, batch_size: int) -> None:
+        self._queue: queue.Queue[pa.Table | BaseException | None] = queue.Queue(1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(src, schema, batch_size),
+            name="invokeai-reader",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run(self, src: InvokeAIRoot, schema: Schema, size: int) -> None:
+        try:
+            for item in _batches(src, schema, size):
+                if not self._put(item):
+                    return
+            self._put(None)
+        except BaseException as e:  # handed to the writer, which raises it
+            self._put(e)
+
+    def _put(self, item: pa.Table | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# Gallery columns from InvokeAI's metadata, parsed once per row by one multi-path extraction
+# (4.x+ model {key, hash, name, base, type}; 3.x model {model_name, base_model}; older
+# metadata may name the model as a plain string). Same meaning as
+# pngmeta.columns_from_metadata.
+_PATHS = [
+    "$.model.name",
+    "$.model.model_name",
+    "$.model",
+    "$.model.key",
+    "$.model.base",
+    "$.model.base_model",
+    "$.positive_prompt",
+    "$.negative_prompt",
+    "$.seed",
+    "$.steps",
+    "$.cfg_scale",
+    "$.scheduler",
+]
+_P = {p: i + 1 for i, p in enumerate(_PATHS)}  # DuckDB lists are 1-based
+
+
+def _v(path: str) -> str:
+    return f"v[{_P[path]}]"
+
+
+_READ_BATCH = "_ia_batch"
+
+_INSERT_IMAGES = f"""
+INSERT INTO images (image_name, image_origin, image_category, width, height, session_id,
+    node_id, is_intermediate, starred, has_workflow, board_id, created_at, updated_at,
+    deleted_at, metadata, model_name, model_key, model_base, positive_prompt, negative_prompt,
+    seed, steps, cfg_scale, scheduler, source)
+SELECT image_name, coalesce(image_origin, 'internal'), coalesce(image_category, 'general'),
+    width, height, session_id, node_id, coalesce(is_intermediate, 0) <> 0,
+    coalesce(starred, 0) <> 0, coalesce(has_workflow, 0) <> 0, board_id,
+    coalesce(TRY_CAST(created_at AS TIMESTAMP), $now),
+    coalesce(TRY_CAST(updated_at AS TIMESTAMP), TRY_CAST(created_at AS TIMESTAMP), $now),
+    TRY_CAST(deleted_at AS TIMESTAMP), m,
+    coalesce({_v("$.model.name")}, {_v("$.model.model_name")},
+        CASE WHEN NOT starts_with({_v("$.model")}, '{{') THEN {_v("$.model")} END),
+    {_v("$.model.key")}, coalesce({_v("$.model.base")}, {_v("$.model.base_model")}),
+    {_v("$.positive_prompt")}, {_v("$.negative_prompt")},
+    TRY_CAST({_v("$.seed")} AS BIGINT), TRY_CAST({_v("$.steps")} AS INTEGER),
+    TRY_CAST({_v("$.cfg_scale")} AS DOUBLE), {_v("$.scheduler")}, 'invokeai'
+FROM (
+    SELECT *, json_extract_string(m, {_PATHS!r}) AS v
+    FROM (
+        SELECT b.*, ib.board_id,
+            CASE WHEN starts_with(ltrim(metadata), '{{') THEN TRY_CAST(metadata AS JSON) END AS m
+        FROM {_READ_BATCH} b LEFT JOIN _ia_boards ib ON ib.image_name = b.image_name
+        WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.image_name = b.image_name)
+        AND b.image_name NOT IN (SELECT image_name FROM _ia_leave_out)
+    )
+)
+ORDER BY r
+"""
+
+_NEW_NAMES = f"""
+SELECT image_name, image_subfolder FROM {_READ_BATCH} b
+WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.image_name = b.image_name)
+"""
+
+
+def _place(src: Path, dest: Path, mode: FilesMode) -> None:
+    if dest.exists():
+        return
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    if mode == "link":
+        try:
+            os.link(src, tmp)
+        except OSError:  # another file system, or links not allowed: copy
+            shutil.copyfile(src, tmp)
+    else:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+
+
+def _place_files(
+    catalog: Any,
+    src: InvokeAIRoot,
+    new: list[tuple[str, str | None]],
+    mode: FilesMode,
+    report: InvokeAIImportReport,
+) -> list[str]:
+    """Put the files of new images in place; returns the names to leave out (no file)."""
+    missing: list[str] = []
+    files = catalog.files
+    for name, sub in new:
+        if "/" in name or "\\" in name or name.startswith("."):
+            missing.append(name)
+            report.skip("image", name, "unsafe image name: contains a path")
+            continue
+        png = src.image_path(name, sub or "")
+        if not png.is_file():
+            missing.append(name)
+            report.skip("image", name, f"missing file: {png}")
+            continue
+        thumb_dest = files.thumbnail_path(name)
+        thumb = src.thumbnail_path(name, sub or "")
+        try:
+            if thumb.is_file():
+                _place(thumb, thumb_dest, mode)
+            elif not thumb_dest.exists():
+                from PIL import Image
+
+                with Image.open(png) as im:
+                    make_thumbnail(im).save(thumb_dest, "WEBP", quality=80)
+            _place(png, files.path(name), mode)
+        except OSError as e:
+            missing.append(name)
+            report.skip("image", name, f"unreadable file: {png}: {e}")
+    return missing
+
+
+def _board_members(conn: sqlite3.Connection, schema: Schema) -> pa.Table:
+    """``board_images`` as one Arrow table (image_name, board_id), read once per import
+    (30% of a million images in boards is ~20 MB), joined to each batch inside DuckDB."""
+    names: list[str] = []
+    boards: list[str] = []
+    if schema.has("board_images"):
+        cur = conn.execute(
+            "SELECT CAST(image_name AS TEXT), CAST(board_id AS TEXT) FROM board_images"
+        )
+        while rows := cur.fetchmany(100_000):
+            for name, board in rows:
+                names.append(name)
+                boards.append(board)
+    return pa.table(
+        {"image_name": pa.array(names, pa.string()), "board_id": pa.array(boards, pa.string())}
+    )
+
+
+IMPORT_MEMORY = "512MB"
+"""DuckDB's memory limit during an import (row batches, the term index's sorted runs; see
+:data:`invoke_nb.catalog.search.INDEX_CHUNK`): DuckDB spills beyond it instead of growing."""
+
+
+@contextlib.contextmanager
+def _bulk_settings(catalog: Any) -> Iterator[None]:
+    """Checkpoint less often during the import (DuckDB rewrites the image-name index at every
+    checkpoint, so the default 16 MB WAL threshold would rewrite it every batch), and bound
+    DuckDB's memory (:data:`IMPORT_MEMORY`)."""
+    names = ("checkpoint_threshold", "memory_limit")
+    # settings belong to the open connection: hold it for the whole import
+    with catalog.db.connection() as db:
+        old = {k: db.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in names}
+        db.execute("SET checkpoint_threshold = '512MB'")
+        db.execute(f"SET memory_limit = '{IMPORT_MEMORY}'")
+        try:
+            yield
+        finally:
+            for k, v in old.items():
+                db.execute(f"SET {k} = '{v}'")
+            db.execute("CHECKPOINT")
+
+
+def _room_for(catalog: Any, batch: pa.Table) -> None:
+    """Raise DuckDB's memory limit for a large batch (long metadata): inserting a row group
+    holds a few times the batch's bytes (the JSON parsed, the columns written) besides DuckDB's
+    own ~64 MiB, and running out would fail the import."""
+    need = 4 * batch.nbytes + 64 * 2**20
+    with catalog.db.connection() as db:
+        current = db.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        if _bytes(current) < need:
+            db.execute(f"SET memory_limit = '{need // 2**20 + 1}MiB'")
+
+
+def _bytes(size: str) -> int:
+    """A size as DuckDB shows it (``'488.2 MiB'``) in bytes."""
+    number, unit = size.split()
+    scale = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+    scale |= {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+    return int(float(number) * scale[unit])
+
+
+def import_images(
+    catalog: Any,
+    conn: sqlite3.Connection,
+    schema: Schema,
+    src: InvokeAIRoot,
+    report: InvokeAIImportReport,
+    files: FilesMode,
+    batch_size: int,
+    progress: bool | Progress,
+    index: bool,
+) -> None:
+    total = conn.execute("SELECT count(*) FROM images").fetchone()[0]
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="img", desc="InvokeAI images")
+    done = 0
+    members = _board_members(conn, schema)
+    reader = _Reader(src, schema, batch_size)
+    try:
+        with _bulk_settings(catalog):
+            for batch in reader:
+                n = batch.num_rows
+                _room_for(catalog, batch)
+                leave_out: list[str] = []
+                if files != "none":  # files first, for new images only; then their rows
+                    with catalog.db.connection() as db:
+                        db.register("_ia_batch", batch)
+                        try:
+                            new = db.execute(_NEW_NAMES).fetchall()
+                        finally:
+                            db.unregister("_ia_batch")
+                    leave_out = _place_files(catalog, src, new, files, report)
+                with catalog.db.transaction() as db:
+                    db.register(
+                        "_ia_leave_out", pa.table({"image_name": pa.array(leave_out, pa.string())})
+                    )
+                    db.register("_ia_boards", members)
+                    db.register("_ia_batch", batch)
+                    try:
+                        row = db.execute(_INSERT_IMAGES, {"now": utcnow()}).fetchall()[0]
+                    finally:  # after a failed insert the transaction refuses even these:
+                        with contextlib.suppress(Exception):  # the insert's error surfaces
+                            for view in ("_ia_leave_out", "_ia_boards", "_ia_batch"):
+                                db.unregister(view)
+                del batch
+                added = int(row[0]) if row else 0
+                report.added["images"] += added
+                report.existing["images"] += n - added - len(leave_out)
+                done += n
+                if bar is not None:
+                    bar.update(n)
+                elif callable(progress):
+                    progress(done, total)
+            if index:  # once, set-based, after every batch is in
+                t = time.perf_counter()
+                with catalog.db.transaction() as db:
+                    term_index.catch_up(db)
+                report.index_seconds = time.perf_counter() - t
+    finally:
+        reader.close()
+        if bar is not None:
+            bar.close()
