@@ -1,7 +1,7 @@
 """Our image nodes vs InvokeAI 6.11.1's own invocation classes on the same inputs.
 
     PYTHONPATH=src .venv/bin/python -m benchmarks.invokeai_node_parity \
-        [--invokeai-python /work/ext/invokeai-6.11.1/bin/python]
+        [--invokeai-python /work/ext/invokeai-6.11.1/bin/python] [--all-blends]
 
 Each case runs one of our nodes here, then the InvokeAI class of the same id in InvokeAI's
 venv (a subprocess with a minimal stand-in for its context: images in and out as PNG
@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms
 
 _RUN_INVOKEAI = r"""
 import importlib, json, sys
 from types import SimpleNamespace
-from PIL import Image
+from PIL import Image, ImageCms
 import invokeai.app.invocations as pkg
 from invokeai.app.invocations.baseinvocation import InvocationRegistry
 for stem in pkg.__all__:
@@ -189,6 +189,25 @@ BLEND_SPACES = (
 )
 
 
+def _all_blend_cases() -> list[tuple[str, dict]]:
+    """Every blend mode in every colour space; upper RGBA at opacity 0.7 with a mask on
+    every other one."""
+    cases = []
+    for i, mode in enumerate(BLEND_MODES):
+        for j, space in enumerate(BLEND_SPACES):
+            values: dict[str, Any] = {
+                "layer_upper": {"image_name": "upper_rgba" if (i + j) % 2 else "upper"},
+                "layer_base": {"image_name": "photo"},
+                "blend_mode": mode,
+                "color_space": space,
+            }
+            if (i + j) % 2:
+                values["opacity"] = 0.7
+                values["mask"] = {"image_name": "soft_mask"}
+            cases.append(("invokeai_img_blend", values))
+    return cases
+
+
 def _blend_cases() -> list[tuple[str, dict]]:
     """Every blend mode in two colour spaces (cycling through all eight), alternately with
     an RGBA upper layer plus opacity, and with a mask; and a few with gamut clipping."""
@@ -207,6 +226,17 @@ def _blend_cases() -> list[tuple[str, dict]]:
             if (i + j) % 2:
                 values["mask"] = {"image_name": "soft_mask"}
             cases.append(("invokeai_img_blend", values))
+    cases.append(
+        (
+            "invokeai_img_blend",
+            {
+                "layer_upper": {"image_name": "upper_rgba"},
+                "layer_base": {"image_name": "photo_icc"},
+                "blend_mode": "Overlay",
+                "color_space": "RGB",
+            },
+        )
+    )
     for space in ("Okhsl", "Oklch (Oklab)", "RGB"):
         cases.append(
             (
@@ -227,13 +257,25 @@ def _blend_cases() -> list[tuple[str, dict]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--invokeai-python", default="/work/ext/invokeai-6.11.1/bin/python")
+    ap.add_argument(
+        "--all-blends",
+        action="store_true",
+        help="instead: invokeai_img_blend in every mode and colour space (184 cases)",
+    )
     args = ap.parse_args()
     import invoke_nb as inb
 
     folder = Path(tempfile.mkdtemp(prefix="parity-"))
     inputs, cases = _cases(np.random.default_rng(0))
+    if args.all_blends:
+        cases = _all_blend_cases()
     for name, im in inputs.items():
         im.save(folder / f"{name}.png")
+    # a base with an embedded ICC profile (sRGB): the blend converts and restores it (other
+    # pixels than "photo": images are stored by content, and the profile is not content)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    flipped = inputs["photo"].transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    flipped.save(folder / "photo_icc.png", icc_profile=srgb)
     ours: list[np.ndarray] = []
     for type_id, values in cases:
         g = inb.Graph()
