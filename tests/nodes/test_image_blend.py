@@ -100,3 +100,14 @@ def test_upper_layer_is_fitted_to_the_base() -> None:
     assert np.abs(out[:, 6:10] - U).max() <= 1 and (out[:, 0] == 0).all()
     with pytest.raises(Exception, match=r"upper layer is 4x8.*base 16x8"):
         _blend(_flat(U, (4, 8)), _flat(B, (16, 8)), fit_to_height=False)
+
+
+def test_base_with_an_icc_profile_is_blended_in_srgb_and_stays_rgba() -> None:
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    base = _flat((120, 60, 30))
+    base.info["icc_profile"] = srgb
+    out = _blend(_flat(U), base, blend_mode="Multiply")
+    assert out.shape == (8, 8, 4)  # InvokeAI keeps RGBA when it converts back to the profile
+    assert np.abs(out[..., :3] - u * [120, 60, 30]).max() <= 2 and (out[..., 3] == 255).all()
