@@ -1,7 +1,7 @@
 """Our image nodes vs InvokeAI 6.11.1's own invocation classes on the same inputs.
 
     PYTHONPATH=src .venv/bin/python -m benchmarks.invokeai_node_parity \
-        [--invokeai-python /work/ext/invokeai-6.11.1/bin/python]
+        [--invokeai-python /work/ext/invokeai-6.11.1/bin/python] [--all-blends]
 
 Each case runs one of our nodes here, then the InvokeAI class of the same id in InvokeAI's
 venv (a subprocess with a minimal stand-in for its context: images in and out as PNG
@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms
 
 _RUN_INVOKEAI = r"""
 import importlib, json, sys
 from types import SimpleNamespace
-from PIL import Image
+from PIL import Image, ImageCms
 import invokeai.app.invocations as pkg
 from invokeai.app.invocations.baseinvocation import InvocationRegistry
 for stem in pkg.__all__:
@@ -58,6 +58,12 @@ def _cases(rng: np.random.Generator) -> tuple[dict[str, Image.Image], list[tuple
         "mask": Image.new("RGB", (64, 64), (0, 0, 0)),
     }
     inputs["big"] = inputs["photo"].resize((256, 256))
+    # blend layers: a colour sweep over the photo, one half-transparent, a soft mask
+    upper = np.stack([255 - xx * 4, (xx * yy) % 256, yy * 4], -1).astype(np.uint8)
+    inputs["upper"] = Image.fromarray(upper)
+    alpha = np.clip(xx * 5, 0, 255).astype(np.uint8)
+    inputs["upper_rgba"] = Image.fromarray(np.dstack([upper, alpha]), "RGBA")
+    inputs["soft_mask"] = Image.fromarray(np.clip(yy * 6 - 60, 0, 255).astype(np.uint8))
     edges = np.zeros((40, 40, 3), np.uint8)  # a one-pixel edge map (heuristic_resize thins it)
     edges[5:35, 20] = 255
     edges[10, 5:35] = 255
@@ -141,20 +147,135 @@ def _cases(rng: np.random.Generator) -> tuple[dict[str, Image.Image], list[tuple
                 "ok_high_precision": False,
             },
         ),
+        *_blend_cases(),
     ]
     return inputs, cases
+
+
+BLEND_MODES = (
+    "Normal",
+    "Lighten Only",
+    "Darken Only",
+    "Lighten Only (EAL)",
+    "Darken Only (EAL)",
+    "Hue",
+    "Saturation",
+    "Color",
+    "Luminosity",
+    "Linear Dodge (Add)",
+    "Subtract",
+    "Multiply",
+    "Divide",
+    "Screen",
+    "Overlay",
+    "Linear Burn",
+    "Difference",
+    "Hard Light",
+    "Soft Light",
+    "Vivid Light",
+    "Linear Light",
+    "Color Burn",
+    "Color Dodge",
+)
+BLEND_SPACES = (
+    "RGB",
+    "Linear RGB",
+    "HSL (RGB)",
+    "HSV (RGB)",
+    "Okhsl",
+    "Okhsv",
+    "Oklch (Oklab)",
+    "LCh (CIELab)",
+)
+
+
+def _all_blend_cases() -> list[tuple[str, dict]]:
+    """Every blend mode in every colour space; upper RGBA at opacity 0.7 with a mask on
+    every other one."""
+    cases = []
+    for i, mode in enumerate(BLEND_MODES):
+        for j, space in enumerate(BLEND_SPACES):
+            values: dict[str, Any] = {
+                "layer_upper": {"image_name": "upper_rgba" if (i + j) % 2 else "upper"},
+                "layer_base": {"image_name": "photo"},
+                "blend_mode": mode,
+                "color_space": space,
+            }
+            if (i + j) % 2:
+                values["opacity"] = 0.7
+                values["mask"] = {"image_name": "soft_mask"}
+            cases.append(("invokeai_img_blend", values))
+    return cases
+
+
+def _blend_cases() -> list[tuple[str, dict]]:
+    """Every blend mode in two colour spaces (cycling through all eight), alternately with
+    an RGBA upper layer plus opacity, and with a mask; and a few with gamut clipping."""
+    cases = []
+    for i, mode in enumerate(BLEND_MODES):
+        for j in range(2):
+            space = BLEND_SPACES[(2 * i + j) % len(BLEND_SPACES)]
+            values: dict[str, Any] = {
+                "layer_upper": {"image_name": "upper_rgba" if j else "upper"},
+                "layer_base": {"image_name": "photo"},
+                "blend_mode": mode,
+                "color_space": space,
+            }
+            if j:
+                values["opacity"] = 0.7
+            if (i + j) % 2:
+                values["mask"] = {"image_name": "soft_mask"}
+            cases.append(("invokeai_img_blend", values))
+    cases.append(
+        (
+            "invokeai_img_blend",
+            {
+                "layer_upper": {"image_name": "upper_rgba"},
+                "layer_base": {"image_name": "photo_icc"},
+                "blend_mode": "Overlay",
+                "color_space": "RGB",
+            },
+        )
+    )
+    for space in ("Okhsl", "Oklch (Oklab)", "RGB"):
+        cases.append(
+            (
+                "invokeai_img_blend",
+                {
+                    "layer_upper": {"image_name": "upper"},
+                    "layer_base": {"image_name": "photo"},
+                    "blend_mode": "Linear Dodge (Add)",
+                    "color_space": space,
+                    "adaptive_gamut": 0.3,
+                    "high_precision": False,
+                },
+            )
+        )
+    return cases
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--invokeai-python", default="/work/ext/invokeai-6.11.1/bin/python")
+    ap.add_argument(
+        "--all-blends",
+        action="store_true",
+        help="instead: invokeai_img_blend in every mode and colour space (184 cases)",
+    )
     args = ap.parse_args()
     import invoke_nb as inb
 
     folder = Path(tempfile.mkdtemp(prefix="parity-"))
     inputs, cases = _cases(np.random.default_rng(0))
+    if args.all_blends:
+        cases = _all_blend_cases()
     for name, im in inputs.items():
         im.save(folder / f"{name}.png")
+    # a base with an embedded ICC profile (sRGB): the blend converts and restores it (other
+    # pixels than "photo": images are stored by content, and the profile is not content)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    flipped = inputs["photo"].transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    flipped.save(folder / "photo_icc.png", icc_profile=srgb)
     ours: list[np.ndarray] = []
     for type_id, values in cases:
         g = inb.Graph()
@@ -182,8 +303,14 @@ def main() -> None:
             continue
         diff = int(np.abs(theirs.astype(int) - ours[i].astype(int)).max())
         same += diff == 0
-        extra = ", ".join(k for k in values if k not in ("image",))
-        print(f"{type_id:32s} max |diff| {diff:3d}   ({extra})")
+        extra = ", ".join(
+            f"{k}={v}" if k in ("blend_mode", "color_space", "opacity") else k
+            for k, v in values.items()
+            if k not in ("image", "layer_upper", "layer_base")
+        )
+        delta = np.abs(theirs.astype(int) - ours[i].astype(int))
+        off = int((delta.reshape(*delta.shape[:2], -1).max(-1) > 0).sum())
+        print(f"{type_id:28s} max |diff| {diff:3d} ({off:4d} px)  ({extra})")
     print(f"{same} of {len(cases)} cases pixel-identical to InvokeAI 6.11.1")
 
 

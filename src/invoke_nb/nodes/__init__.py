@@ -53,6 +53,7 @@ for _name in (
     "vllm",
     "control",
     "color_tools",
+    "layer_blend",
     "preprocessors",
     "upscale",
 ):

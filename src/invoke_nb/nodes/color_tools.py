@@ -1,5 +1,6 @@
 """Colour-space image tools of InvokeAI's library (originally @dwringer's composition nodes):
-``invokeai_img_hue_adjust_plus`` rotates hue in HSV, Okhsl, Okhsv, Oklch or CIELab LCh.
+``invokeai_img_hue_adjust_plus`` rotates hue in HSV, Okhsl, Okhsv, Oklch or CIELab LCh
+(``invokeai_img_blend`` blends in the same spaces: :mod:`invoke_nb.nodes.layer_blend`).
 Oklab-family maths is ours (:mod:`invoke_nb.nodes.oklab`); CIELab goes through Pillow's
 littleCMS with the profiles and flags InvokeAI 6.11.1 uses, so results match its node."""
 
