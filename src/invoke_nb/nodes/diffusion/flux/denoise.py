@@ -7,7 +7,8 @@ value (InvokeAI's rule). True CFG runs the negative prompt too on the steps betw
 ``cfg_scale_start_step`` and ``cfg_scale_end_step`` whose scale is not 1. Several prompts,
 each with a region mask, are joined as InvokeAI's regional prompting joins them
 (:mod:`.regional`). LoRAs are patched into the transformer for the node's duration (beside
-the weights of a GGUF model). Euler is the plain
+the weights of a GGUF model); a control LoRA last, with its control image's latents beside
+the noise (:mod:`invoke_nb.nodes.diffusion.flux_extras.control_lora`). Euler is the plain
 ``x += (t_prev - t) * v`` step; heun and lcm are diffusers' flow-matching schedulers driven
 as InvokeAI drives them. Seeding conventions: see :mod:`.sampling`.
 """
@@ -203,7 +204,10 @@ class FluxDenoiseInvocation(Node):
                 raise self._err(
                     ctx, "control_lora", "Control LoRAs cannot be used with FLUX Schnell"
                 )
-            raise self._err(ctx, "control_lora", "not supported yet by this FLUX build")
+            if variant == "dev_fill":
+                raise self._err(ctx, "control_lora", "Control LoRAs cannot be used with FLUX Fill")
+            if self.controlnet_vae is None:
+                raise self._err(ctx, "controlnet_vae", "a Control LoRA needs the VAE here")
         if self.fill_conditioning is not None and variant != "dev_fill":
             raise self._err(ctx, "fill_conditioning", "the model is not a FLUX Fill model")
         if variant == "dev_fill":
@@ -362,6 +366,12 @@ class FluxDenoiseInvocation(Node):
             from invoke_nb.nodes.diffusion.flux_extras.fill import fill_image_conditioning
 
             img_cond = fill_image_conditioning(self, ctx, device)
+        elif self.control_lora is not None:
+            from invoke_nb.nodes.diffusion.flux_extras.control_lora import (
+                control_image_conditioning,
+            )
+
+            img_cond = control_image_conditioning(self, ctx, device)
         ref_seq = None
         if self.kontext_conditioning not in (None, []):
             if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
@@ -386,6 +396,8 @@ class FluxDenoiseInvocation(Node):
                 stack.enter_context(
                     patched(model, parts, "transformer", cache=getattr(ctx.models, "cache", None))
                 )
+            if self.control_lora is not None:  # applied last: it widens the input layer
+                self._apply_control_lora(ctx, stack, model, device)
             holder: dict[str, Any] = {}
             if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
                 stack.enter_context(masked_attention(model, holder))
@@ -419,6 +431,17 @@ class FluxDenoiseInvocation(Node):
                 check=ctx.check_cancelled,
             )
         return sampling.unpack(out.float().cpu(), self.width, self.height)
+
+    def _apply_control_lora(self, ctx: Context, stack: ExitStack, model: Any, device: str) -> None:
+        from invoke_nb.nodes.diffusion.flux_extras.control_lora import control_lora_applied
+
+        cl = self.control_lora
+        with ctx.models.load(cl.lora) as sd:
+            sd = dict(sd)
+        try:
+            stack.enter_context(control_lora_applied(model, sd, cl.weight, device))
+        except ValueError as e:
+            raise self._err(ctx, "control_lora", f"{cl.lora.name!r}: {e}") from e
 
     def _progress(self, ctx: Context, device: str) -> Any:
         """``on_step(step, total, preview_tokens)``: progress events, with a latent preview
