@@ -8,7 +8,8 @@ value (InvokeAI's rule). True CFG runs the negative prompt too on the steps betw
 each with a region mask, are joined as InvokeAI's regional prompting joins them
 (:mod:`.regional`). LoRAs are patched into the transformer for the node's duration (beside
 the weights of a GGUF model); a control LoRA last, with its control image's latents beside
-the noise (:mod:`invoke_nb.nodes.diffusion.flux_extras.control_lora`). Euler is the plain
+the noise (:mod:`invoke_nb.nodes.diffusion.flux_extras.control_lora`). XLabs IP-Adapters hook into the
+double blocks (:mod:`invoke_nb.nodes.diffusion.flux_extras.ip_adapter`). Euler is the plain
 ``x += (t_prev - t) * v`` step; heun and lcm are diffusers' flow-matching schedulers driven
 as InvokeAI drives them. Seeding conventions: see :mod:`.sampling`.
 """
@@ -196,9 +197,6 @@ class FluxDenoiseInvocation(Node):
             raise self._err(ctx, "controlnet_vae", "Kontext conditioning needs the VAE here")
         if self.control not in (None, []) and self.controlnet_vae is None:
             raise self._err(ctx, "controlnet_vae", "ControlNets need the VAE here")
-        for name in ("ip_adapter",):
-            if getattr(self, name) not in (None, []):
-                raise self._err(ctx, name, "not supported yet by this FLUX build")
         if self.control_lora is not None:
             if variant == "schnell":
                 raise self._err(
@@ -383,6 +381,15 @@ class FluxDenoiseInvocation(Node):
             from invoke_nb.nodes.diffusion.flux_extras.kontext import kontext_sequence
 
             ref_seq = kontext_sequence(self, ctx, device)
+        ip = None
+        if self.ip_adapter not in (None, []):
+            from invoke_nb.nodes.diffusion.flux_extras.ip_adapter import IPAdapters
+
+            fields = self.ip_adapter if isinstance(self.ip_adapter, list) else [self.ip_adapter]
+            try:
+                ip = IPAdapters(fields, ctx, device)
+            except ValueError as e:
+                raise self._err(ctx, "ip_adapter", str(e)) from e
         loras = self.transformer.loras
         with ExitStack() as stack:
             model = stack.enter_context(ctx.models.load(self.transformer.transformer))
@@ -401,6 +408,11 @@ class FluxDenoiseInvocation(Node):
             holder: dict[str, Any] = {}
             if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
                 stack.enter_context(masked_attention(model, holder))
+            if ip is not None:
+                try:
+                    ip.attach(ctx, stack, model)
+                except ValueError as e:
+                    raise self._err(ctx, "ip_adapter", str(e)) from e
             stack.enter_context(torch.inference_mode())
             control = None
             if self._controls():
@@ -427,6 +439,7 @@ class FluxDenoiseInvocation(Node):
                 if ref_seq is not None
                 else None,
                 control=control,
+                ip=ip,
                 on_step=self._progress(ctx, device),
                 check=ctx.check_cancelled,
             )
@@ -545,6 +558,7 @@ def _sample(
     img_cond: torch.Tensor | None = None,
     ref_seq: tuple[torch.Tensor, torch.Tensor] | None = None,
     control: Any = None,
+    ip: Any = None,
 ) -> torch.Tensor:
     import torch
 
@@ -564,10 +578,14 @@ def _sample(
                 len(model.transformer_blocks),
                 len(model.single_transformer_blocks),
             )
+        if ip is not None:
+            ip.select(step, total, negative=False)
         v = _predict(model, img, ids, pos, t, guidance, holder, img_cond, ref_seq, residuals)
         scale = cfg[min(step, total - 1)]
         if not math.isclose(scale, 1.0):
             assert neg is not None
+            if ip is not None:
+                ip.select(step, total, negative=True)
             v_neg = _predict(model, img, ids, neg, t, guidance, holder, img_cond, ref_seq)
             v = v_neg + scale * (v - v_neg)
         return v
