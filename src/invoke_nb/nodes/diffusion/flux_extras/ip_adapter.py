@@ -124,6 +124,7 @@ class IPAdapters:
             if field.mask is not None:
                 raise ValueError("IP-Adapter masks are not supported with FLUX (as in InvokeAI)")
         self._embeds = [(f, *_image_embeds(ctx, f, device)) for f in fields]
+        self._device = device
         self._active: list[tuple[IPAdapterField, Any, dict[bool, torch.Tensor]]] = []
         self._queries: dict[int, torch.Tensor] = {}
         self._step, self._total, self._negative = 0, 1, False
@@ -143,11 +144,12 @@ class IPAdapters:
                     f"{hidden} with {len(adapter.double_blocks)} double blocks; this one has "
                     f"{inner} and {blocks}"
                 )
-            p = next(adapter.parameters())
+            # the execution device, not a parameter's: a partly loaded adapter's are on meta
+            dtype = next(adapter.parameters()).dtype
             with torch.inference_mode():
                 tokens = {
-                    False: adapter.image_proj(pos.to(p.device, p.dtype)),
-                    True: adapter.image_proj(neg.to(p.device, p.dtype)),
+                    False: adapter.image_proj(pos.to(self._device, dtype)),
+                    True: adapter.image_proj(neg.to(self._device, dtype)),
                 }
             self._active.append((field, adapter, tokens))
         n = max(len(a.double_blocks) for _, a, _ in self._active)
@@ -178,8 +180,7 @@ class IPAdapters:
                 if index >= len(adapter.double_blocks) or w < 1e-6:
                     continue
                 block = adapter.double_blocks[index]
-                p = next(block.parameters())
-                t = tokens[self._negative].to(p.device, p.dtype)
+                t = tokens[self._negative].to(img.device, next(block.parameters()).dtype)
                 k = block.k(t).to(query).unflatten(-1, (heads, -1)).transpose(1, 2)
                 v = block.v(t).to(query).unflatten(-1, (heads, -1)).transpose(1, 2)
                 attn = F.scaled_dot_product_attention(query, k, v, dropout_p=0.0)
