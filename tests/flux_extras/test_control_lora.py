@@ -161,3 +161,12 @@ def test_schnell_refuses_control_loras(
 
 def _id(models, name: str) -> object:
     return identifier(next(r for r in models.store.list() if r.name == name))
+
+
+def test_control_lora_on_a_partly_loaded_transformer(
+    extras_runner, budgeted_runner, extras, control_loras
+) -> None:
+    want = _latents(extras_runner, extras, control_loras["depth"], _control_image(0))
+    got = _latents(budgeted_runner, extras, control_loras["depth"], _control_image(0))
+    assert budgeted_runner.services.models.cache.stats().partial_loads >= 1
+    assert torch.allclose(got, want, atol=1e-5)

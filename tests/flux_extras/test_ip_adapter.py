@@ -119,3 +119,12 @@ def test_sd_ip_adapter_refused_by_base(extras_runner, extras, ip) -> None:
     with pytest.raises(NodeError) as err:
         extras_runner.run(g)
     assert "'ip'" in str(err.value) and "ip_adapter_model" in str(err.value)
+
+
+def test_ip_adapter_on_a_partly_loaded_transformer(
+    extras_runner, budgeted_runner, extras, ip
+) -> None:
+    want = _latents(extras_runner, _graph(extras, ip, _image(1), cfg=2.0))
+    got = _latents(budgeted_runner, _graph(extras, ip, _image(1), cfg=2.0))
+    assert budgeted_runner.services.models.cache.stats().partial_loads >= 1
+    assert torch.allclose(got, want, atol=1e-5)
