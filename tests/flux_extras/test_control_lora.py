@@ -170,3 +170,25 @@ def test_control_lora_on_a_partly_loaded_transformer(
     got = _latents(budgeted_runner, extras, control_loras["depth"], _control_image(0))
     assert budgeted_runner.services.models.cache.stats().partial_loads >= 1
     assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_a_control_lora_for_another_width_is_refused_naming_the_field(
+    tmp_path, extras_runner, extras_models, extras
+) -> None:
+    path = tmp_path / "full-size.safetensors"
+    save_file(
+        {
+            "double_blocks.0.img_attn.qkv.lora_A.weight": torch.ones(4, 3072),
+            "double_blocks.0.img_attn.qkv.lora_B.weight": torch.ones(3 * 3072, 4),
+            "img_in.lora_A.weight": torch.ones(4, 128),
+            "img_in.lora_B.weight": torch.ones(3072, 4),
+            "img_in.lora_B.bias": torch.ones(3072),
+        },
+        path,
+    )
+    _, wide = _register(extras_models, path, "full-size-lora")
+    plain = _latents(extras_runner, extras)
+    with pytest.raises(NodeError) as err:
+        _latents(extras_runner, extras, wide, _control_image(0))
+    assert "flux_denoise" in str(err.value) and "control_lora" in str(err.value)
+    assert torch.equal(_latents(extras_runner, extras), plain)  # nothing was left changed

@@ -298,6 +298,11 @@ class FluxDenoiseInvocation(Node):
             raise self._err(
                 ctx, "transformer", f"LoRAs on a {rec.format} model are not supported yet"
             )
+        if self.control_lora is not None and rec.format not in ("checkpoint", "diffusers"):
+            # its layers are changed in place; quantized weights would need side layers
+            raise self._err(
+                ctx, "control_lora", f"control LoRAs on a {rec.format} model are not supported yet"
+            )
         schnell = variant == "schnell"
 
         init = ctx.tensors.load(self.latents).float() if self.latents is not None else None

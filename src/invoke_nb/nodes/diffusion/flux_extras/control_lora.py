@@ -136,7 +136,6 @@ def _plan(
 ) -> tuple[tuple[torch.Tensor, torch.Tensor | None], list[tuple[Any, str, torch.Tensor, bool]]]:
     """(img_in delta and bias delta, [(module, param, value, replaces)]) for the other layers;
     raises before anything changes when a layer is missing or malformed."""
-
     from invoke_nb.models.flux_keys import _norm_map, _split_sizes, _swap_halves, module_map
 
     n_double, n_single = len(model.transformer_blocks), len(model.single_transformer_blocks)
@@ -167,6 +166,11 @@ def _plan(
             delta = _swap_halves(delta)
             bias = _swap_halves(bias) if bias is not None else None
         sizes = _split_sizes(delta.shape[0], len(targets), inner)
+        if len(targets) > 1 and (sum(sizes) != delta.shape[0] or min(sizes) <= 0):
+            raise ValueError(
+                f"control LoRA layer {name!r} has {delta.shape[0]} rows; this transformer's "
+                f"{len(targets)} fused layers of width {inner} do not split them"
+            )
         pieces = delta.split(sizes) if len(targets) > 1 else [delta]
         bias_pieces = (
             (bias.split(sizes) if len(targets) > 1 else [bias]) if bias is not None else []
@@ -176,6 +180,8 @@ def _plan(
             if mod is None:
                 raise ValueError(f"control LoRA: the model lacks {target!r} ({name})")
             changes.append((mod, "weight", pieces[i], False))
+            if bias_pieces and getattr(mod, "bias", None) is None:
+                raise ValueError(f"control LoRA changes the bias of {target!r}, which has none")
             if bias_pieces:
                 changes.append((mod, "bias", bias_pieces[i], False))
     if img_in is None:
@@ -204,6 +210,11 @@ def control_lora_applied(
         with torch.inference_mode():
             for mod, param, value, replaces in changes:
                 target = _patch_target(mod, param)
+                if value.shape != target.shape:  # what is changed so far is put back below
+                    raise ValueError(
+                        f"control LoRA layer for {param} of a {type(mod).__name__} is "
+                        f"{tuple(value.shape)}; the model's is {tuple(target.shape)}"
+                    )
                 saved.append((target, target.detach().to("cpu", copy=True)))
                 value = value.to(target.device, target.dtype)
                 target.copy_(value) if replaces else target.add_(value)
