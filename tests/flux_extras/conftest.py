@@ -81,3 +81,19 @@ def extras(extras_models: LocalModels) -> dict[str, Any]:
 @pytest.fixture
 def extras_runner(extras_models: LocalModels) -> inb.Runner:
     return inb.Runner(services=inb.Services(models=extras_models))
+
+
+@pytest.fixture
+def budgeted_runner(extras_models: LocalModels) -> inb.Runner:
+    """A runner whose cache (on the CPU) has a device budget half the tiny transformer's:
+    the transformer is loaded partly, its other layers streaming from RAM through ``meta``
+    (the GPU code paths), with every model registered in ``extras_models``."""
+    from invoke_nb.models.cache import ModelCache, object_size
+
+    dev = next(r for r in extras_models.store.list() if r.name == "flux-dev")
+    with extras_models.load(identifier(dev), "transformer") as model:
+        budget = object_size(model) // 2
+    m = LocalModels(cache=ModelCache(ram_bytes=1 << 40, vram_bytes=budget, device="cpu"))
+    for rec in extras_models.store.list():
+        m.store.add(rec)
+    return inb.Runner(services=inb.Services(models=m))

@@ -271,7 +271,10 @@ class ModelCache:
         return self.device != "cpu" or self._vram_budget is not None
 
     def add_listener(self, fn: Listener) -> None:
-        """Call ``fn(kind, payload)`` on ``model_load_started`` / ``model_load_complete``."""
+        """Call ``fn(kind, payload)`` on ``model_load_started`` / ``model_load_complete``, and
+        on the memory decisions: ``model_offloaded`` (device -> RAM to make room),
+        ``model_partially_loaded`` (part on the device, the rest streaming) and
+        ``model_evicted`` (out of RAM). Listeners run with the cache's lock held."""
         self._listeners.append(fn)
 
     def remove_listener(self, fn: Listener) -> None:
@@ -414,6 +417,7 @@ class ModelCache:
             del self._entries[key]
             self._stats.evictions += 1
             log.info("evicted %s (%d bytes) from the model cache", entry.label, entry.size)
+            self._emit("model_evicted", **_about(entry), bytes=entry.size)
         if self._bytes_on(vram=False) + needed > self.ram_budget:
             log.warning(
                 "model cache over its RAM budget (%d bytes): the rest is locked or too big",
@@ -465,6 +469,9 @@ class ModelCache:
         entry.vram = entry.placement.load(device, room)
         if entry.placement.partial:
             self._stats.partial_loads += 1
+            self._emit(
+                "model_partially_loaded", **_about(entry), device_bytes=entry.vram, bytes=entry.size
+            )
             log.info(
                 "%s loaded partly: %d of %d bytes on %s, the rest streams from RAM",
                 entry.label,
@@ -482,9 +489,12 @@ class ModelCache:
             entry = self._entries[key]
             if entry.locks or not (entry.vram or entry.partial):
                 continue
+            held = entry.vram
             self._offload(entry)
             self._stats.offloads += 1
             freed = True
+            log.info("offloaded %s (%d device bytes) to make room", entry.label, held)
+            self._emit("model_offloaded", **_about(entry), device_bytes=held, needed=needed)
         if freed:
             empty_cache(self.device)
 
@@ -543,6 +553,10 @@ class ModelCache:
         release_memory()
         empty_cache(self.device)
         return len(keys)
+
+
+def _about(entry: _Entry) -> dict[str, Any]:
+    return {"key": entry.key[0], "submodel": entry.key[1], "label": entry.label}
 
 
 def _label(key: CacheKey) -> str:

@@ -1,5 +1,7 @@
 """Load FLUX.1's extra models: ControlNets (diffusers/InstantX folders), the Redux
-projector (BFL's file) and its SigLIP image encoder (a transformers folder, with processor).
+projector (BFL's file) and its SigLIP image encoder (a transformers folder, with processor),
+and XLabs' FLUX IP-Adapter (one file: an image projection and, per double block, the key and
+value projections of the image-prompt attention; see :func:`xlabs_ip_adapter`).
 
 XLabs ControlNet files (their own layout: an input-hint conv stack, double blocks only, in
 BFL's key names) are converted to diffusers' ``FluxControlNetModel`` (the input-hint variant).
@@ -16,14 +18,20 @@ if TYPE_CHECKING:
 from invoke_nb.models.errors import ModelLoadError
 from invoke_nb.models.records import ModelRecord
 
-__all__ = ["diffusers_to_xlabs", "handles", "load_flux_extra", "xlabs_to_diffusers"]
+__all__ = [
+    "diffusers_to_xlabs",
+    "handles",
+    "load_flux_extra",
+    "xlabs_ip_adapter",
+    "xlabs_to_diffusers",
+]
 
 
 def handles(record: ModelRecord) -> bool:
     """Whether this module loads ``record``."""
-    return (record.base == "flux" and record.type in ("controlnet", "flux_redux")) or (
-        record.type == "siglip"
-    )
+    return (
+        record.base == "flux" and record.type in ("controlnet", "flux_redux", "ip_adapter")
+    ) or (record.type == "siglip")
 
 
 def load_flux_extra(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
@@ -38,6 +46,8 @@ def load_flux_extra(record: ModelRecord, submodel: str | None, dtype: torch.dtyp
             return model.eval(), SiglipImageProcessor.from_pretrained(path, local_files_only=True)
         if record.type == "flux_redux":
             return _redux(path, dtype)
+        if record.type == "ip_adapter":
+            return xlabs_ip_adapter(path, dtype)
     except Exception as exc:
         raise ModelLoadError(f"{where}: cannot load the {record.type} model: {exc}") from exc
     if submodel not in (None, "controlnet"):
@@ -141,4 +151,51 @@ def _xlabs(path: Path, dtype: torch.dtype) -> Any:
         conditioning_embedding_channels=sd["input_hint_block.conv_in.weight"].shape[0],
     )
     model.load_state_dict(sd)
+    return model.to(dtype).eval()
+
+
+def xlabs_ip_adapter(path: Path, dtype: torch.dtype) -> Any:
+    """XLabs' FLUX IP-Adapter file as a module the cache can size and move.
+
+    ``image_proj`` turns a CLIP image embedding into ``tokens`` context vectors (a linear
+    layer, then a LayerNorm); ``double_blocks[i].k`` / ``.v`` project them to the keys and
+    values the image tokens of double block ``i`` attend to. Sizes come from the tensors.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    file = path if path.is_file() else path / "ip_adapter.safetensors"
+    sd = load_file(str(file))
+    n = 0
+    while f"double_blocks.{n}.processor.ip_adapter_double_stream_k_proj.weight" in sd:
+        n += 1
+    hidden, context = sd["double_blocks.0.processor.ip_adapter_double_stream_k_proj.weight"].shape
+    proj_out, clip_dim = sd["ip_adapter_proj_model.proj.weight"].shape
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.k = torch.nn.Linear(context, hidden)
+            self.v = torch.nn.Linear(context, hidden)
+
+    class XLabsIPAdapter(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tokens = proj_out // context
+            self.proj = torch.nn.Linear(clip_dim, proj_out)
+            self.norm = torch.nn.LayerNorm(context)
+            self.double_blocks = torch.nn.ModuleList(Block() for _ in range(n))
+
+        def image_proj(self, embeds: torch.Tensor) -> torch.Tensor:
+            return self.norm(
+                self.proj(embeds).reshape(-1, self.tokens, self.norm.normalized_shape[0])
+            )
+
+    model = XLabsIPAdapter()
+    ours = {}
+    for key, value in sd.items():
+        name = key.replace("ip_adapter_proj_model.", "").replace(".processor.", ".")
+        name = name.replace("ip_adapter_double_stream_k_proj", "k")
+        ours[name.replace("ip_adapter_double_stream_v_proj", "v")] = value
+    model.load_state_dict(ours, strict=True)
     return model.to(dtype).eval()

@@ -92,7 +92,7 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         if submodel not in (None, "vae"):
             raise _fail(record, path, f"a VAE has no submodel {submodel!r}")
         return _load_vae(record, path, dtype)
-    if kind in ("lora", "embedding"):
+    if kind in ("lora", "embedding", "control_lora"):
         return _load_tensors(record, path)
     if kind == "safety_checker":
         return _load_safety_checker(path)

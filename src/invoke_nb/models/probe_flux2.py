@@ -56,6 +56,10 @@ def flux2_state_dict(sd: Shapes) -> ProbeResult | None:
     """A FLUX.2 transformer or VAE checkpoint, or ``None`` when the tensors are not FLUX.2."""
     if (found := flux_controlnet_state_dict(sd)) is not None:
         return found
+    if "ip_adapter_proj_model.proj.weight" in sd and any(
+        ".ip_adapter_double_stream_" in k for k in sd
+    ):
+        return ProbeResult("ip_adapter", "flux", "checkpoint")  # XLabs FLUX IP-Adapter
     img_in = sd.get("img_in.lora_A.weight")
     if img_in is not None and len(img_in) == 2 and img_in[1] == 128 and "img_in.lora_B.bias" in sd:
         return ProbeResult("control_lora", "flux", "lycoris")  # FLUX.1 control LoRA (BFL)

@@ -18,6 +18,7 @@ __all__ = [
     "SIGLIP_NAME",
     "make_flux_controlnet",
     "make_flux_fill",
+    "make_flux_ip_adapter",
     "make_flux_redux",
     "make_siglip",
 ]
@@ -148,3 +149,39 @@ def make_flux_controlnet_xlabs(dest: Path, *, seed: int = 37) -> tuple[Path, Pat
     sd = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(diffusers_to_xlabs(sd), str(xlabs))
     return xlabs, folder
+
+
+def make_flux_ip_adapter(
+    dest: Path,
+    *,
+    clip_dim: int = 32,
+    context: int = 48,
+    tokens: int = 4,
+    double_blocks: int = 1,
+    seed: int = 31,
+) -> Path:
+    """A tiny XLabs FLUX IP-Adapter file (their key names; ``clip_dim`` is the CLIP vision
+    projection width, the k/v projections are as wide as the tiny transformer)."""
+    import torch
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g) / shape[-1] ** 0.5
+
+    sd = {
+        "ip_adapter_proj_model.proj.weight": r(tokens * context, clip_dim),
+        "ip_adapter_proj_model.proj.bias": r(tokens * context),
+        "ip_adapter_proj_model.norm.weight": 1.0 + 0.1 * r(context),
+        "ip_adapter_proj_model.norm.bias": 0.1 * r(context),
+    }
+    for i in range(double_blocks):
+        for kv in ("k", "v"):
+            name = f"double_blocks.{i}.processor.ip_adapter_double_stream_{kv}_proj"
+            sd[f"{name}.weight"] = r(tiny_flux.HIDDEN, context)
+            sd[f"{name}.bias"] = r(tiny_flux.HIDDEN)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(sd, dest)
+    return dest

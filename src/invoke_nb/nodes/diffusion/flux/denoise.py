@@ -7,7 +7,9 @@ value (InvokeAI's rule). True CFG runs the negative prompt too on the steps betw
 ``cfg_scale_start_step`` and ``cfg_scale_end_step`` whose scale is not 1. Several prompts,
 each with a region mask, are joined as InvokeAI's regional prompting joins them
 (:mod:`.regional`). LoRAs are patched into the transformer for the node's duration (beside
-the weights of a GGUF model). Euler is the plain
+the weights of a GGUF model); a control LoRA last, with its control image's latents beside
+the noise (:mod:`invoke_nb.nodes.diffusion.flux_extras.control_lora`). XLabs IP-Adapters hook into the
+double blocks (:mod:`invoke_nb.nodes.diffusion.flux_extras.ip_adapter`). Euler is the plain
 ``x += (t_prev - t) * v`` step; heun and lcm are diffusers' flow-matching schedulers driven
 as InvokeAI drives them. Seeding conventions: see :mod:`.sampling`.
 """
@@ -195,15 +197,15 @@ class FluxDenoiseInvocation(Node):
             raise self._err(ctx, "controlnet_vae", "Kontext conditioning needs the VAE here")
         if self.control not in (None, []) and self.controlnet_vae is None:
             raise self._err(ctx, "controlnet_vae", "ControlNets need the VAE here")
-        for name in ("ip_adapter",):
-            if getattr(self, name) not in (None, []):
-                raise self._err(ctx, name, "not supported yet by this FLUX build")
         if self.control_lora is not None:
             if variant == "schnell":
                 raise self._err(
                     ctx, "control_lora", "Control LoRAs cannot be used with FLUX Schnell"
                 )
-            raise self._err(ctx, "control_lora", "not supported yet by this FLUX build")
+            if variant == "dev_fill":
+                raise self._err(ctx, "control_lora", "Control LoRAs cannot be used with FLUX Fill")
+            if self.controlnet_vae is None:
+                raise self._err(ctx, "controlnet_vae", "a Control LoRA needs the VAE here")
         if self.fill_conditioning is not None and variant != "dev_fill":
             raise self._err(ctx, "fill_conditioning", "the model is not a FLUX Fill model")
         if variant == "dev_fill":
@@ -296,6 +298,11 @@ class FluxDenoiseInvocation(Node):
             raise self._err(
                 ctx, "transformer", f"LoRAs on a {rec.format} model are not supported yet"
             )
+        if self.control_lora is not None and rec.format not in ("checkpoint", "diffusers"):
+            # its layers are changed in place; quantized weights would need side layers
+            raise self._err(
+                ctx, "control_lora", f"control LoRAs on a {rec.format} model are not supported yet"
+            )
         schnell = variant == "schnell"
 
         init = ctx.tensors.load(self.latents).float() if self.latents is not None else None
@@ -362,6 +369,12 @@ class FluxDenoiseInvocation(Node):
             from invoke_nb.nodes.diffusion.flux_extras.fill import fill_image_conditioning
 
             img_cond = fill_image_conditioning(self, ctx, device)
+        elif self.control_lora is not None:
+            from invoke_nb.nodes.diffusion.flux_extras.control_lora import (
+                control_image_conditioning,
+            )
+
+            img_cond = control_image_conditioning(self, ctx, device)
         ref_seq = None
         if self.kontext_conditioning not in (None, []):
             if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
@@ -373,6 +386,15 @@ class FluxDenoiseInvocation(Node):
             from invoke_nb.nodes.diffusion.flux_extras.kontext import kontext_sequence
 
             ref_seq = kontext_sequence(self, ctx, device)
+        ip = None
+        if self.ip_adapter not in (None, []):
+            from invoke_nb.nodes.diffusion.flux_extras.ip_adapter import IPAdapters
+
+            fields = self.ip_adapter if isinstance(self.ip_adapter, list) else [self.ip_adapter]
+            try:
+                ip = IPAdapters(fields, ctx, device)
+            except ValueError as e:
+                raise self._err(ctx, "ip_adapter", str(e)) from e
         loras = self.transformer.loras
         with ExitStack() as stack:
             model = stack.enter_context(ctx.models.load(self.transformer.transformer))
@@ -386,9 +408,16 @@ class FluxDenoiseInvocation(Node):
                 stack.enter_context(
                     patched(model, parts, "transformer", cache=getattr(ctx.models, "cache", None))
                 )
+            if self.control_lora is not None:  # applied last: it widens the input layer
+                self._apply_control_lora(ctx, stack, model, device)
             holder: dict[str, Any] = {}
             if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
                 stack.enter_context(masked_attention(model, holder))
+            if ip is not None:
+                try:
+                    ip.attach(ctx, stack, model)
+                except ValueError as e:
+                    raise self._err(ctx, "ip_adapter", str(e)) from e
             stack.enter_context(torch.inference_mode())
             control = None
             if self._controls():
@@ -415,10 +444,22 @@ class FluxDenoiseInvocation(Node):
                 if ref_seq is not None
                 else None,
                 control=control,
+                ip=ip,
                 on_step=self._progress(ctx, device),
                 check=ctx.check_cancelled,
             )
         return sampling.unpack(out.float().cpu(), self.width, self.height)
+
+    def _apply_control_lora(self, ctx: Context, stack: ExitStack, model: Any, device: str) -> None:
+        from invoke_nb.nodes.diffusion.flux_extras.control_lora import control_lora_applied
+
+        cl = self.control_lora
+        with ctx.models.load(cl.lora) as sd:
+            sd = dict(sd)
+        try:
+            stack.enter_context(control_lora_applied(model, sd, cl.weight, device))
+        except ValueError as e:
+            raise self._err(ctx, "control_lora", f"{cl.lora.name!r}: {e}") from e
 
     def _progress(self, ctx: Context, device: str) -> Any:
         """``on_step(step, total, preview_tokens)``: progress events, with a latent preview
@@ -522,6 +563,7 @@ def _sample(
     img_cond: torch.Tensor | None = None,
     ref_seq: tuple[torch.Tensor, torch.Tensor] | None = None,
     control: Any = None,
+    ip: Any = None,
 ) -> torch.Tensor:
     import torch
 
@@ -541,10 +583,14 @@ def _sample(
                 len(model.transformer_blocks),
                 len(model.single_transformer_blocks),
             )
+        if ip is not None:
+            ip.select(step, total, negative=False)
         v = _predict(model, img, ids, pos, t, guidance, holder, img_cond, ref_seq, residuals)
         scale = cfg[min(step, total - 1)]
         if not math.isclose(scale, 1.0):
             assert neg is not None
+            if ip is not None:
+                ip.select(step, total, negative=True)
             v_neg = _predict(model, img, ids, neg, t, guidance, holder, img_cond, ref_seq)
             v = v_neg + scale * (v - v_neg)
         return v

@@ -2,19 +2,20 @@
 
 The transformer, T5 encoder and CLIP travel as descriptions (which model, which submodel,
 which LoRAs); the conditioning as a reference to tensors kept in kernel memory. The inputs
-of FLUX's extras (ControlNet, control LoRA, Fill, Kontext, Redux, IP-Adapter) are declared
-here with InvokeAI's field names so its workflows validate; the denoise node refuses them
-until their models are supported.
+of FLUX's extras (ControlNet, control LoRA, Fill, Kontext, Redux) are declared
+here with InvokeAI's field names; the IP-Adapter's field is the SD one
+(:class:`invoke_nb.nodes.control.fields.IPAdapterField`), as in InvokeAI.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from invoke_nb.nodes.base import Output, OutputField, output
+from invoke_nb.nodes.control.fields import IPAdapterField
 from invoke_nb.nodes.diffusion.fields import CLIPField, LoRAField, VAEField, _OptionalOutputs
 from invoke_nb.nodes.types import ImageField, ModelIdentifierField, TensorField
 
@@ -118,24 +119,6 @@ class FluxReduxConditioningField(_Extra):
 
     conditioning: TensorField = Field(description="The Redux image conditioning tensor.")
     mask: TensorField | None = Field(default=None, description="The mask for the conditioning.")
-
-
-class IPAdapterField(_Extra):
-    """An IP-Adapter with its image(s) and schedule (InvokeAI's shape)."""
-
-    image: Any = Field(description="The IP-Adapter image prompt(s).")
-    ip_adapter_model: ModelIdentifierField = Field(description="The IP-Adapter model to use.")
-    image_encoder_model: ModelIdentifierField = Field(
-        description="The name of the CLIP image encoder model."
-    )
-    weight: float | list[float] = Field(
-        default=1, description="The weight given to the IP-Adapter."
-    )
-    target_blocks: list[str] = Field(default_factory=list)
-    method: str = "full"
-    begin_step_percent: float = Field(default=0, ge=0, le=1)
-    end_step_percent: float = Field(default=1, ge=0, le=1)
-    mask: TensorField | None = None
 
 
 @output("flux_model_loader_output")

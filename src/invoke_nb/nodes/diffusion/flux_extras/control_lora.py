@@ -1,12 +1,25 @@
-"""FLUX control LoRAs (BFL's Canny/Depth LoRAs): the loader node.
+"""FLUX control LoRAs (BFL's Canny/Depth LoRAs): the loader node and how they run.
 
-The node bundles the LoRA, its control image and weight into InvokeAI's ``ControlLoRAField``
-so InvokeAI graphs that use it import and validate. Running one needs the transformer's
-input layer widened to 128 channels and the VAE-encoded control image beside the noise;
-``flux_denoise`` does not do that yet and refuses a ``control_lora`` naming the field.
+The node bundles the LoRA, its control image and weight into InvokeAI's ``ControlLoRAField``.
+``flux_denoise`` runs it as InvokeAI does: the control image, resized to the output and
+VAE-encoded, is packed beside the noise tokens (64 + 64 channels); the transformer's input
+layer ``img_in`` (diffusers' ``x_embedder``) is widened to 128 inputs, its new columns
+starting at zero, and the LoRA adds ``weight * up @ down`` (and its bias delta) to it. The
+other layers of the file are LoRA layers with bias deltas, and ``*.scale`` tensors that
+replace RMS-norm scales outright (whatever the weight, as BFL's and InvokeAI's code do).
+
+Why the input layer is swapped, not resized in place: the cached model is shared by
+every run (and may be partly loaded, its weights streaming from CPU copies), so for the
+node's duration ``x_embedder`` becomes a small module computing
+``base(x[..., :64]) + x @ delta.T + bias_delta``, which equals the widened layer; every other
+change is made in place on the weights and every original is put back on exit.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from invoke_nb.nodes.base import InputField, Node, Output, OutputField, UIHint, node, output
 from invoke_nb.nodes.context import Context
@@ -14,7 +27,15 @@ from invoke_nb.nodes.diffusion.flux.fields import ControlLoRAField
 from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 from invoke_nb.nodes.types import ImageField, ModelIdentifierField
 
-__all__ = ["FluxControlLoRALoaderInvocation", "FluxControlLoRALoaderOutput"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "FluxControlLoRALoaderInvocation",
+    "FluxControlLoRALoaderOutput",
+    "control_image_conditioning",
+    "control_lora_applied",
+]
 
 
 @output("flux_control_lora_loader_output")
@@ -56,3 +77,153 @@ class FluxControlLoRALoaderInvocation(Node):
         return FluxControlLoRALoaderOutput(
             control_lora=ControlLoRAField(lora=lora, img=self.image, weight=self.weight)
         )
+
+
+def control_image_conditioning(den: Any, ctx: Context, device: str) -> torch.Tensor:
+    """Packed (1, tokens, 64) latents of the control image, resized (bicubic) to the output."""
+    from PIL import Image
+
+    from invoke_nb.nodes.diffusion.flux import sampling
+    from invoke_nb.nodes.diffusion.flux.text_vae import vae_encode
+
+    image = ctx.images.get_pil(den.control_lora.img, mode="RGB")
+    if image.size != (den.width, den.height):
+        image = image.resize((den.width, den.height), Image.Resampling.BICUBIC)
+    with ctx.models.load(den.controlnet_vae.vae) as vae:
+        latents = vae_encode(vae, image, device)
+    return sampling.pack(latents)
+
+
+def _widened(base: Any, delta: torch.Tensor, bias: torch.Tensor | None) -> Any:
+    """``base`` (a Linear) as if widened to ``delta``'s inputs and patched by ``delta``."""
+    import torch
+
+    class WidenedInput(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.base = base
+            self.register_buffer("delta", delta, persistent=False)
+            self.register_buffer("bias_delta", bias, persistent=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = self.base(x[..., : base.in_features])
+            extra = torch.nn.functional.linear(x.to(self.delta.dtype), self.delta, self.bias_delta)
+            return out + extra.to(out.dtype)
+
+    return WidenedInput()
+
+
+def _layers(sd: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """BFL module name -> its tensors (``lora_A.weight``, ``lora_B.weight``, ``lora_B.bias``,
+    ``scale``)."""
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in sd.items():
+        for suffix in ("lora_A.weight", "lora_B.weight", "lora_B.bias", "scale"):
+            if key.endswith("." + suffix):
+                module = key[: -len(suffix) - 1]
+                name = suffix
+                if suffix == "scale":  # a norm scale: the module is the norm itself
+                    module, name = key, "scale"
+                out.setdefault(module, {})[name] = value
+                break
+        else:
+            raise ValueError(f"control LoRA key {key!r} is not a LoRA matrix, bias or scale")
+    return out
+
+
+def _plan(
+    model: Any, sd: dict[str, torch.Tensor], weight: float
+) -> tuple[tuple[torch.Tensor, torch.Tensor | None], list[tuple[Any, str, torch.Tensor, bool]]]:
+    """(img_in delta and bias delta, [(module, param, value, replaces)]) for the other layers;
+    raises before anything changes when a layer is missing or malformed."""
+    from invoke_nb.models.flux_keys import _norm_map, _split_sizes, _swap_halves, module_map
+
+    n_double, n_single = len(model.transformer_blocks), len(model.single_transformer_blocks)
+    bfl, norms = module_map(n_double, n_single), _norm_map(n_double, n_single)
+    inner = model.config.num_attention_heads * model.config.attention_head_dim
+    modules = dict(model.named_modules())
+    img_in: tuple[torch.Tensor, torch.Tensor | None] | None = None
+    changes: list[tuple[Any, str, torch.Tensor, bool]] = []
+    for name, t in _layers(sd).items():
+        if "scale" in t:
+            target = norms.get(name)
+            if target is None:
+                raise ValueError(f"control LoRA: {name!r} names no FLUX norm scale")
+            mod_name, _, param = target.rpartition(".")
+            changes.append((modules[mod_name], param, t["scale"].float(), True))
+            continue
+        if "lora_A.weight" not in t or "lora_B.weight" not in t:
+            raise ValueError(f"control LoRA layer {name!r} lacks its lora_A/lora_B matrices")
+        delta = (t["lora_B.weight"].float() @ t["lora_A.weight"].float()) * weight
+        bias = t["lora_B.bias"].float() * weight if "lora_B.bias" in t else None
+        if name == "img_in":
+            img_in = (delta, bias)
+            continue
+        targets = bfl.get(name)
+        if targets is None:
+            raise ValueError(f"control LoRA: {name!r} names no FLUX transformer layer")
+        if name == "final_layer.adaLN_modulation.1":  # BFL (shift, scale) -> (scale, shift)
+            delta = _swap_halves(delta)
+            bias = _swap_halves(bias) if bias is not None else None
+        sizes = _split_sizes(delta.shape[0], len(targets), inner)
+        if len(targets) > 1 and (sum(sizes) != delta.shape[0] or min(sizes) <= 0):
+            raise ValueError(
+                f"control LoRA layer {name!r} has {delta.shape[0]} rows; this transformer's "
+                f"{len(targets)} fused layers of width {inner} do not split them"
+            )
+        pieces = delta.split(sizes) if len(targets) > 1 else [delta]
+        bias_pieces = (
+            (bias.split(sizes) if len(targets) > 1 else [bias]) if bias is not None else []
+        )
+        for i, target in enumerate(targets):
+            mod = modules.get(target)
+            if mod is None:
+                raise ValueError(f"control LoRA: the model lacks {target!r} ({name})")
+            changes.append((mod, "weight", pieces[i], False))
+            if bias_pieces and getattr(mod, "bias", None) is None:
+                raise ValueError(f"control LoRA changes the bias of {target!r}, which has none")
+            if bias_pieces:
+                changes.append((mod, "bias", bias_pieces[i], False))
+    if img_in is None:
+        raise ValueError("control LoRA has no img_in layer (not a FLUX control LoRA)")
+    return img_in, changes
+
+
+@contextmanager
+def control_lora_applied(
+    model: Any, sd: dict[str, torch.Tensor], weight: float, device: str
+) -> Iterator[Any]:
+    """``model`` with the control LoRA ``sd`` applied at ``weight``; restored exactly on exit."""
+    import torch
+
+    from invoke_nb.nodes.diffusion.lora import _patch_target
+
+    (delta, bias), changes = _plan(model, sd, weight)
+    base = model.x_embedder
+    if delta.shape[0] != base.out_features or delta.shape[1] < base.in_features:
+        raise ValueError(
+            f"control LoRA img_in is {tuple(delta.shape)}; the transformer's input layer is "
+            f"{base.out_features} x {base.in_features}"
+        )
+    saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+    try:
+        with torch.inference_mode():
+            for mod, param, value, replaces in changes:
+                target = _patch_target(mod, param)
+                if value.shape != target.shape:  # what is changed so far is put back below
+                    raise ValueError(
+                        f"control LoRA layer for {param} of a {type(mod).__name__} is "
+                        f"{tuple(value.shape)}; the model's is {tuple(target.shape)}"
+                    )
+                saved.append((target, target.detach().to("cpu", copy=True)))
+                value = value.to(target.device, target.dtype)
+                target.copy_(value) if replaces else target.add_(value)
+        model.x_embedder = _widened(
+            base, delta.to(device), bias.to(device) if bias is not None else None
+        )
+        yield model
+    finally:
+        model.x_embedder = base
+        with torch.inference_mode():
+            for target, original in reversed(saved):
+                target.copy_(original)
