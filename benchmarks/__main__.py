@@ -37,6 +37,9 @@ QUICK: dict[str, tuple[list[str], str | None]] = {
     "widgets": (["--images", "500", "--repeat", "2", "--nodes", "50"], "/usr/bin/chromium"),
     "invokeai_node_parity": ([], INVOKEAI_PY),
     "invokeai_workflow_roundtrip": ([], INVOKEAI_PY),
+    "controlnet_vs_diffusers": (["--size", "64", "--steps", "2", "--repeats", "1"], None),
+    "tiled_upscale": (["--steps", "1", "--tile", "256"], None),
+    "sd3_vs_invokeai": (["--steps", "2"], INVOKEAI_PY),
 }
 
 

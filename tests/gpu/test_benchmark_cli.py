@@ -37,5 +37,5 @@ def test_benchmark_prints_both_sides_in_the_chosen_dtype(capsys) -> None:
 
 def test_benchmark_names_a_family_it_does_not_know(capsys) -> None:
     with pytest.raises(SystemExit):
-        _main()(["--family", "flux"])
-    assert "--family 'flux' is not benchmarked yet" in capsys.readouterr().err
+        _main()(["--family", "sdxl-refiner"])
+    assert "--family 'sdxl-refiner' is not benchmarked yet" in capsys.readouterr().err

@@ -84,6 +84,17 @@ def _warn(node_id: str, old: str, succ: Successor, dropped: list[str]) -> None:
     warnings.warn("; ".join(parts), WorkflowWarning, stacklevel=4)
 
 
+def _warn_edge(node_id: str, field: str | None) -> None:
+    from invoke_nb.graph.workflow import WorkflowWarning
+
+    warnings.warn(
+        f"node {node_id!r}: the connection into its old field {field!r} is dropped "
+        "(the successor has no such input)",
+        WorkflowWarning,
+        stacklevel=4,
+    )
+
+
 def _rename_fields(values: dict[str, Any], succ: Successor) -> tuple[dict[str, Any], list[str]]:
     out: dict[str, Any] = {}
     dropped = []
@@ -124,11 +135,18 @@ def upgrade_workflow(data: dict[str, Any]) -> dict[str, Any]:
         dropped = [k for k in dropped if isinstance(inputs.get(k), dict)]
         changed[nid] = succ
         _warn(nid, old, succ, dropped)
+    kept = []
     for e in data.get("edges") or []:
         if isinstance(e, dict) and e.get("target") in changed:
             succ = changed[e["target"]]
             handle = e.get("targetHandle")
+            if handle in succ.dropped:  # a connection into a field the successor lacks
+                _warn_edge(e["target"], handle)
+                continue
             e["targetHandle"] = succ.renamed.get(handle, handle)
+        kept.append(e)
+    if "edges" in data:
+        data["edges"] = kept
     return data
 
 
@@ -156,9 +174,16 @@ def upgrade_graph(data: dict[str, Any]) -> dict[str, Any]:
         nodes[key] = new
         changed[nid] = succ
         _warn(nid, old, succ, dropped)
+    kept = []
     for e in data.get("edges") or []:
         dest = e.get("destination") if isinstance(e, dict) else None
         if isinstance(dest, dict) and dest.get("node_id") in changed:
             succ = changed[dest["node_id"]]
+            if dest.get("field") in succ.dropped:  # into a field the successor lacks
+                _warn_edge(dest["node_id"], dest.get("field"))
+                continue
             dest["field"] = succ.renamed.get(dest.get("field"), dest.get("field"))
+        kept.append(e)
+    if "edges" in data:
+        data["edges"] = kept
     return data

@@ -144,7 +144,7 @@ def _transformer_gguf(record: ModelRecord, path: Path, dtype: torch.dtype) -> An
     import torch
     from diffusers import ZImageTransformer2DModel
 
-    from invoke_nb.models.gguf_flux import _module_type, dequantize, read_gguf
+    from invoke_nb.models.gguf_flux import dequantize, linear_class, read_gguf
 
     try:
         tensors, quant = read_gguf(path)
@@ -166,7 +166,7 @@ def _transformer_gguf(record: ModelRecord, path: Path, dtype: torch.dtype) -> An
                 **_config_from_shapes({k: tuple(v.shape) for k, v in shapes.items()})
             )
         modules = dict(model.named_modules())
-        linear = _module_type()
+        linear = linear_class()
         floats = {}
         for name, value in data.items():
             qtype = int(kinds[name][0])
