@@ -30,9 +30,9 @@ from diffusers import AutoencoderKL, SD3Transformer2DModel
 from transformers import CLIPTextModelWithProjection, CLIPTokenizer, T5EncoderModel, AutoTokenizer
 from invokeai.app.invocations.model import CLIPField, ModelIdentifierField, T5EncoderField, TransformerField, VAEField
 from invokeai.app.invocations.fields import SD3ConditioningField
-from invokeai.app.invocations.sd3_text_encoder import Sd3TextEncoderInvocation
-from invokeai.app.invocations.sd3_denoise import SD3DenoiseInvocation
-from invokeai.app.invocations.sd3_latents_to_image import SD3LatentsToImageInvocation
+from invokeai.app.invocations.sd3_text_encoder import Sd3TextEncoderNode
+from invokeai.app.invocations.sd3_denoise import SD3DenoiseNode
+from invokeai.app.invocations.sd3_latents_to_image import SD3LatentsToImageNode
 from invokeai.backend.model_manager.taxonomy import ModelFormat
 
 folder, prompt, negative, seed, steps, size, cfg, out = sys.argv[1:]
@@ -92,15 +92,15 @@ clip_l = CLIPField(tokenizer=ident("tokenizer"), text_encoder=ident("text_encode
 clip_g = CLIPField(tokenizer=ident("tokenizer_2"), text_encoder=ident("text_encoder_2"), loras=[], skipped_layers=0)
 t5 = T5EncoderField(tokenizer=ident("tokenizer_3"), text_encoder=ident("text_encoder_3"), loras=[])
 conds = [
-    Sd3TextEncoderInvocation(id=f"c{i}", clip_l=clip_l, clip_g=clip_g, t5_encoder=t5, prompt=p).invoke(Ctx())
+    Sd3TextEncoderNode(id=f"c{i}", clip_l=clip_l, clip_g=clip_g, t5_encoder=t5, prompt=p).invoke(Ctx())
     for i, p in enumerate((prompt, negative))
 ]
-den = SD3DenoiseInvocation(
+den = SD3DenoiseNode(
     id="d", transformer=TransformerField(transformer=ident("transformer"), loras=[]),
     positive_conditioning=conds[0].conditioning, negative_conditioning=conds[1].conditioning,
     cfg_scale=float(cfg), width=int(size), height=int(size), steps=int(steps), seed=int(seed),
 ).invoke(Ctx())
-SD3LatentsToImageInvocation(id="l", latents=den.latents, vae=VAEField(vae=ident("vae"))).invoke(Ctx())
+SD3LatentsToImageNode(id="l", latents=den.latents, vae=VAEField(vae=ident("vae"))).invoke(Ctx())
 lat = store[den.latents.latents_name]
 np.save(out, np.asarray(saved[0].convert("RGB")))
 print(json.dumps({"latents": [float(lat.min()), float(lat.max())]}))

@@ -255,7 +255,7 @@ def test_sdxl_base_then_refiner(models, sdxl, tiny_sdxl_refiner) -> None:
 
 def test_noise_seed_wraps_like_invokeai() -> None:
     """Node validation takes any integer modulo 2**32 (graph fields keep InvokeAI's 0..2**32-1)."""
-    from invoke_nb.nodes.diffusion.sd.latents import NoiseInvocation
+    from invoke_nb.nodes.diffusion.sd.latents import NoiseNode
 
-    assert NoiseInvocation.model_validate({"seed": -1}).seed == 0xFFFFFFFF
-    assert NoiseInvocation.model_validate({"seed": 2**32 + 5}).seed == 5
+    assert NoiseNode.model_validate({"seed": -1}).seed == 0xFFFFFFFF
+    assert NoiseNode.model_validate({"seed": 2**32 + 5}).seed == 5

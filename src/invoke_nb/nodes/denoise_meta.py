@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from invoke_nb.nodes.base import Input, InputField, OutputField, node, output
 from invoke_nb.nodes.diffusion.fields import LatentsOutput
-from invoke_nb.nodes.diffusion.sd.latents import DenoiseLatentsInvocation
+from invoke_nb.nodes.diffusion.sd.latents import DenoiseLatentsNode
 
 if TYPE_CHECKING:
     from invoke_nb.nodes.context import Context
@@ -43,7 +43,7 @@ def _dumps(items: Any) -> list[dict[str, Any]]:
     tags=["latents", "denoise", "txt2img", "t2i", "t2l", "img2img", "i2i", "l2l"],
     version="1.1.1",
 )
-class DenoiseLatentsMetaInvocation(DenoiseLatentsInvocation):
+class DenoiseLatentsMetaNode(DenoiseLatentsNode):
     """Denoises like ``denoise_latents`` and adds its settings to the incoming metadata."""
 
     metadata: dict[str, Any] | None = InputField(

@@ -12,7 +12,7 @@ from typing import Any
 from invoke_nb.nodes.base import Input, InputField, Output, OutputField, node, output
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.control.fields import ControlField, IPAdapterField, T2IAdapterField
-from invoke_nb.nodes.control.nodes import IPAdapterInvocation
+from invoke_nb.nodes.control.nodes import IPAdapterNode
 from invoke_nb.nodes.metadata import _identifier, _Linked, _resolve
 
 __all__ = ["MetadataToControlnetsNode", "MetadataToIPAdaptersNode", "MetadataToT2IAdaptersNode"]
@@ -129,7 +129,7 @@ class MetadataToIPAdaptersNode(_Linked):
             for k in ("method", "clip_vision_model"):
                 if e.get(k) is not None:
                     fields[k] = e[k]
-            found.append(IPAdapterInvocation(**fields).invoke(ctx).ip_adapter)
+            found.append(IPAdapterNode(**fields).invoke(ctx).ip_adapter)
         return MDIPAdapterListOutput(ip_adapter_list=_append(self.ip_adapter_list, found))
 
 

@@ -30,11 +30,11 @@ from invoke_nb.nodes.types import ImageField, ModelIdentifierField, TensorField
 
 __all__ = [
     "ControlModelError",
-    "ControlNetInvocation",
-    "FreeUInvocation",
-    "HeuristicResizeInvocation",
-    "IPAdapterInvocation",
-    "T2IAdapterInvocation",
+    "ControlNetNode",
+    "FreeUNode",
+    "HeuristicResizeNode",
+    "IPAdapterNode",
+    "T2IAdapterNode",
 ]
 
 
@@ -78,7 +78,7 @@ class _Window(Node):
     tags=["controlnet"],
     version="1.1.3",
 )
-class ControlNetInvocation(_Window):
+class ControlNetNode(_Window):
     """Collects ControlNet info to pass to other nodes"""
 
     image: ImageField = InputField(description="The control image")
@@ -130,7 +130,7 @@ class ControlNetInvocation(_Window):
     tags=["t2i_adapter", "control"],
     version="1.0.4",
 )
-class T2IAdapterInvocation(_Window):
+class T2IAdapterNode(_Window):
     """Collects T2I-Adapter info to pass to other nodes."""
 
     image: ImageField = InputField(description="The IP-Adapter image prompt.")
@@ -212,7 +212,7 @@ TARGET_BLOCKS = {
     tags=["ip_adapter", "control"],
     version="1.5.1",
 )
-class IPAdapterInvocation(_Window):
+class IPAdapterNode(_Window):
     """Collects IP-Adapter info to pass to other nodes."""
 
     image: ImageField | list[ImageField] = InputField(
@@ -305,7 +305,7 @@ def find_image_encoder(
     tags=["freeu"],
     version="1.0.2",
 )
-class FreeUInvocation(Node):
+class FreeUNode(Node):
     """Applies FreeU to the UNet. Suggested values (b1/b2/s1/s2):
 
     SD1.5: 1.2/1.4/0.9/0.2,
@@ -348,7 +348,7 @@ class FreeUInvocation(Node):
     tags=["image, controlnet"],
     version="1.1.1",
 )
-class HeuristicResizeInvocation(Node):
+class HeuristicResizeNode(Node):
     """Resize an image using a heuristic method. Preserves edge maps."""
 
     image: ImageField = InputField(description="The image to resize")

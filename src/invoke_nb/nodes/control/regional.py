@@ -8,7 +8,7 @@ from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.fields import ConditioningOutput
 from invoke_nb.nodes.types import ConditioningField
 
-__all__ = ["ConditioningCollectionInvocation", "ConditioningInvocation"]
+__all__ = ["ConditioningCollectionNode", "ConditioningNode"]
 
 
 @output("conditioning_collection_output")
@@ -25,7 +25,7 @@ class ConditioningCollectionOutput(Output):
     tags=["primitives", "conditioning"],
     version="1.0.1",
 )
-class ConditioningInvocation(Node):
+class ConditioningNode(Node):
     """A conditioning tensor primitive value"""
 
     conditioning: ConditioningField = InputField(
@@ -43,7 +43,7 @@ class ConditioningInvocation(Node):
     tags=["primitives", "conditioning", "collection"],
     version="1.0.2",
 )
-class ConditioningCollectionInvocation(Node):
+class ConditioningCollectionNode(Node):
     """A collection of conditioning tensor primitive values"""
 
     collection: list[ConditioningField] = InputField(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.diffusion.fields import UNetField
 from invoke_nb.nodes.diffusion.schedulers import SchedulerName
-from invoke_nb.nodes.diffusion.sd.latents import DenoiseLatentsInvocation
+from invoke_nb.nodes.diffusion.sd.latents import DenoiseLatentsNode
 from invoke_nb.nodes.types import ConditioningField, LatentsField
 from invoke_nb.nodes.upscale.tile_math import Tile, tiles_min_overlap
 
@@ -226,7 +226,7 @@ class TiledMultiDiffusionDenoiseLatentsNode(Node):
                 f"node {self.id!r}: tile_overlap {self.tile_overlap} must be smaller than the "
                 f"tiles ({self.tile_width}x{self.tile_height})"
             )
-        inner = DenoiseLatentsInvocation(
+        inner = DenoiseLatentsNode(
             id=self.id,
             positive_conditioning=self.positive_conditioning,
             negative_conditioning=self.negative_conditioning,

@@ -32,7 +32,7 @@ from invoke_nb.nodes.diffusion.fields import LatentsOutput
 from invoke_nb.nodes.diffusion.sd.denoise import resize_mask
 from invoke_nb.nodes.types import DenoiseMaskField, LatentsField
 
-__all__ = ["CogView4DenoiseInvocation", "CogView4InputError"]
+__all__ = ["CogView4DenoiseNode", "CogView4InputError"]
 
 
 class CogView4InputError(ValueError):
@@ -51,7 +51,7 @@ def _repaint_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     tags=["image", "cogview4"],
     version="1.0.0",
 )
-class CogView4DenoiseInvocation(WithBoard):
+class CogView4DenoiseNode(WithBoard):
     """Run the denoising process with a CogView4 model."""
 
     latents: LatentsField | None = InputField(

@@ -13,7 +13,7 @@ from invoke_nb.nodes.diffusion.fields import VAEField
 from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 from invoke_nb.nodes.types import ModelIdentifierField
 
-__all__ = ["CogView4ModelLoaderInvocation", "WrongBaseError", "check_base"]
+__all__ = ["CogView4ModelLoaderNode", "WrongBaseError", "check_base"]
 
 
 class WrongBaseError(ValueError):
@@ -40,7 +40,7 @@ def check_base(
     tags=["model", "cogview4"],
     version="1.0.0",
 )
-class CogView4ModelLoaderInvocation(Node):
+class CogView4ModelLoaderNode(Node):
     """Loads a CogView4 base model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(

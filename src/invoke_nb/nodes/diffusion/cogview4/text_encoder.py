@@ -23,7 +23,7 @@ from invoke_nb.nodes.diffusion.cogview4.fields import (
 )
 from invoke_nb.nodes.diffusion.devices import execution_device
 
-__all__ = ["GLM_MAX_TOKENS", "CogView4Conditioning", "CogView4TextEncoderInvocation", "glm_embeds"]
+__all__ = ["GLM_MAX_TOKENS", "CogView4Conditioning", "CogView4TextEncoderNode", "glm_embeds"]
 
 GLM_MAX_TOKENS = 1024
 log = logging.getLogger("invoke_nb.nodes.cogview4")
@@ -67,7 +67,7 @@ def glm_embeds(tokenizer: Any, encoder: Any, prompt: str, device: Any = "cpu") -
     tags=["prompt", "conditioning", "cogview4"],
     version="1.0.0",
 )
-class CogView4TextEncoderInvocation(Node):
+class CogView4TextEncoderNode(Node):
     """Encodes and preps a prompt for a cogview4 image."""
 
     prompt: str = InputField(description="Text prompt to encode.", ui_hint=UIHint.TEXTAREA)

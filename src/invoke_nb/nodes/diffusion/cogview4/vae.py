@@ -25,8 +25,8 @@ from invoke_nb.nodes.primitives import ImageOutput
 from invoke_nb.nodes.types import BoardField, ImageField, LatentsField
 
 __all__ = [
-    "CogView4ImageToLatentsInvocation",
-    "CogView4LatentsToImageInvocation",
+    "CogView4ImageToLatentsNode",
+    "CogView4LatentsToImageNode",
     "WithBoard",
     "decode",
 ]
@@ -84,7 +84,7 @@ class WithBoard(Node):
     tags=["latents", "image", "vae", "l2i", "cogview4"],
     version="1.0.0",
 )
-class CogView4LatentsToImageInvocation(WithBoard):
+class CogView4LatentsToImageNode(WithBoard):
     """Generates an image from latents."""
 
     latents: LatentsField = InputField(description="Latents tensor", input=Input.CONNECTION)
@@ -116,7 +116,7 @@ class CogView4LatentsToImageInvocation(WithBoard):
     tags=["image", "latents", "vae", "i2l", "cogview4"],
     version="1.0.0",
 )
-class CogView4ImageToLatentsInvocation(WithBoard):
+class CogView4ImageToLatentsNode(WithBoard):
     """Generates latents from an image."""
 
     image: ImageField = InputField(description="The image to encode.")

@@ -47,7 +47,7 @@ from invoke_nb.nodes.types import DenoiseMaskField, LatentsField
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FluxDenoiseError", "FluxDenoiseInvocation", "FluxDenoiseLatentsMetaInvocation"]
+__all__ = ["FluxDenoiseError", "FluxDenoiseLatentsMetaNode", "FluxDenoiseNode"]
 
 SCHEDULER_LABELS = {"euler": "Euler", "heun": "Heun (2nd order)", "lcm": "LCM"}
 DYPE_LABELS = {
@@ -66,7 +66,7 @@ class FluxDenoiseError(ValueError):
 @node(
     "flux_denoise", title="FLUX Denoise", category="image", tags=["image", "flux"], version="4.5.1"
 )
-class FluxDenoiseInvocation(Node):
+class FluxDenoiseNode(Node):
     """Run denoising process with a FLUX transformer model."""
 
     latents: LatentsField | None = InputField(
@@ -651,7 +651,7 @@ def _flow_scheduler(name: str) -> Any:
     tags=["flux", "latents", "denoise", "txt2img", "t2i", "t2l", "img2img", "i2i", "l2l"],
     version="1.0.1",
 )
-class FluxDenoiseLatentsMetaInvocation(FluxDenoiseInvocation):
+class FluxDenoiseLatentsMetaNode(FluxDenoiseNode):
     """Run denoising process with a FLUX transformer model + metadata."""
 
     metadata: dict[str, Any] | None = InputField(

@@ -22,10 +22,10 @@ from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 from invoke_nb.nodes.types import ModelIdentifierField
 
 __all__ = [
-    "FluxLoRACollectionLoader",
-    "FluxLoRALoaderInvocation",
+    "FluxLoRACollectionLoaderNode",
+    "FluxLoRALoaderNode",
     "FluxModelError",
-    "FluxModelLoaderInvocation",
+    "FluxModelLoaderNode",
     "require_base",
 ]
 
@@ -59,7 +59,7 @@ def require_base(
     tags=["model", "flux"],
     version="1.0.7",
 )
-class FluxModelLoaderInvocation(Node):
+class FluxModelLoaderNode(Node):
     """Loads a flux base model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(
@@ -137,7 +137,7 @@ def _add(bundle: Any, lora: LoRAField, what: str, ctx: Context) -> Any:
     tags=["lora", "model", "flux"],
     version="1.2.1",
 )
-class FluxLoRALoaderInvocation(Node):
+class FluxLoRALoaderNode(Node):
     """Apply a LoRA model to a FLUX transformer and/or text encoder."""
 
     lora: ModelIdentifierField = InputField(
@@ -184,7 +184,7 @@ class FluxLoRALoaderInvocation(Node):
     tags=["lora", "model", "flux"],
     version="1.3.1",
 )
-class FluxLoRACollectionLoader(Node):
+class FluxLoRACollectionLoaderNode(Node):
     """Applies a collection of LoRAs to a FLUX transformer."""
 
     loras: LoRAField | list[LoRAField] | None = InputField(

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-__all__ = ["FluxTextEncoderInvocation", "FluxVaeDecodeInvocation", "FluxVaeEncodeInvocation"]
+__all__ = ["FluxTextEncoderNode", "FluxVaeDecodeNode", "FluxVaeEncodeNode"]
 
 
 def lora_parts(
@@ -57,7 +57,7 @@ def lora_parts(
     tags=["prompt", "conditioning", "flux"],
     version="1.1.2",
 )
-class FluxTextEncoderInvocation(Node):
+class FluxTextEncoderNode(Node):
     """Encodes and preps a prompt for a flux image."""
 
     clip: CLIPField = InputField(
@@ -155,7 +155,7 @@ def vae_encode(vae: Any, image: Image.Image, device: str) -> torch.Tensor:
     tags=["latents", "image", "vae", "i2l", "flux"],
     version="1.0.1",
 )
-class FluxVaeEncodeInvocation(Node):
+class FluxVaeEncodeNode(Node):
     """Encodes an image into latents."""
 
     image: ImageField = InputField(description="The image to encode.")
@@ -182,7 +182,7 @@ class FluxVaeEncodeInvocation(Node):
     tags=["latents", "image", "vae", "l2i", "flux"],
     version="1.0.2",
 )
-class FluxVaeDecodeInvocation(Node):
+class FluxVaeDecodeNode(Node):
     """Generates an image from latents."""
 
     board: BoardField | None = InputField(

@@ -43,7 +43,7 @@ from invoke_nb.nodes.diffusion.flux2.text_encoder import Flux2Conditioning
 from invoke_nb.nodes.diffusion.flux2.vae import flux2_vae
 from invoke_nb.nodes.types import DenoiseMaskField, LatentsField
 
-__all__ = ["FLUX2_SCHEDULERS", "Flux2DenoiseInvocation", "make_scheduler"]
+__all__ = ["FLUX2_SCHEDULERS", "Flux2DenoiseNode", "make_scheduler"]
 
 FLUX2_SCHEDULERS = {"euler": "Euler", "heun": "Heun (2nd order)", "lcm": "LCM"}
 
@@ -101,7 +101,7 @@ class _Inpaint:
     tags=["image", "flux", "flux2", "klein", "denoise"],
     version="1.3.0",
 )
-class Flux2DenoiseInvocation(Node):
+class Flux2DenoiseNode(Node):
     """Run denoising process with a FLUX.2 Klein transformer model."""
 
     latents: LatentsField | None = InputField(
@@ -388,7 +388,7 @@ _MAX_PIXELS_ONE, _MAX_PIXELS_MANY = 2024**2, 1024**2  # InvokeAI's caps on refer
 
 
 def _reference_tokens(
-    den: Flux2DenoiseInvocation,
+    den: Flux2DenoiseNode,
     ctx: Context,
     vae: Any,
     bn_mean: torch.Tensor,

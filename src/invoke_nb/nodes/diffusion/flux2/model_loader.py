@@ -18,7 +18,7 @@ from invoke_nb.nodes.diffusion.flux2.fields import Qwen3EncoderField
 from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 from invoke_nb.nodes.types import ModelIdentifierField
 
-__all__ = ["Flux2KleinModelLoaderInvocation", "Flux2KleinModelLoaderOutput"]
+__all__ = ["Flux2KleinModelLoaderNode", "Flux2KleinModelLoaderOutput"]
 
 
 @output("flux2_klein_model_loader_output")
@@ -42,7 +42,7 @@ class Flux2KleinModelLoaderOutput(Output):
     tags=["model", "flux", "klein", "qwen3"],
     version="1.0.0",
 )
-class Flux2KleinModelLoaderInvocation(Node):
+class Flux2KleinModelLoaderNode(Node):
     """Loads a Flux2 Klein model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(

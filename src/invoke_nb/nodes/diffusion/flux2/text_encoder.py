@@ -22,7 +22,7 @@ from invoke_nb.nodes.diffusion.flux2.errors import input_error
 from invoke_nb.nodes.diffusion.flux2.fields import Qwen3EncoderField
 from invoke_nb.nodes.types import TensorField
 
-__all__ = ["KLEIN_LAYERS", "Flux2Conditioning", "Flux2KleinTextEncoderInvocation", "encode_klein"]
+__all__ = ["KLEIN_LAYERS", "Flux2Conditioning", "Flux2KleinTextEncoderNode", "encode_klein"]
 
 KLEIN_LAYERS = (9, 18, 27)
 """Hidden-state indices Klein reads (index 0 is the embedding output)."""
@@ -79,7 +79,7 @@ def encode_klein(
     tags=["prompt", "conditioning", "flux", "klein", "qwen3"],
     version="1.1.0",
 )
-class Flux2KleinTextEncoderInvocation(Node):
+class Flux2KleinTextEncoderNode(Node):
     """Encodes and preps a prompt for Flux2 Klein image generation."""
 
     prompt: str = InputField(description="Text prompt to encode.", ui_hint=UIHint.TEXTAREA)

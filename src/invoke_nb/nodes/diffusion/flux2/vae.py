@@ -20,7 +20,7 @@ from invoke_nb.nodes.diffusion.sd.latents import image_to_tensor
 from invoke_nb.nodes.primitives import ImageOutput
 from invoke_nb.nodes.types import BoardField, ImageField, LatentsField
 
-__all__ = ["Flux2VaeDecodeInvocation", "Flux2VaeEncodeInvocation", "flux2_vae"]
+__all__ = ["Flux2VaeDecodeNode", "Flux2VaeEncodeNode", "flux2_vae"]
 
 
 def flux2_vae(ctx: Context, vae: VAEField, field: str = "vae") -> Any:
@@ -38,7 +38,7 @@ def flux2_vae(ctx: Context, vae: VAEField, field: str = "vae") -> Any:
     tags=["latents", "image", "vae", "i2l", "flux2", "klein"],
     version="1.0.0",
 )
-class Flux2VaeEncodeInvocation(Node):
+class Flux2VaeEncodeNode(Node):
     """Encodes an image into latents using FLUX.2 Klein's 32-channel VAE."""
 
     image: ImageField = InputField(description="The image to encode.")
@@ -63,7 +63,7 @@ class Flux2VaeEncodeInvocation(Node):
     tags=["latents", "image", "vae", "l2i", "flux2", "klein"],
     version="1.0.0",
 )
-class Flux2VaeDecodeInvocation(Node):
+class Flux2VaeDecodeNode(Node):
     """Generates an image from latents using FLUX.2 Klein's 32-channel VAE."""
 
     board: BoardField | None = InputField(

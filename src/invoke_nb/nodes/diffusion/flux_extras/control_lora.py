@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "FluxControlLoRALoaderInvocation",
+    "FluxControlLoRALoaderNode",
     "FluxControlLoRALoaderOutput",
     "control_image_conditioning",
     "control_lora_applied",
@@ -54,7 +54,7 @@ class FluxControlLoRALoaderOutput(Output):
     tags=["lora", "model", "flux"],
     version="1.1.1",
 )
-class FluxControlLoRALoaderInvocation(Node):
+class FluxControlLoRALoaderNode(Node):
     """LoRA model and Image to use with FLUX transformer generation."""
 
     lora: ModelIdentifierField = InputField(

@@ -24,7 +24,7 @@ from invoke_nb.nodes.types import ImageField, ModelIdentifierField
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ControlNets", "FluxControlNetInvocation", "FluxControlNetOutput", "vae_draws"]
+__all__ = ["ControlNets", "FluxControlNetNode", "FluxControlNetOutput", "vae_draws"]
 
 
 @output("flux_controlnet_output")
@@ -41,7 +41,7 @@ class FluxControlNetOutput(Output):
     tags=["controlnet", "flux"],
     version="1.0.0",
 )
-class FluxControlNetInvocation(Node):
+class FluxControlNetNode(Node):
     """Collect FLUX ControlNet info to pass to other nodes."""
 
     image: ImageField = InputField(description="The control image")

@@ -17,7 +17,7 @@ from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.flux.fields import FluxFillConditioningField
 from invoke_nb.nodes.types import ImageField, TensorField
 
-__all__ = ["FluxFillInvocation", "FluxFillOutput", "fill_image_conditioning"]
+__all__ = ["FluxFillNode", "FluxFillOutput", "fill_image_conditioning"]
 
 
 @output("flux_fill_output")
@@ -36,7 +36,7 @@ class FluxFillOutput(Output):
     tags=["inpaint"],
     version="1.0.0",
 )
-class FluxFillInvocation(Node):
+class FluxFillNode(Node):
     """Prepare the FLUX Fill conditioning data."""
 
     image: ImageField = InputField(description="The FLUX Fill reference image.")

@@ -29,7 +29,7 @@ from invoke_nb.nodes.types import ImageField, ModelIdentifierField
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FluxIPAdapterInvocation", "IPAdapters"]
+__all__ = ["FluxIPAdapterNode", "IPAdapters"]
 
 
 @node(
@@ -39,7 +39,7 @@ __all__ = ["FluxIPAdapterInvocation", "IPAdapters"]
     tags=["ip_adapter", "control"],
     version="1.0.0",
 )
-class FluxIPAdapterInvocation(_Window):
+class FluxIPAdapterNode(_Window):
     """Collects FLUX IP-Adapter info to pass to other nodes."""
 
     image: ImageField = InputField(description="The IP-Adapter image prompt(s).")

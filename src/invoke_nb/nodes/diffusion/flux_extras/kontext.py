@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "FluxKontextConcatenateImagesInvocation",
-    "FluxKontextInvocation",
+    "FluxKontextConcatenateImagesNode",
+    "FluxKontextNode",
     "FluxKontextOutput",
     "kontext_sequence",
 ]
@@ -47,7 +47,7 @@ class FluxKontextOutput(Output):
     tags=["conditioning", "kontext", "flux"],
     version="1.0.0",
 )
-class FluxKontextInvocation(Node):
+class FluxKontextNode(Node):
     """Prepares a reference image for FLUX Kontext conditioning."""
 
     image: ImageField = InputField(description="The Kontext reference image.")
@@ -73,7 +73,7 @@ def _first_size(width: int, height: int, preferred: bool) -> tuple[int, int]:
     tags=["image", "concatenate", "flux", "kontext"],
     version="1.0.0",
 )
-class FluxKontextConcatenateImagesInvocation(Node):
+class FluxKontextConcatenateImagesNode(Node):
     """Prepares an image or images for use with FLUX Kontext. The first/single image is
     resized to the nearest preferred Kontext resolution. All other images are concatenated
     horizontally, maintaining their aspect ratio."""

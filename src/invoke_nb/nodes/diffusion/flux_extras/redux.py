@@ -21,7 +21,7 @@ from invoke_nb.nodes.types import ImageField, ModelIdentifierField, TensorField
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SIGLIP_NAME", "FluxReduxInvocation", "FluxReduxOutput"]
+__all__ = ["SIGLIP_NAME", "FluxReduxNode", "FluxReduxOutput"]
 
 SIGLIP_NAME = "SigLIP - google/siglip-so400m-patch14-384"
 
@@ -42,7 +42,7 @@ class FluxReduxOutput(Output):
     tags=["ip_adapter", "control"],
     version="2.1.0",
 )
-class FluxReduxInvocation(Node):
+class FluxReduxNode(Node):
     """Runs a FLUX Redux model to generate a conditioning tensor."""
 
     image: ImageField = InputField(description="The FLUX Redux image prompt.")

@@ -50,14 +50,14 @@ from invoke_nb.nodes.types import (
 )
 
 __all__ = [
-    "BlendLatentsInvocation",
-    "CreateDenoiseMaskInvocation",
-    "CreateGradientMaskInvocation",
-    "DenoiseLatentsInvocation",
-    "ImageToLatentsInvocation",
-    "LatentsToImageInvocation",
-    "NoiseInvocation",
-    "ScaleLatentsInvocation",
+    "BlendLatentsNode",
+    "CreateDenoiseMaskNode",
+    "CreateGradientMaskNode",
+    "DenoiseLatentsNode",
+    "ImageToLatentsNode",
+    "LatentsToImageNode",
+    "NoiseNode",
+    "ScaleLatentsNode",
     "image_to_tensor",
     "make_noise",
     "seamless",
@@ -170,7 +170,7 @@ def freeu(unet: Any, config: Any):
     tags=["latents", "noise"],
     version="1.1.0",
 )
-class NoiseInvocation(Node):
+class NoiseNode(Node):
     """Generates latent noise for supported denoiser architectures."""
 
     noise_type: Literal["SD"] = InputField(
@@ -249,7 +249,7 @@ def _match_tokens(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
     tags=["latents", "denoise", "txt2img", "t2i", "t2l", "img2img", "i2i", "l2l"],
     version="1.6.0",
 )
-class DenoiseLatentsInvocation(Node):
+class DenoiseLatentsNode(Node):
     """Denoises noisy latents to decodable images"""
 
     positive_conditioning: ConditioningField | list[ConditioningField] = InputField(
@@ -642,7 +642,7 @@ def encode_image(
     tags=["latents", "image", "vae", "l2i"],
     version="1.3.2",
 )
-class LatentsToImageInvocation(Node):
+class LatentsToImageNode(Node):
     """Generates an image from latents."""
 
     board: BoardField | None = InputField(
@@ -699,7 +699,7 @@ class LatentsToImageInvocation(Node):
     tags=["latents", "image", "vae", "i2l"],
     version="1.2.0",
 )
-class ImageToLatentsInvocation(Node):
+class ImageToLatentsNode(Node):
     """Encodes an image into latents."""
 
     image: ImageField = InputField(description="The image to encode")
@@ -743,7 +743,7 @@ class ImageToLatentsInvocation(Node):
 @node(
     "lscale", title="Scale Latents", category="latents", tags=["latents", "resize"], version="1.0.2"
 )
-class ScaleLatentsInvocation(Node):
+class ScaleLatentsNode(Node):
     """Scales latents by a given factor."""
 
     latents: LatentsField = InputField(description="Latents tensor", input=Input.CONNECTION)
@@ -783,7 +783,7 @@ class ScaleLatentsInvocation(Node):
     tags=["latents", "blend", "mask"],
     version="1.1.0",
 )
-class BlendLatentsInvocation(Node):
+class BlendLatentsNode(Node):
     """Blend two latents using a given alpha. If a mask is provided, the second latents will be masked before blending.
     Latents must have same size. Masking functionality added by @dwringer."""
 
@@ -827,7 +827,7 @@ class BlendLatentsInvocation(Node):
     tags=["mask", "denoise"],
     version="1.0.2",
 )
-class CreateDenoiseMaskInvocation(Node):
+class CreateDenoiseMaskNode(Node):
     """Creates mask for denoising model run."""
 
     vae: VAEField = InputField(description="VAE", input=Input.CONNECTION, ui_order=0)
@@ -909,7 +909,7 @@ def _weighted_max_filter(image: torch.Tensor, kernel: torch.Tensor) -> torch.Ten
     tags=["mask", "denoise"],
     version="1.3.0",
 )
-class CreateGradientMaskInvocation(Node):
+class CreateGradientMaskNode(Node):
     """Creates mask for denoising."""
 
     mask: ImageField = InputField(description="Image which will be masked", ui_order=1)

@@ -28,13 +28,13 @@ from invoke_nb.nodes.primitives import StringCollectionOutput
 from invoke_nb.nodes.types import ModelIdentifierField
 
 __all__ = [
-    "CLIPSkipInvocation",
-    "CoreMetadataInvocation",
-    "LoRALoaderInvocation",
+    "CLIPSkipNode",
+    "CoreMetadataNode",
+    "LoRALoaderNode",
     "MetadataOutput",
-    "PromptsFromFileInvocation",
-    "SDXLLoRALoaderInvocation",
-    "SeamlessModeInvocation",
+    "PromptsFromFileNode",
+    "SDXLLoRALoaderNode",
+    "SeamlessModeNode",
 ]
 
 
@@ -53,7 +53,7 @@ def _with_lora(ctx: Context, bundle: Any, lora: LoRAField, part: str) -> Any:
 
 
 @node("lora_loader", title="Apply LoRA - SD1.5", category="model", tags=["model"], version="1.0.4")
-class LoRALoaderInvocation(Node):
+class LoRALoaderNode(Node):
     """Apply selected lora to unet and text_encoder."""
 
     lora: ModelIdentifierField = InputField(
@@ -91,7 +91,7 @@ class LoRALoaderInvocation(Node):
     tags=["lora", "model"],
     version="1.0.5",
 )
-class SDXLLoRALoaderInvocation(Node):
+class SDXLLoRALoaderNode(Node):
     """Apply selected lora to unet and text_encoder."""
 
     lora: ModelIdentifierField = InputField(
@@ -130,7 +130,7 @@ class SDXLLoRALoaderInvocation(Node):
     tags=["seamless", "model"],
     version="1.0.2",
 )
-class SeamlessModeInvocation(Node):
+class SeamlessModeNode(Node):
     """Applies the seamless transformation to the Model UNet and VAE."""
 
     unet: UNetField | None = InputField(
@@ -162,7 +162,7 @@ class SeamlessModeInvocation(Node):
     tags=["clipskip", "clip", "skip"],
     version="1.1.1",
 )
-class CLIPSkipInvocation(Node):
+class CLIPSkipNode(Node):
     """Skip layers in clip text_encoder model."""
 
     clip: CLIPField = InputField(
@@ -208,7 +208,7 @@ _GENERATION_MODES = Literal[
 @node(
     "core_metadata", title="Core Metadata", category="metadata", tags=["metadata"], version="2.2.0"
 )
-class CoreMetadataInvocation(Node):
+class CoreMetadataNode(Node):
     """Used internally by Invoke to collect metadata for generations."""
 
     model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True, validate_default=False)
@@ -340,7 +340,7 @@ class PromptFileError(ValueError):
     version="1.0.2",
     deterministic=False,  # the file may change between runs
 )
-class PromptsFromFileInvocation(Node):
+class PromptsFromFileNode(Node):
     """Loads prompts from a text file"""
 
     file_path: str = InputField(description="Path to prompt text file")

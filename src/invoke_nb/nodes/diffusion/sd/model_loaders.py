@@ -20,10 +20,10 @@ from invoke_nb.nodes.diffusion.fields import (
 from invoke_nb.nodes.types import ModelIdentifierField
 
 __all__ = [
-    "MainModelLoaderInvocation",
-    "SDXLModelLoaderInvocation",
-    "SDXLRefinerModelLoaderInvocation",
-    "VAELoaderInvocation",
+    "MainModelLoaderNode",
+    "SDXLModelLoaderNode",
+    "SDXLRefinerModelLoaderNode",
+    "VAELoaderNode",
     "check_model",
 ]
 
@@ -72,7 +72,7 @@ def _parts(model: ModelIdentifierField, *names: str) -> list[ModelIdentifierFiel
     tags=["model"],
     version="1.0.4",
 )
-class MainModelLoaderInvocation(Node):
+class MainModelLoaderNode(Node):
     """Loads a main model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(
@@ -101,7 +101,7 @@ class MainModelLoaderInvocation(Node):
     tags=["model", "sdxl"],
     version="1.0.4",
 )
-class SDXLModelLoaderInvocation(Node):
+class SDXLModelLoaderNode(Node):
     """Loads an sdxl base model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(
@@ -138,7 +138,7 @@ class SDXLModelLoaderInvocation(Node):
     tags=["model", "sdxl", "refiner"],
     version="1.0.4",
 )
-class SDXLRefinerModelLoaderInvocation(Node):
+class SDXLRefinerModelLoaderNode(Node):
     """Loads an sdxl refiner model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(
@@ -167,7 +167,7 @@ class SDXLRefinerModelLoaderInvocation(Node):
     tags=["vae", "model"],
     version="1.0.4",
 )
-class VAELoaderInvocation(Node):
+class VAELoaderNode(Node):
     """Loads a VAE model, outputting a VaeLoaderOutput"""
 
     vae_model: ModelIdentifierField = InputField(

@@ -30,10 +30,10 @@ from invoke_nb.nodes.types import ConditioningField, TensorField
 
 __all__ = [
     "BasicConditioning",
-    "CompelInvocation",
-    "SDXLCompelPromptInvocation",
+    "CompelNode",
+    "SDXLCompelPromptNode",
     "SDXLConditioning",
-    "SDXLRefinerCompelPromptInvocation",
+    "SDXLRefinerCompelPromptNode",
     "encode_prompt",
 ]
 
@@ -207,7 +207,7 @@ def _pad_tokens(a: torch.Tensor, length: int) -> torch.Tensor:
     tags=["prompt", "compel"],
     version="1.2.1",
 )
-class CompelInvocation(Node):
+class CompelNode(Node):
     """Parse prompt using compel package to conditioning."""
 
     prompt: str = InputField(
@@ -253,7 +253,7 @@ def _sdxl_clip(
     tags=["sdxl", "compel", "prompt"],
     version="1.2.1",
 )
-class SDXLCompelPromptInvocation(Node):
+class SDXLCompelPromptNode(Node):
     """Parse prompt using compel package to conditioning."""
 
     prompt: str = InputField(
@@ -321,7 +321,7 @@ class SDXLCompelPromptInvocation(Node):
     tags=["sdxl", "compel", "prompt"],
     version="1.1.2",
 )
-class SDXLRefinerCompelPromptInvocation(Node):
+class SDXLRefinerCompelPromptNode(Node):
     """Parse prompt using compel package to conditioning."""
 
     style: str = InputField(

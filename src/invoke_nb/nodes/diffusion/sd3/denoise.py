@@ -30,7 +30,7 @@ from invoke_nb.nodes.types import BoardField, DenoiseMaskField, LatentsField
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SD3DenoiseInvocation"]
+__all__ = ["SD3DenoiseNode"]
 
 # SD3/SD3.5 VAE factors, used when the model's VAE config cannot be read
 _SCALING, _SHIFT = 1.5305, 0.0609
@@ -39,7 +39,7 @@ _SCALING, _SHIFT = 1.5305, 0.0609
 @node(
     "sd3_denoise", title="Denoise - SD3", category="image", tags=["image", "sd3"], version="1.1.1"
 )
-class SD3DenoiseInvocation(Node):
+class SD3DenoiseNode(Node):
     """Run denoising process with a SD3 model."""
 
     board: BoardField | None = InputField(

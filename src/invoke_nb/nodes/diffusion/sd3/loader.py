@@ -13,7 +13,7 @@ from invoke_nb.nodes.diffusion.fields import CLIPField, T5EncoderField, Transfor
 from invoke_nb.nodes.diffusion.sd3.fields import Sd3ModelLoaderOutput, check_part
 from invoke_nb.nodes.types import ModelIdentifierField
 
-__all__ = ["Sd3ModelLoaderInvocation"]
+__all__ = ["Sd3ModelLoaderNode"]
 
 
 def _resolved(m: ModelIdentifierField, rec: object, sub: str | None) -> ModelIdentifierField:
@@ -36,7 +36,7 @@ def _resolved(m: ModelIdentifierField, rec: object, sub: str | None) -> ModelIde
     tags=["model", "sd3"],
     version="1.0.1",
 )
-class Sd3ModelLoaderInvocation(Node):
+class Sd3ModelLoaderNode(Node):
     """Loads a SD3 base model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(

@@ -22,7 +22,7 @@ from invoke_nb.nodes.diffusion.sd3.fields import (
     check_part,
 )
 
-__all__ = ["SD3_T5_MAX_SEQ_LEN", "Sd3TextEncoderInvocation"]
+__all__ = ["SD3_T5_MAX_SEQ_LEN", "Sd3TextEncoderNode"]
 
 SD3_T5_MAX_SEQ_LEN = 256  # diffusers' default, as InvokeAI uses it
 CLIP_MAX_LEN = 77
@@ -35,7 +35,7 @@ CLIP_MAX_LEN = 77
     tags=["prompt", "conditioning", "sd3"],
     version="1.0.1",
 )
-class Sd3TextEncoderInvocation(Node):
+class Sd3TextEncoderNode(Node):
     """Encodes and preps a prompt for a SD3 image."""
 
     clip_l: CLIPField = InputField(

@@ -23,7 +23,7 @@ from invoke_nb.nodes.diffusion.sd3.fields import SD3InputError, check_part
 from invoke_nb.nodes.primitives import ImageOutput
 from invoke_nb.nodes.types import BoardField, ImageField, LatentsField
 
-__all__ = ["SD3ImageToLatentsInvocation", "SD3LatentsToImageInvocation"]
+__all__ = ["SD3ImageToLatentsNode", "SD3LatentsToImageNode"]
 
 
 def _check_vae(ctx: Context, vae: VAEField) -> None:
@@ -39,7 +39,7 @@ def _check_vae(ctx: Context, vae: VAEField) -> None:
     tags=["latents", "image", "vae", "l2i", "sd3"],
     version="1.3.2",
 )
-class SD3LatentsToImageInvocation(Node):
+class SD3LatentsToImageNode(Node):
     """Generates an image from latents."""
 
     board: BoardField | None = InputField(
@@ -93,7 +93,7 @@ class SD3LatentsToImageInvocation(Node):
     tags=["image", "latents", "vae", "i2l", "sd3"],
     version="1.0.1",
 )
-class SD3ImageToLatentsInvocation(Node):
+class SD3ImageToLatentsNode(Node):
     """Generates latents from an image."""
 
     board: BoardField | None = InputField(

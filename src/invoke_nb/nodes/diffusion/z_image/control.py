@@ -23,7 +23,7 @@ from invoke_nb.nodes.diffusion.cogview4.loader import check_base
 from invoke_nb.nodes.diffusion.z_image.fields import ZImageControlField, ZImageControlOutput
 from invoke_nb.nodes.types import ImageField, ModelIdentifierField
 
-__all__ = ["ZImageControlInvocation", "attached", "control_latents", "step_applies"]
+__all__ = ["ZImageControlNode", "attached", "control_latents", "step_applies"]
 
 _BORROWED = (
     "t_scale",
@@ -97,7 +97,7 @@ def control_latents(
     tags=["image", "z-image", "control", "controlnet"],
     version="1.1.0",
 )
-class ZImageControlInvocation(Node):
+class ZImageControlNode(Node):
     """Configure Z-Image ControlNet for spatial conditioning."""
 
     image: ImageField = InputField(

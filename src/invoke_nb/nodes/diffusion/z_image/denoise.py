@@ -42,8 +42,8 @@ from invoke_nb.nodes.diffusion.z_image.text_encoder import ZImageConditioning
 from invoke_nb.nodes.types import DenoiseMaskField, LatentsField
 
 __all__ = [
-    "ZImageDenoiseInvocation",
-    "ZImageDenoiseMetaInvocation",
+    "ZImageDenoiseMetaNode",
+    "ZImageDenoiseNode",
     "ZImageInputError",
     "invokeai_sigmas",
 ]
@@ -92,7 +92,7 @@ def make_noise(seed: int, height: int, width: int, draws: int = 1) -> torch.Tens
     tags=["image", "z-image"],
     version="1.4.0",
 )
-class ZImageDenoiseInvocation(Node):
+class ZImageDenoiseNode(Node):
     """Run the denoising process with a Z-Image model."""
 
     latents: LatentsField | None = InputField(
@@ -381,7 +381,7 @@ class ZImageDenoiseInvocation(Node):
     tags=["z-image", "latents", "denoise", "txt2img", "t2i", "t2l", "img2img", "i2i", "l2l"],
     version="1.0.0",
 )
-class ZImageDenoiseMetaInvocation(ZImageDenoiseInvocation):
+class ZImageDenoiseMetaNode(ZImageDenoiseNode):
     """Run denoising process with a Z-Image transformer model + metadata."""
 
     metadata: dict[str, Any] | None = InputField(

@@ -23,9 +23,9 @@ from invoke_nb.nodes.diffusion.z_image.fields import (
 from invoke_nb.nodes.types import ModelIdentifierField
 
 __all__ = [
-    "ZImageLoRACollectionLoaderInvocation",
-    "ZImageLoRALoaderInvocation",
-    "ZImageModelLoaderInvocation",
+    "ZImageLoRACollectionLoaderNode",
+    "ZImageLoRALoaderNode",
+    "ZImageModelLoaderNode",
 ]
 
 BASE = "z-image"
@@ -44,7 +44,7 @@ def _missing(ctx: Context, what: str, fields: str) -> WrongBaseError:
     tags=["model", "z-image"],
     version="3.0.0",
 )
-class ZImageModelLoaderInvocation(Node):
+class ZImageModelLoaderNode(Node):
     """Loads a Z-Image model, outputting its submodels."""
 
     model: ModelIdentifierField = InputField(
@@ -146,7 +146,7 @@ def _with_lora(
     tags=["lora", "model", "z-image"],
     version="1.0.0",
 )
-class ZImageLoRALoaderInvocation(Node):
+class ZImageLoRALoaderNode(Node):
     """Apply a LoRA model to a Z-Image transformer and/or Qwen3 text encoder."""
 
     lora: ModelIdentifierField = InputField(
@@ -196,7 +196,7 @@ class ZImageLoRALoaderInvocation(Node):
     tags=["lora", "model", "z-image"],
     version="1.0.0",
 )
-class ZImageLoRACollectionLoaderInvocation(Node):
+class ZImageLoRACollectionLoaderNode(Node):
     """Applies a collection of LoRAs to a Z-Image transformer."""
 
     loras: LoRAField | list[LoRAField] | None = InputField(

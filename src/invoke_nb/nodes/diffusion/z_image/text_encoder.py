@@ -29,8 +29,8 @@ from invoke_nb.nodes.types import TensorField
 __all__ = [
     "MAX_TOKENS",
     "ZImageConditioning",
-    "ZImageSeedVarianceEnhancerInvocation",
-    "ZImageTextEncoderInvocation",
+    "ZImageSeedVarianceEnhancerNode",
+    "ZImageTextEncoderNode",
     "qwen3_embeds",
     "vary_embeds",
 ]
@@ -81,7 +81,7 @@ def qwen3_embeds(tokenizer: Any, encoder: Any, prompt: str, device: Any = "cpu")
     tags=["prompt", "conditioning", "z-image"],
     version="1.1.0",
 )
-class ZImageTextEncoderInvocation(Node):
+class ZImageTextEncoderNode(Node):
     """Encodes and preps a prompt for a Z-Image image."""
 
     prompt: str = InputField(description="Text prompt to encode.", ui_hint=UIHint.TEXTAREA)
@@ -136,7 +136,7 @@ def vary_embeds(embeds: torch.Tensor, seed: int, strength: float, percent: float
     tags=["conditioning", "z-image", "variance", "seed"],
     version="1.0.0",
 )
-class ZImageSeedVarianceEnhancerInvocation(Node):
+class ZImageSeedVarianceEnhancerNode(Node):
     """Adds seed-based noise to Z-Image conditioning to increase variance between seeds."""
 
     conditioning: ZImageConditioningField = InputField(

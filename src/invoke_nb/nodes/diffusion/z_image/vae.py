@@ -9,13 +9,13 @@ from __future__ import annotations
 from invoke_nb.nodes.base import node
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.cogview4.vae import (
-    CogView4ImageToLatentsInvocation,
-    CogView4LatentsToImageInvocation,
+    CogView4ImageToLatentsNode,
+    CogView4LatentsToImageNode,
 )
 from invoke_nb.nodes.diffusion.fields import LatentsOutput
 from invoke_nb.nodes.primitives import ImageOutput
 
-__all__ = ["ZImageImageToLatentsInvocation", "ZImageLatentsToImageInvocation"]
+__all__ = ["ZImageImageToLatentsNode", "ZImageLatentsToImageNode"]
 
 
 @node(
@@ -25,7 +25,7 @@ __all__ = ["ZImageImageToLatentsInvocation", "ZImageLatentsToImageInvocation"]
     tags=["latents", "image", "vae", "l2i", "z-image"],
     version="1.1.0",
 )
-class ZImageLatentsToImageInvocation(CogView4LatentsToImageInvocation):
+class ZImageLatentsToImageNode(CogView4LatentsToImageNode):
     """Generates an image from latents using FLUX VAE (compatible with Z-Image)."""
 
     def invoke(self, ctx: Context) -> ImageOutput:
@@ -39,7 +39,7 @@ class ZImageLatentsToImageInvocation(CogView4LatentsToImageInvocation):
     tags=["image", "latents", "vae", "i2l", "z-image"],
     version="1.1.0",
 )
-class ZImageImageToLatentsInvocation(CogView4ImageToLatentsInvocation):
+class ZImageImageToLatentsNode(CogView4ImageToLatentsNode):
     """Generates latents from an image using FLUX VAE (compatible with Z-Image)."""
 
     def invoke(self, ctx: Context) -> LatentsOutput:
