@@ -26,7 +26,7 @@ PKG = SRC / "invoke_nb"
 # Read it bottom-up: models and _version import nothing of ours; the Studio sits on top.
 _BELOW_STUDIO = {
     "_version", "models", "catalog", "nodes", "graph", "presets", "queue", "executors",
-    "interchange", "recall",
+    "interchange",
 }  # fmt: skip
 MAY_IMPORT: dict[str, set[str]] = {
     "_version": set(),
@@ -38,9 +38,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "queue": {"graph", "nodes"},
     "executors": {"graph", "nodes", "models"},
     "interchange": {"catalog", "graph", "nodes", "models.records", "presets"},
-    "recall": {"catalog", "graph", "nodes", "interchange"},
     "testing": {"catalog", "models", "nodes", "graph"},
-    "widgets": {"graph", "nodes", "queue", "recall", "interchange"},  # + the Studio API
+    # + the Studio API; catalog.query is the gallery's one filter type (ImageQuery), plain data
+    "widgets": {"graph", "nodes", "queue", "interchange", "catalog.query"},
     "studio": _BELOW_STUDIO | {"widgets"},  # widgets only inside functions (LAZY_ONLY)
     "cli": _BELOW_STUDIO | {"studio", "testing", "widgets"},
     "<root>": _BELOW_STUDIO | {"studio", "widgets"},
@@ -49,7 +49,6 @@ MAY_IMPORT: dict[str, set[str]] = {
 LAZY_ONLY = {("studio", "widgets"), ("<root>", "widgets")}
 # (importer, imported) allowed under ``if TYPE_CHECKING:`` only (annotations, never run)
 TYPE_ONLY = {
-    ("recall", "studio"),
     ("interchange", "studio"),
     ("widgets", "catalog.records"),  # the row types the Studio API hands to widgets
     ("widgets", "models.records"),
@@ -60,8 +59,6 @@ KNOWN: dict[tuple[str, str], str] = {
     "(moved to nodes.types) resolves lazily for code written against it",
     ("invoke_nb.widgets.panel", "invoke_nb.studio_views"): "open_view's old name, for lab "
     "extension builds made before it moved to the studio (they call widgets.panel.open_view)",
-    ("invoke_nb.widgets.gallery", "invoke_nb.catalog.images"): "UNCATEGORIZED: the gallery's "
-    "filter vocabulary moves into one ImageQuery (issue 18, ImageQuery part)",
 }
 
 

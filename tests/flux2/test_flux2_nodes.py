@@ -14,11 +14,11 @@ from invoke_nb.nodes.diffusion.flux2 import sampling
 
 def test_invokeai_noise_rule() -> None:
     """torch 2.7's float16 draw of (1, 32, 2*ceil(h/16), 2*ceil(w/16)), cast, then packed."""
-    from invoke_nb.nodes.diffusion.flux.sampling import randn_half_torch27
+    from invoke_nb.nodes.diffusion.torch27_noise import randn_float16_torch27
 
     x = sampling.noise(123, 48, 72, "invokeai")
     assert x.shape == (1, 3 * 5, 128) and x.dtype == torch.float32
-    want = torch.from_numpy(randn_half_torch27((1, 32, 6, 10), 123).astype("float32"))
+    want = randn_float16_torch27(123, (1, 32, 6, 10)).float()
     assert torch.equal(sampling.unpack(x, 48, 72), want)
     # the 2x2 patch of latent pixel (0, 0..1, 0..1) of channel 0 is token 0, channels 0..3
     assert torch.equal(x[0, 0, :4], want[0, 0, :2, :2].reshape(4))

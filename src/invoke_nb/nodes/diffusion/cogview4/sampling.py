@@ -2,7 +2,7 @@
 
 ``"invokeai"`` (default), InvokeAI 6.11's rule: noise is ``randn`` in float16 on the CPU
 from ``manual_seed(seed)``, then cast, as torch 2.7 (InvokeAI 6.11.1's) draws it (FLUX's
-:func:`~invoke_nb.nodes.diffusion.flux.sampling.randn_half_torch27`; newer torch differs); the schedule is ``linspace(1, 0, steps + 1)`` cut
+:func:`~invoke_nb.nodes.diffusion.torch27_noise.randn_float16_torch27`; newer torch differs); the schedule is ``linspace(1, 0, steps + 1)`` cut
 to [1 - denoising_start, 1 - denoising_end] (the cut points inserted exactly), each ``t``
 mapped to ``sigma = mu / (mu + (1/t - 1))`` with ``mu = sqrt(seq_len / 256) * 0.75 + 0.25``
 (``seq_len`` = latent patches); the transformer sees the unshifted ``1000 * t``.
@@ -34,9 +34,9 @@ def make_noise(seed: int, channels: int, height: int, width: int, seeding: str) 
 
     shape = (1, channels, height // 8, width // 8)
     if seeding == "invokeai":
-        from invoke_nb.nodes.diffusion.flux.sampling import randn_half_torch27
+        from invoke_nb.nodes.diffusion.torch27_noise import randn_float16_torch27
 
-        return torch.from_numpy(randn_half_torch27(shape, seed).astype("float32"))
+        return randn_float16_torch27(seed, shape).float()
     gen = torch.Generator("cpu").manual_seed(seed)
     return torch.randn(shape, generator=gen, dtype=torch.float32)
 

@@ -8,7 +8,7 @@ Two seeding conventions, as for SD:
   ``t = 1 - denoising_start`` (the schedule's first step is replaced by that value).
   InvokeAI 6.11.1 runs torch 2.7, whose CPU float16 ``randn`` is its own algorithm (11-bit
   uniforms from the Mersenne Twister, Box-Muller in float16 arithmetic per 16 values); newer
-  torch casts float32 draws instead. :func:`randn_half_torch27` reproduces torch 2.7's, so the
+  torch casts float32 draws instead. :func:`~invoke_nb.nodes.diffusion.torch27_noise.randn_float16_torch27` reproduces torch 2.7's, so the
   noise is InvokeAI 6.11.1's on any torch.
 ``"diffusers"`` follows diffusers' Flux pipelines: float32 noise from the same CPU
   generator; img2img/inpaint pipelines first draw the VAE's latent sample from it (so the
@@ -22,7 +22,7 @@ The schedule is rectified flow's ``linspace(1, 0, n + 1)`` shifted by
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -56,49 +56,13 @@ def get_noise(
 
     shape = noise_shape(width, height)
     if seeding == "invokeai":
-        return torch.from_numpy(randn_half_torch27(shape, seed).astype("float32"))
+        from invoke_nb.nodes.diffusion.torch27_noise import randn_float16_torch27
+
+        return randn_float16_torch27(seed, shape).float()
     gen = torch.Generator("cpu").manual_seed(seed)
     for _ in range(draws_before):
         torch.randn(shape, generator=gen, dtype=torch.float32)
     return torch.randn(shape, generator=gen, dtype=torch.float32)
-
-
-def randn_half_torch27(shape: tuple[int, ...], seed: int) -> Any:
-    """torch 2.7's ``torch.randn(shape, dtype=float16, generator=cpu seeded seed)`` (numpy
-    float16 array), for tensors of 16 or more values (torch used another path below 16)."""
-    import numpy as np
-
-    size = int(np.prod(shape))
-    if size < 16:
-        raise ValueError("torch 2.7's float16 randn rule is reproduced for 16+ values only")
-    mt = np.random.MT19937(0)
-    mt._legacy_seeding(seed & 0xFFFFFFFF)  # torch seeds its mt19937 with the low 32 bits
-    extra = 16 if size % 16 else 0
-    raw = mt.random_raw(size + extra).astype(np.uint64)
-    uniform = ((raw & 2047).astype(np.float32) / np.float32(2048)).astype(np.float16)
-    data = uniform[:size].copy()
-    whole = size // 16 * 16
-    data[:whole] = _box_muller_16(data[:whole].reshape(-1, 16)).reshape(-1)
-    if extra:  # torch redraws the last 16 values from fresh uniforms
-        data[size - 16 :] = _box_muller_16(uniform[size:].reshape(1, 16)).reshape(-1)
-    return data.reshape(shape)
-
-
-def _box_muller_16(u: Any) -> Any:
-    """Rows of 16 uniforms -> normals, each operation rounded to float16 as torch 2.7 did."""
-    import numpy as np
-
-    def h(x: Any) -> Any:
-        return np.asarray(x).astype(np.float16).astype(np.float32)
-
-    u1 = h(1.0 - u[:, :8].astype(np.float32))
-    u2 = u[:, 8:].astype(np.float64)
-    radius = h(np.sqrt(h(-2.0 * h(np.log(u1)))))
-    theta = h(2.0 * np.pi * u2)
-    out = np.empty_like(u)
-    out[:, :8] = (radius * h(np.cos(theta))).astype(np.float16)
-    out[:, 8:] = (radius * h(np.sin(theta))).astype(np.float16)
-    return out
 
 
 def schedule(steps: int, seq_len: int, shift: bool = True) -> list[float]:

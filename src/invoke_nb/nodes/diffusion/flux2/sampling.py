@@ -8,7 +8,7 @@ Two seeding conventions give the starting noise:
   (1, 32, 2*ceil(h/16), 2*ceil(w/16)) from ``torch.Generator().manual_seed(seed)``, cast,
   then packed; the sigma schedule is shifted with a fixed mu of 2.02. The float16 draw is
   torch 2.7's (InvokeAI 6.11.1's torch; newer torch draws other values), reproduced by
-  FLUX.1's ``randn_half_torch27`` on any torch.
+  ``torch27_noise.randn_float16_torch27`` on any torch.
 - ``diffusers``: diffusers' Klein pipeline, a float32 draw of the packed shape
   (1, 128, h/16, w/16) with the same generator, and its empirical mu from the image
   token count and the step count.
@@ -52,10 +52,10 @@ def noise(seed: int, height: int, width: int, seeding: str) -> torch.Tensor:
         shape = (1, 128, height // 16, width // 16)
         x = torch.randn(shape, generator=gen, dtype=torch.float32)
         return x.reshape(1, 128, -1).permute(0, 2, 1)
-    from invoke_nb.nodes.diffusion.flux.sampling import randn_half_torch27
+    from invoke_nb.nodes.diffusion.torch27_noise import randn_float16_torch27
 
     h, w = latent_size(height, width)
-    return pack(torch.from_numpy(randn_half_torch27((1, 32, h, w), seed).astype("float32")))
+    return pack(randn_float16_torch27(seed, (1, 32, h, w)).float())
 
 
 def pack(x: torch.Tensor) -> torch.Tensor:
