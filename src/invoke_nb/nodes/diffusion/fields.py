@@ -107,6 +107,16 @@ class TransformerField(BaseModel):
     )
 
 
+class Qwen3EncoderField(BaseModel):
+    """A Qwen3 tokenizer + text encoder pair (FLUX.2 Klein, Z-Image), with LoRAs."""
+
+    tokenizer: ModelIdentifierField = Field(description="Info to load tokenizer submodel")
+    text_encoder: ModelIdentifierField = Field(description="Info to load text_encoder submodel")
+    loras: list[LoRAField] = Field(
+        default_factory=list, description="LoRAs to apply on model loading"
+    )
+
+
 class T5EncoderField(BaseModel):
     """A T5 tokenizer + encoder pair, with LoRAs."""
 

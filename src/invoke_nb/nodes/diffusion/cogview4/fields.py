@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from invoke_nb.nodes.base import Output, OutputField, output
-from invoke_nb.nodes.diffusion.fields import LoRAField, VAEField
+from invoke_nb.nodes.diffusion.fields import TransformerField, VAEField
 from invoke_nb.nodes.types import ConditioningField, ModelIdentifierField
 
 __all__ = [
@@ -19,15 +19,6 @@ __all__ = [
     "GlmEncoderField",
     "TransformerField",
 ]
-
-
-class TransformerField(BaseModel):
-    """A diffusion transformer and the LoRAs to apply to it."""
-
-    transformer: ModelIdentifierField = Field(description="Info to load Transformer submodel")
-    loras: list[LoRAField] = Field(
-        default_factory=list, description="LoRAs to apply on model loading"
-    )
 
 
 class GlmEncoderField(BaseModel):

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from invoke_nb.nodes.base import Output, OutputField, output
 from invoke_nb.nodes.control.fields import IPAdapterField
-from invoke_nb.nodes.diffusion.fields import CLIPField, LoRAField, VAEField, _OptionalOutputs
+from invoke_nb.nodes.diffusion.fields import (
+    CLIPField,
+    LoRAField,
+    T5EncoderField,
+    TransformerField,
+    VAEField,
+    _OptionalOutputs,
+)
 from invoke_nb.nodes.types import ImageField, ModelIdentifierField, TensorField
 
 if TYPE_CHECKING:
@@ -37,21 +44,6 @@ __all__ = [
     "T5EncoderField",
     "TransformerField",
 ]
-
-
-class TransformerField(BaseModel):
-    """A FLUX transformer and the LoRAs to apply to it."""
-
-    transformer: ModelIdentifierField = Field(description="Info to load Transformer submodel")
-    loras: list[LoRAField] = Field(description="LoRAs to apply on model loading")
-
-
-class T5EncoderField(BaseModel):
-    """A T5 tokenizer + encoder pair and the LoRAs to apply to the encoder."""
-
-    tokenizer: ModelIdentifierField = Field(description="Info to load tokenizer submodel")
-    text_encoder: ModelIdentifierField = Field(description="Info to load text_encoder submodel")
-    loras: list[LoRAField] = Field(description="LoRAs to apply on model loading")
 
 
 class FluxConditioningField(BaseModel):

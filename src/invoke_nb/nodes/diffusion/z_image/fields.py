@@ -6,7 +6,11 @@ from pydantic import BaseModel, Field
 
 from invoke_nb.nodes.base import Output, OutputField, output
 from invoke_nb.nodes.diffusion.cogview4.fields import TransformerField
-from invoke_nb.nodes.diffusion.fields import LoRAField, VAEField, _OptionalOutputs
+from invoke_nb.nodes.diffusion.fields import (
+    Qwen3EncoderField,
+    VAEField,
+    _OptionalOutputs,
+)
 from invoke_nb.nodes.types import ModelIdentifierField, TensorField
 
 __all__ = [
@@ -18,16 +22,6 @@ __all__ = [
     "ZImageLoRALoaderOutput",
     "ZImageModelLoaderOutput",
 ]
-
-
-class Qwen3EncoderField(BaseModel):
-    """Field for Qwen3 text encoder used by Z-Image models."""
-
-    tokenizer: ModelIdentifierField = Field(description="Info to load tokenizer submodel")
-    text_encoder: ModelIdentifierField = Field(description="Info to load text_encoder submodel")
-    loras: list[LoRAField] = Field(
-        default_factory=list, description="LoRAs to apply on model loading"
-    )
 
 
 class ZImageConditioningField(BaseModel):
