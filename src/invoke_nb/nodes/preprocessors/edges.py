@@ -1,0 +1,103 @@
+"""Edge preprocessors that run a network: ``hed_edge_detection`` (more to come beside it).
+
+Each node reads its image as RGB, runs the annotator network installed through the model
+manager on first use (the files InvokeAI fetches from ``lllyasviel/Annotators``), and
+applies InvokeAI 6.11.1's pre- and post-processing, so maps match InvokeAI's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from invoke_nb.nodes.base import InputField, node
+from invoke_nb.nodes.preprocessors.weights import preprocessor_file
+from invoke_nb.nodes.primitives import ImageOutput, ImageSavingNode
+from invoke_nb.nodes.types import ImageField
+
+if TYPE_CHECKING:
+    from invoke_nb.nodes.context import Context
+
+__all__ = ["ANNOTATORS", "hed_edges", "nms", "safe_step", "scribble"]
+
+ANNOTATORS = "lllyasviel/Annotators"
+
+
+def _cv2():  # imported lazily: `import invoke_nb` must stay light
+    import cv2
+
+    return cv2
+
+
+def _device(net: Any) -> Any:
+    return next(net.parameters()).device
+
+
+def nms(img: np.ndarray, threshold: int, sigma: float) -> np.ndarray:
+    """Thin edges: blur, keep the pixels that are maxima along one of four directions (the
+    dilation by a 3-pixel line leaves them unchanged), then binarise above ``threshold``."""
+    cv2 = _cv2()
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), sigma)
+    lines = [np.zeros((3, 3), np.uint8) for _ in range(4)]
+    lines[0][1, :] = 1
+    lines[1][:, 1] = 1
+    np.fill_diagonal(lines[2], 1)
+    np.fill_diagonal(np.fliplr(lines[3]), 1)
+    kept = np.zeros_like(img)
+    for line in lines:
+        np.putmask(kept, cv2.dilate(img, kernel=line) == img, img)
+    return np.where(kept > threshold, 255, 0).astype(np.uint8)
+
+
+def scribble(edges: np.ndarray) -> np.ndarray:
+    """The scribble look of ControlNet's annotators: thin, blur, and keep any trace."""
+    cv2 = _cv2()
+    out = cv2.GaussianBlur(nms(edges, 127, 3.0), (0, 0), 3.0)
+    return np.where(out > 4, 255, 0).astype(np.uint8)
+
+
+def safe_step(x: np.ndarray, step: int = 2) -> np.ndarray:
+    """Quantise [0, 1] values into ``step + 1`` levels (truncating), scaled by 1/step."""
+    levels = (x.astype(np.float32) * float(step + 1)).astype(np.int32)
+    return levels.astype(np.float32) / float(step)
+
+
+def hed_edges(image: Image.Image, net: Any, scribble_mode: bool = False) -> Image.Image:
+    """HED at the image's own size: the five side logits upsampled (bilinear), averaged and
+    squashed by a sigmoid into a grey map."""
+    import torch
+
+    cv2 = _cv2()
+    arr = np.asarray(image.convert("RGB"))
+    h, w = arr.shape[:2]
+    with torch.no_grad():
+        x = torch.from_numpy(arr.copy()).float().permute(2, 0, 1)[None].to(_device(net))
+        sides = [s[0, 0].cpu().numpy().astype(np.float32) for s in net(x)]
+    sides = [cv2.resize(s, (w, h), interpolation=cv2.INTER_LINEAR) for s in sides]
+    mean = np.mean(np.stack(sides, axis=2), axis=2).astype(np.float64)
+    edges = (1.0 / (1.0 + np.exp(-mean)) * 255.0).clip(0, 255).astype(np.uint8)
+    return Image.fromarray(scribble(edges) if scribble_mode else edges)
+
+
+@node(
+    "hed_edge_detection",
+    title="HED Edge Detection",
+    category="controlnet",
+    tags=["controlnet", "hed", "softedge"],
+    version="1.0.0",
+)
+class HedEdgeDetectionNode(ImageSavingNode):
+    """A soft edge map from the HED network."""
+
+    image: ImageField = InputField(description="The image to process")
+    scribble: bool = InputField(default=False, description="Whether or not to use scribble mode")
+
+    def invoke(self, ctx: Context) -> ImageOutput:
+        image = ctx.images.get_pil(self.image, mode="RGB")
+        ident = preprocessor_file(
+            ctx, self.id, "hed_edge_detection", ANNOTATORS, "ControlNetHED.pth", "hed"
+        )
+        with ctx.models.load(ident) as net:
+            return self.save_image(ctx, hed_edges(image, net, self.scribble))

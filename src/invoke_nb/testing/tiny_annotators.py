@@ -1,0 +1,50 @@
+"""Tiny random annotator networks in the published key layouts (HED, ...), saved as ``.pth``
+pickles like the files of ``lllyasviel/Annotators``: a few KB each, built in milliseconds.
+
+Run as a script to write them all to a folder (the reference maps in
+tests/fixtures/preprocessors are made from these files by InvokeAI's own code).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ANNOTATOR_FILES", "make_hed", "write_annotator"]
+
+
+def make_hed(seed: int = 0) -> dict[str, Any]:
+    """HED with stage widths 4, 4, 8, 8, 8 (published: 64..512) and the published layer
+    counts; weights scaled so the side outputs are not all saturated."""
+    import torch
+
+    from invoke_nb.models.annotators.hed import HedNet
+
+    torch.manual_seed(seed)
+    net = HedNet([4, 4, 8, 8, 8], [2, 2, 3, 3, 3])
+    with torch.no_grad():
+        net.norm.copy_(torch.tensor([120.0, 110.0, 100.0]).view(1, 3, 1, 1))
+        for p in net.parameters():
+            if p.ndim == 4:
+                p.mul_(3 / 60.0 if p.shape[1] == 3 else 3.0)
+    return {k: v.contiguous() for k, v in net.state_dict().items()}
+
+
+# file name in lllyasviel/Annotators -> builder of its tiny stand-in
+ANNOTATOR_FILES = {"ControlNetHED.pth": make_hed}
+
+
+def write_annotator(folder: str | Path, filename: str, seed: int = 0) -> Path:
+    """Save the tiny stand-in for ``filename`` into ``folder`` (as torch.save pickles)."""
+    import torch
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(ANNOTATOR_FILES[filename](seed), out / filename)
+    return out / filename
+
+
+if __name__ == "__main__":
+    for name in ANNOTATOR_FILES:
+        print(write_annotator(sys.argv[1], name))

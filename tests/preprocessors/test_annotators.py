@@ -1,0 +1,96 @@
+"""Annotator preprocessors (HED, ...): the weight file installs on first use from the Hub
+repo InvokeAI uses (a loopback stand-in, ``HF_ENDPOINT``), and the map equals InvokeAI
+6.11.1's network and processing run on the same tiny weights (reference maps made by its own
+code, see tests/fixtures/preprocessors/README.md). Offline without weights the error names
+the node and the file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import invoke_nb as inb
+from invoke_nb.testing.tiny_annotators import ANNOTATOR_FILES, write_annotator
+from models.servers import FakeHub, serving
+
+FIX = Path(__file__).parents[1] / "fixtures"
+SOURCE = FIX / "invokeai" / "invokeai-euler-seed42.png"
+REPO = "lllyasviel/Annotators"
+FILES = {"hed_edge_detection": "ControlNetHED.pth"}
+
+# (node type, input values, reference map, tolerance in 0-255 levels, share of pixels
+# allowed beyond it). A tolerance because OpenCV's resize and float summation order may
+# round differently between builds (one level can flip a thresholded pixel).
+CASES = [
+    ("hed_edge_detection", {}, "hed.png", 1, 0.001),
+    ("hed_edge_detection", {"scribble": True}, "hed-scribble.png", 0, 0.02),
+]
+
+
+def _manager(root: Path) -> Any:
+    from invoke_nb.models.manager import ModelManager
+    from invoke_nb.models.records import MemoryModelRecordStore
+
+    return ModelManager(root, MemoryModelRecordStore())
+
+
+def _run(manager: Any, type_id: str, **values: Any) -> np.ndarray:
+    g = inb.Graph()
+    g.add(type_id, id="n", **values)
+    r = inb.Runner(services=inb.Services(models=manager)).run(g)
+    return np.asarray(r.value(r.outputs["n"].image))
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    repo = tmp_path_factory.mktemp("annotators")
+    for name in ANNOTATOR_FILES:
+        write_annotator(repo, name)
+    with serving(FakeHub({REPO: repo})) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def manager(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return _manager(tmp_path_factory.mktemp("models"))
+
+
+@pytest.mark.parametrize(("type_id", "values", "ref", "tol", "share"), CASES)
+def test_map_equals_invokeai_on_the_same_weights(
+    hub: str,
+    manager: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    type_id: str,
+    values: dict[str, Any],
+    ref: str,
+    tol: int,
+    share: float,
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", hub)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    got = _run(manager, type_id, image=Image.open(SOURCE), **values)
+    expected = np.asarray(Image.open(FIX / "preprocessors" / ref))
+    assert got.shape == expected.shape and got.std() > 1
+    diff = np.abs(got.astype(int) - expected.astype(int))
+    assert (diff > tol).mean() <= share
+    (rec,) = [
+        r for r in manager.list() if r.source.endswith(f"/{REPO}/resolve/main/" + FILES[type_id])
+    ]
+    assert rec.base == "any"
+    # installed once, found again offline
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert np.array_equal(_run(manager, type_id, image=Image.open(SOURCE), **values), got)
+
+
+@pytest.mark.parametrize("type_id", sorted({c[0] for c in CASES}))
+def test_offline_without_weights_names_node_and_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, type_id: str
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(Exception, match=rf"node 'n' \({type_id}\).*{REPO}/.*not installed"):
+        _run(_manager(tmp_path), type_id, image=Image.open(SOURCE))
