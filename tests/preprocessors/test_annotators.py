@@ -21,7 +21,10 @@ from models.servers import FakeHub, serving
 FIX = Path(__file__).parents[1] / "fixtures"
 SOURCE = FIX / "invokeai" / "invokeai-euler-seed42.png"
 REPO = "lllyasviel/Annotators"
-FILES = {"hed_edge_detection": "ControlNetHED.pth"}
+FILES = {
+    "hed_edge_detection": "ControlNetHED.pth",
+    "pidi_edge_detection": "table5_pidinet.pth",
+}
 
 # (node type, input values, reference map, tolerance in 0-255 levels, share of pixels
 # allowed beyond it). A tolerance because OpenCV's resize and float summation order may
@@ -29,6 +32,9 @@ FILES = {"hed_edge_detection": "ControlNetHED.pth"}
 CASES = [
     ("hed_edge_detection", {}, "hed.png", 1, 0.001),
     ("hed_edge_detection", {"scribble": True}, "hed-scribble.png", 0, 0.02),
+    ("pidi_edge_detection", {}, "pidi.png", 1, 0.001),
+    ("pidi_edge_detection", {"quantize_edges": True}, "pidi-quantized.png", 0, 0.01),
+    ("pidi_edge_detection", {"scribble": True}, "pidi-scribble.png", 0, 0.02),
 ]
 
 

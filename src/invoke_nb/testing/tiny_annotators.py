@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ANNOTATOR_FILES", "make_hed", "write_annotator"]
+__all__ = ["ANNOTATOR_FILES", "make_hed", "make_pidi", "write_annotator"]
 
 
 def make_hed(seed: int = 0) -> dict[str, Any]:
@@ -31,8 +31,26 @@ def make_hed(seed: int = 0) -> dict[str, Any]:
     return {k: v.contiguous() for k, v in net.state_dict().items()}
 
 
+def make_pidi(seed: int = 0) -> dict[str, Any]:
+    """PiDiNet with width 4 and 4 dilation channels (published: 60 and 24), wrapped as the
+    published file is: ``{"state_dict": {"module.<key>": tensor}}``."""
+    import torch
+
+    from invoke_nb.models.annotators.pidi import PiDiNet
+
+    torch.manual_seed(seed)
+    net = PiDiNet(width=4, dil=4)
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.ndim == 4:
+                p.copy_(torch.randn_like(p) * 0.3)
+        net.classifier.weight.fill_(4.0)  # spread the fused map over the grey levels
+        net.classifier.bias.fill_(0.5)
+    return {"state_dict": {f"module.{k}": v.contiguous() for k, v in net.state_dict().items()}}
+
+
 # file name in lllyasviel/Annotators -> builder of its tiny stand-in
-ANNOTATOR_FILES = {"ControlNetHED.pth": make_hed}
+ANNOTATOR_FILES = {"ControlNetHED.pth": make_hed, "table5_pidinet.pth": make_pidi}
 
 
 def write_annotator(folder: str | Path, filename: str, seed: int = 0) -> Path:

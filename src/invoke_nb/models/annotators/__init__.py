@@ -12,6 +12,7 @@ __all__ = ["ANNOTATOR_TYPES", "build_annotator"]
 # model type of an installed annotator file -> module that builds its network
 ANNOTATOR_TYPES = {
     "hed": "hed",
+    "pidi": "pidi",
 }
 
 

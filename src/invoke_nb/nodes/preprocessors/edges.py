@@ -1,4 +1,4 @@
-"""Edge preprocessors that run a network: ``hed_edge_detection`` (more to come beside it).
+"""Edge preprocessors that run a network: ``hed_edge_detection``, ``pidi_edge_detection``.
 
 Each node reads its image as RGB, runs the annotator network installed through the model
 manager on first use (the files InvokeAI fetches from ``lllyasviel/Annotators``), and
@@ -20,7 +20,7 @@ from invoke_nb.nodes.types import ImageField
 if TYPE_CHECKING:
     from invoke_nb.nodes.context import Context
 
-__all__ = ["ANNOTATORS", "hed_edges", "nms", "safe_step", "scribble"]
+__all__ = ["ANNOTATORS", "hed_edges", "nms", "pidi_edges", "safe_step", "scribble"]
 
 ANNOTATORS = "lllyasviel/Annotators"
 
@@ -101,3 +101,44 @@ class HedEdgeDetectionNode(ImageSavingNode):
         )
         with ctx.models.load(ident) as net:
             return self.save_image(ctx, hed_edges(image, net, self.scribble))
+
+
+def pidi_edges(
+    image: Image.Image, net: Any, quantize_edges: bool = False, scribble_mode: bool = False
+) -> Image.Image:
+    """PiDiNet's fused map (the network takes BGR in 0-1), optionally quantised to three
+    levels, as a grey map at the image's size."""
+    import torch
+
+    bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+    with torch.no_grad():
+        x = torch.from_numpy(bgr).float().to(_device(net)) / 255.0
+        edge = net(x.permute(2, 0, 1)[None])[-1][0, 0].cpu().numpy()
+    if quantize_edges:
+        edge = safe_step(edge)
+    edges = (edge * 255.0).clip(0, 255).astype(np.uint8)
+    return Image.fromarray(scribble(edges) if scribble_mode else edges)
+
+
+@node(
+    "pidi_edge_detection",
+    title="PiDiNet Edge Detection",
+    category="controlnet",
+    tags=["controlnet", "edge"],
+    version="1.0.0",
+)
+class PidiEdgeDetectionNode(ImageSavingNode):
+    """An edge map from PiDiNet (pixel difference network)."""
+
+    image: ImageField = InputField(description="The image to process")
+    quantize_edges: bool = InputField(default=False, description="Whether or not to use safe mode")
+    scribble: bool = InputField(default=False, description="Whether or not to use scribble mode")
+
+    def invoke(self, ctx: Context) -> ImageOutput:
+        image = ctx.images.get_pil(self.image, mode="RGB")
+        ident = preprocessor_file(
+            ctx, self.id, "pidi_edge_detection", ANNOTATORS, "table5_pidinet.pth", "pidi"
+        )
+        with ctx.models.load(ident) as net:
+            edges = pidi_edges(image, net, self.quantize_edges, self.scribble)
+        return self.save_image(ctx, edges)
