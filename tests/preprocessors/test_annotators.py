@@ -21,20 +21,25 @@ from models.servers import FakeHub, serving
 FIX = Path(__file__).parents[1] / "fixtures"
 SOURCE = FIX / "invokeai" / "invokeai-euler-seed42.png"
 REPO = "lllyasviel/Annotators"
-FILES = {
-    "hed_edge_detection": "ControlNetHED.pth",
-    "pidi_edge_detection": "table5_pidinet.pth",
-}
 
-# (node type, input values, reference map, tolerance in 0-255 levels, share of pixels
-# allowed beyond it). A tolerance because OpenCV's resize and float summation order may
+# (node type, input values, weight file in the repo, reference map, tolerance in 0-255
+# levels, share of pixels allowed beyond it). A tolerance because OpenCV's resize and float summation order may
 # round differently between builds (one level can flip a thresholded pixel).
 CASES = [
-    ("hed_edge_detection", {}, "hed.png", 1, 0.001),
-    ("hed_edge_detection", {"scribble": True}, "hed-scribble.png", 0, 0.02),
-    ("pidi_edge_detection", {}, "pidi.png", 1, 0.001),
-    ("pidi_edge_detection", {"quantize_edges": True}, "pidi-quantized.png", 0, 0.01),
-    ("pidi_edge_detection", {"scribble": True}, "pidi-scribble.png", 0, 0.02),
+    ("hed_edge_detection", {}, "ControlNetHED.pth", "hed.png", 1, 0.001),
+    ("hed_edge_detection", {"scribble": True}, "ControlNetHED.pth", "hed-scribble.png", 0, 0.02),
+    ("pidi_edge_detection", {}, "table5_pidinet.pth", "pidi.png", 1, 0.001),
+    (
+        "pidi_edge_detection",
+        {"quantize_edges": True},
+        "table5_pidinet.pth",
+        "pidi-quantized.png",
+        0,
+        0.01,
+    ),
+    ("pidi_edge_detection", {"scribble": True}, "table5_pidinet.pth", "pidi-scribble.png", 0, 0.02),
+    ("lineart_edge_detection", {}, "sk_model.pth", "lineart.png", 1, 0.001),
+    ("lineart_edge_detection", {"coarse": True}, "sk_model2.pth", "lineart-coarse.png", 1, 0.001),
 ]
 
 
@@ -66,13 +71,14 @@ def manager(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return _manager(tmp_path_factory.mktemp("models"))
 
 
-@pytest.mark.parametrize(("type_id", "values", "ref", "tol", "share"), CASES)
+@pytest.mark.parametrize(("type_id", "values", "file", "ref", "tol", "share"), CASES)
 def test_map_equals_invokeai_on_the_same_weights(
     hub: str,
     manager: Any,
     monkeypatch: pytest.MonkeyPatch,
     type_id: str,
     values: dict[str, Any],
+    file: str,
     ref: str,
     tol: int,
     share: float,
@@ -84,9 +90,7 @@ def test_map_equals_invokeai_on_the_same_weights(
     assert got.shape == expected.shape and got.std() > 1
     diff = np.abs(got.astype(int) - expected.astype(int))
     assert (diff > tol).mean() <= share
-    (rec,) = [
-        r for r in manager.list() if r.source.endswith(f"/{REPO}/resolve/main/" + FILES[type_id])
-    ]
+    (rec,) = [r for r in manager.list() if r.source.endswith(f"/{REPO}/resolve/main/" + file)]
     assert rec.base == "any"
     # installed once, found again offline
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ANNOTATOR_FILES", "make_hed", "make_pidi", "write_annotator"]
+__all__ = ["ANNOTATOR_FILES", "make_hed", "make_lineart", "make_pidi", "write_annotator"]
 
 
 def make_hed(seed: int = 0) -> dict[str, Any]:
@@ -49,8 +49,26 @@ def make_pidi(seed: int = 0) -> dict[str, Any]:
     return {"state_dict": {f"module.{k}": v.contiguous() for k, v in net.state_dict().items()}}
 
 
+def make_lineart(seed: int = 0) -> dict[str, Any]:
+    """Lineart generator with width 4 (published: 64) and one residual block (3)."""
+    import torch
+
+    from invoke_nb.models.annotators.lineart import LineartGenerator
+
+    torch.manual_seed(seed)
+    net = LineartGenerator(width=4, blocks=1)
+    with torch.no_grad():
+        net.model4[1].bias.add_(1.0)  # some pixels fall under the 12-level noise floor
+    return {k: v.contiguous() for k, v in net.state_dict().items()}
+
+
 # file name in lllyasviel/Annotators -> builder of its tiny stand-in
-ANNOTATOR_FILES = {"ControlNetHED.pth": make_hed, "table5_pidinet.pth": make_pidi}
+ANNOTATOR_FILES = {
+    "ControlNetHED.pth": make_hed,
+    "table5_pidinet.pth": make_pidi,
+    "sk_model.pth": make_lineart,
+    "sk_model2.pth": lambda seed=0: make_lineart(seed + 1),
+}
 
 
 def write_annotator(folder: str | Path, filename: str, seed: int = 0) -> Path:

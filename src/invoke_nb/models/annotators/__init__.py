@@ -13,6 +13,7 @@ __all__ = ["ANNOTATOR_TYPES", "build_annotator"]
 ANNOTATOR_TYPES = {
     "hed": "hed",
     "pidi": "pidi",
+    "lineart": "lineart",
 }
 
 
