@@ -23,8 +23,9 @@ SOURCE = FIX / "invokeai" / "invokeai-euler-seed42.png"
 REPO = "lllyasviel/Annotators"
 
 # (node type, input values, weight file in the repo, reference map, tolerance in 0-255
-# levels, share of pixels allowed beyond it). A tolerance because OpenCV's resize and float summation order may
-# round differently between builds (one level can flip a thresholded pixel).
+# levels, share of pixels allowed beyond it). A tolerance because OpenCV's resize and float
+# summation order may round differently between builds (one level can flip a thresholded
+# pixel).
 CASES = [
     ("hed_edge_detection", {}, "ControlNetHED.pth", "hed.png", 1, 0.001),
     ("hed_edge_detection", {"scribble": True}, "ControlNetHED.pth", "hed-scribble.png", 0, 0.02),
@@ -40,6 +41,7 @@ CASES = [
     ("pidi_edge_detection", {"scribble": True}, "table5_pidinet.pth", "pidi-scribble.png", 0, 0.02),
     ("lineart_edge_detection", {}, "sk_model.pth", "lineart.png", 1, 0.001),
     ("lineart_edge_detection", {"coarse": True}, "sk_model2.pth", "lineart-coarse.png", 1, 0.001),
+    ("lineart_anime_edge_detection", {}, "netG.pth", "lineart_anime.png", 1, 0.001),
 ]
 
 

@@ -11,7 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ANNOTATOR_FILES", "make_hed", "make_lineart", "make_pidi", "write_annotator"]
+__all__ = [
+    "ANNOTATOR_FILES",
+    "make_hed",
+    "make_lineart",
+    "make_lineart_anime",
+    "make_pidi",
+    "write_annotator",
+]
 
 
 def make_hed(seed: int = 0) -> dict[str, Any]:
@@ -62,12 +69,25 @@ def make_lineart(seed: int = 0) -> dict[str, Any]:
     return {k: v.contiguous() for k, v in net.state_dict().items()}
 
 
+def make_lineart_anime(seed: int = 0) -> dict[str, Any]:
+    """Anime U-Net with ngf 2 (published: 64) and the published 8 levels, keys with the
+    ``module.`` prefix the published file has."""
+    import torch
+
+    from invoke_nb.models.annotators.lineart_anime import lineart_anime_net
+
+    torch.manual_seed(seed)
+    net = lineart_anime_net(ngf=2, levels=8)
+    return {f"module.{k}": v.contiguous() for k, v in net.state_dict().items()}
+
+
 # file name in lllyasviel/Annotators -> builder of its tiny stand-in
 ANNOTATOR_FILES = {
     "ControlNetHED.pth": make_hed,
     "table5_pidinet.pth": make_pidi,
     "sk_model.pth": make_lineart,
     "sk_model2.pth": lambda seed=0: make_lineart(seed + 1),
+    "netG.pth": make_lineart_anime,
 }
 
 

@@ -14,6 +14,7 @@ ANNOTATOR_TYPES = {
     "hed": "hed",
     "pidi": "pidi",
     "lineart": "lineart",
+    "lineart_anime": "lineart_anime",
 }
 
 

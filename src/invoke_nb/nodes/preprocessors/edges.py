@@ -1,5 +1,5 @@
 """Edge preprocessors that run a network: ``hed_edge_detection``, ``pidi_edge_detection``,
-``lineart_edge_detection``.
+``lineart_edge_detection``, ``lineart_anime_edge_detection``.
 
 Each node reads its image as RGB, runs the annotator network installed through the model
 manager on first use (the files InvokeAI fetches from ``lllyasviel/Annotators``), and
@@ -21,7 +21,16 @@ from invoke_nb.nodes.types import ImageField
 if TYPE_CHECKING:
     from invoke_nb.nodes.context import Context
 
-__all__ = ["ANNOTATORS", "hed_edges", "lineart_edges", "nms", "pidi_edges", "safe_step", "scribble"]
+__all__ = [
+    "ANNOTATORS",
+    "hed_edges",
+    "lineart_anime_edges",
+    "lineart_edges",
+    "nms",
+    "pidi_edges",
+    "safe_step",
+    "scribble",
+]
 
 ANNOTATORS = "lllyasviel/Annotators"
 
@@ -145,18 +154,38 @@ class PidiEdgeDetectionNode(ImageSavingNode):
         return self.save_image(ctx, edges)
 
 
+def _light_lines(line: np.ndarray) -> Image.Image:
+    """Dark lines on white (0-255 floats) inverted to light lines on black; levels below 12
+    (the near-black noise SDXL ControlNets dislike, InvokeAI's threshold) set to 0."""
+    lines = 255 - line.clip(0, 255).astype(np.uint8)
+    lines[lines < 12] = 0
+    return Image.fromarray(lines)
+
+
 def lineart_edges(image: Image.Image, net: Any) -> Image.Image:
-    """Dark lines on white inverted to light lines on black; levels below 12 (the near-black
-    noise SDXL ControlNets dislike, InvokeAI's threshold) set to 0."""
+    """The lineart generator on the image as 0-1 RGB, at the image's size."""
     import torch
 
     arr = np.asarray(image.convert("RGB"))
     with torch.no_grad():
         x = torch.from_numpy(arr.copy()).float().to(_device(net)) / 255.0
         line = net(x.permute(2, 0, 1)[None])[0, 0].cpu().numpy()
-    lines = 255 - (line * 255.0).clip(0, 255).astype(np.uint8)
-    lines[lines < 12] = 0
-    return Image.fromarray(lines)
+    return _light_lines(line * 255.0)
+
+
+def lineart_anime_edges(image: Image.Image, net: Any) -> Image.Image:
+    """The anime U-Net on the image stretched (bicubic) to sides a multiple of 256 and scaled
+    to [-1, 1]; its map is stretched back to the image's size."""
+    import torch
+
+    cv2 = _cv2()
+    arr = np.asarray(image.convert("RGB"))
+    h, w = arr.shape[:2]
+    big = cv2.resize(arr, (-(-w // 256) * 256, -(-h // 256) * 256), interpolation=cv2.INTER_CUBIC)
+    with torch.no_grad():
+        x = torch.from_numpy(big).float().to(_device(net)) / 127.5 - 1.0
+        line = (net(x.permute(2, 0, 1)[None])[0, 0] * 127.5 + 127.5).cpu().numpy()
+    return _light_lines(cv2.resize(line, (w, h), interpolation=cv2.INTER_CUBIC))
 
 
 @node(
@@ -180,3 +209,24 @@ class LineartEdgeDetectionNode(ImageSavingNode):
         )
         with ctx.models.load(ident) as net:
             return self.save_image(ctx, lineart_edges(image, net))
+
+
+@node(
+    "lineart_anime_edge_detection",
+    title="Lineart Anime Edge Detection",
+    category="controlnet",
+    tags=["controlnet", "lineart"],
+    version="1.0.0",
+)
+class LineartAnimeEdgeDetectionNode(ImageSavingNode):
+    """A line drawing of the image from the anime lineart network."""
+
+    image: ImageField = InputField(description="The image to process")
+
+    def invoke(self, ctx: Context) -> ImageOutput:
+        image = ctx.images.get_pil(self.image, mode="RGB")
+        ident = preprocessor_file(
+            ctx, self.id, "lineart_anime_edge_detection", ANNOTATORS, "netG.pth", "lineart_anime"
+        )
+        with ctx.models.load(ident) as net:
+            return self.save_image(ctx, lineart_anime_edges(image, net))
