@@ -15,12 +15,14 @@ import pytest
 from PIL import Image
 
 import invoke_nb as inb
-from invoke_nb.testing.tiny_annotators import ANNOTATOR_FILES, write_annotator
+from invoke_nb.testing.tiny_annotators import ANNOTATOR_FILES, CONTROLNET_FILES, write_annotator
 from models.servers import FakeHub, serving
 
 FIX = Path(__file__).parents[1] / "fixtures"
 SOURCE = FIX / "invokeai" / "invokeai-euler-seed42.png"
 REPO = "lllyasviel/Annotators"
+CONTROLNET = "lllyasviel/ControlNet"  # M-LSD's file is in this one
+MLSD = "annotator/ckpts/mlsd_large_512_fp32.pth"
 
 # (node type, input values, weight file in the repo, reference map, tolerance in 0-255
 # levels, share of pixels allowed beyond it). A tolerance because OpenCV's resize and float
@@ -42,6 +44,16 @@ CASES = [
     ("lineart_edge_detection", {}, "sk_model.pth", "lineart.png", 1, 0.001),
     ("lineart_edge_detection", {"coarse": True}, "sk_model2.pth", "lineart-coarse.png", 1, 0.001),
     ("lineart_anime_edge_detection", {}, "netG.pth", "lineart_anime.png", 1, 0.001),
+    # lines drawn from truncated float end points: a rounding may move a pixel
+    ("mlsd_detection", {}, MLSD, "mlsd.png", 0, 0.01),
+    (
+        "mlsd_detection",
+        {"score_threshold": 0.3, "distance_threshold": 30.0},
+        MLSD,
+        "mlsd-strict.png",
+        0,
+        0.01,
+    ),
 ]
 
 
@@ -61,10 +73,12 @@ def _run(manager: Any, type_id: str, **values: Any) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    repo = tmp_path_factory.mktemp("annotators")
+    repo, controlnet = tmp_path_factory.mktemp("annotators"), tmp_path_factory.mktemp("cn")
     for name in ANNOTATOR_FILES:
         write_annotator(repo, name)
-    with serving(FakeHub({REPO: repo})) as url:
+    for name in CONTROLNET_FILES:
+        write_annotator(controlnet, name)
+    with serving(FakeHub({REPO: repo, CONTROLNET: controlnet})) as url:
         yield url
 
 
@@ -92,7 +106,7 @@ def test_map_equals_invokeai_on_the_same_weights(
     assert got.shape == expected.shape and got.std() > 1
     diff = np.abs(got.astype(int) - expected.astype(int))
     assert (diff > tol).mean() <= share
-    (rec,) = [r for r in manager.list() if r.source.endswith(f"/{REPO}/resolve/main/" + file)]
+    (rec,) = [r for r in manager.list() if r.source.endswith(f"/resolve/main/{file}")]
     assert rec.base == "any"
     # installed once, found again offline
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
@@ -104,5 +118,6 @@ def test_offline_without_weights_names_node_and_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, type_id: str
 ) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    with pytest.raises(Exception, match=rf"node 'n' \({type_id}\).*{REPO}/.*not installed"):
+    repo = CONTROLNET if type_id == "mlsd_detection" else REPO
+    with pytest.raises(Exception, match=rf"node 'n' \({type_id}\).*{repo}/.*not installed"):
         _run(_manager(tmp_path), type_id, image=Image.open(SOURCE))

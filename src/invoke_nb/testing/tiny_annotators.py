@@ -81,6 +81,60 @@ def make_lineart_anime(seed: int = 0) -> dict[str, Any]:
     return {f"module.{k}": v.contiguous() for k, v in net.state_dict().items()}
 
 
+def _mlsd_template(div: int) -> dict[str, Any]:
+    """Empty tensors with the shapes M-LSD's builder reads, at the published widths / div
+    (the 16 output maps stay 16)."""
+    import torch
+
+    def w(cout: int, cin: int, k: int = 1) -> Any:
+        return torch.empty(cout, cin, k, k)
+
+    sd = {"backbone.features.0.0.weight": w(32 // div, 4, 3)}
+    cin, i = 32 // div, 1
+    for t, c, n in [(1, 16, 1), (6, 24, 2), (6, 32, 3), (6, 64, 4), (6, 96, 3)]:
+        for _ in range(n):
+            p, hidden, cout = f"backbone.features.{i}.conv", cin * t, c // div
+            sd[f"{p}.0.0.weight"] = w(hidden, cin if t > 1 else 1, 1 if t > 1 else 3)
+            sd[f"{p}.{2 if t > 1 else 1}.weight"] = w(cout, hidden)
+            if t > 1:
+                sd[f"{p}.3.weight"] = torch.empty(cout)
+            cin, i = cout, i + 1
+    d = 64 // div
+    for n, skip, deep in [(15, 64, 96), (17, 32, d), (19, 24, d), (21, 16, d)]:
+        sd[f"block{n}.conv1.0.weight"] = w(d, deep // div if n == 15 else deep)
+        sd[f"block{n}.conv2.0.weight"] = w(d, skip // div)
+        sd[f"block{n + 1}.conv2.0.weight"] = w(d, 2 * d, 3)
+    sd["block23.conv3.weight"] = w(16, d)
+    return sd
+
+
+def make_mlsd(seed: int = 0) -> dict[str, Any]:
+    """M-LSD at a quarter of the published widths, with random batch-norm statistics and the
+    displacement outputs scaled so some segments pass the default 20-pixel length."""
+    import torch
+
+    from invoke_nb.models.annotators.mlsd import MLSD
+
+    torch.manual_seed(seed)
+    net = MLSD(_mlsd_template(4))
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn_like(m.running_mean) * 0.1)
+                m.running_var.copy_(torch.rand_like(m.running_var) + 0.5)
+        # the random trunk leaves little spatial contrast: amplify it into the centre
+        # logits (7) and end displacements (8-11), then set their biases on a seeded noise
+        # image so displacements centre on zero and a tenth of the centres score > 0.1
+        net.block23.conv3.weight[7:12].mul_(1500.0)
+        net.block23.conv3.bias[7:12].fill_(0.0)
+        noise = torch.rand(1, 4, 64, 64, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+        noise[:, 3] = 1 / 127.5 - 1  # the constant fourth channel
+        out = net.eval()(noise)[0]
+        net.block23.conv3.bias[8:12].sub_(out[1:5].mean(dim=(1, 2)))
+        net.block23.conv3.bias[7].sub_(torch.quantile(out[0].flatten(), 0.9) + 2.2)
+    return {k: v.contiguous() for k, v in net.state_dict().items()}
+
+
 # file name in lllyasviel/Annotators -> builder of its tiny stand-in
 ANNOTATOR_FILES = {
     "ControlNetHED.pth": make_hed,
@@ -89,18 +143,25 @@ ANNOTATOR_FILES = {
     "sk_model2.pth": lambda seed=0: make_lineart(seed + 1),
     "netG.pth": make_lineart_anime,
 }
+# file name in lllyasviel/ControlNet -> builder of its tiny stand-in
+CONTROLNET_FILES = {
+    "annotator/ckpts/mlsd_large_512_fp32.pth": make_mlsd,
+}
 
 
 def write_annotator(folder: str | Path, filename: str, seed: int = 0) -> Path:
     """Save the tiny stand-in for ``filename`` into ``folder`` (as torch.save pickles)."""
     import torch
 
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(ANNOTATOR_FILES[filename](seed), out / filename)
-    return out / filename
+    dest = Path(folder) / filename
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    make = ANNOTATOR_FILES.get(filename) or CONTROLNET_FILES[filename]
+    torch.save(make(seed), dest)
+    return dest
 
 
 if __name__ == "__main__":
     for name in ANNOTATOR_FILES:
         print(write_annotator(sys.argv[1], name))
+    for name in CONTROLNET_FILES:
+        print(write_annotator(Path(sys.argv[1]) / "ControlNet", name))

@@ -15,6 +15,7 @@ ANNOTATOR_TYPES = {
     "pidi": "pidi",
     "lineart": "lineart",
     "lineart_anime": "lineart_anime",
+    "mlsd": "mlsd",
 }
 
 
