@@ -44,6 +44,7 @@ CASES = [
     ("lineart_edge_detection", {}, "sk_model.pth", "lineart.png", 1, 0.001),
     ("lineart_edge_detection", {"coarse": True}, "sk_model2.pth", "lineart-coarse.png", 1, 0.001),
     ("lineart_anime_edge_detection", {}, "netG.pth", "lineart_anime.png", 1, 0.001),
+    ("normal_map", {}, "scannet.pt", "normal_map.png", 1, 0.001),
     # lines drawn from truncated float end points: a rounding may move a pixel
     ("mlsd_detection", {}, MLSD, "mlsd.png", 0, 0.01),
     (

@@ -135,6 +135,90 @@ def make_mlsd(seed: int = 0) -> dict[str, Any]:
     return {k: v.contiguous() for k, v in net.state_dict().items()}
 
 
+def _divisible(v: float, divisor: int = 8) -> int:
+    """EfficientNet's channel rounding (to a multiple, never more than 10% down)."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+# EfficientNet stages: (kind, repeats, kernel, expansion, channels)
+_EFFNET = [
+    ("ds", 1, 3, 1, 16),
+    ("ir", 2, 3, 6, 24),
+    ("ir", 2, 5, 6, 40),
+    ("ir", 3, 3, 6, 80),
+    ("ir", 3, 5, 6, 112),
+    ("ir", 4, 5, 6, 192),
+    ("ir", 1, 3, 6, 320),
+]
+
+
+def _normal_bae_template(width: float, depth: float, dec: int) -> dict[str, Any]:
+    """Shapes of Normal BAE with an EfficientNet of multipliers ``width``/``depth`` (B5 when
+    published: 1.6/2.2) and a decoder ``dec`` times narrower than published."""
+    import math
+
+    import torch
+
+    def w(cout: int, cin: int, k: int = 1) -> Any:
+        return torch.empty(cout, cin, k, k)
+
+    p = "encoder.original_model"
+    stem = _divisible(32 * width)
+    sd = {f"{p}.conv_stem.weight": w(stem, 3, 3)}
+    cin, taps = stem, []
+    for s, (kind, reps, k, e, c) in enumerate(_EFFNET):
+        cout = _divisible(c * width)
+        for b in range(math.ceil(reps * depth)):
+            q = f"{p}.blocks.{s}.{b}"
+            mid = _divisible(cin * e) if kind == "ir" else cin
+            red = max(1, int(cin * 0.25 + 0.5))
+            if kind == "ir":
+                sd[f"{q}.conv_pw.weight"] = w(mid, cin)
+                sd[f"{q}.conv_pwl.weight"] = w(cout, mid)
+            else:
+                sd[f"{q}.conv_pw.weight"] = w(cout, mid)
+            sd[f"{q}.conv_dw.weight"] = w(mid, 1, k)
+            sd[f"{q}.se.conv_reduce.weight"] = w(red, mid)
+            cin = cout
+        taps.append(cout)
+    head = _divisible(1280 * width)
+    sd[f"{p}.conv_head.weight"] = w(head, cin)
+    d = [1024 // dec, 512 // dec, 256 // dec, 128 // dec]
+    sd["decoder.conv2.weight"] = w(head, head)
+    ups = [(head, taps[4]), (d[0], taps[2]), (d[1], taps[1]), (d[2], taps[0])]
+    for i, (deep, skip) in enumerate(ups, start=1):
+        sd[f"decoder.up{i}._net.0.weight"] = w(d[i - 1], deep + skip, 3)
+    sd["decoder.out_conv_res8.weight"] = w(4, d[1], 3)
+    for r, feat in ((4, d[1]), (2, d[2]), (1, d[3])):
+        for i, (co, ci) in enumerate([(d[3], feat + 4), (d[3], d[3]), (d[3], d[3]), (4, d[3])]):
+            sd[f"decoder.out_conv_res{r}.{2 * i}.weight"] = torch.empty(co, ci, 1)
+    return sd
+
+
+def make_normal_bae(seed: int = 0) -> dict[str, Any]:
+    """Normal BAE with a quarter-width, shallow EfficientNet (multipliers 0.25/0.3) and a
+    decoder 16 times narrower, random batch-norm statistics, saved as the published file
+    is: ``{"model": {"module.<key>": tensor}}``."""
+    import torch
+
+    from invoke_nb.models.annotators.normal_bae import NormalBae
+
+    torch.manual_seed(seed)
+    net = NormalBae(_normal_bae_template(0.25, 0.3, 16))
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn_like(m.running_mean) * 0.1)
+                m.running_var.copy_(torch.rand_like(m.running_var) + 0.5)
+        # no biases in the output layers, so the normals' direction follows the image
+        dec = net.decoder
+        for m in [dec.out_conv_res8, *dec.out_conv_res4, *dec.out_conv_res2, *dec.out_conv_res1]:
+            if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)):
+                m.bias.zero_()
+    return {"model": {f"module.{k}": v.contiguous() for k, v in net.state_dict().items()}}
+
+
 # file name in lllyasviel/Annotators -> builder of its tiny stand-in
 ANNOTATOR_FILES = {
     "ControlNetHED.pth": make_hed,
@@ -142,6 +226,7 @@ ANNOTATOR_FILES = {
     "sk_model.pth": make_lineart,
     "sk_model2.pth": lambda seed=0: make_lineart(seed + 1),
     "netG.pth": make_lineart_anime,
+    "scannet.pt": make_normal_bae,
 }
 # file name in lllyasviel/ControlNet -> builder of its tiny stand-in
 CONTROLNET_FILES = {

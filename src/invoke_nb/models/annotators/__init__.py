@@ -16,6 +16,7 @@ ANNOTATOR_TYPES = {
     "lineart": "lineart",
     "lineart_anime": "lineart_anime",
     "mlsd": "mlsd",
+    "normal_bae": "normal_bae",
 }
 
 

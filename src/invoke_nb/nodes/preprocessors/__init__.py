@@ -5,6 +5,6 @@ weights through :mod:`.weights`); every module here registers its
 nodes when imported.
 """
 
-from invoke_nb.nodes.preprocessors import classical, depth, detect, edges, lines, segment
+from invoke_nb.nodes.preprocessors import classical, depth, detect, edges, lines, normal, segment
 
-__all__ = ["classical", "depth", "detect", "edges", "lines", "segment"]
+__all__ = ["classical", "depth", "detect", "edges", "lines", "normal", "segment"]
