@@ -15,13 +15,19 @@ import pytest
 from PIL import Image
 
 import invoke_nb as inb
-from invoke_nb.testing.tiny_annotators import ANNOTATOR_FILES, CONTROLNET_FILES, write_annotator
+from invoke_nb.testing.tiny_annotators import (
+    ANNOTATOR_FILES,
+    CONTROLNET_FILES,
+    PBR_FILES,
+    write_annotator,
+)
 from models.servers import FakeHub, serving
 
 FIX = Path(__file__).parents[1] / "fixtures"
 SOURCE = FIX / "invokeai" / "invokeai-euler-seed42.png"
 REPO = "lllyasviel/Annotators"
 CONTROLNET = "lllyasviel/ControlNet"  # M-LSD's file is in this one
+PBR = "InvokeAI/pbr-material-maps"
 MLSD = "annotator/ckpts/mlsd_large_512_fp32.pth"
 
 # (node type, input values, weight file in the repo, reference map, tolerance in 0-255
@@ -74,12 +80,11 @@ def _run(manager: Any, type_id: str, **values: Any) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    repo, controlnet = tmp_path_factory.mktemp("annotators"), tmp_path_factory.mktemp("cn")
-    for name in ANNOTATOR_FILES:
-        write_annotator(repo, name)
-    for name in CONTROLNET_FILES:
-        write_annotator(controlnet, name)
-    with serving(FakeHub({REPO: repo, CONTROLNET: controlnet})) as url:
+    repos = {r: tmp_path_factory.mktemp(r.split("/")[1]) for r in (REPO, CONTROLNET, PBR)}
+    for repo, files in ((REPO, ANNOTATOR_FILES), (CONTROLNET, CONTROLNET_FILES), (PBR, PBR_FILES)):
+        for name in files:
+            write_annotator(repos[repo], name)
+    with serving(FakeHub(repos)) as url:
         yield url
 
 
@@ -114,11 +119,35 @@ def test_map_equals_invokeai_on_the_same_weights(
     assert np.array_equal(_run(manager, type_id, image=Image.open(SOURCE), **values), got)
 
 
-@pytest.mark.parametrize("type_id", sorted({c[0] for c in CASES}))
+@pytest.mark.parametrize(
+    ("tile_size", "border_mode"), [(512, "none"), (32, "seamless"), (40, "replicate")]
+)
+def test_pbr_maps_equal_invokeai(
+    hub: str, manager: Any, monkeypatch: pytest.MonkeyPatch, tile_size: int, border_mode: str
+) -> None:
+    """Both networks install on first use; untiled, tiled with a wrapped border, and tiled
+    with ragged edge tiles, the three maps equal InvokeAI's."""
+    monkeypatch.setenv("HF_ENDPOINT", hub)
+    g = inb.Graph()
+    g.add(
+        "pbr_maps", id="n", image=Image.open(SOURCE), tile_size=tile_size, border_mode=border_mode
+    )
+    r = inb.Runner(services=inb.Services(models=manager)).run(g)
+    out = r.outputs["n"]
+    for kind in ("normal", "roughness", "displacement"):
+        got = np.asarray(r.value(getattr(out, f"{kind}_map"))).astype(int)
+        ref = f"pbr-{border_mode}-{tile_size}-{kind}.png"
+        expected = np.asarray(Image.open(FIX / "preprocessors" / ref)).astype(int)
+        assert got.shape == expected.shape == (64, 64, 3) and got.std() > 1
+        assert (np.abs(got - expected) > 1).mean() <= 0.001, kind
+    assert len([x for x in manager.list() if x.type == "pbr_maps"]) == 2
+
+
+@pytest.mark.parametrize("type_id", sorted({c[0] for c in CASES} | {"pbr_maps"}))
 def test_offline_without_weights_names_node_and_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, type_id: str
 ) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    repo = CONTROLNET if type_id == "mlsd_detection" else REPO
+    repo = {"mlsd_detection": CONTROLNET, "pbr_maps": PBR}.get(type_id, REPO)
     with pytest.raises(Exception, match=rf"node 'n' \({type_id}\).*{repo}/.*not installed"):
         _run(_manager(tmp_path), type_id, image=Image.open(SOURCE))

@@ -219,6 +219,29 @@ def make_normal_bae(seed: int = 0) -> dict[str, Any]:
     return {"model": {f"module.{k}": v.contiguous() for k, v in net.state_dict().items()}}
 
 
+def make_pbr(seed: int = 0) -> dict[str, Any]:
+    """A 1x RRDB (old ESRGAN layout, as the PBR material-map files) with 4 features, one
+    RRDB block and the published growth width of 32 (published: 32 features, 12 blocks)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    sd: dict[str, Any] = {}
+
+    def conv(key: str, cout: int, cin: int) -> None:
+        sd[f"{key}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * (1.0 / (3 * cin**0.5))
+        sd[f"{key}.bias"] = torch.randn(cout, generator=g) * 0.05
+
+    conv("model.0", 4, 3)
+    for r in (1, 2, 3):
+        for n, cin in enumerate((4, 36, 68, 100, 132), start=1):
+            conv(f"model.1.sub.0.RDB{r}.conv{n}.0", 32 if n < 5 else 4, cin)
+    conv("model.1.sub.1", 4, 4)
+    conv("model.2", 4, 4)
+    conv("model.4", 3, 4)
+    sd["model.4.bias"] += 0.5  # centre the outputs in the 0-1 range kept
+    return sd
+
+
 # file name in lllyasviel/Annotators -> builder of its tiny stand-in
 ANNOTATOR_FILES = {
     "ControlNetHED.pth": make_hed,
@@ -228,6 +251,11 @@ ANNOTATOR_FILES = {
     "netG.pth": make_lineart_anime,
     "scannet.pt": make_normal_bae,
 }
+# file name in InvokeAI/pbr-material-maps -> builder of its tiny stand-in
+PBR_FILES = {
+    "normal_map_generator.safetensors": make_pbr,
+    "franken_map_generator.safetensors": lambda seed=0: make_pbr(seed + 1),
+}
 # file name in lllyasviel/ControlNet -> builder of its tiny stand-in
 CONTROLNET_FILES = {
     "annotator/ckpts/mlsd_large_512_fp32.pth": make_mlsd,
@@ -235,13 +263,19 @@ CONTROLNET_FILES = {
 
 
 def write_annotator(folder: str | Path, filename: str, seed: int = 0) -> Path:
-    """Save the tiny stand-in for ``filename`` into ``folder`` (as torch.save pickles)."""
+    """Save the tiny stand-in for ``filename`` into ``folder`` (a torch.save pickle, or
+    safetensors for ``.safetensors`` names, as the published files are)."""
     import torch
 
     dest = Path(folder) / filename
     dest.parent.mkdir(parents=True, exist_ok=True)
-    make = ANNOTATOR_FILES.get(filename) or CONTROLNET_FILES[filename]
-    torch.save(make(seed), dest)
+    make = {**ANNOTATOR_FILES, **CONTROLNET_FILES, **PBR_FILES}[filename]
+    if filename.endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file(make(seed), str(dest))
+    else:
+        torch.save(make(seed), dest)
     return dest
 
 
@@ -250,3 +284,5 @@ if __name__ == "__main__":
         print(write_annotator(sys.argv[1], name))
     for name in CONTROLNET_FILES:
         print(write_annotator(Path(sys.argv[1]) / "ControlNet", name))
+    for name in PBR_FILES:
+        print(write_annotator(Path(sys.argv[1]) / "pbr-material-maps", name))

@@ -17,6 +17,7 @@ ANNOTATOR_TYPES = {
     "lineart_anime": "lineart_anime",
     "mlsd": "mlsd",
     "normal_bae": "normal_bae",
+    "pbr_maps": "pbr",
 }
 
 

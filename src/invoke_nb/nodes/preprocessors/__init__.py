@@ -5,6 +5,15 @@ weights through :mod:`.weights`); every module here registers its
 nodes when imported.
 """
 
-from invoke_nb.nodes.preprocessors import classical, depth, detect, edges, lines, normal, segment
+from invoke_nb.nodes.preprocessors import (
+    classical,
+    depth,
+    detect,
+    edges,
+    lines,
+    normal,
+    pbr,
+    segment,
+)
 
-__all__ = ["classical", "depth", "detect", "edges", "lines", "normal", "segment"]
+__all__ = ["classical", "depth", "detect", "edges", "lines", "normal", "pbr", "segment"]
