@@ -21,6 +21,7 @@ from invoke_nb.testing.tiny_annotators import (
     PBR_FILES,
     write_annotator,
 )
+from invoke_nb.testing.tiny_dwpose import DWPOSE_FILES
 from models.servers import FakeHub, serving
 
 FIX = Path(__file__).parents[1] / "fixtures"
@@ -28,6 +29,7 @@ SOURCE = FIX / "invokeai" / "invokeai-euler-seed42.png"
 REPO = "lllyasviel/Annotators"
 CONTROLNET = "lllyasviel/ControlNet"  # M-LSD's file is in this one
 PBR = "InvokeAI/pbr-material-maps"
+DWPOSE = "yzd-v/DWPose"
 MLSD = "annotator/ckpts/mlsd_large_512_fp32.pth"
 
 # (node type, input values, weight file in the repo, reference map, tolerance in 0-255
@@ -51,6 +53,17 @@ CASES = [
     ("lineart_edge_detection", {"coarse": True}, "sk_model2.pth", "lineart-coarse.png", 1, 0.001),
     ("lineart_anime_edge_detection", {}, "netG.pth", "lineart_anime.png", 1, 0.001),
     ("normal_map", {}, "scannet.pt", "normal_map.png", 1, 0.001),
+    # OpenCV builds resample the pose crops differently (4.11 in InvokeAI's venv, 5.1 here;
+    # with one OpenCV the maps are equal): a moved point moves a dot
+    ("dw_openpose_detection", {}, "yolox_l.onnx", "dw_openpose.png", 0, 0.01),
+    (
+        "dw_openpose_detection",
+        {"draw_face": True, "draw_hands": True},
+        "yolox_l.onnx",
+        "dw_openpose-all.png",
+        0,
+        0.03,
+    ),
     # lines drawn from truncated float end points: a rounding may move a pixel
     ("mlsd_detection", {}, MLSD, "mlsd.png", 0, 0.01),
     (
@@ -80,7 +93,9 @@ def _run(manager: Any, type_id: str, **values: Any) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    repos = {r: tmp_path_factory.mktemp(r.split("/")[1]) for r in (REPO, CONTROLNET, PBR)}
+    repos = {r: tmp_path_factory.mktemp(r.split("/")[1]) for r in (REPO, CONTROLNET, PBR, DWPOSE)}
+    for name, make in DWPOSE_FILES.items():
+        make(repos[DWPOSE] / name)
     for repo, files in ((REPO, ANNOTATOR_FILES), (CONTROLNET, CONTROLNET_FILES), (PBR, PBR_FILES)):
         for name in files:
             write_annotator(repos[repo], name)
@@ -148,6 +163,7 @@ def test_offline_without_weights_names_node_and_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, type_id: str
 ) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    repo = {"mlsd_detection": CONTROLNET, "pbr_maps": PBR}.get(type_id, REPO)
+    repo = {"mlsd_detection": CONTROLNET, "pbr_maps": PBR, "dw_openpose_detection": DWPOSE}
+    repo = repo.get(type_id, REPO)
     with pytest.raises(Exception, match=rf"node 'n' \({type_id}\).*{repo}/.*not installed"):
         _run(_manager(tmp_path), type_id, image=Image.open(SOURCE))

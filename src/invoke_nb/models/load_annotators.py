@@ -31,10 +31,20 @@ def read_state_dict(path: Path) -> dict[str, Any]:
 
 
 def load_annotator(record: ModelRecord, path: Path) -> Any:
-    """The network of the record's type, built from the file's tensors."""
-    from invoke_nb.models.annotators import build_annotator
+    """The network of the record's type, built from the file's tensors (an onnxruntime
+    session for ONNX annotators)."""
+    from invoke_nb.models.annotators import ANNOTATOR_TYPES, build_annotator
 
     label = f"model {record.name!r} ({record.key}): {path}"
+    if ANNOTATOR_TYPES[record.type] == "onnx":
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise ModelLoadError(f"{label}: needs onnxruntime (pip install invoke-nb[pose])") from e
+        try:
+            return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise ModelLoadError(f"{label}: not a readable ONNX model: {e}") from e
     try:
         sd = read_state_dict(path)
     except Exception as e:

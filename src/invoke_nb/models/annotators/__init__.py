@@ -18,6 +18,7 @@ ANNOTATOR_TYPES = {
     "mlsd": "mlsd",
     "normal_bae": "normal_bae",
     "pbr_maps": "pbr",
+    "dw_openpose": "onnx",  # ONNX files run by onnxruntime, not built here
 }
 
 

@@ -13,7 +13,8 @@ from invoke_nb.nodes.preprocessors import (
     lines,
     normal,
     pbr,
+    pose,
     segment,
 )
 
-__all__ = ["classical", "depth", "detect", "edges", "lines", "normal", "pbr", "segment"]
+__all__ = ["classical", "depth", "detect", "edges", "lines", "normal", "pbr", "pose", "segment"]
