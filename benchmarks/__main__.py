@@ -33,6 +33,7 @@ QUICK: dict[str, tuple[list[str], str | None]] = {
     "model_cache": (["--channels", "32", "--rounds", "2"], None),
     "txt2img_vs_diffusers": (["--size", "64", "--steps", "2", "--repeats", "1"], None),
     "exactness": ([], None),
+    "preprocessor_exactness": ([], "onnxruntime"),
     "scale_out": (["--jobs", "4", "--steps", "2", "--rounds", "1"], "ray"),
     "widgets": (["--images", "500", "--repeat", "2", "--nodes", "50"], "/usr/bin/chromium"),
     "invokeai_node_parity": ([], INVOKEAI_PY),

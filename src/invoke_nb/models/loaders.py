@@ -119,6 +119,12 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         from invoke_nb.models.load_preprocessors import load_segment_anything
 
         return load_segment_anything(record, path)
+    from invoke_nb.models.annotators import ANNOTATOR_TYPES
+
+    if kind in ANNOTATOR_TYPES:
+        from invoke_nb.models.load_annotators import load_annotator
+
+        return load_annotator(record, path)
     if kind == "spandrel_image_to_image":
         from invoke_nb.models.load_spandrel import load_spandrel
 

@@ -1,10 +1,21 @@
-"""ControlNet preprocessors with InvokeAI 6.11.1's ids: edge, colour and shuffle maps.
+"""ControlNet preprocessors with InvokeAI 6.11.1's ids: edge, line, colour, shuffle,
+depth, normal, pose and material maps, detection and segmentation.
 
 Classical ones (OpenCV/numpy) live in :mod:`.classical`, network ones beside it (their
-weights through :mod:`.weights`); every module here registers its
-nodes when imported.
+weights through :mod:`.weights`, their networks in :mod:`invoke_nb.models.annotators`);
+every module here registers its nodes when imported.
 """
 
-from invoke_nb.nodes.preprocessors import classical, depth, detect, segment
+from invoke_nb.nodes.preprocessors import (
+    classical,
+    depth,
+    detect,
+    edges,
+    lines,
+    normal,
+    pbr,
+    pose,
+    segment,
+)
 
-__all__ = ["classical", "depth", "detect", "segment"]
+__all__ = ["classical", "depth", "detect", "edges", "lines", "normal", "pbr", "pose", "segment"]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from invoke_nb.nodes.context import Context
 
-__all__ = ["PreprocessorWeightsError", "preprocessor_model"]
+__all__ = ["PreprocessorWeightsError", "hub_file_url", "preprocessor_file", "preprocessor_model"]
 
 
 class PreprocessorWeightsError(RuntimeError):
@@ -43,5 +43,54 @@ def preprocessor_model(ctx: Context, node_id: str, node_type: str, repo_id: str)
             f"node {node_id!r} ({node_type}): model {repo_id!r} is not installed and could "
             f"not be downloaded ({type(e).__name__}: {e}); install it with "
             f"studio.models.install({repo_id!r}) where the Hub is reachable"
+        ) from e
+    return identifier(rec)
+
+
+def hub_file_url(repo_id: str, filename: str) -> str:
+    """The download address of one file of a Hub repo (``HF_ENDPOINT`` honoured)."""
+    import os
+
+    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    return f"{endpoint}/{repo_id}/resolve/main/{filename}"
+
+
+def preprocessor_file(
+    ctx: Context, node_id: str, node_type: str, repo_id: str, filename: str, model_type: str
+) -> Any:
+    """The identifier of the installed single weight file ``filename`` of ``repo_id`` (the
+    annotator checkpoints InvokeAI fetches one by one from repos holding dozens), installing
+    it on first use as a model of ``model_type``. Pickle files are scanned before loading."""
+    from invoke_nb.models.local import identifier
+
+    label = f"{repo_id}/{filename}"
+    models = ctx.models
+    if models is None:
+        raise PreprocessorWeightsError(
+            f"node {node_id!r} ({node_type}): no model service to find {label!r}"
+        )
+    lister = getattr(models, "list", None) or models.store.list
+    suffix = f"/{repo_id}/resolve/main/{filename}"
+    for rec in lister():
+        if rec.type == model_type and (rec.source or "").endswith(suffix):
+            return identifier(rec)
+    install = getattr(models, "install", None)
+    if install is None:
+        raise PreprocessorWeightsError(
+            f"node {node_id!r} ({node_type}): model {label!r} is not installed"
+        )
+    ctx.progress(message=f"Installing {label} (first use)")
+    try:
+        rec = install(
+            hub_file_url(repo_id, filename),
+            allow_unsafe=True,  # the published files are pickles; the install scans them
+            config={"type": model_type, "base": "any", "format": "checkpoint"},
+        )
+    except Exception as e:
+        raise PreprocessorWeightsError(
+            f"node {node_id!r} ({node_type}): model {label!r} is not installed and could "
+            f"not be downloaded ({type(e).__name__}: {e}); install it with "
+            f"studio.models.install({hub_file_url(repo_id, filename)!r}, allow_unsafe=True, "
+            f"config={{'type': {model_type!r}, 'base': 'any'}}) where the Hub is reachable"
         ) from e
     return identifier(rec)
