@@ -15,7 +15,11 @@ from pathlib import Path
 HEAVY = ("torch", "diffusers", "transformers", "cv2", "accelerate", "compel")
 
 # Modules that need torch when imported; nothing imports them at package import.
-NEEDS_TORCH = ("invoke_nb.testing", "invoke_nb.nodes.diffusion.er_sde")
+NEEDS_TORCH = (
+    "invoke_nb.testing",
+    "invoke_nb.nodes.diffusion.er_sde",
+    "invoke_nb.models.annotators",  # preprocessor networks (torch modules), loaded on use
+)
 
 
 def _run(code: str) -> dict:
