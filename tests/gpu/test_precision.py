@@ -12,7 +12,7 @@ import invoke_nb as inb
 from invoke_nb.models.cache import ModelCache
 from invoke_nb.models.devices import normalize_precision, resolve_dtype
 from invoke_nb.models.local import LocalModels
-from invoke_nb.nodes.diffusion.sd.latents import decode_latents
+from invoke_nb.nodes.diffusion.sd.vae import decode_latents
 from invoke_nb.nodes.types import identifier
 
 

@@ -17,7 +17,7 @@ from diffusers import UNet2DConditionModel
 from invoke_nb.nodes.diffusion.preview import LatentPreviews
 from invoke_nb.nodes.diffusion.schedulers import make_scheduler
 from invoke_nb.nodes.diffusion.sd.denoise import DenoiseInputs, denoise
-from invoke_nb.nodes.diffusion.sd.latents import encode_image
+from invoke_nb.nodes.diffusion.sd.vae import encode_image
 
 from .traffic import DeviceTraffic
 

@@ -20,7 +20,8 @@ from invoke_nb.nodes.base import Input, InputField, Node, node
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.devices import execution_device
 from invoke_nb.nodes.diffusion.fields import LatentsOutput, VAEField
-from invoke_nb.nodes.diffusion.sd.latents import encode_image, image_to_tensor
+from invoke_nb.nodes.diffusion.sd.latents import image_to_tensor
+from invoke_nb.nodes.diffusion.sd.vae import encode_image
 from invoke_nb.nodes.primitives import ImageOutput
 from invoke_nb.nodes.types import BoardField, ImageField, LatentsField
 

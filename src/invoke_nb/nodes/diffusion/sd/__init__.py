@@ -5,6 +5,15 @@ denoise, VAE decode/encode, latent ops, inpaint masks, LoRA/seamless/clip-skip m
 core metadata and prompts from a file.
 """
 
-from invoke_nb.nodes.diffusion.sd import latents, misc, model_loaders, prompts
+from invoke_nb.nodes.diffusion.sd import (
+    latent_ops,
+    latents,
+    masks,
+    misc,
+    model_loaders,
+    patches,
+    prompts,
+    vae,
+)
 
-__all__ = ["latents", "misc", "model_loaders", "prompts"]
+__all__ = ["latent_ops", "latents", "masks", "misc", "model_loaders", "patches", "prompts", "vae"]
