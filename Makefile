@@ -26,7 +26,7 @@ $(STAMP): $(VENV)/bin/python pyproject.toml
 	$(PIP) install --no-deps "invisible-watermark>=0.2"
 	@# upscalers' loader, without torchvision: the only torchvision wheel for this torch is a
 	@# CUDA build that fails to import on CPU torch (invoke_nb loads spandrel without it)
-	$(PIP) install --no-deps "spandrel>=0.4.2" "einops>=0.8"
+	$(PIP) install --no-deps "spandrel>=0.4.2" "einops>=0.8" "pypatchmatch>=2.2"
 	touch $(STAMP)
 
 frontend: $(STAMP)
