@@ -18,6 +18,7 @@ from invoke_nb.nodes.diffusion.cogview4.sampling import (
     invokeai_schedule,
     make_noise,
 )
+from invoke_nb.testing.pixels import assert_float16_noise_close
 
 SIZE = dict(width=64, height=64)
 
@@ -92,7 +93,8 @@ def test_invokeai_noise_rule() -> None:
     them (its own _get_noise, recorded), then float32; diffusers' are float32 draws."""
     ours = make_noise(1234, 16, 64, 32, "invokeai")
     assert ours.dtype == torch.float32 and ours.shape == (1, 16, 8, 4)
-    assert ours.flatten()[:8].tolist() == REFERENCE["cogview4_noise_seed1234_64x32_first8"]
+    first8 = REFERENCE["cogview4_noise_seed1234_64x32_first8"]
+    assert_float16_noise_close(ours.flatten()[:8], first8, exact_share=7 / 8)
     ref = torch.randn((1, 16, 8, 4), generator=torch.Generator("cpu").manual_seed(1234))
     assert torch.equal(make_noise(1234, 16, 64, 32, "diffusers"), ref)
 

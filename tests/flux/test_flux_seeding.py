@@ -11,6 +11,7 @@ from flux_support import parts
 
 from invoke_nb.graph import standard_flux
 from invoke_nb.nodes.diffusion.flux import sampling
+from invoke_nb.testing.pixels import assert_float16_noise_close
 
 REF = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "flux" / "invokeai-flux-noise.json").read_text()
@@ -23,8 +24,7 @@ REF = json.loads(
 def test_noise_equals_invokeai(case) -> None:
     got = sampling.get_noise(case["seed"], case["width"], case["height"])
     assert list(got.shape) == case["shape"]
-    want = torch.tensor(case["values"]).reshape(case["shape"])
-    assert torch.allclose(got, want, atol=1e-6, rtol=0)
+    assert_float16_noise_close(got, case["values"])
 
 
 @pytest.mark.parametrize("case", REF["schedules"], ids=lambda c: f"{c['steps']}-{c['seq_len']}")
