@@ -8,9 +8,9 @@ diffusers config folder (``record.config_path``): the transformer and VAE with d
 ``from_single_file``; encoders from the file when it holds them, else from that folder;
 tokenizers and the scheduler always from the folder.
 
-Standalone encoders (types ``clip_embed`` and ``t5_encoder``) load here too: a folder with
-the part's subfolder (``text_encoder_2``/``tokenizer_2`` as InvokeAI lays T5 out) or the
-model itself.
+Standalone encoders (types ``clip_embed`` and ``t5_encoder``) load through
+:mod:`invoke_nb.models.load_flux`, which serves every family (the CLIP class is the one the
+folder's config names, so SD3 gets ``CLIPTextModelWithProjection``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from invoke_nb.models.errors import MissingComponentError, ModelLoadError
 from invoke_nb.models.probe_sd3 import SD3_PARTS
 from invoke_nb.models.records import ModelRecord
 
-__all__ = ["load_encoder_part", "load_sd3_part"]
+__all__ = ["load_sd3_part"]
 
 _FILE_ENCODERS = {
     "text_encoder": "text_encoders.clip_l.",
@@ -158,29 +158,3 @@ def _from_file(record: ModelRecord, path: Path, submodel: str, dtype: torch.dtyp
     if submodel == "text_encoder_3" and model.encoder.embed_tokens.weight.is_meta:
         model.encoder.embed_tokens = model.shared  # tied in T5; the file holds `shared` only
     return model.eval()
-
-
-def load_encoder_part(
-    record: ModelRecord, path: Path, submodel: str | None, dtype: torch.dtype
-) -> Any:
-    """A standalone CLIP (``clip_embed``) or T5 (``t5_encoder``) model's encoder or tokenizer."""
-    sub = submodel or "text_encoder"
-    if not path.is_dir():
-        raise _fail(record, path, "single-file text encoders are not loadable here")
-    # InvokeAI's T5 folders keep text_encoder_2/ and tokenizer_2/; else the folder itself
-    base = sub.rstrip("_23")
-    folder = next((path / s for s in (sub, base + "_2", base) if (path / s).is_dir()), path)
-    try:
-        if sub.startswith("tokenizer"):
-            return _tokenizer(folder)
-        if record.type == "t5_encoder":
-            from transformers import T5EncoderModel
-
-            return T5EncoderModel.from_pretrained(folder, local_files_only=True, dtype=dtype).eval()
-        from transformers import CLIPTextModelWithProjection
-
-        return CLIPTextModelWithProjection.from_pretrained(
-            folder, local_files_only=True, dtype=dtype
-        ).eval()
-    except Exception as exc:
-        raise _fail(record, folder, f"cannot load {sub}: {type(exc).__name__}: {exc}") from exc
