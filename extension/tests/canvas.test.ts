@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { contentBounds, liveOps, maskExtent, moveLayer, type LayerDoc, type MaskOp } from "../src/widgets/canvas/doc";
+import { contentBounds, liveOps, maskExtent, moveLayer, setKind, type LayerDoc, type MaskOp } from "../src/widgets/canvas/doc";
 import { History } from "../src/widgets/canvas/history";
 import { generationMode, hasPaint, snap8 } from "../src/widgets/canvas/mode";
 
@@ -102,5 +102,15 @@ describe("document helpers", () => {
     expect(moveLayer(ls, "a", 1).map((l) => l.id)).toEqual(["b", "a", "c"]);
     expect(moveLayer(ls, "c", 5).map((l) => l.id)).toEqual(["a", "b", "c"]);
     expect(moveLayer(ls, "c", -2).map((l) => l.id)).toEqual(["c", "a", "b"]);
+  });
+  it("makes a layer a control layer keeping its settings, and back", () => {
+    const ls = ["a", "b"].map((id) => layer(id, 0, 0, 1));
+    const c = { model: "cn", weight: 0.5, begin: 0, end: 1, mode: "balanced" as const };
+    const on = setKind(ls, "b", "control", c);
+    expect(on.map((l) => l.kind ?? "raster")).toEqual(["raster", "control"]);
+    expect(on[1].control).toEqual(c);
+    // settings already chosen survive a second switch; raster drops them
+    expect(setKind(on, "b", "control", { ...c, weight: 1 })[1].control?.weight).toBe(0.5);
+    expect(setKind(on, "b", "raster", c)[1]).toMatchObject({ kind: "raster", control: null });
   });
 });

@@ -1,4 +1,5 @@
-"""The canvas widget: raster layers, an inpaint mask and a bounding box, generating into the box.
+"""The canvas widget: raster and control layers, an inpaint mask, regional guidance layers,
+reference images and a bounding box, generating into the box.
 
 The browser (konva) draws and edits; the kernel keeps what generation needs. Layer pixels
 live here (images from the catalog, files the browser sends as binary buffers, accepted
@@ -7,7 +8,10 @@ box region) after every change, so ``canvas.layers``, ``canvas.mask`` and
 ``canvas.composite`` are always the picture on screen. Generate picks the mode from the
 box's content as InvokeAI's canvas does (:func:`generation_mode`), runs
 ``studio.txt2img/img2img/inpaint/outpaint`` on a worker thread, and puts the result in a
-staging area; accepting it makes it a layer.
+staging area; accepting it makes it a layer. Control layers, regional guidance layers and
+reference images become the one-liners' ``control=``, ``regions=`` and ``ip_adapter=``
+arguments (:mod:`invoke_nb.widgets.canvas_layers`), so the graph is InvokeAI's canvas graph.
+Region masks cross as PNG buffers of the box, reference images as file or PNG buffers.
 """
 
 from __future__ import annotations
@@ -26,6 +30,17 @@ from pydantic import Field
 
 from invoke_nb.queue.events import call_on_main
 from invoke_nb.widgets.api import is_catalogued
+from invoke_nb.widgets.canvas_layers import (
+    CanvasReference,
+    CanvasRegion,
+    CLIPVision,
+    ControlSettings,
+    ControlState,
+    IPMethod,
+    ReferenceState,
+    RegionState,
+    layer_arguments,
+)
 from invoke_nb.widgets.imaging import encode_image, recent_images
 from invoke_nb.widgets.messages import MessageWidget, Params, Reply, handler
 
@@ -33,9 +48,19 @@ if TYPE_CHECKING:
     from invoke_nb.widgets.api import CataloguedImage as StudioImage
     from invoke_nb.widgets.api import StudioAPI
 
-__all__ = ["Canvas", "CanvasLayer", "GenerationMode", "composite_layers", "generation_mode"]
+__all__ = [
+    "Canvas",
+    "CanvasLayer",
+    "CanvasReference",
+    "CanvasRegion",
+    "ControlSettings",
+    "GenerationMode",
+    "composite_layers",
+    "generation_mode",
+]
 
 GenerationMode = Literal["txt2img", "img2img", "inpaint", "outpaint"]
+LayerKind = Literal["raster", "control"]
 MAX_SIDE = 4096
 
 
@@ -59,7 +84,9 @@ def generation_mode(composite: Image.Image, mask: Image.Image | None) -> Generat
 
 @dataclass(frozen=True)
 class CanvasLayer:
-    """A raster layer: its image and where it sits (top-left ``x, y``, scale) on the canvas."""
+    """A raster or control layer: its image and where it sits (top-left ``x, y``, scale) on
+    the canvas. A control layer (``kind="control"``) guides generation through its adapter
+    (``control``) instead of being part of the picture."""
 
     id: str
     name: str
@@ -70,6 +97,8 @@ class CanvasLayer:
     scale_y: float = 1.0
     visible: bool = True
     opacity: float = 1.0
+    kind: LayerKind = "raster"
+    control: ControlSettings | None = None
 
     def describe(self) -> dict[str, Any]:
         """The JSON the browser gets (the pixels travel as a PNG buffer beside it)."""
@@ -84,6 +113,8 @@ class CanvasLayer:
             "scale_y": self.scale_y,
             "visible": self.visible,
             "opacity": self.opacity,
+            "kind": self.kind,
+            "control": None if self.control is None else self.control.describe(),
         }
 
 
@@ -129,24 +160,36 @@ class LayerState(Params):
     visible: bool = True
     opacity: float = Field(1.0, ge=0, le=1)
     name: str | None = None
+    kind: LayerKind = "raster"
+    control: ControlState | None = None
 
 
 class Sync(Params):
     bbox: Box
     layers: list[LayerState]
     mask_empty: bool = True
+    regions: list[RegionState] = []
+    references: list[ReferenceState] = []
 
 
 class AddImage(Params):
     image_name: str
     x: float | None = None
     y: float | None = None
+    kind: LayerKind = "raster"
 
 
 class AddFile(Params):
     name: str = "file"
     x: float | None = None
     y: float | None = None
+    kind: LayerKind = "raster"
+
+
+class AddReference(Params):
+    image_name: str | None = None
+    name: str = "reference"
+    region: str | None = None
 
 
 class Settings(Params):
@@ -177,13 +220,21 @@ def _open_image(data: bytes | memoryview, what: str) -> Image.Image:
         raise ValueError(f"{what} is not an image file PIL can read: {e}") from None
 
 
+def _read_mask(data: bytes | memoryview, what: str, box: tuple[int, int, int, int]) -> Image.Image:
+    img = _open_image(data, what)
+    if img.size != box[2:]:
+        raise ValueError(f"{what} is {img.size}, the box {box[2]}x{box[3]}")
+    return img.getchannel("A") if img.mode in ("RGBA", "LA") else img.convert("L")
+
+
 class Canvas(MessageWidget):
     """``studio.canvas(image=None)``: layers, inpaint mask and box; generate into the box.
 
-    ``canvas.layers`` (bottom to top), ``canvas.mask`` (L, box-sized, 255 where painted:
-    the area to repaint), ``canvas.composite`` (RGBA, the visible layers in the box),
-    ``canvas.bbox`` (x, y, width, height), ``canvas.staged`` (results waiting to be
-    accepted or discarded).
+    ``canvas.layers`` (bottom to top, raster and control layers), ``canvas.mask`` (L,
+    box-sized, 255 where painted: the area to repaint), ``canvas.composite`` (RGBA, the
+    visible raster layers in the box), ``canvas.regions`` (regional guidance layers),
+    ``canvas.references`` (reference images, global or a region's), ``canvas.bbox`` (x, y,
+    width, height), ``canvas.staged`` (results waiting to be accepted or discarded).
     """
 
     _bundle = "canvas"
@@ -208,6 +259,8 @@ class Canvas(MessageWidget):
         self._order: list[str] = []
         self._bbox = (0, 0, width - width % 8, height - height % 8)
         self._mask: Image.Image = Image.new("L", self._bbox[2:], 0)
+        self._regions: list[CanvasRegion] = []
+        self._references: dict[str, CanvasReference] = {}
         self.staged: list[StudioImage] = []
         self.job: Future[tuple[StudioImage, GenerationMode]] | None = None
         self._unsubscribe: Callable[[], None] | None = studio.events.on(
@@ -237,18 +290,44 @@ class Canvas(MessageWidget):
 
     @property
     def composite(self) -> Image.Image:
-        """The visible layers flattened into the box (RGBA; transparent where empty)."""
-        return composite_layers(self.layers, self._bbox)
+        """The visible raster layers flattened into the box (RGBA; transparent where empty)."""
+        return composite_layers([la for la in self.layers if la.kind == "raster"], self._bbox)
+
+    @property
+    def regions(self) -> list[CanvasRegion]:
+        """The regional guidance layers (masks over the box), bottom to top."""
+        return list(self._regions)
+
+    @property
+    def references(self) -> list[CanvasReference]:
+        """The reference images: global ones (``region`` None) and the regions' own."""
+        return list(self._references.values())
+
+    def layer_arguments(self) -> dict[str, Any]:
+        """The ``control=``, ``ip_adapter=`` and ``regions=`` Generate passes to the studio."""
+        return layer_arguments(self.layers, self._regions, self.references, self._bbox)
 
     def mode(self) -> GenerationMode:
         """What Generate would do now."""
         return generation_mode(self.composite, self._mask)
 
     def add_layer(
-        self, image: Any, *, x: float | None = None, y: float | None = None, name: str | None = None
+        self,
+        image: Any,
+        *,
+        x: float | None = None,
+        y: float | None = None,
+        name: str | None = None,
+        kind: LayerKind = "raster",
+        control: ControlSettings | dict[str, Any] | None = None,
     ) -> CanvasLayer:
-        """Add a raster layer on top (a PIL image, a StudioImage, a catalog image name or a
-        file path); placed at the box's corner unless ``x, y`` are given."""
+        """Add a layer on top (a PIL image, a StudioImage, a catalog image name or a file
+        path); placed at the box's corner unless ``x, y`` are given. ``kind="control"`` makes
+        it a control layer with ``control=dict(model=..., weight=1.0, begin=0.0, end=1.0,
+        mode="balanced")`` (a ControlNet or T2I-Adapter name or key)."""
+        if kind not in ("raster", "control"):
+            raise ValueError(f"layer kind must be 'raster' or 'control', not {kind!r}")
+        settings = ControlSettings.of(control) if kind == "control" else None
         pil, default_name = self._resolve(image)
         bx, by = self._bbox[:2]
         layer = CanvasLayer(
@@ -257,11 +336,71 @@ class Canvas(MessageWidget):
             image=pil,
             x=bx if x is None else x,
             y=by if y is None else y,
+            kind=kind,
+            control=settings,
         )
         self._layers[layer.id] = layer
         self._order.append(layer.id)
         self.send_event("layer_added", layer.describe(), [encode_image(pil)])
         return layer
+
+    def add_region(
+        self,
+        mask: Image.Image | None = None,
+        *,
+        prompt: str = "",
+        negative: str = "",
+        name: str | None = None,
+    ) -> CanvasRegion:
+        """Add a regional guidance layer: ``mask`` (box-sized; white, or opaque for RGBA, is
+        the region; None: empty, to paint in the browser) with its prompts."""
+        w, h = self._bbox[2:]
+        if mask is None:
+            m = Image.new("L", (w, h), 0)
+        else:
+            if mask.size != (w, h):
+                raise ValueError(f"the region mask is {mask.size}, the box {w}x{h}")
+            m = mask.getchannel("A") if mask.mode in ("RGBA", "LA") else mask.convert("L")
+        region = CanvasRegion(
+            id=uuid.uuid4().hex[:12],
+            name=name or f"region {len(self._regions) + 1}",
+            mask=m,
+            prompt=prompt,
+            negative=negative,
+        )
+        self._regions.append(region)
+        x, y = self._bbox[:2]
+        rect = {"x": x, "y": y, "width": w, "height": h}
+        self.send_event("region_added", {**region.describe(), "rect": rect}, [encode_image(m)])
+        return region
+
+    def add_reference(
+        self,
+        image: Any,
+        *,
+        model: str | None = None,
+        weight: float = 1.0,
+        begin: float = 0.0,
+        end: float = 1.0,
+        method: IPMethod = "full",
+        clip_vision_model: CLIPVision = "ViT-H",
+        region: str | None = None,
+        name: str | None = None,
+    ) -> CanvasReference:
+        """Add a reference image for an IP-Adapter (``model``, a name or key): global, or for
+        the regional layer with id ``region`` (a masked IP-Adapter)."""
+        if region is not None and region not in {r.id for r in self._regions}:
+            raise KeyError(f"canvas has no region {region!r}")
+        s = ReferenceState(
+            id="new", model=model, weight=weight, begin=begin, end=end, method=method,
+            clip_vision_model=clip_vision_model, region=region,
+        )  # fmt: skip
+        pil, default_name = self._resolve(image)
+        ref = CanvasReference(id=uuid.uuid4().hex[:12], name=name or default_name, image=pil)
+        ref = ref.updated(s)
+        self._references[ref.id] = ref
+        self.send_event("reference_added", ref.describe(), [encode_image(pil)])
+        return ref
 
     def remove_layer(self, layer_id: str) -> None:
         """Remove a layer (the browser's undo can bring it back)."""
@@ -350,6 +489,7 @@ class Canvas(MessageWidget):
         else:  # inpaint: our mask is white where painted, InvokeAI repaints where black
             images = (composite.convert("RGB"), ImageOps.invert(mask.convert("L")))
             params["strength"] = s.strength
+        params.update(self.layer_arguments())
         graph = self.studio.generation_graph(
             mode, images, prompt=s.prompt, model=s.model, negative=s.negative, seed=s.seed, **params
         )
@@ -393,25 +533,52 @@ class Canvas(MessageWidget):
     # -- browser requests -----------------------------------------------------------------------
     @handler("init")
     def _init(self, _p: Params, _b: list[bytes]) -> Reply:
+        """Buffers: each layer's PNG, the mask's if painted, each region's mask, each
+        reference image."""
         layers = self.layers
         buffers = [encode_image(la.image) for la in layers]
         mask_empty = self._mask.getextrema()[1] == 0
         if not mask_empty:
             buffers.append(encode_image(self._mask))
+        buffers += [encode_image(r.mask) for r in self._regions]
+        buffers += [encode_image(r.image) for r in self.references]
         x, y, w, h = self._bbox
         return Reply(
             {
                 "layers": [la.describe() for la in layers],
                 "bbox": {"x": x, "y": y, "width": w, "height": h},
                 "mask": not mask_empty,
+                "regions": [r.describe() for r in self._regions],
+                "references": [r.describe() for r in self.references],
             },
             buffers,
         )
 
     @handler("models")
     def _models(self, _p: Params, _b: list[bytes]) -> dict[str, Any]:
-        recs = self.studio.models.list(type="main")
-        return {"models": [{"key": r.key, "name": r.name, "base": r.base} for r in recs]}
+        """Main models, control models (ControlNets, T2I-Adapters) and IP-Adapters."""
+
+        def rows(*types: str) -> list[dict[str, Any]]:
+            recs = [r for t in types for r in self.studio.models.list(type=t)]
+            return [{"key": r.key, "name": r.name, "base": r.base, "type": r.type} for r in recs]
+
+        return {
+            "models": rows("main"),
+            "control": rows("controlnet", "t2i_adapter"),
+            "ip_adapters": rows("ip_adapter"),
+        }
+
+    @handler("add_reference", AddReference)
+    def _add_reference(self, p: AddReference, buffers: list[bytes]) -> dict[str, Any]:
+        if (p.image_name is None) == (len(buffers) != 1):
+            raise ValueError("add_reference takes an image_name or the file's bytes as one buffer")
+        image = (
+            _open_image(buffers[0], p.name)
+            if p.image_name is None
+            else self.studio.image(p.image_name)
+        )
+        ref = self.add_reference(image, region=p.region, name=p.name if buffers else None)
+        return {"id": ref.id}
 
     @handler("recent_images", Limit)
     def _recent(self, p: Limit, _b: list[bytes]) -> Reply:
@@ -421,14 +588,14 @@ class Canvas(MessageWidget):
     def _add_image(self, p: AddImage, _b: list[bytes]) -> dict[str, Any]:
         # a catalog image, never a file path: the name is checked and its row must exist
         image = self.studio.image(p.image_name)
-        return {"id": self.add_layer(image, x=p.x, y=p.y).id}
+        return {"id": self.add_layer(image, x=p.x, y=p.y, kind=p.kind).id}
 
     @handler("add_file", AddFile)
     def _add_file(self, p: AddFile, buffers: list[bytes]) -> dict[str, Any]:
         if len(buffers) != 1:
             raise ValueError(f"add_file needs the file's bytes as one buffer, got {len(buffers)}")
         pil = _open_image(buffers[0], p.name)
-        return {"id": self.add_layer(pil, x=p.x, y=p.y, name=p.name).id}
+        return {"id": self.add_layer(pil, x=p.x, y=p.y, name=p.name, kind=p.kind).id}
 
     @handler("sync", Sync)
     def _sync(self, p: Sync, buffers: list[bytes]) -> dict[str, Any]:
@@ -438,17 +605,38 @@ class Canvas(MessageWidget):
         box = (p.bbox.x, p.bbox.y, p.bbox.width, p.bbox.height)
         if box[2] % 8 or box[3] % 8:
             raise ValueError(f"the box size must be a multiple of 8, got {box[2]}x{box[3]}")
-        if p.mask_empty:
-            mask = Image.new("L", box[2:], 0)
-        else:
-            if len(buffers) != 1:
-                raise ValueError("sync with a painted mask needs the mask PNG as one buffer")
-            img = _open_image(buffers[0], "the mask")
-            if img.size != box[2:]:
-                raise ValueError(f"the mask is {img.size}, the box {box[2]}x{box[3]}")
-            mask = img.getchannel("A") if img.mode in ("RGBA", "LA") else img.convert("L")
+        unknown = [r.id for r in p.references if r.id not in self._references]
+        if unknown:
+            raise KeyError(f"canvas has no reference image(s) {unknown}")
+        region_ids = {r.id for r in p.regions}
+        orphans = [
+            r.id for r in p.references if r.region is not None and r.region not in region_ids
+        ]
+        if orphans:
+            raise KeyError(f"reference image(s) {orphans} name a region the sync does not have")
+        wanted = (0 if p.mask_empty else 1) + sum(not r.mask_empty for r in p.regions)
+        if len(buffers) != wanted:
+            raise ValueError(
+                f"sync needs {wanted} mask PNG buffer(s) (the painted inpaint mask, then each "
+                f"painted region's), got {len(buffers)}"
+            )
+        masks = iter(buffers)
+        mask = (
+            Image.new("L", box[2:], 0) if p.mask_empty else _read_mask(next(masks), "the mask", box)
+        )
+        regions = [
+            CanvasRegion(
+                id=r.id, name=r.name, prompt=r.prompt, negative=r.negative, visible=r.visible,
+                mask=Image.new("L", box[2:], 0)
+                if r.mask_empty else _read_mask(next(masks), f"region {r.name!r}'s mask", box),
+            )
+            for r in p.regions
+        ]  # fmt: skip
         # all checked: apply
         for la in p.layers:
+            control = None
+            if la.kind == "control":
+                control = ControlSettings.of(la.control)
             self._layers[la.id] = replace(
                 self._layers[la.id],
                 x=la.x,
@@ -458,10 +646,14 @@ class Canvas(MessageWidget):
                 visible=la.visible,
                 opacity=la.opacity,
                 name=la.name or self._layers[la.id].name,
+                kind=la.kind,
+                control=control,
             )
         self._order = [la.id for la in p.layers]
         self._bbox = box
         self._mask = mask
+        self._regions = regions
+        self._references = {r.id: self._references[r.id].updated(r) for r in p.references}
         return {"mode": self.mode()}
 
     @handler("generate", Settings)

@@ -1,10 +1,12 @@
-/** The canvas's controls: tools, mask actions, undo/redo, layers, generation settings, staging. */
+/** The canvas's controls: tools, mask actions, undo/redo, layers (raster or control), regional
+ * guidance, reference images, generation settings, staging. */
 import { useEffect, useRef, useState, useSyncExternalStore } from "react";
-import { moveLayer } from "./doc";
+import { moveLayer, setKind, type LayerKind } from "./doc";
 import type { CanvasEngine } from "./engine";
 import type { Settings, StagedItem } from "./protocol";
 import { imageFromBytes } from "./raster";
-import type { CanvasStore, Tool } from "./store";
+import { ControlSettings, References, Regions } from "./Guidance";
+import { INPAINT, type CanvasStore, type Tool } from "./store";
 
 export interface ModelLike {
   get(name: "busy"): boolean;
@@ -58,6 +60,8 @@ export function Panel({ store, engine, model }: { store: CanvasStore; engine: ()
   useEffect(() => {
     store.rpc.call("models", {}).then((r) => {
       setModels(r.models);
+      store.models = { main: r.models, control: r.control, ip: r.ip_adapters };
+      store.emit();
       setSettings((s) => ({ ...s, model: s.model ?? r.models[0]?.key ?? null }));
     }, (e: Error) => store.fail(e.message));
   }, [store]);
@@ -119,6 +123,10 @@ export function Panel({ store, engine, model }: { store: CanvasStore; engine: ()
         <button onClick={clearMask} data-action="clear-mask">Clear mask</button>
         <button onClick={invertMask} data-action="invert-mask">Invert mask</button>
       </div>
+      <div className="inb-cv-row inb-cv-target" data-testid="paint-target">
+        Painting: {store.target === INPAINT ? "inpaint mask" : (doc.regions.find((r) => r.id === store.target)?.name ?? "")}
+        {store.target !== INPAINT && <button onClick={() => store.set("target", INPAINT)}>Inpaint mask</button>}
+      </div>
       <div className="inb-cv-row">
         <button disabled={!store.history.canUndo} onClick={() => store.undo()} title="Undo (Ctrl+Z)">Undo</button>
         <button disabled={!store.history.canRedo} onClick={() => store.redo()} title="Redo (Ctrl+Shift+Z)">Redo</button>
@@ -131,9 +139,20 @@ export function Panel({ store, engine, model }: { store: CanvasStore; engine: ()
           <div key={l.id} className={`inb-cv-layer${sel === l.id ? " inb-on" : ""}`} data-layer-id={l.id} onClick={() => store.set("selected", l.id)}>
             <input type="checkbox" checked={l.visible} title="visible" onChange={(e) => store.updateLayer(l.id, { visible: e.target.checked })} onClick={(e) => e.stopPropagation()} />
             <span className="inb-cv-layer-name" title={l.name}>{l.name}</span>
+            <select
+              value={l.kind ?? "raster"}
+              title="layer kind"
+              data-testid="layer-kind"
+              onClick={(e) => e.stopPropagation()}
+              onChange={(e) => store.commit({ ...doc, layers: setKind(doc.layers, l.id, e.target.value as LayerKind, store.defaultControl()) })}
+            >
+              <option value="raster">raster</option>
+              <option value="control">control</option>
+            </select>
             <button title="up" onClick={() => store.commit({ ...doc, layers: moveLayer(doc.layers, l.id, 1) })}>↑</button>
             <button title="down" onClick={() => store.commit({ ...doc, layers: moveLayer(doc.layers, l.id, -1) })}>↓</button>
             <button title="delete" onClick={() => store.commit({ ...doc, layers: doc.layers.filter((x) => x.id !== l.id) })}>✕</button>
+            {l.kind === "control" && <ControlSettings store={store} layer={l} />}
           </div>
         ))}
         {doc.layers.length === 0 && <div className="inb-cv-empty">no layers: generate, or add an image</div>}
@@ -169,6 +188,9 @@ export function Panel({ store, engine, model }: { store: CanvasStore; engine: ()
           {gallery.length === 0 && <div className="inb-cv-empty">no images in the catalog</div>}
         </div>
       )}
+
+      <Regions store={store} />
+      <References store={store} />
 
       <div className="inb-cv-section">Generate</div>
       <textarea className="inb-cv-prompt" rows={3} placeholder="Prompt" value={settings.prompt} onChange={(e) => put("prompt", e.target.value)} />

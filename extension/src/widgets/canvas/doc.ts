@@ -1,6 +1,8 @@
+import type { ReferenceDoc } from "./protocol";
 /**
- * The canvas document: raster layers (pixels kept beside it, by id), the inpaint mask as a
- * list of drawing operations, and the generation box. Immutable values, so undo/redo is a
+ * The canvas document: raster and control layers (pixels kept beside it, by id), the inpaint
+ * mask and each regional guidance layer's mask as lists of drawing operations, reference
+ * images (pixels in the kernel), and the generation box. Immutable values, so undo/redo is a
  * list of snapshots and drawing replays the operations.
  */
 export interface Rect {
@@ -8,6 +10,16 @@ export interface Rect {
   y: number;
   width: number;
   height: number;
+}
+
+export type LayerKind = "raster" | "control";
+
+export interface ControlDoc {
+  model: string | null;
+  weight: number;
+  begin: number;
+  end: number;
+  mode: "balanced" | "more_prompt" | "more_control" | "unbalanced";
 }
 
 export interface LayerDoc {
@@ -21,6 +33,9 @@ export interface LayerDoc {
   scale_y: number;
   visible: boolean;
   opacity: number;
+  /** "raster" when absent */
+  kind?: LayerKind;
+  control?: ControlDoc | null;
 }
 
 export type MaskOp =
@@ -29,10 +44,35 @@ export type MaskOp =
   | { kind: "clear" }
   | { kind: "bitmap"; rect: Rect; key: string };
 
+/** A regional guidance layer: its painted mask (operations) and prompts. */
+export interface RegionDoc {
+  id: string;
+  name: string;
+  prompt: string;
+  negative: string;
+  visible: boolean;
+  color: string;
+  ops: MaskOp[];
+}
+
 export interface Doc {
   layers: LayerDoc[];
   mask: MaskOp[];
   bbox: Rect;
+  regions: RegionDoc[];
+  references: ReferenceDoc[];
+}
+
+const REGION_COLORS = ["rgb(60, 140, 255)", "rgb(60, 200, 90)", "rgb(240, 170, 40)", "rgb(190, 80, 230)", "rgb(40, 200, 200)"];
+
+/** The colour of the n-th region. */
+export function regionColor(n: number): string {
+  return REGION_COLORS[n % REGION_COLORS.length];
+}
+
+/** A new layer list with `id` made a control layer (with `control`) or a raster layer. */
+export function setKind(layers: LayerDoc[], id: string, kind: LayerKind, control: ControlDoc | null): LayerDoc[] {
+  return layers.map((l) => (l.id === id ? { ...l, kind, control: kind === "control" ? (l.control ?? control) : null } : l));
 }
 
 /** The operations that still count (everything after the last clear). */
@@ -76,7 +116,7 @@ export function layerRect(l: LayerDoc): Rect {
 }
 
 /** The part of the document a view should show at first: the box and every layer. */
-export function contentBounds(doc: Doc): Rect {
+export function contentBounds(doc: Pick<Doc, "bbox" | "layers">): Rect {
   let r = doc.bbox;
   for (const l of doc.layers) {
     const b = layerRect(l);

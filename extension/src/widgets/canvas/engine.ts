@@ -1,13 +1,15 @@
 /**
- * The konva stage: draws the document of a CanvasStore and turns pointer input into
- * document changes (brush/eraser strokes, moving and scaling layers, moving and sizing the
- * box, panning; the wheel zooms). It owns its own div: React never touches it.
+ * The konva stage: draws the document of a CanvasStore (raster and control layers, the
+ * inpaint mask in red, each region's mask in its colour) and turns pointer input into
+ * document changes (brush/eraser strokes on the paint target, moving and scaling layers,
+ * moving and sizing the box, panning; the wheel zooms). It owns its own div: React never
+ * touches it.
  */
 import Konva from "konva";
 import { contentBounds, maskExtent, type Doc } from "./doc";
 import { snap8 } from "./mode";
 import { canvasOf, drawMask } from "./raster";
-import type { CanvasStore } from "./store";
+import { INPAINT, type CanvasStore } from "./store";
 
 const MASK_COLOR = "rgb(255, 60, 60)";
 
@@ -18,6 +20,7 @@ export class CanvasEngine {
   private overlay = new Konva.Layer();
   private nodes = new Map<string, Konva.Image>();
   private maskImage = new Konva.Image({ image: undefined, listening: false });
+  private regionImages = new Map<string, Konva.Image>();
   private staging = new Konva.Image({ image: undefined, listening: false, visible: false });
   private box = new Konva.Rect({ stroke: "#2f81f7", strokeWidth: 2, dash: [8, 5], strokeScaleEnabled: false, fill: "rgba(0,0,0,0.001)", name: "bbox" });
   private boxLabel = new Konva.Text({ fontSize: 12, fill: "#2f81f7", listening: false });
@@ -120,7 +123,42 @@ export class CanvasEngine {
     });
   }
 
+  /** The colour strokes on the current paint target are shown in. */
+  private targetColor(): string {
+    const t = this.store.target;
+    return t === INPAINT ? MASK_COLOR : (this.store.doc.regions.find((r) => r.id === t)?.color ?? MASK_COLOR);
+  }
+
+  private renderRegions(doc: Doc): void {
+    const ids = new Set(doc.regions.map((r) => r.id));
+    for (const [id, n] of this.regionImages) {
+      if (!ids.has(id)) {
+        n.destroy();
+        this.regionImages.delete(id);
+      }
+    }
+    doc.regions.forEach((r, z) => {
+      let n = this.regionImages.get(r.id);
+      if (!n) {
+        n = new Konva.Image({ image: undefined, listening: false, name: "region" });
+        this.maskLayer.add(n);
+        this.regionImages.set(r.id, n);
+      }
+      n.zIndex(z);
+      const ext = maskExtent(r.ops);
+      if (!ext || !r.visible) {
+        n.visible(false);
+        return;
+      }
+      const c = canvasOf(ext.width, ext.height);
+      drawMask(c.getContext("2d")!, r.ops, ext, r.color, this.store.bitmaps);
+      n.setAttrs({ image: c, x: ext.x, y: ext.y, width: ext.width, height: ext.height, visible: true });
+    });
+    this.maskImage.moveToTop();
+  }
+
   private renderMask(doc: Doc): void {
+    this.renderRegions(doc);
     const ext = maskExtent(doc.mask);
     if (!ext) {
       this.maskImage.visible(false);
@@ -153,7 +191,7 @@ export class CanvasEngine {
       const erase = tool === "eraser";
       const line = new Konva.Line({
         points: [p.x, p.y, p.x + 0.01, p.y],
-        stroke: MASK_COLOR,
+        stroke: this.targetColor(),
         strokeWidth: this.store.brushSize,
         lineCap: "round",
         lineJoin: "round",

@@ -57,21 +57,21 @@ export function drawMask(ctx: CanvasRenderingContext2D, ops: MaskOp[], origin: {
   ctx.restore();
 }
 
-/** The mask over `rect` (white where painted, transparent elsewhere). */
-export function maskCanvas(doc: Doc, rect: Rect, bitmaps: Images): HTMLCanvasElement {
+/** The inpaint mask (or other mask operations) over `rect` (white where painted, transparent elsewhere). */
+export function maskCanvas(doc: Pick<Doc, "mask">, rect: Rect, bitmaps: Images, ops: MaskOp[] = doc.mask): HTMLCanvasElement {
   const c = canvasOf(rect.width, rect.height);
-  drawMask(c.getContext("2d")!, doc.mask, rect, "#ffffff", bitmaps);
+  drawMask(c.getContext("2d")!, ops, rect, "#ffffff", bitmaps);
   return c;
 }
 
-/** The visible layers flattened over `rect`. */
+/** The visible raster layers flattened over `rect` (control layers guide, they are not the picture). */
 export function compositeCanvas(doc: Doc, rect: Rect, images: Images): HTMLCanvasElement {
   const c = canvasOf(rect.width, rect.height);
   const ctx = c.getContext("2d")!;
   ctx.imageSmoothingQuality = "high";
   for (const l of doc.layers) {
     const img = images.get(l.id);
-    if (!img || !l.visible || l.opacity <= 0) continue;
+    if (!img || !l.visible || l.opacity <= 0 || l.kind === "control") continue;
     ctx.globalAlpha = l.opacity;
     ctx.drawImage(img, Math.round(l.x) - rect.x, Math.round(l.y) - rect.y, Math.max(1, Math.round(l.width * l.scale_x)), Math.max(1, Math.round(l.height * l.scale_y)));
   }

@@ -1,13 +1,14 @@
 /**
  * The canvas state shared by the konva stage and the React panel: the document with its
  * undo history, layer pixels, tool settings and the staging area. Every document change is
- * synced to the kernel (layer positions, box, mask PNG of the box), debounced.
+ * synced to the kernel (layers with their kind and control settings, box, mask PNG of the
+ * box, each region's mask PNG and prompts, reference image settings), debounced.
  */
 import type { Dispatcher } from "../../shared/messages";
-import { type Doc, type LayerDoc, type MaskOp, type Rect } from "./doc";
+import { regionColor, type ControlDoc, type Doc, type LayerDoc, type MaskOp, type Rect, type RegionDoc } from "./doc";
 import { History } from "./history";
 import { generationMode, hasPaint, type Mode } from "./mode";
-import type { Events, Methods, StagedItem } from "./protocol";
+import type { Events, Methods, ModelRow, ReferenceDoc, RegionInfo, StagedItem } from "./protocol";
 import { compositeCanvas, imageFromBytes, maskCanvas, pixels, toPng, type Images } from "./raster";
 
 export type Tool = "move" | "brush" | "eraser" | "bbox" | "pan";
@@ -16,10 +17,16 @@ export interface Staged extends StagedItem {
   image: HTMLImageElement;
 }
 
+/** What a brush stroke paints: the inpaint mask or a region's mask (by id). */
+export const INPAINT = "inpaint";
+
 export class CanvasStore {
-  history = new History<Doc>({ layers: [], mask: [], bbox: { x: 0, y: 0, width: 512, height: 512 } });
+  history = new History<Doc>({ layers: [], mask: [], bbox: { x: 0, y: 0, width: 512, height: 512 }, regions: [], references: [] });
   images: Images = new Map();
   bitmaps: Images = new Map();
+  refImages = new Map<string, HTMLImageElement>();
+  models: { main: ModelRow[]; control: ModelRow[]; ip: ModelRow[] } = { main: [], control: [], ip: [] };
+  target: string = INPAINT;
   tool: Tool = "brush";
   brushSize = 24;
   selected: string | null = null;
@@ -41,6 +48,8 @@ export class CanvasStore {
       this.emit();
     });
     rpc.on("generation_error", ({ message }) => this.fail(message));
+    rpc.on("region_added", (r, buffers) => void this.regionFromKernel(r, r.rect, buffers[0]));
+    rpc.on("reference_added", (r, buffers) => void this.referenceFromKernel(r, buffers[0]));
   }
 
   get doc(): Doc {
@@ -66,7 +75,7 @@ export class CanvasStore {
     this.emit();
   }
 
-  set<K extends "tool" | "brushSize" | "selected" | "stagedIndex">(key: K, value: CanvasStore[K]): void {
+  set<K extends "tool" | "brushSize" | "selected" | "stagedIndex" | "target">(key: K, value: CanvasStore[K]): void {
     (this as CanvasStore)[key] = value;
     this.emit();
   }
@@ -89,6 +98,7 @@ export class CanvasStore {
 
   private changed(): void {
     if (this.selected && !this.doc.layers.some((l) => l.id === this.selected)) this.selected = null;
+    if (this.target !== INPAINT && !this.doc.regions.some((r) => r.id === this.target)) this.target = INPAINT;
     this.emit();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -97,8 +107,56 @@ export class CanvasStore {
     }, 120);
   }
 
-  addMaskOp(op: MaskOp): void {
-    this.commit({ ...this.doc, mask: [...this.doc.mask, op] });
+  /** A brush/eraser/invert/clear operation on what is being painted (the inpaint mask or a region). */
+  addMaskOp(op: MaskOp, target = this.target): void {
+    if (target === INPAINT) this.commit({ ...this.doc, mask: [...this.doc.mask, op] });
+    else this.commit({ ...this.doc, regions: this.doc.regions.map((r) => (r.id === target ? { ...r, ops: [...r.ops, op] } : r)) });
+  }
+
+  /** The settings a layer gets when it becomes a control layer (the first control model). */
+  defaultControl(): ControlDoc {
+    return { model: this.models.control[0]?.key ?? null, weight: 1, begin: 0, end: 1, mode: "balanced" };
+  }
+
+  /** A new, empty regional guidance layer, made the paint target. */
+  addRegion(): string {
+    const n = this.doc.regions.length;
+    const id = `region_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const region: RegionDoc = { id, name: `region ${n + 1}`, prompt: "", negative: "", visible: true, color: regionColor(n), ops: [] };
+    this.target = id;
+    this.commit({ ...this.doc, regions: [...this.doc.regions, region] });
+    return id;
+  }
+
+  updateRegion(id: string, patch: Partial<RegionDoc>): void {
+    this.commit({ ...this.doc, regions: this.doc.regions.map((r) => (r.id === id ? { ...r, ...patch } : r)) });
+  }
+
+  /** Delete a region and its reference images. */
+  removeRegion(id: string): void {
+    this.commit({ ...this.doc, regions: this.doc.regions.filter((r) => r.id !== id), references: this.doc.references.filter((r) => r.region !== id) });
+  }
+
+  updateReference(id: string, patch: Partial<ReferenceDoc>): void {
+    this.commit({ ...this.doc, references: this.doc.references.map((r) => (r.id === id ? { ...r, ...patch } : r)) });
+  }
+
+  removeReference(id: string): void {
+    this.commit({ ...this.doc, references: this.doc.references.filter((r) => r.id !== id) });
+  }
+
+  private async regionFromKernel(r: RegionInfo, rect: Rect, buf: DataView): Promise<void> {
+    const key = `region:${r.id}`;
+    this.bitmaps.set(key, await imageFromBytes(buf));
+    const n = this.doc.regions.length;
+    const region: RegionDoc = { ...r, color: regionColor(n), ops: [{ kind: "bitmap", rect, key }] };
+    this.commit({ ...this.doc, regions: [...this.doc.regions.filter((x) => x.id !== r.id), region] });
+  }
+
+  private async referenceFromKernel(r: ReferenceDoc, buf: DataView): Promise<void> {
+    this.refImages.set(r.id, await imageFromBytes(buf));
+    const ref = { ...r, model: r.model ?? this.models.ip[0]?.key ?? null };
+    this.commit({ ...this.doc, references: [...this.doc.references.filter((x) => x.id !== r.id), ref] });
   }
 
   updateLayer(id: string, patch: Partial<LayerDoc>): void {
@@ -114,12 +172,19 @@ export class CanvasStore {
     const { result, buffers } = await this.rpc.request("init", {});
     const imgs = await Promise.all(buffers.map((b) => imageFromBytes(b)));
     result.layers.forEach((l, i) => this.images.set(l.id, imgs[i]));
+    let next = result.layers.length;
     const mask: MaskOp[] = [];
     if (result.mask) {
-      this.bitmaps.set("init", imgs[result.layers.length]);
+      this.bitmaps.set("init", imgs[next++]);
       mask.push({ kind: "bitmap", rect: result.bbox, key: "init" });
     }
-    this.history.reset({ layers: result.layers, mask, bbox: result.bbox });
+    const regions = result.regions.map((r, n): RegionDoc => {
+      const key = `region:${r.id}`;
+      this.bitmaps.set(key, imgs[next++]);
+      return { ...r, color: regionColor(n), ops: [{ kind: "bitmap", rect: result.bbox, key }] };
+    });
+    result.references.forEach((r) => this.refImages.set(r.id, imgs[next++]));
+    this.history.reset({ layers: result.layers, mask, bbox: result.bbox, regions, references: result.references });
     this.emit();
     await this.sync();
   }
@@ -146,12 +211,25 @@ export class CanvasStore {
     this.emit();
     try {
       const buffers = painted ? [await toPng(mask)] : [];
+      const regions = [];
+      for (const r of doc.regions) {
+        const c = maskCanvas(doc, doc.bbox, this.bitmaps, r.ops);
+        const regionPainted = hasPaint(pixels(c));
+        if (regionPainted) buffers.push(await toPng(c));
+        regions.push({ id: r.id, name: r.name, prompt: r.prompt, negative: r.negative, visible: r.visible, mask_empty: !regionPainted });
+      }
       await this.rpc.request(
         "sync",
         {
           bbox: doc.bbox,
-          layers: doc.layers.map(({ id, x, y, scale_x, scale_y, visible, opacity, name }) => ({ id, x, y, scale_x, scale_y, visible, opacity, name })),
+          layers: doc.layers.map(({ id, x, y, scale_x, scale_y, visible, opacity, name, kind, control }) => ({
+            id, x, y, scale_x, scale_y, visible, opacity, name, kind: kind ?? "raster", control: kind === "control" ? (control ?? null) : null,
+          })),
           mask_empty: !painted,
+          regions,
+          references: doc.references.map(({ id, model, weight, begin, end, method, clip_vision_model, region }) => ({
+            id, model, weight, begin, end, method, clip_vision_model, region,
+          })),
         },
         buffers,
       );
