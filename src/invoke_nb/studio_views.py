@@ -54,10 +54,12 @@ class StudioViews:
         count), nodes show progress and output images, workflows save to the library."""
         return self.views().make("editor", graph)
 
-    def canvas(self: Studio, image: Any = None) -> Any:
-        """A canvas (layers, inpaint mask, bounding box) that generates into its box with
-        txt2img, img2img, inpaint or outpaint, chosen from what the box holds."""
-        return self.views().make("canvas", image)
+    def canvas(self: Studio, image: Any = None, *, width: int = 512, height: int = 512) -> Any:
+        """A canvas (raster and control layers, inpaint mask, regional guidance, reference
+        images, bounding box) that generates into its box with txt2img, img2img, inpaint or
+        outpaint, chosen from what the box holds. ``width``/``height``: the box when there
+        is no image."""
+        return self.views().make("canvas", image, width=width, height=height)
 
     # -- the narrow API widgets call (widgets.api.StudioAPI) ---------------------------------
     @property

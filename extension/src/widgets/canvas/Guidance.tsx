@@ -147,7 +147,7 @@ export function Regions({ store }: { store: CanvasStore }) {
 /** Global reference images (IP-Adapters over the whole picture). */
 export function References({ store }: { store: CanvasStore }) {
   return (
-    <>
+    <div className="inb-cv-refs" data-testid="references">
       <div className="inb-cv-section">Reference images</div>
       {store.doc.references.filter((r) => r.region === null).map((r) => (
         <Reference key={r.id} store={store} r={r} />
@@ -155,6 +155,6 @@ export function References({ store }: { store: CanvasStore }) {
       <div className="inb-cv-row">
         <AddReference store={store} region={null} testid="ref-file" />
       </div>
-    </>
+    </div>
   );
 }

@@ -165,6 +165,7 @@ export function Panel({ store, engine, model }: { store: CanvasStore; engine: ()
           type="file"
           accept="image/*"
           style={{ display: "none" }}
+          data-testid="layer-file"
           onChange={(e) => {
             const f = e.target.files?.[0];
             if (f) void addFile(f);
