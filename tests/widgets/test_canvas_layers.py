@@ -6,6 +6,7 @@ graph InvokeAI 6.11.1's canvas builds for the same layers
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,3 +181,41 @@ def test_the_canvas_builds_invokeais_canvas_graph_and_an_image(lstudio: Studio) 
     want = layer_shape(json.loads(FIXTURE.read_text()))
     got = layer_shape(img.graph.to_dict())
     assert got == want
+
+
+def test_layers_from_python_reach_the_browser_and_come_back_with_init(lstudio: Studio) -> None:
+    cv = Recorder(lstudio, width=64, height=64)
+    layer = cv.add_layer(edges_image(), kind="control", control=dict(model="tiny-cn", weight=0.5))
+    mask = region_mask()
+    region = cv.add_region(mask, prompt="a red ball")
+    ref = cv.add_reference(reference(), model="tiny-ip", weight=0.4, region=region.id)
+    with pytest.raises(ValueError, match="weight"):
+        cv.add_reference(reference(), weight=-3)
+    with pytest.raises(ValueError, match="region mask is"):
+        cv.add_region(Image.new("L", (8, 8)))
+    ((added, bufs),) = cv.events("region_added")
+    assert added["prompt"] == "a red ball" and added["rect"] == BOX
+    sent = Image.open(io.BytesIO(bufs[0]))
+    assert np.array_equal(np.asarray(sent) > 0, np.asarray(mask)[..., 3] > 0)
+    ((ref_added, _),) = cv.events("reference_added")
+    assert ref_added["region"] == region.id and ref_added["weight"] == 0.4
+    (r,) = cv.layer_arguments()["regions"]
+    assert r["prompt"] == "a red ball" and r["ip_adapter"][0]["weight"] == 0.4
+
+    # a widget shown again gets every layer back: layer, region mask, reference image
+    reply = call(cv, "init")
+    init = reply["result"]
+    assert [la["kind"] for la in init["layers"]] == ["control"]
+    assert init["layers"][0]["control"]["weight"] == 0.5
+    assert [x["id"] for x in init["regions"]] == [region.id]
+    assert [x["id"] for x in init["references"]] == [ref.id]
+    assert len(reply["buffers"]) == 3  # layer, region mask, reference
+
+    # the browser deletes the reference, then undoes that: the kernel still has its pixels
+    rg = {"id": region.id, "name": region.name, "prompt": "a red ball", "mask_empty": False}
+    la = {"id": layer.id, "x": 0, "y": 0, "kind": "control", "control": {"model": "tiny-cn"}}
+    ok(cv, "sync", [png(mask)], bbox=BOX, layers=[la], regions=[rg], references=[])
+    assert cv.references == []
+    back = {"id": ref.id, "model": "tiny-ip", "weight": 0.4, "region": region.id}
+    ok(cv, "sync", [png(mask)], bbox=BOX, layers=[la], regions=[rg], references=[back])
+    assert [x.id for x in cv.references] == [ref.id]

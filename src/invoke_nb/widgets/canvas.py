@@ -260,7 +260,10 @@ class Canvas(MessageWidget):
         self._bbox = (0, 0, width - width % 8, height - height % 8)
         self._mask: Image.Image = Image.new("L", self._bbox[2:], 0)
         self._regions: list[CanvasRegion] = []
+        # every reference image ever added (the browser's undo may bring one back); the
+        # canvas's own are those in _ref_order, as layers are in _order
         self._references: dict[str, CanvasReference] = {}
+        self._ref_order: list[str] = []
         self.staged: list[StudioImage] = []
         self.job: Future[tuple[StudioImage, GenerationMode]] | None = None
         self._unsubscribe: Callable[[], None] | None = studio.events.on(
@@ -301,7 +304,7 @@ class Canvas(MessageWidget):
     @property
     def references(self) -> list[CanvasReference]:
         """The reference images: global ones (``region`` None) and the regions' own."""
-        return list(self._references.values())
+        return [self._references[i] for i in self._ref_order]
 
     def layer_arguments(self) -> dict[str, Any]:
         """The ``control=``, ``ip_adapter=`` and ``regions=`` Generate passes to the studio."""
@@ -399,6 +402,7 @@ class Canvas(MessageWidget):
         ref = CanvasReference(id=uuid.uuid4().hex[:12], name=name or default_name, image=pil)
         ref = ref.updated(s)
         self._references[ref.id] = ref
+        self._ref_order.append(ref.id)
         self.send_event("reference_added", ref.describe(), [encode_image(pil)])
         return ref
 
@@ -653,7 +657,9 @@ class Canvas(MessageWidget):
         self._bbox = box
         self._mask = mask
         self._regions = regions
-        self._references = {r.id: self._references[r.id].updated(r) for r in p.references}
+        for r in p.references:
+            self._references[r.id] = self._references[r.id].updated(r)
+        self._ref_order = [r.id for r in p.references]
         return {"mode": self.mode()}
 
     @handler("generate", Settings)
