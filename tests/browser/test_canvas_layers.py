@@ -109,7 +109,7 @@ def test_control_and_regional_layers_build_invokeais_canvas_graph(
         .inner_text()
         .startswith("tiny-cn")
     )
-    control.get_by_test_id("control-weight").fill("0.75")
+    control.get_by_test_id("control-weight").fill("0.8")
     control.get_by_test_id("control-begin").fill("0.1")
     control.get_by_test_id("control-end").fill("0.9")
     control.get_by_test_id("control-mode").select_option("more_control")

@@ -93,7 +93,7 @@ def params(ids: dict[str, str], **over: object) -> dict[str, object]:
         layers=[
             {
                 "id": ids["layer"], "x": 24, "y": 24, "kind": "control",
-                "control": {"model": "tiny-cn", "weight": 0.75, "begin": 0.1, "end": 0.9, "mode": "more_control"},
+                "control": {"model": "tiny-cn", "weight": 0.8, "begin": 0.1, "end": 0.9, "mode": "more_control"},
             }
         ],
         regions=[{"id": "r1", "name": "ball", "prompt": "a red ball", "negative": "blurry", "mask_empty": False}],
@@ -123,7 +123,7 @@ def test_layers_become_the_studio_arguments(lstudio: Studio) -> None:
     args = cv.layer_arguments()
     (control,) = args["control"]
     assert {k: v for k, v in control.items() if k != "image"} == {
-        "model": "tiny-cn", "weight": 0.75, "begin": 0.1, "end": 0.9,
+        "model": "tiny-cn", "weight": 0.8, "begin": 0.1, "end": 0.9,
         "mode": "more_control", "resize_mode": "just_resize",
     }  # fmt: skip
     # the layer rasterized over the box on black: its pixels from (24, 24), black elsewhere

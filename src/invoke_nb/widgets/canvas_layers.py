@@ -43,9 +43,9 @@ CLIPVision = Literal["ViT-H", "ViT-G", "ViT-L"]
 # -- what the browser sends (limits as InvokeAI's nodes have them) ------------------------------
 class ControlState(Params):
     model: str | None = None
-    weight: float = Field(1.0, ge=-1, le=2)
+    weight: float = Field(0.75, ge=-1, le=2)
     begin: float = Field(0.0, ge=0, le=1)
-    end: float = Field(1.0, ge=0, le=1)
+    end: float = Field(0.75, ge=0, le=1)
     mode: ControlMode = "balanced"
 
 
@@ -72,12 +72,13 @@ class ReferenceState(Params):
 # -- what the kernel keeps ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class ControlSettings:
-    """A control layer's adapter: model (key or name), weight, begin/end, control mode."""
+    """A control layer's adapter: model (key or name), weight, begin/end, control mode.
+    The defaults are those of a new ControlNet layer in InvokeAI's canvas."""
 
     model: str | None = None
-    weight: float = 1.0
+    weight: float = 0.75
     begin: float = 0.0
-    end: float = 1.0
+    end: float = 0.75
     mode: ControlMode = "balanced"
 
     @classmethod

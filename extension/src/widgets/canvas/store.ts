@@ -113,9 +113,12 @@ export class CanvasStore {
     else this.commit({ ...this.doc, regions: this.doc.regions.map((r) => (r.id === target ? { ...r, ops: [...r.ops, op] } : r)) });
   }
 
-  /** The settings a layer gets when it becomes a control layer (the first control model). */
+  /** The settings a layer gets when it becomes a control layer: the first control model,
+   * with InvokeAI's defaults for a new ControlNet (0.75, until 75%) or T2I-Adapter layer. */
   defaultControl(): ControlDoc {
-    return { model: this.models.control[0]?.key ?? null, weight: 1, begin: 0, end: 1, mode: "balanced" };
+    const m = this.models.control[0];
+    const t2i = m?.type === "t2i_adapter";
+    return { model: m?.key ?? null, weight: t2i ? 1 : 0.75, begin: 0, end: t2i ? 1 : 0.75, mode: "balanced" };
   }
 
   /** A new, empty regional guidance layer, made the paint target. */
