@@ -135,4 +135,6 @@ def test_canvas_handlers(studio: Studio) -> None:
     for name in bad_names(studio):
         error = err(cv, "add_image", image_name=name)
         assert error["type"] == "InvalidImageNameError", error
-    assert len(cv.layers) == 0
+        error = err(cv, "add_reference", image_name=name)
+        assert error["type"] == "InvalidImageNameError", error
+    assert len(cv.layers) == 0 and cv.references == []
