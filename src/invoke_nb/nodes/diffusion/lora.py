@@ -332,8 +332,10 @@ def patched(
     index = _module_index(model)
     # every (target tensors, layer, weight) first: a bad LoRA is refused before any change
     plan: list[tuple[list[torch.Tensor], Any, float]] = []
+    names: dict[int, str] = {}  # id(layer) -> its module name, for errors
     for sd, weight in loras:
         for module_name, layer in parse_lora(sd, part).items():
+            names[id(layer)] = module_name
             mods = [index.get(name) for name in module_name.split("+")]
             if any(mod is None for mod in mods):
                 raise LoRAFormatError(
@@ -346,7 +348,9 @@ def patched(
                         f"LoRA {what or ''} changes the bias of {part}.{module_name}, "
                         "which has none"
                     )
-                plan.append(([_patch_target(mod, "bias") for mod in mods], _BiasOf(layer), weight))
+                bias = _BiasOf(layer)
+                names[id(bias)] = module_name + " (bias)"
+                plan.append(([_patch_target(mod, "bias") for mod in mods], bias, weight))
     ram, vram = _patch_bytes(plan, cache.device if cache is not None else None)
     # id -> (target tensor, CPU copy of its original): the originals stay on the CPU, so a
     # patched model needs no second copy of its weights on the device
@@ -366,11 +370,18 @@ def patched(
                         if id(target) not in saved:
                             saved[id(target)] = (target, target.detach().to("cpu", copy=True))
                     # the delta is computed where the weight lives (on the GPU when loaded)
-                    delta = layer.on(targets[0].device).delta(stacked(targets)) * weight
-                    for target, piece in zip(
-                        targets, delta.split([t.shape[0] for t in targets]), strict=True
-                    ):
-                        target.add_(piece.reshape(target.shape).to(target.dtype))
+                    try:
+                        delta = layer.on(targets[0].device).delta(stacked(targets)) * weight
+                        pieces = delta.split([t.shape[0] for t in targets])
+                        pieces = [p.reshape(t.shape) for p, t in zip(pieces, targets, strict=True)]
+                    except RuntimeError as e:  # shapes: a LoRA made for another model
+                        shapes = " + ".join(str(tuple(t.shape)) for t in targets)
+                        raise LoRAFormatError(
+                            f"LoRA {what or ''} layer {part}.{names[id(layer)]} does not fit the "
+                            f"model's weight {shapes}: {e}"
+                        ) from e
+                    for target, piece in zip(targets, pieces, strict=True):
+                        target.add_(piece.to(target.dtype))
             yield model
         finally:
             with torch.inference_mode():

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from invoke_nb.models.flux2_keys import flux2_module_map
 from invoke_nb.models.flux_keys import module_map
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ def looks_like_flux_lora(sd: dict[str, torch.Tensor]) -> bool:
     )
 
 
-def _bfl_underscored(n_double: int, n_single: int) -> dict[str, str]:
-    return {k.replace(".", "_"): k for k in module_map(n_double, n_single)}
+def _bfl_underscored(bfl: dict[str, list[str]]) -> dict[str, str]:
+    return {k.replace(".", "_"): k for k in bfl}
 
 
 def _count(sd: dict[str, torch.Tensor], pattern: str) -> int:
@@ -74,16 +75,26 @@ def _count(sd: dict[str, torch.Tensor], pattern: str) -> int:
 
 def _split_rows(up: torch.Tensor, targets: list[str], inner: int) -> list[torch.Tensor]:
     sizes = [inner] * 3 + ([up.shape[0] - 3 * inner] if len(targets) == 4 else [])
+    if sum(sizes) != up.shape[0] or min(sizes) <= 0:
+        raise FluxLoRAError(
+            f"LoRA layer with {up.shape[0]} output rows does not fit the model's fused layer "
+            f"{' + '.join(targets)} ({inner} rows each for q, k and v)"
+        )
     return list(up.split(sizes, dim=0))
 
 
 def convert_flux_lora(
-    sd: dict[str, torch.Tensor], inner_dim: int, only: str | None = None
+    sd: dict[str, torch.Tensor],
+    inner_dim: int,
+    only: str | None = None,
+    *,
+    family: str = "flux",
 ) -> dict[str, dict[str, torch.Tensor]]:
     """``{"transformer": peft_dict, "text_encoder": peft_dict}`` for any supported layout.
 
     ``inner_dim`` is the transformer's width (q, k and v rows of a fused layer each);
-    ``only`` converts one part and leaves the other empty.
+    ``only`` converts one part and leaves the other empty. ``family`` "flux2" maps BFL
+    names onto FLUX.2's diffusers transformer (:mod:`invoke_nb.models.flux2_keys`).
     Raises :class:`FluxLoRAError` when a key fits no layout.
     """
     n_double = max(
@@ -93,8 +104,8 @@ def convert_flux_lora(
         _count(sd, r"single_blocks[._](\d+)[._]"),
         _count(sd, r"single_transformer_blocks[._](\d+)[._]"),
     )
-    bfl = module_map(n_double, n_single)
-    bfl_u = _bfl_underscored(n_double, n_single)
+    bfl = (flux2_module_map if family == "flux2" else module_map)(n_double, n_single)
+    bfl_u = _bfl_underscored(bfl)
     groups: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
     for key, value in sd.items():
         part, module, name = _classify(key, bfl, bfl_u)
@@ -183,6 +194,8 @@ _SUFFIXES = [
     (".lora_B.weight", "up"),
     (".lora_down.weight", "down"),
     (".lora_up.weight", "up"),
+    (".lora.down.weight", "down"),
+    (".lora.up.weight", "up"),
     (".down.weight", "down"),
     (".up.weight", "up"),
     (".alpha", "alpha"),
@@ -202,13 +215,16 @@ def _classify(key: str, bfl: dict[str, list[str]], bfl_u: dict[str, str]) -> tup
         raise FluxLoRAError(f"LoRA key {key!r} is not a LoRA, LyCORIS or DoRA tensor we read")
     if stem.startswith("transformer."):
         return "transformer", stem[len("transformer.") :], kind
-    for prefix in ("diffusion_model.", "model.diffusion_model.", ""):
+    for prefix in ("diffusion_model.", "model.diffusion_model.", "base_model.model.", ""):
         if stem.startswith(prefix):
             rest = stem[len(prefix) :]
             for xl, name in _XLABS.items():
                 rest = rest.replace(xl, name)
             if rest in bfl:
                 return "bfl", rest, kind
+    for prefix in ("base_model.model.", "diffusion_model."):  # PEFT-wrapped diffusers names
+        if stem.startswith(prefix):
+            return "transformer", stem[len(prefix) :], kind
     for prefix in ("lora_unet_", "lora_transformer_"):
         if stem.startswith(prefix):
             rest = stem[len(prefix) :]
