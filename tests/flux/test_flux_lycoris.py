@@ -255,3 +255,37 @@ def test_gguf_transformer_takes_each_kind_beside_its_quantized_weights(
         assert err < 0.05, f"{kind}: {err}"  # Q8_TOLERANCE of test_flux_gguf.py
     with flux_models.load(q8, "transformer") as model:
         assert not model.transformer_blocks[0].attn.to_q.sidecars  # removed after the node
+
+
+def test_peft_dora_equals_peft_itself() -> None:
+    """A diffusers/PEFT DoRA file through our converter and patcher gives what PEFT's own
+    DoRA layer computes (diffusers' ``load_lora_adapter``), weight 1."""
+    pytest.importorskip("peft")
+    import copy
+
+    from diffusers import FluxTransformer2DModel
+
+    torch.manual_seed(0)
+    ours = FluxTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
+        axes_dims_rope=(4, 6, 6),
+    )  # fmt: skip
+    ref = copy.deepcopy(ours)
+    g = torch.Generator().manual_seed(1)
+    sd = {}
+    for name in ("transformer_blocks.0.attn.to_q", "single_transformer_blocks.0.proj_out"):
+        w = ours.get_submodule(name).weight.detach()
+        sd[f"transformer.{name}.lora_A.weight"] = torch.randn(2, w.shape[1], generator=g)
+        sd[f"transformer.{name}.lora_B.weight"] = torch.randn(w.shape[0], 2, generator=g) * 0.3
+        sd[f"transformer.{name}.lora_magnitude_vector"] = w.norm(dim=1) * 1.3
+    ref.load_lora_adapter({k.removeprefix("transformer."): v for k, v in sd.items()},
+                          adapter_name="dora", prefix=None)  # fmt: skip
+    conv = convert_flux_lora(sd, 32)["transformer"]
+    with torch.no_grad(), patched(ours, [(conv, 1.0)], "transformer"):
+        for name in ("transformer_blocks.0.attn.to_q", "single_transformer_blocks.0.proj_out"):
+            mod, peft_mod = ours.get_submodule(name), ref.get_submodule(name)
+            assert peft_mod.use_dora["dora"]
+            x = torch.randn(3, mod.in_features, generator=g)
+            assert torch.allclose(mod(x), peft_mod(x), atol=1e-5), name
+            assert (mod(x) - peft_mod.base_layer(x)).abs().max() > 1e-2
