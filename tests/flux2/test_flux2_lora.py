@@ -182,3 +182,24 @@ def test_bad_loras_name_the_problem(runner, klein, flux2_models, tmp_path) -> No
         g = txt2img(klein, "a fox", width=64, height=64, steps=1, loras=[(identifier(rec), 1.0)])
         with pytest.raises(NodeError, match=match):
             runner.run(g)
+
+
+def test_studio_installs_a_klein_lora_and_uses_it(tmp_path, tiny_flux2) -> None:
+    from invoke_nb.studio import Studio
+
+    s = Studio(tmp_path / "studio")
+    try:
+        s.models.install(str(tiny_flux2), name="klein", in_place=True)
+        rec = s.models.install(str(make_klein_lora(tmp_path / "k.safetensors", "kohya")),
+                               name="klein-lora")  # fmt: skip
+        assert (rec.base, rec.type) == ("flux2", "lora")
+        kw = {"model": "klein", "width": 64, "height": 64, "steps": 2, "cfg_scale": 1.0,
+              "seed": 2, "progress": False}  # fmt: skip
+        plain = s.txt2img("a red fox", **kw)
+        img = s.txt2img("a red fox", loras=[("klein-lora", 0.8)], **kw)
+        assert img.metadata["loras"][0]["weight"] == 0.8
+        assert "flux2_klein_lora_collection_loader" in {n.type for n in img.graph.nodes.values()}
+        diff = np.abs(np.asarray(img.pil).astype(int) - np.asarray(plain.pil).astype(int))
+        assert diff.max() > 2
+    finally:
+        s.close()
