@@ -203,3 +203,40 @@ def test_studio_installs_a_klein_lora_and_uses_it(tmp_path, tiny_flux2) -> None:
         assert diff.max() > 2
     finally:
         s.close()
+
+
+def test_merged_weights_equal_invokeai_6_14_patch() -> None:
+    """LoRA, LoKr (fused qkv too), LoHa and DoRA in BFL and kohya names, as InvokeAI 6.14.2
+    patches a Klein transformer (fixture made by its own code: make_fixture.py)."""
+    from safetensors import safe_open
+
+    from invoke_nb.nodes.diffusion.flux.lora_formats import convert_flux_lora
+    from invoke_nb.nodes.diffusion.lora import patched
+
+    fixture = Path(__file__).parents[1] / "fixtures" / "invokeai" / "flux2-lora"
+    w = load_file(str(fixture / "weights.safetensors"))
+    with safe_open(str(fixture / "weights.safetensors"), "pt") as f:
+        weight = float(f.metadata()["weight"])
+    orig = {k.removeprefix("orig."): v for k, v in w.items() if k.startswith("orig.")}
+    net = torch.nn.Module()
+    for name, value in orig.items():
+        parent = net
+        *path, leaf = name.split(".")
+        for p in path:
+            if not hasattr(parent, p):
+                parent.add_module(p, torch.nn.Module())
+            parent = getattr(parent, p)
+        lin = torch.nn.Linear(value.shape[1], value.shape[0], bias=False)
+        lin.weight.data = value.clone()
+        parent.add_module(leaf, lin)
+    for file in ("bfl", "kohya"):
+        sd = load_file(str(fixture / f"{file}.safetensors"))
+        conv = convert_flux_lora(sd, 16, only="transformer", family="flux2")["transformer"]
+        with torch.no_grad(), patched(net, [(conv, weight)], "transformer"):
+            after = {n.removesuffix(".weight"): p.clone() for n, p in net.named_parameters()}
+        changed = {k.removeprefix(f"{file}."): v for k, v in w.items() if k.startswith(f"{file}.")}
+        assert len(changed) >= 5
+        for module, value in after.items():
+            want = changed.get(module, orig[module])
+            err = (value - want).abs().max().item()
+            assert err < 1e-5, f"{file} {module}: {err}"
