@@ -92,7 +92,9 @@ class DoRALayer:
     The norm runs along the axis the magnitude's shape names: LyCORIS/kohya ``dora_scale``
     of shape ``(1, in[, 1, 1])`` holds one magnitude per input column (the norm is taken
     over the output rows, as InvokeAI computes it); PEFT's ``lora_magnitude_vector`` of
-    shape ``(out,)`` (or a LyCORIS ``(out, 1)``) holds one per output row.
+    shape ``(out,)`` (or a LyCORIS ``(out, 1)``) holds one per output row. A LoRA weight
+    ``w`` gives ``W + w * (W' - W)``, as InvokeAI applies DoRA (PEFT scales ``dW`` inside
+    the norm instead; the two agree at ``w = 1``).
     """
 
     lora: LoRALayer
