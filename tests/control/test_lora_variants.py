@@ -1,4 +1,4 @@
-"""LoHa, LoKr, full-diff and norm layers change the picture; weight 0 is no LoRA."""
+"""LoHa, LoKr, DoRA, full-diff and norm layers change the picture; weight 0 is no LoRA."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from invoke_nb.testing.tiny_control import make_lycoris
 @pytest.fixture(scope="session")
 def lycoris(cmodels: LocalModels, control_dir) -> dict[str, object]:
     out = {}
-    for kind in ("loha", "lokr", "full"):
+    for kind in ("loha", "lokr", "full", "dora"):
         rec = cmodels.register(make_lycoris(control_dir / f"{kind}.safetensors", kind), name=kind)
         out[kind] = identifier(rec)
     return out
@@ -31,7 +31,7 @@ def _img(crunner, cmodels, loras) -> np.ndarray:
     return np.asarray(crunner.run(g).image(OUTPUT)).astype(np.int16)
 
 
-@pytest.mark.parametrize("kind", ["loha", "lokr", "full"])
+@pytest.mark.parametrize("kind", ["loha", "lokr", "full", "dora"])
 def test_lycoris_layers_change_the_output_and_weight_zero_does_not(
     crunner, cmodels, lycoris, kind: str
 ) -> None:

@@ -55,8 +55,6 @@ def txt2img(
     """Text to image with a FLUX.2 Klein model (a record or identifier of base ``flux2``)."""
     if other:
         raise TypeError(f"FLUX.2 graphs take no {', '.join(sorted(other))} argument")
-    if loras:
-        raise ValueError("LoRAs are not supported for FLUX.2 Klein yet")
     ident = _ident(model)
     g = Graph()
     loader = g.add(
@@ -66,11 +64,21 @@ def txt2img(
         vae_model=_ident(vae) if vae is not None else None,
         max_seq_len=max_seq_len,
     )
+    transformer, qwen3 = (loader, "transformer"), (loader, "qwen3_encoder")
+    if loras:  # InvokeAI 6.14's Klein LoRA collection loader, on both bundles
+        coll = g.add(
+            "flux2_klein_lora_collection_loader",
+            id="lora_collection_loader",
+            loras=[{"lora": _ident(lo).model_dump(), "weight": w} for lo, w in loras],
+        )
+        g.connect(*transformer, coll, "transformer")
+        g.connect(*qwen3, coll, "qwen3_encoder")
+        transformer, qwen3 = (coll, "transformer"), (coll, "qwen3_encoder")
     g.add("string", id="positive_prompt", value=prompt)
     g.add("integer", id="seed", value=seed)
     pos = g.add("flux2_klein_text_encoder", id="pos_cond")
     g.connect("positive_prompt", "value", pos, "prompt")
-    g.connect(loader, "qwen3_encoder", pos, "qwen3_encoder")
+    g.connect(*qwen3, pos, "qwen3_encoder")
     g.connect(loader, "max_seq_len", pos, "max_seq_len")
     den = g.add(
         "flux2_denoise",
@@ -83,7 +91,7 @@ def txt2img(
         seeding=seeding,
     )
     g.connect("seed", "value", den, "seed")
-    g.connect(loader, "transformer", den, "transformer")
+    g.connect(*transformer, den, "transformer")
     g.connect(loader, "vae", den, "vae")
     g.connect(pos, "conditioning", den, "positive_text_conditioning")
     meta_extra: dict[str, Any] = {}
@@ -91,7 +99,7 @@ def txt2img(
         g.add("string", id="negative_prompt", value=negative)
         neg = g.add("flux2_klein_text_encoder", id="neg_cond")
         g.connect("negative_prompt", "value", neg, "prompt")
-        g.connect(loader, "qwen3_encoder", neg, "qwen3_encoder")
+        g.connect(*qwen3, neg, "qwen3_encoder")
         g.connect(loader, "max_seq_len", neg, "max_seq_len")
         g.connect(neg, "conditioning", den, "negative_text_conditioning")
         meta_extra["cfg_scale"] = cfg_scale
@@ -106,6 +114,7 @@ def txt2img(
         model=ident,
         vae=_ident(vae) if vae is not None else None,
         rand_device="cpu",
+        loras=[{"model": _ident(lo).model_dump(), "weight": w} for lo, w in loras],
         **meta_extra,
     )
     g.connect("positive_prompt", "value", meta, "positive_prompt")

@@ -48,7 +48,8 @@ def dequantize(raw: torch.Tensor, qtype: int, shape: tuple[int, int]) -> torch.T
 @functools.cache
 def linear_class() -> type:
     """The GGUFLinear class (built on first use: torch is imported lazily). Its
-    ``sidecars`` list holds ``(down, up, scale)`` LoRAs run beside the quantized weight."""
+    ``sidecars`` list holds ``(down, up, scale)`` LoRAs run beside the quantized weight
+    (``up`` None: ``down`` is a full delta, for layer kinds that are not low-rank pairs)."""
     import torch
     import torch.nn.functional as F
 
@@ -60,14 +61,15 @@ def linear_class() -> type:
             self.register_buffer("raw", raw)
             self.qtype, self.in_features, self.out_features = qtype, in_f, out_f
             self.bias = torch.nn.Parameter(bias, requires_grad=False) if bias is not None else None
-            self.sidecars: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # LoRAs
+            self.sidecars: list[tuple[torch.Tensor, torch.Tensor | None, float]] = []  # LoRAs
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             w = dequantize(self.raw, self.qtype, (self.out_features, self.in_features))
             bias = self.bias.to(x.dtype) if self.bias is not None else None
             out = F.linear(x, w.to(x.dtype), bias)
             for down, up, scale in self.sidecars:  # LoRA beside the quantized weight
-                out = out + F.linear(F.linear(x, down.to(x)), up.to(x)) * scale
+                h = F.linear(x, down.to(x))  # up None: ``down`` is a whole delta matrix
+                out = out + (F.linear(h, up.to(x)) if up is not None else h) * scale
             return out
 
     return GGUFLinear

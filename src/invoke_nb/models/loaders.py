@@ -70,7 +70,7 @@ def _load(record: ModelRecord, submodel: str | None, dtype: torch.dtype) -> Any:
         from invoke_nb.models.load_z_image import load_z_image
 
         return load_z_image(record, submodel, dtype)
-    if record.base == "flux2":
+    if record.base == "flux2" and kind != "lora":  # LoRAs: tensors, read below
         from invoke_nb.models.load_flux2 import load_flux2
 
         return load_flux2(record, submodel, dtype)

@@ -222,7 +222,9 @@ def _lora(sd: Shapes) -> ProbeResult | None:
     if not (_starts(sd, *_LORA_PREFIXES) or _ends(sd, *_LORA_SUFFIXES)):
         return None
     if probe_flux.is_flux_lora(sd):
-        return ProbeResult("lora", "flux", "lycoris")
+        from invoke_nb.models.probe_flux2 import is_flux2_lora
+
+        return ProbeResult("lora", "flux2" if is_flux2_lora(sd) else "flux", "lycoris")
     width = _lora_width(sd)
     base = {768: "sd-1", 1024: "sd-2", 1280: "sdxl", 2048: "sdxl"}.get(width or 0)
     if base is None:

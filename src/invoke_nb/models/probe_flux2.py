@@ -15,7 +15,13 @@ from typing import Any
 
 from invoke_nb.models.probe import ProbeResult, Shapes
 
-__all__ = ["flux2_folder", "flux2_state_dict", "flux_controlnet_state_dict", "klein_variant"]
+__all__ = [
+    "flux2_folder",
+    "flux2_state_dict",
+    "flux_controlnet_state_dict",
+    "is_flux2_lora",
+    "klein_variant",
+]
 
 _KLEIN_4B_TEXT = 7680
 _KLEIN_9B_TEXT = 12288
@@ -39,6 +45,56 @@ def _shape(sd: Shapes, names: tuple[str, ...]) -> tuple[int, ...] | None:
             if key in sd:
                 return sd[key]
     return None
+
+
+# layer names only FLUX.2 has: diffusers' Flux2Transformer2DModel and BFL's shared modulations
+_FLUX2_NAMES = (
+    "to_qkv_mlp_proj",
+    "ff.linear_in",
+    "ff_context.linear_in",
+    "double_stream_modulation",
+    "single_stream_modulation",
+    "time_guidance_embed",
+)
+_FLUX2_TEXT_WIDTHS = {7680, 12288, 15360}  # Qwen3 4B / 8B, Mistral (FLUX.2 [dev])
+_FLUX2_VEC_WIDTHS = {2560, 4096, 5120}
+_DOWN_SUFFIXES = (".lora_down.weight", ".lora_A.weight", ".lora.down.weight")
+_UP_SUFFIXES = (".lora_up.weight", ".lora_B.weight", ".lora.up.weight")
+
+
+def _lora_dim(sd: Shapes, module: str, up: bool) -> int | None:
+    """Output (``up``) or input width of a LoRA layer on a BFL ``module``, any prefix."""
+    suffixes = tuple(s.replace("_", ".") for s in (_UP_SUFFIXES if up else _DOWN_SUFFIXES))
+    for key, shape in sd.items():
+        norm = key.replace("_", ".")  # kohya underscores and dotted names alike
+        if norm.endswith(suffixes):
+            stem = norm.rsplit(".lora", 1)[0]
+            if stem.endswith("." + module.replace("_", ".")) and len(shape) >= 2:
+                return shape[0] if up else shape[1]
+    return None
+
+
+def is_flux2_lora(sd: Shapes) -> bool:
+    """Whether a FLUX-family LoRA targets FLUX.2 rather than FLUX.1 (InvokeAI 6.14's rules).
+
+    Diffusers' FLUX.2 names and BFL's shared modulations say so directly; otherwise the
+    widths do: a Qwen3/Mistral text input or vector, or the SwiGLU feed-forward of FLUX.2
+    whose input layer is twice as wide as its output layer's input (FLUX.1's are equal).
+    A LoRA on attention layers only, at FLUX.1's widths, stays FLUX.1 (as in InvokeAI).
+    """
+    if any(n in k or n.replace(".", "_") in k for k in sd for n in _FLUX2_NAMES):
+        return True
+    text = _lora_dim(sd, "txt_in", up=False) or _lora_dim(sd, "context_embedder", up=False)
+    if text is not None:
+        return text in _FLUX2_TEXT_WIDTHS
+    vec = _lora_dim(sd, "vector_in.in_layer", up=False)
+    if vec is not None:
+        return vec in _FLUX2_VEC_WIDTHS
+    for mlp_in, mlp_out in (("img_mlp.0", "img_mlp.2"), ("txt_mlp.0", "txt_mlp.2")):
+        wide, narrow = _lora_dim(sd, mlp_in, up=True), _lora_dim(sd, mlp_out, up=False)
+        if wide is not None and narrow is not None:
+            return wide == 2 * narrow
+    return False
 
 
 def flux_controlnet_state_dict(sd: Shapes) -> ProbeResult | None:

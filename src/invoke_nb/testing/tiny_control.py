@@ -202,11 +202,15 @@ def make_ip_adapter(
 
 
 def make_lycoris(
-    dest: Path, kind: Literal["loha", "lokr", "full"] = "loha", *, rank: int = 4, seed: int = 15
+    dest: Path,
+    kind: Literal["loha", "lokr", "full", "dora"] = "loha",
+    *,
+    rank: int = 4,
+    seed: int = 15,
 ) -> Path:
     """A LyCORIS-format file (kohya ``lora_unet_*`` names) for the tiny SD1 UNet's attention
-    layers: LoHa (``hada_*``), LoKr (``lokr_*``) or full-diff (``diff``/``diff_b``) plus norm
-    (``w_norm``/``b_norm``) layers."""
+    layers: LoHa (``hada_*``), LoKr (``lokr_*``), DoRA (``lora_down/up`` + ``dora_scale``) or
+    full-diff (``diff``/``diff_b``) plus norm (``w_norm``/``b_norm``) layers."""
     from safetensors.torch import save_file
 
     gen = torch.Generator().manual_seed(seed)
@@ -232,6 +236,10 @@ def make_lycoris(
                 sd[f"{name}.lokr_w2_a"] = rnd(width // 4, rank)
                 sd[f"{name}.lokr_w2_b"] = rnd(rank, fan_in // 4, scale=1 / fan_in**0.5)
                 sd[f"{name}.alpha"] = torch.tensor(float(rank))
+            elif kind == "dora":
+                sd[f"{name}.lora_down.weight"] = rnd(rank, fan_in, scale=1 / fan_in**0.5)
+                sd[f"{name}.lora_up.weight"] = rnd(width, rank)
+                sd[f"{name}.dora_scale"] = rnd(1, fan_in, scale=1.0).abs() + 0.5
             else:
                 sd[f"{name}.diff"] = rnd(width, fan_in, scale=0.3 / fan_in**0.5)
         if kind == "full":

@@ -5,11 +5,16 @@ must never stay in them. :func:`patched` adds ``weight * scale * up @ down`` to 
 layer's weight in place and, on exit, copies the saved original tensors back (bit-exact,
 no subtract-and-hope). Two key layouts are read: diffusers/PEFT
 (``unet.<module>.lora_A.weight``) and kohya (``lora_unet_<module_with_underscores>.lora_down.weight``
-with ``.alpha``). Under kohya names the LyCORIS layer kinds are applied too, each delta by
-its published formula (as InvokeAI's patches compute them): LoHa ``(w1a @ w1b) * (w2a @ w2b)``,
-LoKr ``kron(w1, w2)`` (either factor possibly low-rank), full ``diff`` (+ ``diff_b``) and
-norm ``w_norm``/``b_norm`` layers. Tucker/CP and DoRA layers, and any tensor name we do not
-know, are refused with the key named: nothing in a LoRA file is silently skipped.
+with ``.alpha``). The LyCORIS layer kinds are applied too, each delta by its published
+formula (as InvokeAI's patches compute them): LoHa ``(w1a @ w1b) * (w2a @ w2b)``, LoKr
+``kron(w1, w2)`` (either factor possibly low-rank), full ``diff`` (+ ``diff_b``), norm
+``w_norm``/``b_norm`` layers, and DoRA: a LoRA plus a magnitude (LyCORIS ``dora_scale``,
+PEFT ``lora_magnitude_vector``) that renormalises the patched weight,
+``W' = m * (W + dW) / ||W + dW||``. Tucker/CP layers, and any tensor name we do not know
+under a kohya prefix, are refused with the key named: nothing there is silently skipped.
+
+A module name may join several modules with ``+`` (a FLUX LoRA on a BFL layer that fuses
+diffusers' q, k and v): the layer then sees those weights stacked by rows, as one matrix.
 """
 
 from __future__ import annotations
@@ -24,7 +29,15 @@ if TYPE_CHECKING:
 
     from invoke_nb.models.cache import ModelCache
 
-__all__ = ["LoRAFormatError", "LoRALayer", "LyCORISLayer", "parse_lora", "patched"]
+__all__ = [
+    "DoRALayer",
+    "LoRAFormatError",
+    "LoRALayer",
+    "LyCORISLayer",
+    "parse_lora",
+    "patched",
+    "split_key",
+]
 
 
 class LoRAFormatError(ValueError):
@@ -50,7 +63,9 @@ class LoRALayer:
             self.alpha,
         )
 
-    def delta(self, shape: torch.Size) -> torch.Tensor:
+    def delta(self, orig: torch.Tensor | torch.Size) -> torch.Tensor:
+        """The change to a weight (given, or only its shape): ``scale * up @ down``."""
+        shape = _shape(orig)
         rank = self.down.shape[0]
         scale = (self.alpha / rank) if self.alpha is not None else 1.0
         down = self.down.flatten(1).float()
@@ -61,8 +76,58 @@ class LoRALayer:
         return None
 
 
+def _shape(orig: torch.Tensor | torch.Size) -> torch.Size:
+    return orig if isinstance(orig, tuple) else orig.shape
+
+
 def _moved(t: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device, non_blocking=True) for k, v in t.items()}
+
+
+@dataclass
+class DoRALayer:
+    """A LoRA whose patched weight is renormalised (DoRA, arXiv 2402.09353).
+
+    ``W' = m * (W + dW) / ||W + dW||``; the delta is ``W' - W``, so it needs the weight.
+    The norm runs along the axis the magnitude's shape names: LyCORIS/kohya ``dora_scale``
+    of shape ``(1, in[, 1, 1])`` holds one magnitude per input column (the norm is taken
+    over the output rows, as InvokeAI computes it); PEFT's ``lora_magnitude_vector`` of
+    shape ``(out,)`` (or a LyCORIS ``(out, 1)``) holds one per output row. A LoRA weight
+    ``w`` gives ``W + w * (W' - W)``, as InvokeAI applies DoRA (PEFT scales ``dW`` inside
+    the norm instead; the two agree at ``w = 1``).
+    """
+
+    lora: LoRALayer
+    magnitude: torch.Tensor
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [*self.lora.tensors(), self.magnitude]
+
+    def on(self, device: torch.device) -> DoRALayer:
+        if self.magnitude.device == device:
+            return self
+        return DoRALayer(self.lora.on(device), self.magnitude.to(device, non_blocking=True))
+
+    def delta(self, orig: torch.Tensor | torch.Size) -> torch.Tensor:
+        import torch
+
+        if isinstance(orig, tuple):
+            raise TypeError("a DoRA delta depends on the weight itself, not only its shape")
+        w = orig.float()
+        direction = w + self.lora.delta(w.shape)
+        m = self.magnitude.float()
+        per_column = m.ndim >= 2 and m.shape[0] == 1 and w.shape[0] != 1
+        dims = [d for d in range(w.ndim) if d != (1 if per_column else 0)]
+        norm = torch.linalg.vector_norm(direction, dim=dims, keepdim=True)
+        if m.numel() != norm.numel():
+            raise LoRAFormatError(
+                f"DoRA magnitude of shape {tuple(m.shape)} does not fit a weight of "
+                f"shape {tuple(w.shape)}"
+            )
+        return direction * (m.reshape(norm.shape) / norm) - w
+
+    def bias_delta(self) -> torch.Tensor | None:
+        return None
 
 
 @dataclass
@@ -84,9 +149,10 @@ class LyCORISLayer:
     def _scale(self, rank: int | None) -> float:
         return self.alpha / rank if self.alpha is not None and rank else 1.0
 
-    def delta(self, shape: torch.Size) -> torch.Tensor:
+    def delta(self, orig: torch.Tensor | torch.Size) -> torch.Tensor:
         import torch
 
+        shape = _shape(orig)
         t = {k: v.float() for k, v in self.t.items()}
         if self.kind == "loha":  # Hadamard product of two low-rank products
             w1 = t["hada_w1_a"] @ t["hada_w1_b"].flatten(1)
@@ -120,12 +186,25 @@ _KINDS = {
     "full": {"diff", "diff_b"},
     "norm": {"w_norm", "b_norm"},
 }
+_LORA = {
+    "lora_down.weight": "down",
+    "lora_A.weight": "down",
+    "lora_up.weight": "up",
+    "lora_B.weight": "up",
+}
+_MAGNITUDE = ("dora_scale", "lora_magnitude_vector", "lora_magnitude_vector.weight")
 _REFUSED = {
     "hada_t1": "LoHa with a CP-decomposed (Tucker) convolution (hada_t1/hada_t2)",
     "hada_t2": "LoHa with a CP-decomposed (Tucker) convolution (hada_t1/hada_t2)",
     "lokr_t2": "LoKr with a CP-decomposed (Tucker) convolution (lokr_t2)",
-    "dora_scale": "DoRA (weight-decomposed LoRA, dora_scale)",
+    "lora_mid.weight": "LoCon mid (Tucker) weights",
 }
+# every tensor name we know, longest first (so "lora_magnitude_vector.weight" wins)
+_SUFFIXES = sorted(
+    {*_LORA, "alpha", *_MAGNITUDE, *_REFUSED, *(n for names in _KINDS.values() for n in names)},
+    key=len,
+    reverse=True,
+)
 
 
 # Our part names -> kohya prefixes (SD1 uses lora_te; SDXL lora_te1 / lora_te2).
@@ -136,55 +215,81 @@ _KOHYA = {
 }
 
 
-def parse_lora(sd: dict[str, torch.Tensor], part: str) -> dict[str, LoRALayer | LyCORISLayer]:
+def split_key(key: str, part: str) -> tuple[str, str] | None:
+    """``(module, tensor name)`` of a LoRA key for ``part``, or None when it is not ``part``'s.
+
+    PEFT keys (``<part>.<dotted module>.<tensor>``) whose tensor name we do not know are
+    None too (as before: other tools' extra keys there); a kohya key's unknown tensor name
+    is returned as is, for :func:`parse_lora` to refuse.
+    """
+    peft_prefix = part + "."
+    if key.startswith(peft_prefix):
+        rest = key[len(peft_prefix) :]
+        for suffix in _SUFFIXES:
+            if rest.endswith("." + suffix):
+                return rest[: -len(suffix) - 1], suffix
+        return None
+    for prefix in _KOHYA.get(part, ()):
+        if key.startswith(prefix):
+            module, _, rest = key[len(prefix) :].partition(".")
+            return module, rest
+    return None
+
+
+def parse_lora(
+    sd: dict[str, torch.Tensor], part: str
+) -> dict[str, LoRALayer | LyCORISLayer | DoRALayer]:
     """The layers of ``sd`` that target ``part`` ("unet", "text_encoder", "text_encoder_2").
 
     Keys of the result are module names: dotted for PEFT, underscored for kohya (they are
-    matched against the model's module names with dots replaced). LoRA, LoHa, LoKr,
+    matched against the model's module names with dots replaced). LoRA, DoRA, LoHa, LoKr,
     full-diff and norm layers are read; anything else is refused by name, never skipped.
     """
-    out: dict[str, LoRALayer | LyCORISLayer] = {}
-    peft_prefix = part + "."
-    downs: dict[str, torch.Tensor] = {}
-    ups: dict[str, torch.Tensor] = {}
-    alphas: dict[str, float] = {}
-    other: dict[str, dict[str, torch.Tensor]] = {}
+    grouped: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in sd.items():
-        if key.startswith(peft_prefix) and (".lora_A." in key or ".lora_B." in key):
-            module = key[len(peft_prefix) :].rsplit(".lora_", 1)[0]
-            (downs if ".lora_A." in key else ups)[module] = value
-            continue
-        for prefix in _KOHYA.get(part, ()):
-            if key.startswith(prefix):
-                module, _, rest = key[len(prefix) :].partition(".")
-                if rest in ("lora_down.weight", "lora_A.weight"):
-                    downs[module] = value
-                elif rest in ("lora_up.weight", "lora_B.weight"):
-                    ups[module] = value
-                elif rest == "alpha":
-                    alphas[module] = float(value)
-                elif rest in _REFUSED:
-                    raise LoRAFormatError(
-                        f"LoRA layer {part}.{module}: {_REFUSED[rest]} is not supported"
-                    )
-                elif any(rest in names for names in _KINDS.values()):
-                    other.setdefault(module, {})[rest] = value
-                elif rest != "lora_mid.weight":
-                    raise LoRAFormatError(
-                        f"LoRA key {key!r}: unknown layer tensor {rest!r}; refusing to skip it"
-                    )
-                else:
-                    raise LoRAFormatError(
-                        f"LoRA layer {part}.{module}: LoCon mid (Tucker) weights are not supported"
-                    )
-    for module, down in downs.items():
-        if module not in ups:
-            raise LoRAFormatError(f"LoRA layer {part}.{module} has a down but no up matrix")
-        out[module] = LoRALayer(down=down, up=ups[module], alpha=alphas.get(module))
-    for module, tensors in other.items():
-        kind = next(k for k, names in _KINDS.items() if set(tensors) <= names)
-        out[module] = LyCORISLayer(kind, tensors, alphas.get(module))
+        found = split_key(key, part)
+        if found is not None:
+            grouped.setdefault(found[0], {})[found[1]] = value
+    out: dict[str, LoRALayer | LyCORISLayer | DoRALayer] = {}
+    for module, tensors in grouped.items():
+        layer = _layer(part, module, tensors)
+        if layer is not None:
+            out[module] = layer
     return out
+
+
+def _layer(
+    part: str, module: str, t: dict[str, torch.Tensor]
+) -> LoRALayer | LyCORISLayer | DoRALayer | None:
+    """One module's tensors as a layer, by LyCORIS' detection order; None for an alpha alone."""
+    for name in t:
+        if name in _REFUSED:
+            raise LoRAFormatError(f"LoRA layer {part}.{module}: {_REFUSED[name]}: not supported")
+        if name not in _SUFFIXES:
+            raise LoRAFormatError(
+                f"LoRA key {part}.{module}.{name}: unknown layer tensor {name!r}; "
+                "refusing to skip it"
+            )
+    t = dict(t)
+    alpha = float(t.pop("alpha")) if "alpha" in t else None
+    magnitude = next((t.pop(n) for n in _MAGNITUDE if n in t), None)
+    lora = {_LORA[n]: t.pop(n) for n in list(t) if n in _LORA}
+    if lora or magnitude is not None:
+        if set(lora) != {"down", "up"}:
+            have = " and ".join(sorted(lora)) or "only a DoRA magnitude"
+            raise LoRAFormatError(f"LoRA layer {part}.{module} has {have}: it needs a down and up")
+        if t:
+            raise LoRAFormatError(
+                f"LoRA layer {part}.{module} mixes LoRA matrices with {sorted(t)}"
+            )
+        plain = LoRALayer(down=lora["down"], up=lora["up"], alpha=alpha)
+        return DoRALayer(plain, magnitude) if magnitude is not None else plain
+    if not t:
+        return None
+    kind = next((k for k, names in _KINDS.items() if set(t) <= names), None)
+    if kind is None:
+        raise LoRAFormatError(f"LoRA layer {part}.{module} mixes layer kinds: {sorted(t)}")
+    return LyCORISLayer(kind, t, alpha)
 
 
 def _module_index(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
@@ -227,23 +332,27 @@ def patched(
         yield model
         return
     index = _module_index(model)
-    # every (target tensor, layer, weight) first: a bad LoRA is refused before any change
-    plan: list[tuple[torch.Tensor, Any, float]] = []
+    # every (target tensors, layer, weight) first: a bad LoRA is refused before any change
+    plan: list[tuple[list[torch.Tensor], Any, float]] = []
+    names: dict[int, str] = {}  # id(layer) -> its module name, for errors
     for sd, weight in loras:
         for module_name, layer in parse_lora(sd, part).items():
-            mod = index.get(module_name)
-            if mod is None:
+            names[id(layer)] = module_name
+            mods = [index.get(name) for name in module_name.split("+")]
+            if any(mod is None for mod in mods):
                 raise LoRAFormatError(
                     f"LoRA {what or ''} targets {part}.{module_name}, which the model lacks"
                 )
-            plan.append((_patch_target(mod), layer, weight))
+            plan.append(([_patch_target(mod) for mod in mods], layer, weight))
             if layer.bias_delta() is not None:
-                if getattr(mod, "bias", None) is None:
+                if any(getattr(mod, "bias", None) is None for mod in mods):
                     raise LoRAFormatError(
                         f"LoRA {what or ''} changes the bias of {part}.{module_name}, "
                         "which has none"
                     )
-                plan.append((_patch_target(mod, "bias"), _BiasOf(layer), weight))
+                bias = _BiasOf(layer)
+                names[id(bias)] = module_name + " (bias)"
+                plan.append(([_patch_target(mod, "bias") for mod in mods], bias, weight))
     ram, vram = _patch_bytes(plan, cache.device if cache is not None else None)
     # id -> (target tensor, CPU copy of its original): the originals stay on the CPU, so a
     # patched model needs no second copy of its weights on the device
@@ -258,12 +367,23 @@ def patched(
         # tensors, which may only be updated in place inside one.
         try:
             with torch.inference_mode():
-                for target, layer, weight in plan:
-                    if id(target) not in saved:
-                        saved[id(target)] = (target, target.detach().to("cpu", copy=True))
+                for targets, layer, weight in plan:
+                    for target in targets:
+                        if id(target) not in saved:
+                            saved[id(target)] = (target, target.detach().to("cpu", copy=True))
                     # the delta is computed where the weight lives (on the GPU when loaded)
-                    delta = layer.on(target.device).delta(target.shape) * weight
-                    target.add_(delta.to(target.dtype))
+                    try:
+                        delta = layer.on(targets[0].device).delta(stacked(targets)) * weight
+                        pieces = delta.split([t.shape[0] for t in targets])
+                        pieces = [p.reshape(t.shape) for p, t in zip(pieces, targets, strict=True)]
+                    except RuntimeError as e:  # shapes: a LoRA made for another model
+                        shapes = " + ".join(str(tuple(t.shape)) for t in targets)
+                        raise LoRAFormatError(
+                            f"LoRA {what or ''} layer {part}.{names[id(layer)]} does not fit the "
+                            f"model's weight {shapes}: {e}"
+                        ) from e
+                    for target, piece in zip(targets, pieces, strict=True):
+                        target.add_(piece.to(target.dtype))
             yield model
         finally:
             with torch.inference_mode():
@@ -271,12 +391,22 @@ def patched(
                     target.copy_(original, non_blocking=True)
 
 
+def stacked(targets: list[torch.Tensor]) -> torch.Tensor:
+    """One weight, or several stacked by rows (a fused layer's view of its parts)."""
+    import torch
+
+    if len(targets) == 1:
+        return targets[0]
+    return torch.cat([t.float() for t in targets], dim=0)
+
+
 def _patch_bytes(
-    plan: list[tuple[torch.Tensor, Any, float]], device: str | None
+    plan: list[tuple[list[torch.Tensor], Any, float]], device: str | None
 ) -> tuple[int, int]:
     """(RAM, device) bytes a patch holds: the CPU copies of its distinct targets, and on
     the execution device the peak of one layer's work (its matrices, the float32 delta and
-    its weighted copy, the delta cast to the weight's dtype) since deltas are made one by one.
+    its weighted copy, the delta cast to the weight's dtype; a DoRA layer's float32 weight
+    and direction, a fused layer's stacked weights) since deltas are made one by one.
     """
     import torch
 
@@ -284,14 +414,17 @@ def _patch_bytes(
     ram = 0
     seen: set[int] = set()
     peak = 0
-    for target, layer, _ in plan:
-        size = target.numel() * target.element_size()
-        if id(target) not in seen:
-            seen.add(id(target))
-            ram += size
-        if target.device.type == kind:
+    for targets, layer, _ in plan:
+        size = sum(t.numel() * t.element_size() for t in targets)
+        numel = sum(t.numel() for t in targets)
+        for target in targets:
+            if id(target) not in seen:
+                seen.add(id(target))
+                ram += target.numel() * target.element_size()
+        if targets[0].device.type == kind:
             matrices = sum(t.numel() * 4 for t in layer.tensors())
-            peak = max(peak, matrices + target.numel() * 8 + size)
+            work = 8 + (8 if isinstance(layer, DoRALayer) else 0) + (4 if len(targets) > 1 else 0)
+            peak = max(peak, matrices + numel * work + size)
     return ram, peak
 
 
@@ -307,10 +440,10 @@ class _BiasOf:
     def on(self, device: torch.device) -> _BiasOf:
         return _BiasOf(self.layer.on(device))
 
-    def delta(self, shape: torch.Size) -> torch.Tensor:
+    def delta(self, orig: torch.Tensor | torch.Size) -> torch.Tensor:
         b = self.layer.bias_delta()
         assert b is not None
-        return b.reshape(shape)
+        return b.reshape(_shape(orig))
 
 
 def _patch_target(mod: torch.nn.Module, name: str = "weight") -> torch.Tensor:

@@ -2,7 +2,9 @@
 
 A quantized weight cannot be patched in place, so each targeted GGUF layer computes
 ``scale * up(down(x))`` next to its own output while the node runs (InvokeAI's "sidecar"
-patching); float layers of the same model are patched and restored as usual.
+patching); float layers of the same model are patched and restored as usual. Layer kinds
+that are not a low-rank pair (LoHa, LoKr, full diff, DoRA) run beside it as one delta
+matrix, computed once from the dequantized weight (DoRA's delta depends on it).
 """
 
 from __future__ import annotations
@@ -11,8 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from invoke_nb.models.gguf_flux import linear_class
-from invoke_nb.nodes.diffusion.lora import LoRAFormatError, parse_lora, patched
+from invoke_nb.models.gguf_flux import dequantize, linear_class
+from invoke_nb.nodes.diffusion.lora import (
+    LoRAFormatError,
+    LoRALayer,
+    parse_lora,
+    patched,
+    split_key,
+    stacked,
+)
 
 __all__ = ["sidecar_loras"]
 
@@ -28,22 +37,26 @@ def sidecar_loras(model: Any, loras: list[tuple[dict[str, Any], float]]) -> Iter
     rest: list[tuple[dict[str, Any], float]] = []
     try:
         for sd, weight in loras:
-            plain: dict[str, Any] = {}
+            quantized: set[str] = set()
             for module, layer in parse_lora(sd, "transformer").items():
-                mod = index.get(module)
-                if mod is None:
+                mods = [index.get(name) for name in module.split("+")]
+                if any(mod is None for mod in mods):
                     raise LoRAFormatError(
                         f"LoRA targets transformer.{module}, which the model lacks"
                     )
-                if isinstance(mod, gguf_linear):
-                    rank = layer.down.shape[0]
-                    scale = weight * ((layer.alpha / rank) if layer.alpha is not None else 1.0)
-                    entry = (layer.down.flatten(1).float(), layer.up.flatten(1).float(), scale)
+                kinds = {isinstance(mod, gguf_linear) for mod in mods}
+                if kinds == {False}:
+                    continue  # a float layer: patched in place below
+                if len(kinds) > 1 or layer.bias_delta() is not None:
+                    raise LoRAFormatError(
+                        f"LoRA layer transformer.{module}: this layer kind is not supported "
+                        "on a GGUF-quantized layer"
+                    )
+                quantized.add(module)
+                for mod, entry in zip(mods, _entries(mods, layer, weight), strict=True):
                     mod.sidecars.append(entry)
                     added.append((mod, entry))
-                else:
-                    plain[f"transformer.{module}.lora_A.weight"] = layer.down
-                    plain[f"transformer.{module}.lora_B.weight"] = layer.up
+            plain = {k: v for k, v in sd.items() if _module(k) not in quantized}
             if plain:
                 rest.append((plain, weight))
         with patched(model, rest, "transformer"):
@@ -51,3 +64,28 @@ def sidecar_loras(model: Any, loras: list[tuple[dict[str, Any], float]]) -> Iter
     finally:
         for mod, entry in added:
             mod.sidecars.remove(entry)
+
+
+def _module(key: str) -> str | None:
+    found = split_key(key, "transformer")
+    return found[0] if found is not None else None
+
+
+def _entries(mods: list[Any], layer: Any, weight: float) -> list[tuple[Any, Any, float]]:
+    """One sidecar per quantized module: the low-rank pair of a LoRA on one layer, else
+    the rows of the whole delta that belong to each module."""
+    if isinstance(layer, LoRALayer) and len(mods) == 1:
+        rank = layer.down.shape[0]
+        scale = weight * ((layer.alpha / rank) if layer.alpha is not None else 1.0)
+        return [(layer.down.flatten(1).float(), layer.up.flatten(1).float(), scale)]
+    import torch
+
+    with torch.no_grad():
+        weights = [
+            dequantize(m.raw, m.qtype, (m.out_features, m.in_features)).float() for m in mods
+        ]
+        delta = layer.on(weights[0].device).delta(stacked(weights)).float()
+    return [
+        (piece.contiguous(), None, weight)
+        for piece in delta.split([w.shape[0] for w in weights], dim=0)
+    ]

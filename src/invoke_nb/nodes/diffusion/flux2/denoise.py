@@ -12,6 +12,9 @@ Reference images (``kontext_conditioning``, from ``flux_kontext``) are Klein's b
 editing: their normalized latent tokens join every transformer call after the image's and
 are never stepped (as diffusers and InvokeAI 6.14 do; 6.11 stepped them too).
 
+LoRAs (``flux2_klein_lora_loader``, InvokeAI 6.14) are patched into the transformer for the
+node's duration (:mod:`.lora`).
+
 ``seeding`` (ours) picks the starting noise and the shift: ``invokeai`` (default) or
 ``diffusers`` (reproduces ``Flux2KleinPipeline``), see :mod:`.sampling`.
 """
@@ -22,6 +25,7 @@ import inspect
 import itertools
 import math
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,6 +43,7 @@ from invoke_nb.nodes.diffusion.flux.fields import (
 )
 from invoke_nb.nodes.diffusion.flux2 import sampling
 from invoke_nb.nodes.diffusion.flux2.errors import input_error
+from invoke_nb.nodes.diffusion.flux2.lora import apply_transformer_loras
 from invoke_nb.nodes.diffusion.flux2.text_encoder import Flux2Conditioning
 from invoke_nb.nodes.diffusion.flux2.vae import flux2_vae
 from invoke_nb.nodes.types import DenoiseMaskField, LatentsField
@@ -203,8 +208,10 @@ class Flux2DenoiseNode(Node):
                 "transformer",
                 f"{rec.name!r} is {rec.base}/{rec.type}; a FLUX.2 model is needed",
             )
-        if self.transformer.loras:
-            raise input_error(ctx, "transformer", "LoRAs on FLUX.2 are not supported yet")
+        if self.transformer.loras and rec.format not in ("checkpoint", "diffusers"):
+            raise input_error(
+                ctx, "transformer", f"LoRAs on a {rec.format} FLUX.2 model are not supported yet"
+            )
 
     def _repaint_mask(self, ctx: Context, like: torch.Tensor) -> torch.Tensor | None:
         """Packed 1 = repaint mask (InvokeAI's masks are 1 = keep), resized to the latents."""
@@ -279,7 +286,11 @@ class Flux2DenoiseNode(Node):
                 inpaint = _Inpaint(init, repaint, noise)
             clipped = self.denoise_mask is not None or self.denoising_start > 1e-5
             scheduler = None if clipped else make_scheduler(self.scheduler)
-            with ctx.models.load(self.transformer.transformer) as model, torch.inference_mode():
+            with ExitStack() as stack:
+                model = stack.enter_context(ctx.models.load(self.transformer.transformer))
+                if self.transformer.loras:
+                    apply_transformer_loras(ctx, stack, model, self.transformer.loras)
+                stack.enter_context(torch.inference_mode())
                 out = _denoise(
                     ctx,
                     model,

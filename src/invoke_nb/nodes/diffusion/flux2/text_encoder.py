@@ -100,9 +100,9 @@ class Flux2KleinTextEncoderNode(Node):
         import torch
 
         if self.qwen3_encoder.loras:
-            raise input_error(
-                ctx, "qwen3_encoder", "LoRAs on the Qwen3 encoder are not supported yet"
-            )
+            from invoke_nb.nodes.diffusion.flux2.lora import refuse_text_encoder_layers
+
+            refuse_text_encoder_layers(ctx, self.qwen3_encoder.loras)
         with ctx.models.load(self.qwen3_encoder.text_encoder) as encoder:
             if not hasattr(encoder, "config") or "qwen3" not in str(
                 getattr(encoder.config, "model_type", "")
