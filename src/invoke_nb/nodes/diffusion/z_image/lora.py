@@ -3,8 +3,8 @@
 Z-Image LoRAs are PEFT (``lora_A``/``lora_B``) or LyCORIS-style (``lora_down``/``lora_up``
 with ``.alpha``) files whose transformer keys start with ``diffusion_model.``,
 ``transformer.`` or ``base_model.model.transformer.``, and Qwen3 keys with
-``text_encoder.``. We rename them to the patcher's PEFT layout (alpha folded into the up
-matrix) under the part name it reads.
+``text_encoder.``; LyCORIS layer kinds (LoHa, LoKr, DoRA) come in the same files. We
+rename them under the part name the patcher reads and let it parse them.
 """
 
 from __future__ import annotations
@@ -28,34 +28,17 @@ _PART = "unet"  # the shared patcher reads PEFT keys under a part prefix; any na
 
 
 def to_peft(sd: dict[str, torch.Tensor], part: str) -> dict[str, torch.Tensor]:
-    """The layers of ``sd`` for ``part`` as ``unet.<module>.lora_A/B.weight``."""
-    downs: dict[str, torch.Tensor] = {}
-    ups: dict[str, torch.Tensor] = {}
-    alphas: dict[str, float] = {}
+    """The keys of ``sd`` for ``part`` renamed ``unet.<module>.<tensor>``.
+
+    Only the prefix changes: the shared patcher's parser then reads every layer kind it
+    knows (LoRA, DoRA, LoHa, LoKr, full-diff, norm) and refuses the rest by name, so a
+    LyCORIS Z-Image file is applied, never silently skipped.
+    """
+    out: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
         prefix = next((p for p in PREFIXES[part] if key.startswith(p)), None)
-        if prefix is None:
-            continue
-        rest = key[len(prefix) :]
-        for down, up in (
-            (".lora_A.weight", ".lora_B.weight"),
-            (".lora_down.weight", ".lora_up.weight"),
-        ):
-            if rest.endswith(down):
-                downs[rest[: -len(down)]] = value
-            elif rest.endswith(up):
-                ups[rest[: -len(up)]] = value
-        if rest.endswith(".alpha"):
-            alphas[rest[: -len(".alpha")]] = float(value)
-    out: dict[str, torch.Tensor] = {}
-    for module, down in downs.items():
-        up = ups.get(module)
-        if up is None:
-            continue  # the patcher reports half layers; a down alone has no effect
-        if module in alphas:
-            up = up * (alphas[module] / down.shape[0])
-        out[f"{_PART}.{module}.lora_A.weight"] = down
-        out[f"{_PART}.{module}.lora_B.weight"] = up
+        if prefix is not None:
+            out[f"{_PART}.{key[len(prefix) :]}"] = value
     return out
 
 
