@@ -154,6 +154,9 @@ def test_face_off_box_and_mask_match_invokeai(run: Any) -> None:
     ours = _placed(mask, out.x, out.y, photo.size)
     theirs = _placed(_ref("face_off-mask"), ref["x_min"], ref["y_min"], photo.size)
     assert _iou(ours, theirs) > IOU
+    r, out = run("face_off", photo, face_id=1)  # one face only: passed through
+    assert (out.x, out.y, out.width, out.height) == (0, 0, 256, 256)
+    assert np.asarray(r.value(out.mask)).min() == 255
 
 
 def test_face_off_padding_and_offsets(run: Any) -> None:
