@@ -252,3 +252,19 @@ def test_missing_mediapipe_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     services = inb.Services(models=ModelManager(tmp_path, MemoryModelRecordStore()))
     with pytest.raises(Exception, match=r"'ids'.*need the 'mediapipe' package.*pip install"):
         inb.Runner(services=services).run(g)
+
+
+def test_task_bundles_are_probed(tmp_path: Path) -> None:
+    import zipfile
+
+    from invoke_nb.models.probe import probe
+
+    found = probe(_bundle())
+    assert (found.type, found.base, found.format) == ("face_landmarker", "any", "checkpoint")
+    other = tmp_path / "hand_landmarker.task"
+    with zipfile.ZipFile(other, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("hand_detector.tflite", b"\0" * 16)
+    assert probe(other).type == "unknown" and "not a face landmarker" in probe(other).unknown_reason
+    broken = tmp_path / "broken.task"
+    broken.write_bytes(b"not a zip")
+    assert probe(broken).type == "unknown"
