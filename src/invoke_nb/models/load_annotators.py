@@ -32,10 +32,17 @@ def read_state_dict(path: Path) -> dict[str, Any]:
 
 def load_annotator(record: ModelRecord, path: Path) -> Any:
     """The network of the record's type, built from the file's tensors (an onnxruntime
-    session for ONNX annotators)."""
+    session for ONNX annotators, a MediaPipe bundle for the face landmarker)."""
     from invoke_nb.models.annotators import ANNOTATOR_TYPES, build_annotator
 
     label = f"model {record.name!r} ({record.key}): {path}"
+    if ANNOTATOR_TYPES[record.type] == "mediapipe":
+        from invoke_nb.models.annotators.face_landmarker import FaceLandmarkerModel
+
+        try:
+            return FaceLandmarkerModel(path)
+        except ValueError as e:
+            raise ModelLoadError(f"{label}: {e}") from e
     if ANNOTATOR_TYPES[record.type] == "onnx":
         try:
             import onnxruntime as ort

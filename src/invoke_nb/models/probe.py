@@ -355,6 +355,10 @@ def _probe_file(p: Path, allow_pickle: bool) -> ProbeResult:
         from invoke_nb.models.probe_z_image import probe_z_image_gguf
 
         return probe_z_image_gguf(p) or probe_flux.gguf(p)
+    elif p.suffix == ".task":
+        from invoke_nb.models.probe_faces import probe_task_bundle
+
+        return probe_task_bundle(p)
     else:
         return _unknown(f"unrecognized file type {p.suffix!r}")
     result = probe_state_dict(shapes, p.name)

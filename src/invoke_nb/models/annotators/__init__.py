@@ -19,6 +19,7 @@ ANNOTATOR_TYPES = {
     "normal_bae": "normal_bae",
     "pbr_maps": "pbr",
     "dw_openpose": "onnx",  # ONNX files run by onnxruntime, not built here
+    "face_landmarker": "mediapipe",  # a MediaPipe .task bundle run by the mediapipe package
 }
 
 

@@ -1,5 +1,5 @@
 """ControlNet preprocessors with InvokeAI 6.11.1's ids: edge, line, colour, shuffle,
-depth, normal, pose and material maps, detection and segmentation.
+depth, normal, pose and material maps, detection and segmentation, faces.
 
 Classical ones (OpenCV/numpy) live in :mod:`.classical`, network ones beside it (their
 weights through :mod:`.weights`, their networks in :mod:`invoke_nb.models.annotators`);
@@ -11,6 +11,8 @@ from invoke_nb.nodes.preprocessors import (
     depth,
     detect,
     edges,
+    faces,
+    facetools,
     lines,
     normal,
     pbr,
@@ -18,4 +20,16 @@ from invoke_nb.nodes.preprocessors import (
     segment,
 )
 
-__all__ = ["classical", "depth", "detect", "edges", "lines", "normal", "pbr", "pose", "segment"]
+__all__ = [
+    "classical",
+    "depth",
+    "detect",
+    "edges",
+    "faces",
+    "facetools",
+    "lines",
+    "normal",
+    "pbr",
+    "pose",
+    "segment",
+]
