@@ -134,3 +134,22 @@ def test_kontext_with_a_whole_image_region_equals_the_unmasked_run(extras_runner
     half = _latents(extras_runner, _kontext_graph(extras, "left"))
     assert torch.isfinite(half).all() and (half - plain).abs().max() > 1e-3
     assert (plain - _latents(extras_runner, _base(extras))).abs().max() > 1e-3  # Kontext acted
+
+
+def test_regional_redux_denoise_matches_invokeais_own_code(extras_runner, extras) -> None:
+    """A global prompt, a left-half prompt and a top-half Redux prompt: the latents InvokeAI
+    6.11.1's own FLUX code makes from the same tiny weights, noise, Redux tokens and masks
+    (fixture made as tests/fixtures/flux/README.md says)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "regional_redux_graph", FIXTURE.with_name("regional_redux_graph.py")
+    )
+    assert spec is not None and spec.loader is not None
+    graph = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(graph)
+    ref = json.loads(FIXTURE.with_name("invokeai-flux-regional-redux-denoise.json").read_text())
+    want = torch.tensor(ref["latents"]["values"]).reshape(ref["latents"]["shape"])
+    got = _latents(extras_runner, graph.build(extras))
+    assert got.shape == want.shape
+    assert (got - want).abs().max() < 1e-3
