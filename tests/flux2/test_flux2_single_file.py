@@ -112,3 +112,30 @@ def test_klein_graph_on_single_files_equals_the_folder(
     want = run(folder)
     got = run(single, vae=vae)
     assert np.abs(got - want).max() <= 1
+
+
+def test_scaled_fp8_transformer_file_stays_near_the_folder(
+    manager: ModelManager, files: dict[str, Path], tiny_flux2: Path
+) -> None:
+    """ComfyUI's scaled fp8 (float8 weights, a ``weight_scale`` each) is identified like the
+    full file and dequantized at load; fp8 keeps ~2 significant digits."""
+    from diffusers import Flux2Transformer2DModel
+
+    found = probe(files["transformer_fp8"])
+    assert (found.type, found.base, found.format) == ("main", "flux2", "checkpoint")
+    rec = manager.install(files["transformer_fp8"], name="klein-fp8")
+    ref = Flux2Transformer2DModel.from_pretrained(tiny_flux2 / "transformer").eval()
+    g = torch.Generator().manual_seed(4)
+    args = dict(
+        hidden_states=torch.randn(1, 16, 128, generator=g),
+        encoder_hidden_states=torch.randn(1, 6, ref.config.joint_attention_dim, generator=g),
+        timestep=torch.tensor([0.5]), img_ids=torch.zeros(1, 16, 4),
+        txt_ids=torch.zeros(1, 6, 4), guidance=None, return_dict=False,
+    )  # fmt: skip
+    with manager.load(rec, "transformer") as ours, torch.no_grad():
+        w = ours.transformer_blocks[0].attn.to_q.weight
+        w_ref = ref.transformer_blocks[0].attn.to_q.weight
+        assert w.dtype == torch.float32 and 0 < (w - w_ref).abs().max() <= w_ref.abs().max() / 16
+        got, want = ours(**args)[0], ref(**args)[0]
+    err = ((got - want).norm() / want.norm()).item()
+    assert err < 0.1, f"relative error {err:.3f}"

@@ -8,7 +8,9 @@ shapes and build diffusers' model around it:
   (fused qkv split, final modulation's shift/scale swapped). Widths, block counts, head size,
   the SwiGLU ratio and the timestep-embedding width are in the shapes; the rotary split is
   not stored (FLUX.2 gives each of its four axes a quarter of a head) nor is the rope base.
-  Klein files without a guidance embedder build a model without one.
+  Klein files without a guidance embedder build a model without one. FP8 files (ComfyUI's
+  "scaled fp8": ``float8_e4m3fn`` weights with a ``weight_scale`` each, InvokeAI reads them)
+  are dequantized to the load dtype first (:func:`dequantize_fp8`).
 - VAE (``flux2-vae.safetensors``): the LDM/BFL layout (``encoder.down.N.block.M``, quant
   convs inside ``encoder``/``decoder`` or at the top) goes through diffusers' LDM VAE
   converter; a file already in diffusers' names loads as it is. The batch-norm statistics
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "dequantize_fp8",
     "flux2_transformer_config",
     "flux2_vae_config",
     "load_flux2_transformer_file",
@@ -61,6 +64,30 @@ def flux2_transformer_config(sd: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def dequantize_fp8(sd: dict[str, Any]) -> dict[str, Any]:
+    """FP8 weights times their ``weight_scale`` (a scalar, per-row or per-block scale) as
+    float32; scale tensors, scalar metadata (``input_scale``, ``scaled_fp8``) and
+    ComfyUI's ``comfy_quant`` entries are dropped; other float8 tensors become float32."""
+    out: dict[str, Any] = {}
+    for key, value in sd.items():
+        if key.endswith((".weight_scale", ".scale_weight")) or "comfy_quant" in key:
+            continue
+        if key == "scaled_fp8" or value.dim() == 0:  # markers, input_scale, other metadata
+            continue
+        scale = sd.get(key + "_scale") if key.endswith(".weight") else None
+        if scale is not None:
+            w, scale = value.float(), scale.float()
+            if scale.dim() > 0 and scale.numel() > 1:  # per-row or per-block scales
+                for dim in range(min(scale.dim(), w.dim())):
+                    if scale.shape[dim] != w.shape[dim]:
+                        scale = scale.repeat_interleave(w.shape[dim] // scale.shape[dim], dim=dim)
+            value = w * scale
+        elif "float8" in str(value.dtype):
+            value = value.float()
+        out[key] = value
+    return out
+
+
 def load_flux2_transformer_file(path: Any, dtype: torch.dtype) -> Any:
     """A BFL-layout FLUX.2 transformer file as diffusers' ``Flux2Transformer2DModel``."""
     import torch
@@ -70,7 +97,7 @@ def load_flux2_transformer_file(path: Any, dtype: torch.dtype) -> Any:
     )
     from safetensors.torch import load_file
 
-    sd = load_file(str(path))
+    sd = dequantize_fp8(load_file(str(path)))
     for prefix in _PREFIXES:
         if any(k.startswith(prefix) for k in sd):
             sd = {k.removeprefix(prefix): v for k, v in sd.items()}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["make_flux2_single_files", "transformer_to_bfl", "vae_to_bfl"]
+__all__ = ["make_flux2_single_files", "to_scaled_fp8", "transformer_to_bfl", "vae_to_bfl"]
 
 _TOP = {
     "x_embedder": "img_in",
@@ -103,9 +103,27 @@ def vae_to_bfl(sd: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def to_scaled_fp8(sd: dict[str, Any]) -> dict[str, Any]:
+    """ComfyUI's "scaled fp8" layout: each 2-D ``.weight`` as ``float8_e4m3fn`` divided by a
+    per-tensor ``weight_scale`` (its largest magnitude over fp8's 448), plus the scalar
+    ``scaled_fp8`` marker; norms stay as they are."""
+    import torch
+
+    out: dict[str, Any] = {"scaled_fp8": torch.zeros(0, dtype=torch.float8_e4m3fn)}
+    for key, value in sd.items():
+        if key.endswith(".weight") and value.dim() == 2:
+            scale = value.abs().max().clamp(min=1e-12) / 448.0
+            out[key] = (value / scale).to(torch.float8_e4m3fn)
+            out[key + "_scale"] = scale.reshape(())
+        else:
+            out[key] = value
+    return out
+
+
 def make_flux2_single_files(folder: Path, dest: Path) -> dict[str, Path]:
     """BFL-layout single files of a tiny Klein folder's transformer and VAE, and the VAE
-    in diffusers' names as one file: ``{"transformer", "vae", "vae_diffusers"}`` paths."""
+    in diffusers' names as one file, and the transformer in ComfyUI's scaled fp8:
+    ``{"transformer", "vae", "vae_diffusers", "transformer_fp8"}`` paths."""
     import json
 
     from safetensors.torch import load_file, save_file
@@ -119,8 +137,11 @@ def make_flux2_single_files(folder: Path, dest: Path) -> dict[str, Path]:
         "transformer": dest / "flux-2-klein-tiny.safetensors",
         "vae": dest / "flux2-vae-tiny.safetensors",
         "vae_diffusers": dest / "flux2-vae-tiny-diffusers.safetensors",
+        "transformer_fp8": dest / "flux-2-klein-tiny-fp8.safetensors",
     }
-    save_file({k: v.contiguous() for k, v in transformer_to_bfl(tr).items()}, paths["transformer"])
+    bfl = transformer_to_bfl(tr)
+    save_file({k: v.contiguous() for k, v in bfl.items()}, paths["transformer"])
+    save_file({k: v.contiguous() for k, v in to_scaled_fp8(bfl).items()}, paths["transformer_fp8"])
     save_file({k: v.contiguous() for k, v in vae_to_bfl(vae, cfg).items()}, paths["vae"])
     save_file(vae, paths["vae_diffusers"])
     return paths
