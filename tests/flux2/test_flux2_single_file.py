@@ -105,12 +105,10 @@ def test_klein_graph_on_single_files_equals_the_folder(
 
     def run(model, **kw) -> np.ndarray:  # type: ignore[no-untyped-def]
         g = txt2img(model, "a red barn", width=64, height=64, steps=2, seed=4, **kw)
-        if model is single:
-            g.set("model_loader", qwen3_source_model=folder)
         return np.asarray(runner.run(g).image(OUTPUT)).astype(int)
 
     want = run(folder)
-    got = run(single, vae=vae)
+    got = run(single, vae=vae, qwen3_source=folder)
     assert np.abs(got - want).max() <= 1
 
 
