@@ -175,6 +175,39 @@ def test_instantx_union_file_keeps_its_control_modes(tmp_path: Path) -> None:
                 torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
+def test_instantx_union_file_matches_invokeais_own_instantx_code(tmp_path: Path) -> None:
+    """InvokeAI 6.11.1 reads the same tiny single file with its own InstantX converter and
+    model; its residuals for mode 2 (fixture: tests/fixtures/flux/README.md) equal ours."""
+    import json
+
+    from invoke_nb.models.load_flux_extras import load_flux_extra
+    from invoke_nb.testing.tiny_flux_extras import make_flux_controlnet, make_flux_controlnet_file
+
+    ref = json.loads(
+        (Path(__file__).parents[1] / "fixtures/flux/invokeai-flux-instantx-union.json").read_text()
+    )
+
+    def t(e: dict) -> torch.Tensor:
+        return torch.tensor(e["values"]).reshape(e["shape"])
+
+    x = {k: t(v) for k, v in ref["inputs"].items()}
+    file = make_flux_controlnet_file(
+        tmp_path / "u.safetensors", make_flux_controlnet(tmp_path / "u", num_mode=3)
+    )
+    model = load_flux_extra(_record(file, "union"), None, torch.float32)
+    with torch.no_grad():
+        double, single = model(
+            hidden_states=x["img"], controlnet_cond=x["cond"],
+            controlnet_mode=torch.tensor([[ref["mode"]]]), conditioning_scale=1.0,
+            encoder_hidden_states=x["txt"], pooled_projections=x["y"],
+            timestep=torch.tensor([ref["timestep"]]), guidance=torch.tensor([ref["guidance"]]),
+            img_ids=x["img_ids"][0], txt_ids=torch.zeros(3, 3), return_dict=False,
+        )  # fmt: skip
+    assert len(double) == len(ref["double"]) and len(single) == len(ref["single"])
+    for ours, theirs in zip([*double, *single], [*ref["double"], *ref["single"]], strict=True):
+        torch.testing.assert_close(ours, t(theirs), atol=1e-4, rtol=1e-4)
+
+
 def test_unknown_controlnet_file_is_refused_by_name(tmp_path: Path) -> None:
     from invoke_nb.models.errors import ModelLoadError
     from invoke_nb.models.load_flux_extras import load_flux_extra
