@@ -255,7 +255,7 @@ class FluxDenoiseNode(Node):
         return [] if c in (None, []) else (c if isinstance(c, list) else [c])
 
     def _conditioning(
-        self, ctx: Context, field: str, packed_h: int, packed_w: int, redux: list[Any] = ()
+        self, ctx: Context, field: str, packed_h: int, packed_w: int, redux: list[Any] | None = None
     ) -> Regional:
         """The field's conditionings (and ``redux`` image prompts) joined as InvokeAI's
         regional prompting joins them."""
@@ -272,7 +272,7 @@ class FluxDenoiseNode(Node):
             if item.mask is not None:
                 mask = region_mask(ctx.tensors.load(item.mask), packed_h, packed_w)
             loaded.append((cond, mask))
-        return combine(loaded, packed_h * packed_w, list(redux))
+        return combine(loaded, packed_h * packed_w, redux or [])
 
     # -- run -----------------------------------------------------------------------------
     def invoke(self, ctx: Context) -> LatentsOutput:

@@ -13,7 +13,7 @@ reference tokens are seen by every token.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,7 @@ def region_mask(mask: torch.Tensor, packed_h: int, packed_w: int) -> torch.Tenso
 def combine(
     items: list[tuple[FluxConditioning, torch.Tensor | None]],
     img_len: int,
-    redux: list[tuple[torch.Tensor, torch.Tensor | None]] = (),  # type: ignore[assignment]
+    redux: Sequence[tuple[torch.Tensor, torch.Tensor | None]] = (),
 ) -> Regional:
     """Join conditionings (each with a packed region mask or None) as InvokeAI does.
 
