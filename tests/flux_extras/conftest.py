@@ -15,6 +15,7 @@ from invoke_nb.testing import tiny_flux
 from invoke_nb.testing.tiny_flux_extras import (
     SIGLIP_NAME,
     make_flux_controlnet,
+    make_flux_controlnet_file,
     make_flux_controlnet_xlabs,
     make_flux_fill,
     make_flux_redux,
@@ -30,13 +31,15 @@ def extras_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     vae = tiny_flux.make_flux_vae(root / "vae")
     fill = make_flux_fill(root / "fill", t5=t5, clip=clip, vae=vae)
     dev = tiny_flux.make_flux(root / "dev", "dev", t5=t5, clip=clip, vae=vae)
+    controlnet = make_flux_controlnet(root / "controlnet")
     return {
         "t5": t5,
         "clip": clip,
         "vae": vae,
         "fill": fill,
         "dev": dev,
-        "controlnet": make_flux_controlnet(root / "controlnet"),
+        "controlnet": controlnet,
+        "controlnet_file": make_flux_controlnet_file(root / "instantx.safetensors", controlnet),
         **dict(
             zip(
                 ("xlabs", "xlabs_diffusers"),

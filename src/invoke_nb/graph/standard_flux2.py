@@ -50,9 +50,14 @@ def txt2img(
     seeding: str = "invokeai",
     max_seq_len: int = 512,
     generation_mode: str = "flux2_txt2img",
+    qwen3_encoder: Any | None = None,
+    qwen3_source: Any | None = None,
     **other: Any,
 ) -> Graph:
-    """Text to image with a FLUX.2 Klein model (a record or identifier of base ``flux2``)."""
+    """Text to image with a FLUX.2 Klein model (a record or identifier of base ``flux2``).
+
+    A single-file Klein transformer brings no encoder or VAE: name ``vae`` and a standalone
+    ``qwen3_encoder`` (as InvokeAI's UI does) or a diffusers Klein as ``qwen3_source``."""
     if other:
         raise TypeError(f"FLUX.2 graphs take no {', '.join(sorted(other))} argument")
     ident = _ident(model)
@@ -62,6 +67,8 @@ def txt2img(
         id="model_loader",
         model=ident,
         vae_model=_ident(vae) if vae is not None else None,
+        qwen3_encoder_model=_ident(qwen3_encoder) if qwen3_encoder is not None else None,
+        qwen3_source_model=_ident(qwen3_source) if qwen3_source is not None else None,
         max_seq_len=max_seq_len,
     )
     transformer, qwen3 = (loader, "transformer"), (loader, "qwen3_encoder")
@@ -115,6 +122,7 @@ def txt2img(
         vae=_ident(vae) if vae is not None else None,
         rand_device="cpu",
         loras=[{"model": _ident(lo).model_dump(), "weight": w} for lo, w in loras],
+        **({"qwen3_encoder": _ident(qwen3_encoder)} if qwen3_encoder is not None else {}),
         **meta_extra,
     )
     g.connect("positive_prompt", "value", meta, "positive_prompt")

@@ -1,9 +1,11 @@
-"""Load the parts of a FLUX.2 Klein model from local files (diffusers folders).
+"""Load the parts of a FLUX.2 Klein model from local files (diffusers folders, single files).
 
 A Klein pipeline folder holds ``transformer`` (``Flux2Transformer2DModel``),
 ``text_encoder`` (Qwen3), ``tokenizer`` (Qwen2 BPE with a chat template), ``vae``
 (``AutoencoderKLFlux2``) and ``scheduler``. A standalone FLUX.2 VAE folder loads whole.
-Every load is offline and errors name the model and the file.
+Single files (a BFL-layout transformer, a VAE checkpoint) load through
+:mod:`invoke_nb.models.flux2_single_file`. Every load is offline and errors name the model
+and the file.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def load_flux2(record: ModelRecord, submodel: str | None, dtype: torch.dtype) ->
     if record.type == "vae":
         if submodel not in (None, "vae"):
             raise _fail(record, path, f"a VAE has no submodel {submodel!r}")
+        if path.is_file():
+            return _single_file(record, path, "vae", dtype)
         folder = path
         submodel = "vae"
     elif record.type == "main":
@@ -42,25 +46,41 @@ def load_flux2(record: ModelRecord, submodel: str | None, dtype: torch.dtype) ->
                 path,
                 f"unknown FLUX.2 submodel {submodel!r}; expected one of {FLUX2_SUBMODELS}",
             )
-        if not path.is_dir():
-            raise _fail(
-                record,
-                path,
-                "single-file FLUX.2 transformers are not loadable yet; install the diffusers folder",
-            )
+        if path.is_file():
+            if submodel != "transformer":
+                raise _fail(
+                    record,
+                    path,
+                    f"a single-file FLUX.2 transformer has no {submodel!r}; pick a Qwen3 "
+                    "encoder and VAE (or a Qwen3 Source model) in the Klein model loader",
+                    MissingComponentError,
+                )
+            return _single_file(record, path, "transformer", dtype)
         folder = path / submodel
         if not folder.is_dir():
             raise _fail(record, folder, f"missing component {submodel!r}", MissingComponentError)
     else:
         raise _fail(record, path, f"FLUX.2 model type {record.type!r} is not loadable here")
     if not folder.is_dir():
-        raise _fail(record, folder, "FLUX.2 VAE checkpoints load from a diffusers folder only")
+        raise _fail(record, folder, "no such FLUX.2 model file or folder")
     try:
         return _load_part(folder, submodel, dtype)
     except ModelLoadError:
         raise
     except Exception as exc:
         raise _fail(record, folder, f"cannot load {submodel}: {type(exc).__name__}: {exc}") from exc
+
+
+def _single_file(record: ModelRecord, path: Path, part: str, dtype: torch.dtype) -> Any:
+    from invoke_nb.models import flux2_single_file as single
+
+    load = single.load_flux2_vae_file if part == "vae" else single.load_flux2_transformer_file
+    try:
+        return load(path, dtype)
+    except Exception as exc:
+        raise _fail(
+            record, path, f"cannot load the FLUX.2 {part} file: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _load_part(folder: Path, submodel: str, dtype: torch.dtype) -> Any:

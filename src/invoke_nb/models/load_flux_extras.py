@@ -1,10 +1,13 @@
-"""Load FLUX.1's extra models: ControlNets (diffusers/InstantX folders), the Redux
+"""Load FLUX.1's extra models: ControlNets (diffusers/InstantX folders and files), the Redux
 projector (BFL's file) and its SigLIP image encoder (a transformers folder, with processor),
 and XLabs' FLUX IP-Adapter (one file: an image projection and, per double block, the key and
 value projections of the image-prompt attention; see :func:`xlabs_ip_adapter`).
 
 XLabs ControlNet files (their own layout: an input-hint conv stack, double blocks only, in
 BFL's key names) are converted to diffusers' ``FluxControlNetModel`` (the input-hint variant).
+InstantX ControlNet files (InstantX trained in diffusers: one ``.safetensors`` holding
+``FluxControlNetModel``'s own state dict, Union models with a ``controlnet_mode_embedder``)
+need no renaming, only a config read from the tensor shapes (:func:`controlnet_config`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from invoke_nb.models.errors import ModelLoadError
 from invoke_nb.models.records import ModelRecord
 
 __all__ = [
+    "controlnet_config",
     "diffusers_to_xlabs",
     "handles",
     "load_flux_extra",
@@ -56,15 +60,17 @@ def load_flux_extra(record: ModelRecord, submodel: str | None, dtype: torch.dtyp
         from invoke_nb.models.probe import read_safetensors_header
 
         shapes, _ = read_safetensors_header(path)
-        if not any(k.startswith("input_hint_block.") for k in shapes):
+        xlabs = any(k.startswith("input_hint_block.") for k in shapes)
+        if not xlabs and "controlnet_x_embedder.weight" not in shapes:
             raise ModelLoadError(
-                f"{where}: single-file InstantX FLUX ControlNets are not loadable yet; "
-                "install the diffusers folder"
+                f"{where}: not a FLUX ControlNet file in the XLabs or InstantX layout "
+                "(no input_hint_block.* or controlnet_x_embedder.weight tensor)"
             )
+        kind = "XLabs" if xlabs else "InstantX"
         try:
-            return _xlabs(path, dtype)
+            return _xlabs(path, dtype) if xlabs else _instantx(path, dtype)
         except Exception as exc:
-            raise ModelLoadError(f"{where}: cannot load the XLabs ControlNet: {exc}") from exc
+            raise ModelLoadError(f"{where}: cannot load the {kind} ControlNet: {exc}") from exc
     try:
         from diffusers import FluxControlNetModel
 
@@ -128,27 +134,56 @@ def diffusers_to_xlabs(sd: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _xlabs(path: Path, dtype: torch.dtype) -> Any:
-    """Build diffusers' ``FluxControlNetModel`` (input-hint variant) from an XLabs file."""
-    from diffusers import FluxControlNetModel
-    from safetensors.torch import load_file
+def controlnet_config(sd: dict[str, Any]) -> dict[str, Any]:
+    """``FluxControlNetModel`` constructor arguments read from a diffusers-named state dict.
 
-    sd = xlabs_to_diffusers(load_file(str(path)))
+    Widths come from the embedders, the head size from the query norm, block counts from
+    the block indices, the Union mode count from ``controlnet_mode_embedder``. The rotary
+    axes are not stored: FLUX splits a head as 1/8, 7/16, 7/16 (16, 56, 56 at 128), the
+    values InvokeAI hard-codes for real models.
+    """
+
+    def count(prefix: str) -> int:
+        return len({k.split(".")[1] for k in sd if k.startswith(prefix)})
+
     hidden, in_channels = sd["x_embedder.weight"].shape
     head = sd["transformer_blocks.0.attn.norm_q.weight"].shape[0]
-    n_double = len({k.split(".")[1] for k in sd if k.startswith("transformer_blocks.")})
-    model = FluxControlNetModel(
-        patch_size=2,  # the input-hint output is packed in 2x2 patches
+    mode = sd.get("controlnet_mode_embedder.weight")
+    return dict(
         in_channels=in_channels,
-        num_layers=n_double,
-        num_single_layers=0,
+        num_layers=count("transformer_blocks."),
+        num_single_layers=count("single_transformer_blocks."),
         attention_head_dim=head,
         num_attention_heads=hidden // head,
         joint_attention_dim=sd["context_embedder.weight"].shape[1],
         pooled_projection_dim=sd["time_text_embed.text_embedder.linear_1.weight"].shape[1],
         guidance_embeds="time_text_embed.guidance_embedder.linear_1.weight" in sd,
         axes_dims_rope=(head // 8, head * 7 // 16, head * 7 // 16),
+        num_mode=None if mode is None else mode.shape[0],
+    )
+
+
+def _instantx(path: Path, dtype: torch.dtype) -> Any:
+    """Build diffusers' ``FluxControlNetModel`` from an InstantX single file (its names)."""
+    from diffusers import FluxControlNetModel
+    from safetensors.torch import load_file
+
+    sd = load_file(str(path))
+    model = FluxControlNetModel(patch_size=1, **controlnet_config(sd))
+    model.load_state_dict(sd)
+    return model.to(dtype).eval()
+
+
+def _xlabs(path: Path, dtype: torch.dtype) -> Any:
+    """Build diffusers' ``FluxControlNetModel`` (input-hint variant) from an XLabs file."""
+    from diffusers import FluxControlNetModel
+    from safetensors.torch import load_file
+
+    sd = xlabs_to_diffusers(load_file(str(path)))
+    model = FluxControlNetModel(
+        patch_size=2,  # the input-hint output is packed in 2x2 patches
         conditioning_embedding_channels=sd["input_hint_block.conv_in.weight"].shape[0],
+        **controlnet_config(sd),
     )
     model.load_state_dict(sd)
     return model.to(dtype).eval()

@@ -328,7 +328,7 @@ class ModelManager:
         record keeps the reason, which loading it reports."""
         if fields.get("config_path") or path.suffix != ".safetensors":
             return
-        if fields.get("base") == "flux":  # read off its tensor shapes at load (load_flux)
+        if fields.get("base") in ("flux", "flux2"):  # shapes read at load (load_flux, load_flux2)
             return
         from invoke_nb.models.checkpoint_config import ConfigUnavailable, build_config_folder
 

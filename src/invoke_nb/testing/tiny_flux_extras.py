@@ -17,6 +17,7 @@ from invoke_nb.testing import tiny_flux
 __all__ = [
     "SIGLIP_NAME",
     "make_flux_controlnet",
+    "make_flux_controlnet_file",
     "make_flux_fill",
     "make_flux_ip_adapter",
     "make_flux_redux",
@@ -37,9 +38,10 @@ def make_flux_fill(dest: Path, *, t5: Path, clip: Path, vae: Path, seed: int = 1
     return dest
 
 
-def make_flux_controlnet(dest: Path, *, seed: int = 19) -> Path:
+def make_flux_controlnet(dest: Path, *, seed: int = 19, num_mode: int | None = None) -> Path:
     """A diffusers ``FluxControlNetModel`` folder (InstantX layout: reads packed VAE latents
-    of the control image) sized for the tiny FLUX transformer, every weight non-zero."""
+    of the control image) sized for the tiny FLUX transformer, every weight non-zero
+    (``num_mode``: a Union ControlNet with that many control modes)."""
     import torch
     from diffusers import FluxControlNetModel
 
@@ -57,11 +59,27 @@ def make_flux_controlnet(dest: Path, *, seed: int = 19) -> Path:
         pooled_projection_dim=768,
         guidance_embeds=True,
         axes_dims_rope=(tiny_flux.HEAD // 8, tiny_flux.HEAD * 7 // 16, tiny_flux.HEAD * 7 // 16),
+        num_mode=num_mode,
     )
     dest = Path(dest)
     if dest.exists():
         shutil.rmtree(dest)
     _init_(model).save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
+def make_flux_controlnet_file(dest: Path, folder: Path) -> Path:
+    """The weights of a diffusers ControlNet ``folder`` as one InstantX-style file.
+
+    InstantX publishes its FLUX ControlNets as diffusers' own state dict in a single
+    ``.safetensors`` (no config beside it); this writes the same from the tiny folder,
+    with the file's metadata dropped, so the loader must infer the whole config."""
+    from safetensors.torch import load_file, save_file
+
+    sd = load_file(str(Path(folder) / "diffusion_pytorch_model.safetensors"))
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(dest))
     return dest
 
 

@@ -6,8 +6,9 @@ trajectory after every step, promoting gradient-mask pixels once ``t`` falls bel
 value (InvokeAI's rule). True CFG runs the negative prompt too on the steps between
 ``cfg_scale_start_step`` and ``cfg_scale_end_step`` whose scale is not 1. Several prompts,
 each with a region mask, are joined as InvokeAI's regional prompting joins them
-(:mod:`.regional`). LoRAs are patched into the transformer for the node's duration (beside
-the weights of a GGUF model); a control LoRA last, with its control image's latents beside
+(:mod:`.regional`; Redux image prompts join them, each global or masked, and Kontext
+reference tokens are visible to every region). LoRAs are patched into the transformer for
+the node's duration (beside the weights of a GGUF model); a control LoRA last, with its control image's latents beside
 the noise (:mod:`invoke_nb.nodes.diffusion.flux_extras.control_lora`). XLabs IP-Adapters hook into the
 double blocks (:mod:`invoke_nb.nodes.diffusion.flux_extras.ip_adapter`). Euler is the plain
 ``x += (t_prev - t) * v`` step; heun and lcm are diffusers' flow-matching schedulers driven
@@ -39,7 +40,13 @@ from invoke_nb.nodes.diffusion.flux.fields import (
     IPAdapterField,
     TransformerField,
 )
-from invoke_nb.nodes.diffusion.flux.regional import Regional, combine, masked_attention, region_mask
+from invoke_nb.nodes.diffusion.flux.regional import (
+    Regional,
+    combine,
+    masked_attention,
+    region_mask,
+    with_reference,
+)
 from invoke_nb.nodes.diffusion.flux.text_vae import lora_parts
 from invoke_nb.nodes.diffusion.lora import patched
 from invoke_nb.nodes.types import DenoiseMaskField, LatentsField
@@ -224,29 +231,17 @@ class FluxDenoiseNode(Node):
         if self.num_steps < 1:
             raise self._err(ctx, "num_steps", "must be at least 1")
 
-    def _with_redux(self, ctx: Context, cond: Regional) -> Regional:
-        """The prompt's T5 tokens followed by every Redux image prompt's tokens."""
-        import torch
-
+    def _redux(self, ctx: Context, packed_h: int, packed_w: int) -> list[tuple[Any, Any]]:
+        """Every Redux image prompt's T5-space tokens with its packed region mask (or None)."""
         r = self.redux_conditioning
         fields = [] if r in (None, []) else (r if isinstance(r, list) else [r])
-        if not fields:
-            return cond
-        if cond.attn_mask is not None:
-            raise self._err(
-                ctx,
-                "redux_conditioning",
-                "Redux with regional (masked) prompts is not supported yet",
-            )
-        extra = []
+        out = []
         for f in fields:
+            mask = None
             if f.mask is not None:
-                raise self._err(
-                    ctx, "redux_conditioning", "masked Redux prompts are not supported yet"
-                )
-            extra.append(ctx.tensors.load(f.conditioning).to(cond.t5_embeds.dtype))
-        t5 = torch.cat([cond.t5_embeds, *[e.to(cond.t5_embeds.device) for e in extra]], dim=1)
-        return Regional(t5, cond.clip_embeds, None)
+                mask = region_mask(ctx.tensors.load(f.mask), packed_h, packed_w)
+            out.append((ctx.tensors.load(f.conditioning), mask))
+        return out
 
     def _control_draws(self, ctx: Context) -> int:
         if not self._controls():
@@ -259,8 +254,11 @@ class FluxDenoiseNode(Node):
         c = self.control
         return [] if c in (None, []) else (c if isinstance(c, list) else [c])
 
-    def _conditioning(self, ctx: Context, field: str, packed_h: int, packed_w: int) -> Regional:
-        """The field's conditionings joined as InvokeAI's regional prompting joins them."""
+    def _conditioning(
+        self, ctx: Context, field: str, packed_h: int, packed_w: int, redux: list[Any] | None = None
+    ) -> Regional:
+        """The field's conditionings (and ``redux`` image prompts) joined as InvokeAI's
+        regional prompting joins them."""
         value = getattr(self, field)
         items = value if isinstance(value, list) else [value]
         if not items:
@@ -274,7 +272,7 @@ class FluxDenoiseNode(Node):
             if item.mask is not None:
                 mask = region_mask(ctx.tensors.load(item.mask), packed_h, packed_w)
             loaded.append((cond, mask))
-        return combine(loaded, packed_h * packed_w)
+        return combine(loaded, packed_h * packed_w, redux or [])
 
     # -- run -----------------------------------------------------------------------------
     def invoke(self, ctx: Context) -> LatentsOutput:
@@ -326,8 +324,12 @@ class FluxDenoiseNode(Node):
                 f"latents {tuple(init.shape)} do not match width x height {self.width}x{self.height}",
             )
         _, _, lat_h, lat_w = noise.shape
-        pos = self._with_redux(
-            ctx, self._conditioning(ctx, "positive_text_conditioning", lat_h // 2, lat_w // 2)
+        pos = self._conditioning(
+            ctx,
+            "positive_text_conditioning",
+            lat_h // 2,
+            lat_w // 2,
+            redux=self._redux(ctx, lat_h // 2, lat_w // 2),  # the negative gets none (InvokeAI)
         )
         neg = (
             self._conditioning(ctx, "negative_text_conditioning", lat_h // 2, lat_w // 2)
@@ -377,12 +379,6 @@ class FluxDenoiseNode(Node):
             img_cond = control_image_conditioning(self, ctx, device)
         ref_seq = None
         if self.kontext_conditioning not in (None, []):
-            if pos.attn_mask is not None or (neg is not None and neg.attn_mask is not None):
-                raise self._err(
-                    ctx,
-                    "kontext_conditioning",
-                    "Kontext with regional (masked) prompts is not supported yet",
-                )
             from invoke_nb.nodes.diffusion.flux_extras.kontext import kontext_sequence
 
             ref_seq = kontext_sequence(self, ctx, device)
@@ -516,7 +512,10 @@ def _predict(
     import torch
 
     dtype, device = x.dtype, x.device
-    holder["mask"] = cond.attn_mask.to(device) if cond.attn_mask is not None else None
+    mask = cond.attn_mask
+    if mask is not None and ref_seq is not None:  # Kontext tokens join the attention
+        mask = with_reference(mask, ref_seq[0].shape[1])
+    holder["mask"] = mask.to(device) if mask is not None else None
     n = x.shape[1]
     if img_cond is not None:  # FLUX Fill: masked-image latents and mask beside the noise
         x = torch.cat((x, img_cond), dim=-1)
