@@ -1,0 +1,113 @@
+"""Single-file ControlNets (lllyasviel's v1.1 and v1.0 LDM key layouts, diffusers names in
+one file, .safetensors or a scanned .pth) install with no config given: the base comes from
+the keys, the config from the shapes (heads and norm groups from an installed model of that
+base), and the loaded net gives the diffusers folder's outputs; in a graph, the same image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import invoke_nb as inb
+from invoke_nb.graph.standard import OUTPUT, txt2img
+from invoke_nb.models.errors import ModelLoadError
+from invoke_nb.models.loaders import load_submodel
+from invoke_nb.models.local import identifier
+from invoke_nb.models.manager import ModelManager
+from invoke_nb.models.records import MemoryModelRecordStore
+from invoke_nb.testing.tiny_control import make_controlnet_file
+
+CASES = [
+    ("sd-1", "ldm", ".safetensors"),
+    ("sd-1", "ldm-v1.0", ".safetensors"),
+    ("sd-1", "ldm", ".pth"),
+    ("sd-1", "diffusers", ".safetensors"),
+    ("sdxl", "ldm", ".safetensors"),
+    ("sdxl", "diffusers", ".safetensors"),
+]
+
+
+@pytest.fixture(scope="module")
+def manager(tmp_path_factory: pytest.TempPathFactory, tiny_sd1: Path, tiny_sdxl: Path) -> Any:
+    m = ModelManager(tmp_path_factory.mktemp("cn-files"), MemoryModelRecordStore())
+    m.install(str(tiny_sd1), name="tiny-sd1", in_place=True)  # the references for the heads
+    m.install(str(tiny_sdxl), name="tiny-sdxl", in_place=True)
+    return m
+
+
+def _folder(cmodels: Any, base: str) -> Path:
+    return Path(cmodels.store.list(name="cn-sd1-a" if base == "sd-1" else "cn-sdxl")[0].path)
+
+
+def _outputs(net: Any, seed: int = 0) -> list[torch.Tensor]:
+    cfg = net.config
+    g = torch.Generator().manual_seed(seed)
+    kw: dict[str, Any] = {}
+    if cfg.addition_embed_type == "text_time":
+        pooled = cfg.projection_class_embeddings_input_dim - 6 * cfg.addition_time_embed_dim
+        kw["added_cond_kwargs"] = {
+            "text_embeds": torch.randn(1, pooled, generator=g),
+            "time_ids": torch.randn(1, 6, generator=g),
+        }
+    x = torch.randn(1, 4, 8, 8, generator=g)
+    hint = torch.rand(1, 3, 64, 64, generator=g)
+    text = torch.randn(1, 77, cfg.cross_attention_dim, generator=g)
+    with torch.no_grad():
+        down, mid = net(x, 10, text, hint, return_dict=False, **kw)
+    return [*down, mid]
+
+
+@pytest.mark.parametrize(("base", "layout", "suffix"), CASES)
+def test_single_file_controlnet_installs_and_matches_its_folder(
+    manager: Any, cmodels: Any, tmp_path: Path, base: str, layout: str, suffix: str
+) -> None:
+    from diffusers import ControlNetModel
+
+    folder = _folder(cmodels, base)
+    path = make_controlnet_file(tmp_path / f"cn-{layout}{suffix}", folder, layout=layout)
+    rec = manager.install(str(path), name=f"{base}-{layout}{suffix}", allow_unsafe=True)
+    assert (rec.type, rec.base, rec.format) == ("controlnet", base, "checkpoint")
+    assert rec.config_path and (Path(rec.config_path) / "config.json").is_file()
+    ours = _outputs(load_submodel(rec, None, dtype=torch.float32))
+    ref = _outputs(ControlNetModel.from_pretrained(folder).eval())
+    assert len(ours) == len(ref)
+    for a, b in zip(ours, ref, strict=True):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4), (a - b).abs().max()
+
+
+def test_ldm_controlnet_file_in_a_graph_gives_the_folders_image(
+    manager: Any, cmodels: Any, tmp_path: Path, control_image: Any
+) -> None:
+    folder = _folder(cmodels, "sd-1")
+    file_rec = manager.install(
+        str(make_controlnet_file(tmp_path / "control_v11p_sd15_tiny.safetensors", folder)),
+        in_place=True,
+    )
+    folder_rec = manager.install(str(folder), name="cn-folder", in_place=True)
+    runner = inb.Runner(services=inb.Services(models=manager))
+    main = identifier(manager.list(name="tiny-sd1")[0])
+    images = []
+    for rec in (file_rec, folder_rec):
+        g = txt2img(main, "a cat", width=64, height=64, steps=2, seed=3, scheduler="euler")
+        cn = g.add("controlnet", control_model=identifier(rec), image=control_image)
+        g.connect(cn, "control", "denoise_latents", "control")
+        images.append(np.asarray(runner.run(g).image(OUTPUT).convert("RGB"), np.int16))
+    assert np.abs(images[0] - images[1]).max() <= 1
+
+
+def test_a_controlnet_file_missing_tensors_names_the_model(
+    manager: Any, cmodels: Any, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    path = make_controlnet_file(tmp_path / "broken.safetensors", _folder(cmodels, "sd-1"))
+    sd = load_file(str(path))
+    save_file({k: v for k, v in sd.items() if not k.startswith("zero_convs.1.")}, str(path))
+    rec = manager.install(str(path), name="broken-cn", in_place=True)
+    with pytest.raises(ModelLoadError, match=r"broken-cn.*missing.*controlnet_down_blocks\.1"):
+        load_submodel(rec, None, dtype=torch.float32)
