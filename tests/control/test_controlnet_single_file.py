@@ -5,6 +5,7 @@ base), and the loaded net gives the diffusers folder's outputs; in a graph, the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,50 @@ def test_a_controlnet_file_missing_tensors_names_the_model(
     rec = manager.install(str(path), name="broken-cn", in_place=True)
     with pytest.raises(ModelLoadError, match=r"broken-cn.*missing.*controlnet_down_blocks\.1"):
         load_submodel(rec, None, dtype=torch.float32)
+
+
+REAL_CONFIGS = {  # the published configs of lllyasviel/control_v11p_sd15_canny and
+    # diffusers/controlnet-canny-sdxl-1.0 (fields that differ from ControlNetModel's defaults)
+    "sd-1": dict(
+        block_out_channels=[320, 640, 1280, 1280],
+        cross_attention_dim=768,
+        attention_head_dim=8,
+        conditioning_embedding_out_channels=[16, 32, 96, 256],
+    ),
+    "sdxl": dict(
+        block_out_channels=[320, 640, 1280],
+        down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+        cross_attention_dim=2048,
+        attention_head_dim=[5, 10, 20],
+        transformer_layers_per_block=[1, 2, 10],
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=2816,
+        conditioning_embedding_out_channels=[16, 32, 96, 256],
+    ),
+}
+
+
+@pytest.mark.parametrize("base", ["sd-1", "sdxl"])
+def test_full_size_shapes_alone_give_the_published_config(base: str) -> None:
+    """With no installed model to borrow from, SD's conventions fill what shapes hide: the
+    config read off a full-size file's shapes (built on the meta device, no weights) is the
+    published one."""
+    from accelerate import init_empty_weights
+    from diffusers import ControlNetModel
+
+    from invoke_nb.models.controlnet_config import controlnet_config
+    from invoke_nb.testing.ldm_keys import controlnet_to_ldm
+
+    with init_empty_weights():
+        published = ControlNetModel(**REAL_CONFIGS[base])
+    cfg = dict(published.config)
+    shapes = {k: tuple(v.shape) for k, v in controlnet_to_ldm(published.state_dict(), cfg).items()}
+    with init_empty_weights():
+        ours = ControlNetModel.from_config(controlnet_config(shapes, base)).config
+
+    def public(c: Any) -> dict[str, Any]:  # tuples and lists alike, no bookkeeping fields
+        return {k: v for k, v in json.loads(json.dumps(dict(c))).items() if k[0] != "_"}
+
+    assert public(ours) == public(cfg)
