@@ -159,3 +159,23 @@ def test_full_size_shapes_alone_give_the_published_config(base: str) -> None:
         return {k: v for k, v in json.loads(json.dumps(dict(c))).items() if k[0] != "_"}
 
     assert public(ours) == public(cfg)
+
+
+def test_a_given_config_folder_is_used(manager: Any, cmodels: Any, tmp_path: Path) -> None:
+    """``config=`` a ControlNet folder (the way to load files whose shapes mislead): its
+    config.json is taken as it is; a folder without one is refused at load by name."""
+    from diffusers import ControlNetModel
+
+    folder = _folder(cmodels, "sd-1")
+    path = make_controlnet_file(tmp_path / "given.safetensors", folder)
+    rec = manager.install(str(path), name="given-config", config=str(folder), in_place=True)
+    assert Path(rec.config_path) == folder.resolve()
+    ours = _outputs(load_submodel(rec, None, dtype=torch.float32))
+    ref = _outputs(ControlNetModel.from_pretrained(folder).eval())
+    assert all(torch.allclose(a, b, atol=1e-4, rtol=1e-4) for a, b in zip(ours, ref, strict=True))
+    empty = tmp_path / "empty-config"
+    empty.mkdir()
+    other = make_controlnet_file(tmp_path / "other.safetensors", folder, layout="diffusers")
+    bad = manager.install(str(other), name="bad-config", config=str(empty), in_place=True)
+    with pytest.raises(ModelLoadError, match=r"bad-config.*holds no ControlNetModel config"):
+        load_submodel(bad, None, dtype=torch.float32)
