@@ -166,7 +166,7 @@ def test_a_given_config_folder_is_used(manager: Any, cmodels: Any, tmp_path: Pat
     config.json is taken as it is; a folder without one is refused at load by name."""
     from diffusers import ControlNetModel
 
-    folder = _folder(cmodels, "sd-1")
+    folder = Path(cmodels.store.list(name="cn-sd1-b")[0].path)  # not installed by others
     path = make_controlnet_file(tmp_path / "given.safetensors", folder)
     rec = manager.install(str(path), name="given-config", config=str(folder), in_place=True)
     assert Path(rec.config_path) == folder.resolve()
