@@ -90,3 +90,44 @@ def test_a_masked_ip_adapter_acts_mostly_in_its_region(crunner, cmodels, referen
     left, right = d_half[:, : S * 7 // 16].mean(), d_half[:, S * 9 // 16 :].mean()
     assert left > 2.0 and left > 1.5 * right, (left, right)
     assert right < 0.7 * d_whole[:, S * 9 // 16 :].mean()
+
+
+def test_conditioning_primitives_pass_masked_prompts_through(crunner, cmodels) -> None:
+    """``conditioning`` and ``conditioning_collection`` hand on what they get: a regional
+    graph routed through them gives the same image as the direct one."""
+
+    def graph(primitives: bool):
+        g = txt2img(
+            cident(cmodels, "tiny-sd1"), "a cat", negative="", width=64, height=64, steps=2,
+            scheduler="euler", seed=9,
+        )  # fmt: skip
+        mask = g.add("rectangle_mask", width=64, height=64, x_left=0, y_top=0,
+                     rectangle_width=32, rectangle_height=64)  # fmt: skip
+        reg = g.add("compel", prompt="a red car")
+        g.connect("model_loader", "clip", reg, "clip")
+        g.connect(mask, "mask", reg, "mask")
+        col = g.add("collect")
+        g.disconnect("pos_cond", "conditioning", "denoise_latents", "positive_conditioning")
+        if primitives:
+            prim = g.add("conditioning", id="prim")
+            g.connect("pos_cond", "conditioning", prim, "conditioning")
+            g.connect(prim, "conditioning", col, "item")
+        else:
+            g.connect("pos_cond", "conditioning", col, "item")
+        g.connect(reg, "conditioning", col, "item")
+        if primitives:
+            cc = g.add("conditioning_collection", id="cc")
+            g.connect(col, "collection", cc, "collection")
+            g.connect(cc, "collection", "denoise_latents", "positive_conditioning")
+        else:
+            g.connect(col, "collection", "denoise_latents", "positive_conditioning")
+        return g
+
+    direct = crunner.run(graph(False))
+    routed = crunner.run(graph(True))
+    items = routed.outputs["cc"].collection
+    assert len(items) == 2 and items[0].mask is None and items[1].mask is not None
+    assert routed.outputs["prim"].conditioning.conditioning_name == items[0].conditioning_name
+    a = np.asarray(direct.image(OUTPUT)).astype(np.int16)
+    b = np.asarray(routed.image(OUTPUT)).astype(np.int16)
+    assert np.abs(a - b).max() <= 1

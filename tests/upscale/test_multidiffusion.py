@@ -114,3 +114,38 @@ def test_bad_overlap_is_named(sd1: tuple[LocalModels, Any]) -> None:
             tile_height=64,
             tile_overlap=64,
         )
+
+
+def test_one_tile_with_a_controlnet_equals_denoise_latents(
+    sd1: tuple[LocalModels, Any], tmp_path: Path, tiny_sd1: Path
+) -> None:
+    """The control path of the tiled node: on one tile, a ControlNet (its image resized to
+    the latents, weights and step window applied) acts as in ``denoise_latents``."""
+    import numpy as np
+    from PIL import Image
+
+    from invoke_nb.testing.tiny_control import make_controlnet
+
+    models, model = sd1
+    models.register(make_controlnet(tmp_path / "cn", tiny_sd1, seed=5), name="md-cn")
+    cn = identifier(models.store.list(name="md-cn")[0])
+    hint = np.zeros((50, 70, 3), np.uint8)  # not the latents' size: resized as InvokeAI does
+    hint[10:40, 20:30] = 255
+    runner = inb.Runner(services=inb.Services(models=models))
+    out = {}
+    for node_type, fields in (
+        ("denoise_latents", {}),
+        ("tiled_multi_diffusion_denoise_latents", {"tile_width": 256, "tile_height": 256}),
+    ):
+        g = _graph(model, node_type, **fields)
+        c = g.add("controlnet", control_model=cn, image=Image.fromarray(hint),
+                  control_weight=0.7, end_step_percent=0.7)  # fmt: skip
+        col = g.add("collect")
+        g.connect(c, "control", col, "item")
+        g.connect(col, "collection", "den", "control")
+        r = runner.run(g)
+        out[node_type] = r.value(r.outputs["den"].latents)
+    _, plain = _latents(sd1, "denoise_latents")
+    tiled, whole = out["tiled_multi_diffusion_denoise_latents"], out["denoise_latents"]
+    assert (whole - plain).abs().max() > 1e-2  # the ControlNet acts
+    assert torch.allclose(tiled, whole, atol=1e-5), (tiled - whole).abs().max()

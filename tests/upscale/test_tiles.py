@@ -36,6 +36,33 @@ def test_layouts_equal_invokeai() -> None:
             assert [t.model_dump() for t in FUNCS[name](*args)] == expected, (name, args)
 
 
+NODE_FIELDS = {  # each layout's node and the names of the fixture's arguments
+    "with_overlap": (
+        "calculate_image_tiles",
+        ("image_height", "image_width", "tile_height", "tile_width", "overlap"),
+    ),
+    "even_split": (
+        "calculate_image_tiles_even_split",
+        ("image_height", "image_width", "num_tiles_x", "num_tiles_y", "overlap"),
+    ),
+    "min_overlap": (
+        "calculate_image_tiles_min_overlap",
+        ("image_height", "image_width", "tile_height", "tile_width", "min_overlap"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NODE_FIELDS))
+def test_tile_nodes_output_invokeais_layouts(name: str) -> None:
+    ref = json.loads((FIX / "layouts.json").read_text())
+    node_type, fields = NODE_FIELDS[name]
+    for args, expected in zip(ref["cases"][name], ref["tiles"][name], strict=True):
+        g = inb.Graph()
+        g.add(node_type, id="t", **dict(zip(fields, args, strict=True)))
+        tiles = inb.run(g).outputs["t"].tiles
+        assert [t.model_dump() for t in tiles] == expected, (name, args)
+
+
 def _tiles_of_picture() -> tuple[list, list[np.ndarray]]:
     picture = np.asarray(Image.open(FIX / "picture.png"))
     tiles = tiles_with_overlap(96, 128, 48, 64, 16)
@@ -129,3 +156,16 @@ def test_tile_to_properties_and_bad_blend() -> None:
         inb.run(g)
     with pytest.raises(ValueError, match="overlap 64 must be smaller"):
         tiles_with_overlap(96, 128, 48, 64, 64)
+
+
+def test_a_tile_image_of_the_wrong_size_names_node_field_and_item() -> None:
+    tiles = tiles_with_overlap(96, 128, 48, 64, 16)
+    twi = [TileWithImage(tile=t, image=register_image(Image.new("RGB", (64, 48)))) for t in tiles]
+    twi[2] = TileWithImage(tile=tiles[2], image=register_image(Image.new("RGB", (60, 40))))
+    g = inb.Graph()
+    g.add("merge_tiles_to_image", id="m", tiles_with_images=twi, blend_amount=8)
+    with pytest.raises(inb.NodeError) as err:
+        inb.run(g)
+    text = str(err.value)
+    assert "'m'" in text and "tiles_with_images" in text and "item 2" in text
+    assert "60x40 px" in text and "64x48 px" in text

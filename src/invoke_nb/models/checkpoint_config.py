@@ -85,33 +85,35 @@ def _has(shapes: Shapes, prefix: str) -> bool:
     return any(k.startswith(prefix) for k in shapes)
 
 
-def unet_config(shapes: Shapes, base: str) -> dict[str, Any]:
-    """UNet2DConditionModel config of an LDM-layout UNet (``model.diffusion_model.*``)."""
-    conv_in = shapes[UNET + "input_blocks.0.0.weight"]
+def unet_config(shapes: Shapes, base: str, prefix: str = UNET) -> dict[str, Any]:
+    """UNet2DConditionModel config of an LDM-layout UNet (``model.diffusion_model.*``; an
+    LDM ControlNet, the UNet's encoder half, passes its own ``prefix``)."""
+    conv_in = shapes[prefix + "input_blocks.0.0.weight"]
     levels: list[list[int]] = [[]]
-    for i in _indices(shapes, UNET + "input_blocks.")[1:]:
-        if UNET + f"input_blocks.{i}.0.op.weight" in shapes:
+    for i in _indices(shapes, prefix + "input_blocks.")[1:]:
+        if prefix + f"input_blocks.{i}.0.op.weight" in shapes:
             levels.append([])
         else:
             levels[-1].append(i)
     channels, attention, depth = [], [], []
     for blocks in levels:
-        channels.append(shapes[UNET + f"input_blocks.{blocks[0]}.0.out_layers.3.weight"][0])
-        attn = [b for b in blocks if _has(shapes, UNET + f"input_blocks.{b}.1.")]
+        channels.append(shapes[prefix + f"input_blocks.{blocks[0]}.0.out_layers.3.weight"][0])
+        attn = [b for b in blocks if _has(shapes, prefix + f"input_blocks.{b}.1.")]
         attention.append(bool(attn))
         n = (
-            len(_indices(shapes, UNET + f"input_blocks.{attn[0]}.1.transformer_blocks."))
+            len(_indices(shapes, prefix + f"input_blocks.{attn[0]}.1.transformer_blocks."))
             if attn
             else 1
         )
         depth.append(n)
-    key_k = next(k for k in shapes if k.startswith(UNET) and k.endswith("attn2.to_k.weight"))
-    proj_in = next(k for k in shapes if k.startswith(UNET) and k.endswith(".proj_in.weight"))
+    key_k = next(k for k in shapes if k.startswith(prefix) and k.endswith("attn2.to_k.weight"))
+    proj_in = next(k for k in shapes if k.startswith(prefix) and k.endswith(".proj_in.weight"))
+    out = shapes.get(prefix + "out.2.weight")  # a ControlNet has no output half
     heads: Any = 8 if base == "sd-1" else [max(1, c // 64) for c in channels]
     cfg: dict[str, Any] = {
         "_class_name": "UNet2DConditionModel",
         "in_channels": conv_in[1],
-        "out_channels": shapes[UNET + "out.2.weight"][0],
+        "out_channels": out[0] if out else conv_in[1],
         "block_out_channels": channels,
         "layers_per_block": len(levels[0]),
         "down_block_types": ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention],
@@ -125,7 +127,7 @@ def unet_config(shapes: Shapes, base: str) -> dict[str, Any]:
         "sample_size": {"sd-1": 64, "sd-2": 96, "sdxl": 128, "sdxl-refiner": 128}[base],
         "upcast_attention": False,
     }
-    label = shapes.get(UNET + "label_emb.0.0.weight")
+    label = shapes.get(prefix + "label_emb.0.0.weight")
     if label is not None:  # SDXL: pooled text embedding + size/crop time ids
         cfg.update(
             addition_embed_type="text_time",

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from invoke_nb.models.errors import (
@@ -32,6 +33,9 @@ from invoke_nb.models.errors import (
     UnsafeModelError,
 )
 from invoke_nb.models.hashing import WEIGHT_SUFFIXES
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 __all__ = [
     "Progress",
@@ -228,6 +232,29 @@ def _select_files(files: list[str], variant: str | None, subfolder: str | None) 
     return sorted(others + chosen)
 
 
+def _check_reachable(api: HfApi, repo_id: str, endpoint: str | None) -> None:
+    """Fail at once when the Hub cannot be reached: listing a repo retries a refused or
+    timed-out connection five times with back-off (~23 s), so an offline user would wait
+    that long for every model a node installs on first use. One plain request tells."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api.model_info(repo_id, revision="main", timeout=10)
+    except HfHubHTTPError:  # an HTTP answer (404, 401, ...): the listing reports it
+        return
+    except Exception as e:
+        # refused, unresolvable, timed out: requests' errors are OSErrors, httpx's (and
+        # httpx2's, which huggingface_hub 2 uses) TransportErrors
+        transport = any(c.__name__ == "TransportError" for c in type(e).__mro__)
+        if not (transport or isinstance(e, OSError)):
+            return
+        where = endpoint or "https://huggingface.co"
+        raise DownloadError(
+            f"cannot reach the Hugging Face Hub at {where} for {repo_id!r} "
+            f"({type(e).__name__}: {e})"
+        ) from e
+
+
 def download_hf(
     repo_id: str,
     folder: Path,
@@ -249,6 +276,7 @@ def download_hf(
     # Read HF_ENDPOINT now (huggingface_hub reads it once, at import time).
     endpoint = os.environ.get("HF_ENDPOINT") or None
     api = HfApi(endpoint=endpoint)
+    _check_reachable(api, repo_id, endpoint)
     try:
         files = api.list_repo_files(repo_id)
     except RepositoryNotFoundError as e:

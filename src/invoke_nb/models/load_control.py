@@ -1,8 +1,8 @@
 """Load control models: ControlNets, T2I-Adapters, IP-Adapters and CLIP vision encoders.
 
-ControlNets and T2I-Adapters are diffusers folders (or, for ControlNets, single files read
-against a local config); CLIP vision encoders are transformers folders; an IP-Adapter is
-its state dict split as h94's files are (``{"image_proj": ..., "ip_adapter": ...}``), which
+ControlNets and T2I-Adapters are diffusers folders (or, for ControlNets, single files in LDM
+or diffusers key names: :mod:`invoke_nb.models.load_controlnet_file`); CLIP vision encoders
+are transformers folders; an IP-Adapter is its state dict split as h94's files are (``{"image_proj": ..., "ip_adapter": ...}``), which
 the denoise node turns into attention processors on the UNet for one run.
 """
 
@@ -47,11 +47,9 @@ def load_control(record: ModelRecord, path: Path, dtype: torch.dtype) -> Any:
             return ControlNetModel.from_pretrained(
                 path, local_files_only=True, torch_dtype=dtype
             ).eval()
-        if not record.config_path:
-            raise ValueError("a single-file ControlNet needs config_path (a diffusers folder)")
-        return ControlNetModel.from_single_file(
-            str(path), config=str(record.config_path), local_files_only=True, torch_dtype=dtype
-        ).eval()
+        from invoke_nb.models.load_controlnet_file import load_controlnet_file
+
+        return load_controlnet_file(record, path, dtype)
     if kind == "t2i_adapter":
         from diffusers import T2IAdapter
 

@@ -304,6 +304,8 @@ class ModelManager:
             }
             if result.type == "main" and result.format == "checkpoint":
                 self._checkpoint_config(final, fields)
+            elif result.type == "controlnet" and result.format == "checkpoint":
+                self._controlnet_config(final, fields)
             record = ModelRecord(
                 key=uuid.uuid4().hex,
                 hash=digest,
@@ -348,6 +350,30 @@ class ModelManager:
         except (ConfigUnavailable, OSError) as exc:
             fields["extra"]["config_error"] = str(exc)
             log.warning("%s: no config folder: %s", path.name, exc)
+            return
+        fields["config_path"] = str(folder)
+
+    def _controlnet_config(self, path: Path, fields: dict[str, Any]) -> None:
+        """Give a single-file SD1/SD2/SDXL ControlNet a config folder built from its shapes,
+        heads and norm groups borrowed from an installed model of its base whose shapes
+        match (cached under ``.configs``), unless one was given."""
+        if fields.get("config_path") or fields.get("base") not in ("sd-1", "sd-2", "sdxl"):
+            return
+        from invoke_nb.models.checkpoint_config import ConfigUnavailable
+        from invoke_nb.models.controlnet_config import write_controlnet_config
+
+        refs = [
+            r.path
+            for r in self.store.list(base=fields["base"])
+            if r.format == "diffusers" and r.type in ("main", "controlnet")
+        ]
+        try:
+            folder = write_controlnet_config(
+                path, fields["base"], self.models_dir / ".configs", references=refs
+            )
+        except (ConfigUnavailable, OSError, ValueError) as exc:
+            fields["extra"]["config_error"] = str(exc)
+            log.warning("%s: no ControlNet config: %s", path.name, exc)
             return
         fields["config_path"] = str(folder)
 

@@ -249,17 +249,19 @@ def _vae(sd: Shapes, name: str) -> ProbeResult | None:
 
 
 def _controlnet(sd: Shapes) -> ProbeResult | None:
-    if not _starts(sd, "control_model.", "controlnet_cond_embedding", "controlnet_down_blocks"):
-        return None
-    for key in (
-        "control_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight",
-        "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight",
+    # v1.0 files: control_model.*; lllyasviel's v1.1 files: bare input_blocks/zero_convs/
+    # input_hint_block; diffusers names saved as one file: controlnet_cond_embedding.*
+    if not _starts(
+        sd, "control_model.", "zero_convs.", "controlnet_cond_embedding", "controlnet_down_blocks"
     ):
-        w = _width(sd, key)
-        if w in (768, 1024, 1280, 2048):
-            return ProbeResult(
-                "controlnet", _WIDTH_TO_BASE[w].replace("-refiner", ""), "checkpoint"
-            )
+        return None
+    prefixes = ("control_model.", "zero_convs.", "input_", "middle_", "down_blocks.", "mid_")
+    for key in sorted(sd):
+        if key.startswith(prefixes) and key.endswith("attn2.to_k.weight"):
+            w = _width(sd, key)
+            if w in _WIDTH_TO_BASE:
+                base = _WIDTH_TO_BASE[w].replace("-refiner", "")
+                return ProbeResult("controlnet", base, "checkpoint")
     return _unknown("ControlNet: no cross-attention width found", "checkpoint")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["diffusers_to_ldm", "unet_to_ldm", "vae_to_ldm"]
+__all__ = ["controlnet_to_ldm", "diffusers_to_ldm", "unet_to_ldm", "vae_to_ldm"]
 
 _RESNET = {
     "norm1": "in_layers.0",
@@ -82,6 +82,35 @@ def unet_to_ldm(sd: dict[str, torch.Tensor], cfg: dict[str, Any]) -> dict[str, t
         out["model.diffusion_model." + new] = value
     del n
     return out
+
+
+def controlnet_to_ldm(
+    sd: dict[str, torch.Tensor], cfg: dict[str, Any], *, prefix: str = ""
+) -> dict[str, torch.Tensor]:
+    """ControlNetModel keys -> lllyasviel's layout (``prefix`` ``""`` as in the v1.1 files,
+    ``"control_model."`` as in v1.0): the UNet-encoder part named as the UNet's, plus
+    ``zero_convs.N.0``, ``middle_block_out.0`` and ``input_hint_block.N`` (convs at even N,
+    SiLUs between them)."""
+    shared: dict[str, torch.Tensor] = {}
+    out: dict[str, torch.Tensor] = {}
+    n_blocks = len({k.split(".")[2] for k in sd if k.startswith("controlnet_cond_embedding.b")})
+    for key, value in sd.items():
+        p = key.split(".")
+        if p[0] == "controlnet_down_blocks":
+            out[f"zero_convs.{p[1]}.0.{p[-1]}"] = value
+        elif p[0] == "controlnet_mid_block":
+            out[f"middle_block_out.0.{p[-1]}"] = value
+        elif p[0] == "controlnet_cond_embedding":
+            index = {"conv_in": 0, "conv_out": 2 * n_blocks + 2}.get(p[1])
+            if index is None:  # blocks.j
+                index = 2 * int(p[2]) + 2
+            out[f"input_hint_block.{index}.{p[-1]}"] = value
+        else:
+            shared[key] = value
+    unet_cfg = {**cfg, "up_block_types": []}
+    for key, value in unet_to_ldm(shared, unet_cfg).items():
+        out[key.removeprefix("model.diffusion_model.")] = value
+    return {prefix + k: v for k, v in out.items()}
 
 
 def vae_to_ldm(

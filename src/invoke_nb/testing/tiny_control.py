@@ -26,6 +26,7 @@ from invoke_nb.testing.tiny_models import _init_, _unet_config
 __all__ = [
     "make_clip_vision",
     "make_controlnet",
+    "make_controlnet_file",
     "make_embedding",
     "make_ip_adapter",
     "make_lycoris",
@@ -54,6 +55,29 @@ def make_controlnet(dest: Path, main_model: Path, *, seed: int = 11) -> Path:
     unet = UNet2DConditionModel.from_pretrained(main_model / "unet")
     net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 8, 16))
     _init_(net).save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
+def make_controlnet_file(
+    dest: Path, folder: Path, *, layout: Literal["ldm", "ldm-v1.0", "diffusers"] = "ldm"
+) -> Path:
+    """The ControlNet diffusers folder at ``folder`` as one ``.safetensors`` (or ``.pth``,
+    by ``dest``'s suffix) in lllyasviel's v1.1 key layout (``ldm``), v1.0's
+    (``control_model.`` prefix) or diffusers' names."""
+    from safetensors.torch import load_file, save_file
+
+    from invoke_nb.testing.ldm_keys import controlnet_to_ldm
+
+    dest = Path(dest)
+    sd = load_file(str(folder / "diffusion_pytorch_model.safetensors"))
+    cfg = json.loads((folder / "config.json").read_text())
+    if layout != "diffusers":
+        sd = controlnet_to_ldm(sd, cfg, prefix="control_model." if layout == "ldm-v1.0" else "")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.suffix == ".safetensors":
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(dest))
+    else:
+        torch.save(sd, dest)
     return dest
 
 

@@ -245,12 +245,14 @@ class MergeTilesToImageNode(ImageSavingNode):
         images = [
             np.asarray(ctx.images.get_pil(t.image, mode="RGB")) for t in self.tiles_with_images
         ]
-        for tile, img in zip(tiles, images, strict=True):
+        for i, (tile, img) in enumerate(zip(tiles, images, strict=True)):
             want = (tile.coords.bottom - tile.coords.top, tile.coords.right - tile.coords.left)
             if img.shape[:2] != want:
+                c = tile.coords
                 raise ValueError(
-                    f"node {self.id!r}: a tile image is {img.shape[1]}x{img.shape[0]}, "
-                    f"its tile {want[1]}x{want[0]}"
+                    f"node {self.id!r} field 'tiles_with_images': item {i} has an image of "
+                    f"{img.shape[1]}x{img.shape[0]} px for its tile of {want[1]}x{want[0]} px "
+                    f"at ({c.left}, {c.top}); pair each tile with its own crop"
                 )
         height = max(t.coords.bottom for t in tiles)
         width = max(t.coords.right for t in tiles)
