@@ -294,6 +294,7 @@ class FluxDenoiseNode(Node):
             "checkpoint",
             "diffusers",
             "gguf_quantized",
+            "bnb_quantized_nf4b",
         ):
             raise self._err(
                 ctx, "transformer", f"LoRAs on a {rec.format} model are not supported yet"
@@ -400,7 +401,7 @@ class FluxDenoiseNode(Node):
             model = stack.enter_context(ctx.models.load(self.transformer.transformer))
             inner = model.config.num_attention_heads * model.config.attention_head_dim
             parts = lora_parts(ctx, loras, "transformer", inner)
-            if rec.format == "gguf_quantized":  # quantized weights: LoRAs run beside them
+            if rec.format in ("gguf_quantized", "bnb_quantized_nf4b"):  # LoRAs run beside them
                 from invoke_nb.nodes.diffusion.flux.gguf_lora import sidecar_loras
 
                 stack.enter_context(sidecar_loras(model, parts))

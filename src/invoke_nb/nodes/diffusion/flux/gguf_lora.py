@@ -1,6 +1,7 @@
-"""LoRAs on GGUF-quantized FLUX transformers: run beside the quantized weights.
+"""LoRAs on quantized FLUX transformers (GGUF, bitsandbytes NF4): run beside the weights.
 
-A quantized weight cannot be patched in place, so each targeted GGUF layer computes
+A quantized weight cannot be patched in place, so each targeted quantized layer (one with a
+``sidecars`` list: GGUFLinear, NF4Linear) computes
 ``scale * up(down(x))`` next to its own output while the node runs (InvokeAI's "sidecar"
 patching); float layers of the same model are patched and restored as usual.
 """
@@ -11,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from invoke_nb.models.gguf_flux import linear_class
 from invoke_nb.nodes.diffusion.lora import LoRAFormatError, parse_lora, patched
 
 __all__ = ["sidecar_loras"]
@@ -19,8 +19,7 @@ __all__ = ["sidecar_loras"]
 
 @contextmanager
 def sidecar_loras(model: Any, loras: list[tuple[dict[str, Any], float]]) -> Iterator[Any]:
-    """Apply PEFT-layout transformer LoRAs to a GGUF model inside the block."""
-    gguf_linear = linear_class()
+    """Apply PEFT-layout transformer LoRAs to a quantized model inside the block."""
     index: dict[str, Any] = {}
     for name, mod in model.named_modules():
         index[name] = index[name.replace(".", "_")] = mod
@@ -35,7 +34,7 @@ def sidecar_loras(model: Any, loras: list[tuple[dict[str, Any], float]]) -> Iter
                     raise LoRAFormatError(
                         f"LoRA targets transformer.{module}, which the model lacks"
                     )
-                if isinstance(mod, gguf_linear):
+                if hasattr(mod, "sidecars"):
                     rank = layer.down.shape[0]
                     scale = weight * ((layer.alpha / rank) if layer.alpha is not None else 1.0)
                     entry = (layer.down.flatten(1).float(), layer.up.flatten(1).float(), scale)
