@@ -299,8 +299,12 @@ class FluxDenoiseNode(Node):
             raise self._err(
                 ctx, "transformer", f"LoRAs on a {rec.format} model are not supported yet"
             )
-        if self.control_lora is not None and rec.format not in ("checkpoint", "diffusers"):
-            # its layers are changed in place; quantized weights would need side layers
+        if self.control_lora is not None and rec.format not in (
+            "checkpoint",
+            "diffusers",
+            "gguf_quantized",  # quantized layers take it as sidecars
+            "bnb_quantized_nf4b",
+        ):
             raise self._err(
                 ctx, "control_lora", f"control LoRAs on a {rec.format} model are not supported yet"
             )
