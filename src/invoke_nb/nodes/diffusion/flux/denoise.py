@@ -39,6 +39,7 @@ from invoke_nb.nodes.diffusion.flux.fields import (
     IPAdapterField,
     TransformerField,
 )
+from invoke_nb.nodes.diffusion.flux.position_memo import rope_once
 from invoke_nb.nodes.diffusion.flux.regional import Regional, combine, masked_attention, region_mask
 from invoke_nb.nodes.diffusion.flux.text_vae import lora_parts
 from invoke_nb.nodes.diffusion.lora import patched
@@ -423,6 +424,7 @@ class FluxDenoiseNode(Node):
                     ip.attach(ctx, stack, model)
                 except ValueError as e:
                     raise self._err(ctx, "ip_adapter", str(e)) from e
+            stack.enter_context(rope_once(model))  # the same position tables every step
             stack.enter_context(torch.inference_mode())
             control = None
             if self._controls():
