@@ -15,7 +15,9 @@ File layouts (read off InvokeAI 6.11's loaders, which save bitsandbytes' own mod
 
 Our layers keep the quantized bytes and compute with bitsandbytes' kernels, which run on the
 CPU too (bitsandbytes >= 0.48): NF4 weights are dequantized per call (one layer at a time,
-like GGUF), int8 layers run ``bitsandbytes.matmul`` (LLM.int8 with its outlier threshold 6).
+like GGUF), int8 layers run ``bitsandbytes.matmul`` in eval mode: LLM.int8 proper (activations
+quantized to int8 per row, columns above the outlier threshold 6 kept in float, the int8
+product through ``torch._int_mm`` on AVX-512 CPUs), as InvokeAI runs it on CUDA.
 Our diffusers FLUX transformer splits BFL's fused layers (``qkv``, ``linear1``) by rows:
 4-bit rows split cleanly when a row is a whole number of quantization blocks; a layer where
 they do not is dequantized to float once at load (never the case in real FLUX files).
@@ -59,6 +61,11 @@ def bitsandbytes() -> Any:
     except ImportError as e:  # pragma: no cover - torch is a core dependency
         raise ImportError("bitsandbytes models need torch") from e
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    # LLM.int8 quantizes activations from float16 by design; bitsandbytes says so on every
+    # layer call when they come in another dtype (the result keeps the input's dtype)
+    logging.getLogger("bitsandbytes.autograd._functions").addFilter(
+        lambda record: "will be cast from" not in record.getMessage()
+    )
     had = "kernels" in sys.modules
     saved = sys.modules.get("kernels")
     if not had:
@@ -147,6 +154,7 @@ def int8_linear_class() -> type:
             # a fresh state per call: nothing of a previous device or input sticks to the layer
             state = bnb.MatmulLtState()
             state.threshold, state.has_fp16_weights = self.threshold, False
+            state.is_training = self.training  # eval: the int8 matmul (train: dequantize)
             state.CB, state.SCB = self.weight, self.SCB.float()
             bias = self.bias.to(x.dtype) if self.bias is not None else None
             return bnb.matmul(x, self.weight, bias=bias, state=state)
