@@ -170,3 +170,29 @@ def test_corrupt_nf4_quant_state_is_a_model_error(tmp_path: Path, flux_paths) ->
     ):
         pass
     assert models.cache.keys() == []
+
+
+def test_bitsandbytes_hub_kernel_fetch_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import kernels
+
+    from invoke_nb.models.offline_kernels import REFUSED
+
+    # in this process: guarded as kernels loaded, or when invoke_nb was imported
+    for repo in REFUSED:
+        with pytest.raises(RuntimeError, match="does not download"):
+            kernels.get_kernel(repo)
+    # kernels loaded before invoke_nb: guarded when invoke_nb is imported
+    code = (
+        "import kernels, invoke_nb\n"
+        "try:\n    kernels.get_kernel('kernels-community/quantization-bitsandbytes')\n"
+        "except RuntimeError as e:\n    print('refused:', e)\n"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env={"PYTHONPATH": str(src), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert "refused: invoke-nb does not download" in done.stdout, done.stderr[-2000:]

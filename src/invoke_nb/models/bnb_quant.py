@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,26 +49,8 @@ INT8_FILE = "bnb_llm_int8_model.safetensors"
 
 @functools.cache
 def bitsandbytes() -> Any:
-    """The ``bitsandbytes`` module, imported without its hub fetch.
-
-    On CPUs with AVX512-BF16, bitsandbytes' import asks the Hugging Face hub for a
-    ``kernels-community`` 4-bit GEMM (via the ``kernels`` package); we never download at run
-    time, so the import sees no ``kernels`` module and keeps its built-in CPU kernels.
-    """
-    try:
-        import torch  # noqa: F401  (bitsandbytes registers its ops on torch)
-    except ImportError as e:  # pragma: no cover - torch is a core dependency
-        raise ImportError("bitsandbytes models need torch") from e
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-    # LLM.int8 quantizes activations from float16 by design; bitsandbytes says so on every
-    # layer call when they come in another dtype (the result keeps the input's dtype)
-    logging.getLogger("bitsandbytes.autograd._functions").addFilter(
-        lambda record: "will be cast from" not in record.getMessage()
-    )
-    had = "kernels" in sys.modules
-    saved = sys.modules.get("kernels")
-    if not had:
-        sys.modules["kernels"] = None  # type: ignore[assignment]  # import fails -> no hub call
+    """The ``bitsandbytes`` module (its hub kernel fetch at import is refused by
+    :mod:`invoke_nb.models.offline_kernels`), or an ImportError naming the extra."""
     try:
         import bitsandbytes as bnb
     except ImportError as e:
@@ -77,11 +58,11 @@ def bitsandbytes() -> Any:
             "bitsandbytes-quantized models need the 'bitsandbytes' package "
             "(pip install 'invoke-nb[bnb]' torch==<your torch>)"
         ) from e
-    finally:
-        if not had:
-            del sys.modules["kernels"]
-        elif saved is not None:
-            sys.modules["kernels"] = saved
+    # LLM.int8 quantizes activations from float16 by design; bitsandbytes says so on every
+    # layer call when they come in another dtype (the result keeps the input's dtype)
+    logging.getLogger("bitsandbytes.autograd._functions").addFilter(
+        lambda record: "will be cast from" not in record.getMessage()
+    )
     return bnb
 
 
