@@ -30,6 +30,9 @@ from invoke_nb.graph import (
     run,
 )
 from invoke_nb.graph.workflow import Workflow, load_workflow, read_workflow
+
+# refuses hub kernel downloads before anything (diffusers) can import bitsandbytes
+from invoke_nb.models import offline_kernels as _offline_kernels  # noqa: F401
 from invoke_nb.nodes import (
     Cancelled,
     Context,

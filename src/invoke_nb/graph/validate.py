@@ -8,6 +8,7 @@ as InvokeAI does.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from invoke_nb.graph.errors import (
@@ -31,12 +32,20 @@ __all__ = ["check_edge", "find_cycle", "output_type", "topological_order", "vali
 ANY = {"kind": "any"}
 
 
+@lru_cache(maxsize=8192)
+def _descriptor(cls: type, field: str, output: bool) -> dict[str, Any]:
+    """The type descriptor of a class's input or output field, made once (validation reads
+    it for every edge; callers here only read it)."""
+    fields = cls.output_class.model_fields if output else cls.input_fields()  # type: ignore[attr-defined]
+    return type_descriptor(fields[field].annotation)
+
+
 def _input_type(g: Graph, node_id: str, field: str) -> dict[str, Any]:
     spec = g.node(node_id)
     fields = spec.cls.input_fields()
     if field not in fields:
         raise UnknownFieldError(node_id, spec.type, field, "input", fields)
-    return type_descriptor(fields[field].annotation)
+    return _descriptor(spec.cls, field, False)
 
 
 def output_type(
@@ -64,7 +73,7 @@ def output_type(
         ]
         known = [t for t in items if t["kind"] != "any"]
         return {"kind": "list", "item": known[0] if known else ANY}
-    return type_descriptor(out_fields[field].annotation)
+    return _descriptor(spec.cls, field, True)
 
 
 def check_edge(g: Graph, edge: Edge) -> None:

@@ -6,7 +6,8 @@ prompt reloads nothing, a new seed runs no encoder. Submodel names are InvokeAI'
 folder; ``text_encoder``/``tokenizer`` of a CLIP embed folder; a FLUX VAE loads whole.
 A BFL single-file transformer is converted to diffusers' key names in memory; a GGUF
 transformer keeps its quantized tensors and dequantizes one layer at a time as it runs
-(:mod:`invoke_nb.models.gguf_flux`).
+(:mod:`invoke_nb.models.gguf_flux`); bitsandbytes NF4 transformers and LLM.int8 T5
+encoders keep theirs too (:mod:`invoke_nb.models.bnb_quant`).
 """
 
 from __future__ import annotations
@@ -42,12 +43,7 @@ def load_flux_part(record: ModelRecord, submodel: str | None, dtype: torch.dtype
         raise _fail(record, path, "file or folder does not exist")
     try:
         if record.type == "t5_encoder" and record.format == "bnb_quantized_int8b":
-            raise _fail(
-                record,
-                path,
-                "bitsandbytes LLM.int8 T5 encoders are not loaded here (bitsandbytes' 8-bit "
-                "kernels need CUDA); use the full T5 encoder",
-            )
+            return _int8_t5_part(record, path, submodel, dtype)
         if record.type == "t5_encoder":
             return _encoder_part(record, path, submodel, "text_encoder_2", "tokenizer_2", dtype)
         if record.type == "clip_embed":
@@ -91,6 +87,19 @@ def _encoder_part(
 
     # CLIPTextModel (FLUX's pooled output) or ...WithProjection (SD3's), as the config says
     return text_encoder_class(sub).from_pretrained(sub, local_files_only=True, dtype=dtype).eval()
+
+
+def _int8_t5_part(record: ModelRecord, root: Path, submodel: str | None, dtype: Any) -> Any:
+    """InvokeAI's LLM.int8 T5 folder: the tokenizer as usual, the encoder's linear layers
+    kept in int8 (bitsandbytes' matmul; :mod:`invoke_nb.models.bnb_quant`)."""
+    if (submodel or "").startswith("tokenizer"):
+        return _encoder_part(record, root, submodel, "text_encoder_2", "tokenizer_2", dtype)
+    folder = root / "text_encoder_2"
+    if not folder.is_dir():
+        raise _fail(record, folder, "missing 'text_encoder_2' folder", MissingComponentError)
+    from invoke_nb.models.bnb_quant import load_int8_t5
+
+    return load_int8_t5(folder, dtype)
 
 
 def _vae(record: ModelRecord, path: Path, dtype: Any) -> Any:
@@ -142,12 +151,11 @@ def _vae_from_file(path: Path, dtype: Any) -> Any:
 def _main_part(record: ModelRecord, path: Path, submodel: str | None, dtype: Any) -> Any:
     sub = submodel or "transformer"
     if record.format == "bnb_quantized_nf4b":
-        raise _fail(
-            record,
-            path,
-            "bitsandbytes NF4 models need a CUDA GPU (bitsandbytes' 4-bit kernels run on CUDA "
-            "only); use a GGUF or unquantized FLUX model on this machine",
-        )
+        if sub != "transformer":
+            raise _fail(record, path, f"an NF4 FLUX model has no {sub!r} part")
+        from invoke_nb.models.bnb_quant import load_nf4_transformer
+
+        return load_nf4_transformer(path, dtype)
     if record.format == "gguf_quantized" or path.suffix == ".gguf":
         if sub != "transformer":
             raise _fail(record, path, f"a GGUF FLUX model has no {sub!r} part")

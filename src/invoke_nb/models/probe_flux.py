@@ -7,7 +7,8 @@
   variant from ``transformer/config.json`` (``in_channels`` 384 -> dev_fill, then
   ``guidance_embeds``).
 - GGUF files: tensor names and shapes from the GGUF header, same rules, format
-  ``gguf_quantized``.
+  ``gguf_quantized``; bitsandbytes NF4 files (``*.quant_state.bitsandbytes__nf4`` keys):
+  ``bnb_quantized_nf4b``.
 - T5 encoder folders (``text_encoder_2/`` of class ``T5EncoderModel`` with its
   ``model.safetensors.index.json``): type ``t5_encoder``, format ``t5_encoder`` (or
   ``bnb_quantized_int8b`` when the weights carry LLM.int8 ``SCB`` keys), base ``any``.

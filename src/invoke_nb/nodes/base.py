@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import re
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -170,11 +171,25 @@ class Node(BaseModel):
 
     @classmethod
     def input_fields(cls) -> dict[str, FieldInfo]:
-        """The node's own input fields (not ``id``/``is_intermediate``/``use_cache``)."""
-        return {k: v for k, v in cls.model_fields.items() if k not in _BASE_FIELDS}
+        """The node's own input fields (not ``id``/``is_intermediate``/``use_cache``).
+
+        Graph building and validation ask for them on every edge and value, so the dict is
+        made once per class (and again if pydantic rebuilds the class's fields): read it,
+        do not change it."""
+        fields = cls.model_fields
+        hit = _INPUT_FIELDS.get(cls)
+        if hit is not None and hit[0] is fields:
+            return hit[1]
+        own = {k: v for k, v in fields.items() if k not in _BASE_FIELDS}
+        _INPUT_FIELDS[cls] = (fields, own)
+        return own
 
 
 _BASE_FIELDS = frozenset({"id", "is_intermediate", "use_cache"})
+# class -> (its model_fields, its input fields); weak, so redefined notebook nodes go away
+_INPUT_FIELDS: weakref.WeakKeyDictionary[type, tuple[Any, dict[str, FieldInfo]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 _NODES: dict[str, type[Node]] = {}
 _OUTPUTS: dict[str, type[Output]] = {}
@@ -355,8 +370,17 @@ def check_model_fields(node: Node, models: Any) -> None:
 
 
 def input_mode(info: FieldInfo) -> Input:
-    """How a field may be given (direct, connection or any)."""
-    return Input(field_extra(info).get("input", Input.ANY.value))
+    """How a field may be given (direct, connection or any); remembered per field object
+    (validation asks for every field of every node)."""
+    hit = _INPUT_MODES.get(id(info))
+    if hit is not None and hit[0] is info:
+        return hit[1]
+    mode = Input(field_extra(info).get("input", Input.ANY.value))
+    _INPUT_MODES[id(info)] = (info, mode)
+    return mode
+
+
+_INPUT_MODES: dict[int, tuple[FieldInfo, Input]] = {}
 
 
 def node_schema(type_id: str) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from invoke_nb.nodes.diffusion.flux.fields import (
     IPAdapterField,
     TransformerField,
 )
+from invoke_nb.nodes.diffusion.flux.position_memo import rope_once
 from invoke_nb.nodes.diffusion.flux.regional import (
     Regional,
     combine,
@@ -292,12 +293,17 @@ class FluxDenoiseNode(Node):
             "checkpoint",
             "diffusers",
             "gguf_quantized",
+            "bnb_quantized_nf4b",
         ):
             raise self._err(
                 ctx, "transformer", f"LoRAs on a {rec.format} model are not supported yet"
             )
-        if self.control_lora is not None and rec.format not in ("checkpoint", "diffusers"):
-            # its layers are changed in place; quantized weights would need side layers
+        if self.control_lora is not None and rec.format not in (
+            "checkpoint",
+            "diffusers",
+            "gguf_quantized",  # quantized layers take it as sidecars
+            "bnb_quantized_nf4b",
+        ):
             raise self._err(
                 ctx, "control_lora", f"control LoRAs on a {rec.format} model are not supported yet"
             )
@@ -396,7 +402,7 @@ class FluxDenoiseNode(Node):
             model = stack.enter_context(ctx.models.load(self.transformer.transformer))
             inner = model.config.num_attention_heads * model.config.attention_head_dim
             parts = lora_parts(ctx, loras, "transformer", inner)
-            if rec.format == "gguf_quantized":  # quantized weights: LoRAs run beside them
+            if rec.format in ("gguf_quantized", "bnb_quantized_nf4b"):  # LoRAs run beside them
                 from invoke_nb.nodes.diffusion.flux.gguf_lora import sidecar_loras
 
                 stack.enter_context(sidecar_loras(model, parts))
@@ -414,6 +420,7 @@ class FluxDenoiseNode(Node):
                     ip.attach(ctx, stack, model)
                 except ValueError as e:
                     raise self._err(ctx, "ip_adapter", str(e)) from e
+            stack.enter_context(rope_once(model))  # the same position tables every step
             stack.enter_context(torch.inference_mode())
             control = None
             if self._controls():

@@ -1,6 +1,7 @@
-"""LoRAs on GGUF-quantized FLUX transformers: run beside the quantized weights.
+"""LoRAs on quantized FLUX transformers (GGUF, bitsandbytes NF4): run beside the weights.
 
-A quantized weight cannot be patched in place, so each targeted GGUF layer computes
+A quantized weight cannot be patched in place, so each targeted quantized layer (one with a
+``sidecars`` list: GGUFLinear, NF4Linear) computes
 ``scale * up(down(x))`` next to its own output while the node runs (InvokeAI's "sidecar"
 patching); float layers of the same model are patched and restored as usual. Layer kinds
 that are not a low-rank pair (LoHa, LoKr, full diff, DoRA) run beside it as one delta
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from invoke_nb.models.gguf_flux import dequantize, linear_class
+from invoke_nb.models.gguf_flux import dequantize
 from invoke_nb.nodes.diffusion.lora import (
     LoRAFormatError,
     LoRALayer,
@@ -28,8 +29,7 @@ __all__ = ["sidecar_loras"]
 
 @contextmanager
 def sidecar_loras(model: Any, loras: list[tuple[dict[str, Any], float]]) -> Iterator[Any]:
-    """Apply PEFT-layout transformer LoRAs to a GGUF model inside the block."""
-    gguf_linear = linear_class()
+    """Apply PEFT-layout transformer LoRAs to a quantized model inside the block."""
     index: dict[str, Any] = {}
     for name, mod in model.named_modules():
         index[name] = index[name.replace(".", "_")] = mod
@@ -44,13 +44,13 @@ def sidecar_loras(model: Any, loras: list[tuple[dict[str, Any], float]]) -> Iter
                     raise LoRAFormatError(
                         f"LoRA targets transformer.{module}, which the model lacks"
                     )
-                kinds = {isinstance(mod, gguf_linear) for mod in mods}
+                kinds = {hasattr(mod, "sidecars") for mod in mods}
                 if kinds == {False}:
                     continue  # a float layer: patched in place below
                 if len(kinds) > 1 or layer.bias_delta() is not None:
                     raise LoRAFormatError(
                         f"LoRA layer transformer.{module}: this layer kind is not supported "
-                        "on a GGUF-quantized layer"
+                        "on a quantized layer"
                     )
                 quantized.add(module)
                 for mod, entry in zip(mods, _entries(mods, layer, weight), strict=True):
@@ -81,11 +81,18 @@ def _entries(mods: list[Any], layer: Any, weight: float) -> list[tuple[Any, Any,
     import torch
 
     with torch.no_grad():
-        weights = [
-            dequantize(m.raw, m.qtype, (m.out_features, m.in_features)).float() for m in mods
-        ]
+        weights = [_dequantized(m) for m in mods]
         delta = layer.on(weights[0].device).delta(stacked(weights)).float()
     return [
         (piece.contiguous(), None, weight)
         for piece in delta.split([w.shape[0] for w in weights], dim=0)
     ]
+
+
+def _dequantized(mod: Any) -> Any:
+    """A quantized layer's weight in float32 (NF4 layers dequantize themselves)."""
+    import torch
+
+    if hasattr(mod, "weight_float"):
+        return mod.weight_float(torch.float32).float()
+    return dequantize(mod.raw, mod.qtype, (mod.out_features, mod.in_features)).float()

@@ -81,6 +81,8 @@ class FluxTextEncoderNode(Node):
     def invoke(self, ctx: Context) -> FluxConditioningOutput:
         import torch
 
+        from invoke_nb.nodes.diffusion.flux.position_memo import t5_buckets_memo
+
         device = execution_device(ctx)
         cache = getattr(ctx.models, "cache", None)
         t5_loras = lora_parts(ctx, self.t5_encoder.loras, "text_encoder_2")
@@ -89,6 +91,7 @@ class FluxTextEncoderNode(Node):
                 ctx.models.load(self.t5_encoder.text_encoder) as t5,
                 ctx.models.load(self.t5_encoder.tokenizer) as tok,
                 patched(t5, t5_loras, "text_encoder_2", cache=cache),
+                t5_buckets_memo(t5),  # the same position buckets for every prompt
             ):
                 ids = tok(
                     [self.prompt],

@@ -12,7 +12,10 @@ Why the input layer is swapped, not resized in place: the cached model is shared
 every run (and may be partly loaded, its weights streaming from CPU copies), so for the
 node's duration ``x_embedder`` becomes a small module computing
 ``base(x[..., :64]) + x @ delta.T + bias_delta``, which equals the widened layer; every other
-change is made in place on the weights and every original is put back on exit.
+change is made in place on the weights and every original is put back on exit. On a
+quantized transformer (GGUF, NF4) the quantized layers keep their bytes: their LoRA runs
+beside them as a ``(down, up)`` sidecar, biases and norm scales (floats there too) are
+patched in place, and the widened input wraps the quantized ``img_in`` the same way.
 """
 
 from __future__ import annotations
@@ -131,11 +134,16 @@ def _layers(sd: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
     return out
 
 
+Change = tuple[Any, str, Any, str]  # (module, param, value, how: add / replace / sidecar)
+
+
 def _plan(
     model: Any, sd: dict[str, torch.Tensor], weight: float
-) -> tuple[tuple[torch.Tensor, torch.Tensor | None], list[tuple[Any, str, torch.Tensor, bool]]]:
-    """(img_in delta and bias delta, [(module, param, value, replaces)]) for the other layers;
-    raises before anything changes when a layer is missing or malformed."""
+) -> tuple[tuple[torch.Tensor, torch.Tensor | None], list[Change]]:
+    """(img_in delta and bias delta, [(module, param, value, how)]) for the other layers;
+    raises before anything changes when a layer is missing or malformed. A quantized layer
+    (GGUF, NF4: it has ``sidecars``) gets its LoRA as a ``(down, up)`` pair run beside it;
+    a float layer gets ``up @ down`` added to its weight."""
     from invoke_nb.models.flux_keys import _norm_map, _split_sizes, _swap_halves, module_map
 
     n_double, n_single = len(model.transformer_blocks), len(model.single_transformer_blocks)
@@ -143,35 +151,37 @@ def _plan(
     inner = model.config.num_attention_heads * model.config.attention_head_dim
     modules = dict(model.named_modules())
     img_in: tuple[torch.Tensor, torch.Tensor | None] | None = None
-    changes: list[tuple[Any, str, torch.Tensor, bool]] = []
+    changes: list[Change] = []
     for name, t in _layers(sd).items():
         if "scale" in t:
             target = norms.get(name)
             if target is None:
                 raise ValueError(f"control LoRA: {name!r} names no FLUX norm scale")
             mod_name, _, param = target.rpartition(".")
-            changes.append((modules[mod_name], param, t["scale"].float(), True))
+            changes.append((modules[mod_name], param, t["scale"].float(), "replace"))
             continue
         if "lora_A.weight" not in t or "lora_B.weight" not in t:
             raise ValueError(f"control LoRA layer {name!r} lacks its lora_A/lora_B matrices")
-        delta = (t["lora_B.weight"].float() @ t["lora_A.weight"].float()) * weight
+        down, up = t["lora_A.weight"].float(), t["lora_B.weight"].float() * weight
+        if down.shape[0] != up.shape[1]:
+            raise ValueError(f"control LoRA layer {name!r}: lora_A and lora_B ranks differ")
         bias = t["lora_B.bias"].float() * weight if "lora_B.bias" in t else None
         if name == "img_in":
-            img_in = (delta, bias)
+            img_in = (up @ down, bias)
             continue
         targets = bfl.get(name)
         if targets is None:
             raise ValueError(f"control LoRA: {name!r} names no FLUX transformer layer")
         if name == "final_layer.adaLN_modulation.1":  # BFL (shift, scale) -> (scale, shift)
-            delta = _swap_halves(delta)
+            up = _swap_halves(up)
             bias = _swap_halves(bias) if bias is not None else None
-        sizes = _split_sizes(delta.shape[0], len(targets), inner)
-        if len(targets) > 1 and (sum(sizes) != delta.shape[0] or min(sizes) <= 0):
+        sizes = _split_sizes(up.shape[0], len(targets), inner)
+        if len(targets) > 1 and (sum(sizes) != up.shape[0] or min(sizes) <= 0):
             raise ValueError(
-                f"control LoRA layer {name!r} has {delta.shape[0]} rows; this transformer's "
+                f"control LoRA layer {name!r} has {up.shape[0]} rows; this transformer's "
                 f"{len(targets)} fused layers of width {inner} do not split them"
             )
-        pieces = delta.split(sizes) if len(targets) > 1 else [delta]
+        ups = up.split(sizes) if len(targets) > 1 else [up]
         bias_pieces = (
             (bias.split(sizes) if len(targets) > 1 else [bias]) if bias is not None else []
         )
@@ -179,11 +189,19 @@ def _plan(
             mod = modules.get(target)
             if mod is None:
                 raise ValueError(f"control LoRA: the model lacks {target!r} ({name})")
-            changes.append((mod, "weight", pieces[i], False))
+            if hasattr(mod, "sidecars"):
+                if ups[i].shape[0] != mod.out_features or down.shape[1] != mod.in_features:
+                    raise ValueError(
+                        f"control LoRA layer {name!r} is {ups[i].shape[0]} x {down.shape[1]}; "
+                        f"the model's {target} is {mod.out_features} x {mod.in_features}"
+                    )
+                changes.append((mod, "weight", (down, ups[i].contiguous()), "sidecar"))
+            else:
+                changes.append((mod, "weight", ups[i] @ down, "add"))
             if bias_pieces and getattr(mod, "bias", None) is None:
                 raise ValueError(f"control LoRA changes the bias of {target!r}, which has none")
             if bias_pieces:
-                changes.append((mod, "bias", bias_pieces[i], False))
+                changes.append((mod, "bias", bias_pieces[i], "add"))
     if img_in is None:
         raise ValueError("control LoRA has no img_in layer (not a FLUX control LoRA)")
     return img_in, changes
@@ -206,9 +224,15 @@ def control_lora_applied(
             f"{base.out_features} x {base.in_features}"
         )
     saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+    sidecars: list[tuple[Any, Any]] = []
     try:
         with torch.inference_mode():
-            for mod, param, value, replaces in changes:
+            for mod, param, value, how in changes:
+                if how == "sidecar":  # quantized weights: the LoRA runs beside them
+                    entry = (value[0], value[1], 1.0)
+                    mod.sidecars.append(entry)
+                    sidecars.append((mod, entry))
+                    continue
                 target = _patch_target(mod, param)
                 if value.shape != target.shape:  # what is changed so far is put back below
                     raise ValueError(
@@ -217,13 +241,15 @@ def control_lora_applied(
                     )
                 saved.append((target, target.detach().to("cpu", copy=True)))
                 value = value.to(target.device, target.dtype)
-                target.copy_(value) if replaces else target.add_(value)
+                target.copy_(value) if how == "replace" else target.add_(value)
         model.x_embedder = _widened(
             base, delta.to(device), bias.to(device) if bias is not None else None
         )
         yield model
     finally:
         model.x_embedder = base
+        for mod, entry in sidecars:
+            mod.sidecars.remove(entry)
         with torch.inference_mode():
             for target, original in reversed(saved):
                 target.copy_(original)
