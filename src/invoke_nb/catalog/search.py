@@ -49,8 +49,17 @@ PROMPT_TEXT = "lower(coalesce(positive_prompt, ''))"
 SEARCH_TEXT = f"({METADATA_TEXT} || ' ' || {CREATED_TEXT} || ' ' || {PROMPT_TEXT})"
 """The text of a row that search looks in (a SQL expression over ``images``)."""
 
-_SPLIT = "[^a-z0-9]+"
 _WORD = re.compile(r"[a-z0-9]+")
+_INDEXED_WORD = "[a-z0-9]*[a-z][a-z0-9]*"
+"""The indexed words in SQL: runs of letters and digits holding a letter (as :data:`_WORD`
+without the words of digits only), found by one regular expression pass."""
+_INDEXED_TEXT = (
+    f"({METADATA_TEXT} || ' ' || CASE WHEN contains({METADATA_TEXT}, {PROMPT_TEXT}) THEN '' "
+    f"ELSE {PROMPT_TEXT} END)"
+)
+"""What the index splits: :data:`SEARCH_TEXT` without the creation time (digits only) and
+without the prompt column where the metadata text holds it already (an imported image's
+prompt is both): every word of it is then part of a word of the metadata text."""
 MAX_TERMS = 1000
 """A query word inside more vocabulary terms than this is not looked up in the index (the
 query is then checked as written, on the rows the other words found, or on all rows)."""
@@ -59,7 +68,7 @@ SMALL_INSERT = 64
 milliseconds to plan and run whatever the row count, which would cap single inserts near
 150/s; Python's regex splits one row's text in microseconds."""
 INDEX_CHUNK = 65_536
-"""Image ids indexed per statement by a large catch-up (an import's): ~4 million postings."""
+"""Image ids indexed per statement by a large catch-up (an import's): ~4 million words."""
 NEGATIVE_SHARE = 0.5
 """A term held by more than this share of a large insert's first chunk is stored negative."""
 NEGATIVE_MIN_ROWS = 1000
@@ -114,37 +123,50 @@ def catch_up(conn: Any) -> int:
 
 def _index_run(conn: Any, lo: int, hi: int, old_mark: int | None) -> None:
     """Index the rows with ``lo < image_id <= hi``; with ``old_mark``, first turn the terms
-    most of these rows hold negative (rows up to ``old_mark`` are already indexed)."""
+    most of these rows hold negative (rows up to ``old_mark`` are already indexed).
+
+    Words become term ids by one join with the (small) vocabulary, which also drops the
+    words that are not indexed (numbers); everything after that works on integers."""
     conn.execute(
-        "CREATE OR REPLACE TEMP TABLE _run_words AS SELECT DISTINCT image_id, term FROM ("
-        f"SELECT image_id, unnest(string_split_regex({SEARCH_TEXT}, '{_SPLIT}')) AS term "
-        "FROM images WHERE image_id > ? AND image_id <= ?) "
-        "WHERE ltrim(term, '0123456789') <> ''",
+        "CREATE OR REPLACE TEMP TABLE _run_words AS "
+        f"SELECT image_id, unnest(regexp_extract_all({_INDEXED_TEXT}, '{_INDEXED_WORD}')) "
+        "AS term FROM images WHERE image_id > ? AND image_id <= ?",
         [lo, hi],
     )
     try:
         conn.execute(
             "INSERT INTO search_terms SELECT term, nextval('search_term_seq'), FALSE "
-            "FROM (SELECT DISTINCT term FROM _run_words) d "
-            "WHERE NOT EXISTS (SELECT 1 FROM search_terms s WHERE s.term = d.term)"
+            "FROM (SELECT DISTINCT term FROM _run_words w "
+            "WHERE NOT EXISTS (SELECT 1 FROM search_terms s WHERE s.term = w.term))"
         )
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE _run_ids AS SELECT v.term_id, w.image_id "
+            "FROM _run_words w JOIN search_terms v ON v.term = w.term"
+        )
+        conn.execute("DROP TABLE _run_words")
         if old_mark is not None:
             _turn_negative(conn, lo, hi, old_mark)
+        neg = [
+            r[0] for r in conn.execute("SELECT term_id FROM search_terms WHERE negative").fetchall()
+        ]
+        in_neg = f"IN ({', '.join(map(str, neg))})"
         conn.execute(
-            "INSERT INTO image_terms SELECT v.term_id, w.image_id FROM _run_words w "
-            "JOIN search_terms v ON v.term = w.term WHERE NOT v.negative "
-            "ORDER BY v.term_id, w.image_id"
+            "INSERT INTO image_terms SELECT term_id, image_id FROM _run_ids "
+            f"{f'WHERE term_id NOT {in_neg}' if neg else ''} ORDER BY term_id, image_id"
         )
-        conn.execute(
-            "INSERT INTO image_terms SELECT v.term_id, i.image_id "
-            "FROM images i CROSS JOIN search_terms v "
-            "WHERE v.negative AND i.image_id > ? AND i.image_id <= ? AND NOT EXISTS ("
-            "SELECT 1 FROM _run_words w WHERE w.image_id = i.image_id AND w.term = v.term) "
-            "ORDER BY v.term_id, i.image_id",
-            [lo, hi],
-        )
+        if neg:  # each negative term: this run's rows that lack it
+            conn.execute(
+                "INSERT INTO image_terms SELECT v.term_id, i.image_id FROM images i CROSS JOIN "
+                f"(SELECT term_id FROM search_terms WHERE term_id {in_neg}) v "
+                "WHERE i.image_id > ? AND i.image_id <= ? AND NOT EXISTS (SELECT 1 FROM "
+                f"(SELECT * FROM _run_ids WHERE term_id {in_neg}) r "
+                "WHERE r.term_id = v.term_id AND r.image_id = i.image_id) "
+                "ORDER BY v.term_id, i.image_id",
+                [lo, hi],
+            )
     finally:
         conn.execute("DROP TABLE IF EXISTS _run_words")
+        conn.execute("DROP TABLE IF EXISTS _run_ids")
 
 
 def _turn_negative(conn: Any, lo: int, hi: int, old_mark: int) -> None:
@@ -156,8 +178,9 @@ def _turn_negative(conn: Any, lo: int, hi: int, old_mark: int) -> None:
     common = [
         r[0]
         for r in conn.execute(
-            "SELECT v.term_id FROM _run_words w JOIN search_terms v ON v.term = w.term "
-            "WHERE NOT v.negative GROUP BY v.term_id HAVING count(*) > ?",
+            "SELECT term_id FROM _run_ids WHERE term_id NOT IN "
+            "(SELECT term_id FROM search_terms WHERE negative) "
+            "GROUP BY term_id HAVING count(*) > ?",
             [NEGATIVE_SHARE * rows],
         ).fetchall()
     ]
@@ -167,8 +190,8 @@ def _turn_negative(conn: Any, lo: int, hi: int, old_mark: int) -> None:
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _turned AS "
         "SELECT v.term_id, i.image_id FROM images i CROSS JOIN search_terms v "
-        f"WHERE v.term_id IN ({marks}) AND i.image_id <= ? AND NOT EXISTS ("
-        "SELECT 1 FROM image_terms t WHERE t.term_id = v.term_id AND t.image_id = i.image_id)",
+        f"WHERE v.term_id IN ({marks}) AND i.image_id <= ? AND NOT EXISTS (SELECT 1 "
+        "FROM image_terms t WHERE t.term_id = v.term_id AND t.image_id = i.image_id)",
         [*common, old_mark],
     )
     try:
@@ -181,9 +204,7 @@ def _turn_negative(conn: Any, lo: int, hi: int, old_mark: int) -> None:
 
 def _index_small(conn: Any, rows: list[tuple[int, str]]) -> None:
     """Index a few new rows, splitting their text (the same SQL expression) in Python."""
-    words = {
-        image_id: {w for w in _WORD.findall(text) if _indexable(w)} for image_id, text in rows
-    }
+    words = {image_id: {w for w in _WORD.findall(text) if _indexable(w)} for image_id, text in rows}
     every = sorted(set().union(*words.values()))
     known: dict[str, tuple[int, bool]] = {}
     negative: list[tuple[str, int]] = []
@@ -204,10 +225,7 @@ def _index_small(conn: Any, rows: list[tuple[int, str]]) -> None:
         ).fetchall():
             known[term] = (term_id, False)
     postings = [
-        (known[w][0], image_id)
-        for image_id, ws in words.items()
-        for w in ws
-        if not known[w][1]
+        (known[w][0], image_id) for image_id, ws in words.items() for w in ws if not known[w][1]
     ]
     postings += [
         (term_id, image_id)
