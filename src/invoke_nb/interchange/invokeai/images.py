@@ -97,21 +97,36 @@ def _images_select(schema: Schema) -> str:
 
 def _batches(src: InvokeAIRoot, schema: Schema, batch_size: int) -> Iterator[pa.Table]:
     """The image rows as Arrow tables of ``batch_size`` rows (the last one shorter), the typed
-    first row left out. Tables are zero-copy slices of the driver's batches."""
+    first row left out.
+
+    The typed row shifts every driver batch by one row, so each table is the rest of one
+    driver batch and the first row(s) of the next. Those first rows are copied: a slice would
+    keep the whole next batch alive as long as the table, twice the memory in flight."""
     import adbc_driver_sqlite.dbapi as adbc
 
     with contextlib.closing(adbc.connect(src.uri())) as conn, conn.cursor() as cur:
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
         cur.execute(_images_select(schema), (-(2**63),))
-        pending: pa.Table | None = None
+        pending: list[pa.Table] = []
+        held = 0
         for k, batch in enumerate(cur.fetch_record_batch()):
             part = pa.Table.from_batches([batch.slice(1) if k == 0 else batch])
-            pending = part if pending is None else pa.concat_tables([pending, part])
-            while pending.num_rows >= batch_size:
-                yield pending.slice(0, batch_size)
-                pending = pending.slice(batch_size)
-        if pending is not None and pending.num_rows:
-            yield pending
+            pending.append(part)
+            held += part.num_rows
+            while held >= batch_size:
+                pieces, rows = [], 0
+                while rows < batch_size:
+                    piece = pending.pop(0)
+                    need = batch_size - rows
+                    if piece.num_rows > need:
+                        pending.insert(0, piece.slice(need))
+                        piece = piece.take(pa.array(range(need)))  # a copy, see above
+                    pieces.append(piece)
+                    rows += piece.num_rows
+                held -= batch_size
+                yield pa.concat_tables(pieces)
+        if held:
+            yield pa.concat_tables(pending)
 
 
 class _Reader:
@@ -142,14 +157,21 @@ class _Reader:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
-                return True
+                break
             except queue.Full:
                 continue
-        return False
+        # read the next batch only once the writer has taken this one (and let go of the one
+        # before): two batches alive, not three (~100 MB each at 1M InvokeAI rows)
+        done = self._queue.all_tasks_done
+        with done:
+            while self._queue.unfinished_tasks and not self._stop.is_set():
+                done.wait(0.1)
+        return not self._stop.is_set()
 
     def __iter__(self) -> Iterator[pa.Table]:
         while True:
             item = self._queue.get()
+            self._queue.task_done()
             if item is None:
                 return
             if isinstance(item, BaseException):
