@@ -73,7 +73,7 @@ NEGATIVE_SHARE = 0.5
 """A term held by more than this share of a large insert's first chunk is stored negative."""
 NEGATIVE_MIN_ROWS = 1000
 """Only a catch-up of at least this many rows decides which terms are stored negative."""
-NARROW_SHARE = 0.02
+NARROW_SHARE = 0.1
 """A search whose postings name at most this share of the rows is narrow (see :func:`narrow`)."""
 
 
