@@ -85,6 +85,35 @@ def test_search_equals_invokeai_search(library: tuple[FakeInvokeAIRoot, Catalog]
     assert found_some >= 15  # the queries do find images (and equally)
 
 
+def test_search_with_key_names_stored_negative(
+    library: tuple[FakeInvokeAIRoot, Catalog], tmp_path: Path, monkeypatch
+) -> None:
+    """When the import is large enough to store the terms most rows hold as the rows that
+    lack them (the JSON key names, ``main``, ...), searches for those terms and for parts of
+    them still equal InvokeAI's."""
+    from invoke_nb.catalog import search
+
+    monkeypatch.setattr(search, "NEGATIVE_MIN_ROWS", 20)
+    monkeypatch.setattr(search, "SMALL_INSERT", 4)
+    ia, _ = library
+    cat = Catalog(tmp_path / "negative")
+    try:
+        import_invokeai(cat, ia.root, files="none", progress=False)
+        negative = {
+            r[0] for r in cat.sql("SELECT term FROM search_terms WHERE negative").fetchall()
+        }
+        assert {"positive", "prompt", "seed", "model", "main"} <= negative
+        extra = ["prompt", "model", "main", "ain", "type", "scheduler euler", "k"]
+        for term in [*QUERIES, *extra]:
+            names, total = invokeai_search(ia.db, term)
+            page = cat.images.list(
+                search=term, category="general", starred_first=True, with_total=True
+            )
+            assert (page.names, page.total) == (names, total), term
+    finally:
+        cat.close()
+
+
 @pytest.mark.parametrize("chunk", [None, 16])
 def test_search_before_the_index_catches_up(
     library: tuple[FakeInvokeAIRoot, Catalog], tmp_path: Path, monkeypatch, chunk

@@ -396,7 +396,8 @@ class ImageRepository:
         total = None
         with self._db.transaction() as conn:  # one snapshot for the keys and the total
             where, params = q.where(conn)
-            plain = bool(q.search)  # the term index leaves few rows: sort them at once
+            # the term index leaves few rows: sort them at once (a broad search pages as usual)
+            plain = bool(q.search) and term_index.narrow(conn, q.search)
             find = self.planner.starred_first_keys if q.starred_first else self.planner.window_keys
             keys = find(conn, where, params, desc, q.offset, q.limit + 1, after, plain)
             if q.with_total:

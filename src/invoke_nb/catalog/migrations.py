@@ -168,17 +168,30 @@ _V3_QUEUE = _sql(
 )
 
 
-def _v4_search(conn: duckdb.DuckDBPyConnection) -> None:
+_V4_SEARCH = _sql(
+    # a stable integer per image: postings hold it instead of the 40-character name
+    "CREATE SEQUENCE image_id_seq START 1",
+    "ALTER TABLE images ADD COLUMN image_id BIGINT DEFAULT nextval('image_id_seq')",
+    # the first layout of the term index (text postings), replaced by migration 6
+    "CREATE TABLE image_terms (term VARCHAR NOT NULL, image_id BIGINT NOT NULL)",
+    "CREATE TABLE search_terms (term VARCHAR NOT NULL)",
+    "CREATE TABLE search_state (indexed_upto BIGINT NOT NULL)",
+    "INSERT INTO search_state VALUES (-1)",
+)
+
+
+def _v6_search_ids(conn: duckdb.DuckDBPyConnection) -> None:
+    """The term index with integer postings and negative terms (see catalog/search.py),
+    built from the images table."""
     from invoke_nb.catalog import search
 
     _sql(
-        # a stable integer per image: postings hold it instead of the 40-character name
-        "CREATE SEQUENCE image_id_seq START 1",
-        "ALTER TABLE images ADD COLUMN image_id BIGINT DEFAULT nextval('image_id_seq')",
-        "CREATE TABLE image_terms (term VARCHAR NOT NULL, image_id BIGINT NOT NULL)",
-        "CREATE TABLE search_terms (term VARCHAR NOT NULL)",  # the vocabulary, once each
-        "CREATE TABLE search_state (indexed_upto BIGINT NOT NULL)",
-        "INSERT INTO search_state VALUES (-1)",
+        "DROP TABLE image_terms",
+        "DROP TABLE search_terms",
+        "CREATE SEQUENCE search_term_seq START 1",
+        "CREATE TABLE search_terms (term VARCHAR NOT NULL, term_id INTEGER NOT NULL, "
+        "negative BOOLEAN NOT NULL DEFAULT FALSE)",
+        "CREATE TABLE image_terms (term_id INTEGER NOT NULL, image_id BIGINT NOT NULL)",
     )(conn)
     search.rebuild(conn)
 
@@ -192,8 +205,9 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "images and boards", _V1_IMAGES_BOARDS),
     Migration(2, "image hashes; models, workflows, style presets, client state", _V2_LIBRARY),
     Migration(3, "session queue", _V3_QUEUE),
-    Migration(4, "image ids and the search term index", _v4_search),
+    Migration(4, "image ids and the search term index", _V4_SEARCH),
     Migration(5, "session queue item owners", _V5_QUEUE_OWNER),
+    Migration(6, "search term index: integer postings, negative terms", _v6_search_ids),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -1,18 +1,26 @@
 """The search term index: which images hold a word, without reading every prompt.
 
-``image_terms`` holds one row per (term, image) for the words of each image's searchable
-text, which is what InvokeAI's gallery search looks through: the whole metadata JSON text
+What is searched is what InvokeAI's gallery search looks through: the whole metadata JSON text
 (every field: prompts, model, LoRAs, scheduler, seed, ... and the key names) and the creation
-time as InvokeAI writes it (``2024-05-01 10:00:00.000``); also the positive prompt column,
-for records that have a prompt but no metadata; see :data:`SEARCH_TEXT`. Words are runs of
-ASCII letters and digits, lower-cased; words of digits only are not indexed. ``search_terms``
-lists each term once, so a query word is first matched against the (small) vocabulary as a
-substring, as InvokeAI's ``LIKE '%word%'`` would match it, and only then are postings read.
-Whatever the index cannot narrow (numbers, punctuation, phrases) is checked as written.
+time as InvokeAI writes it (``2024-05-01 10:00:00.000``); also the positive prompt column, for
+records that have a prompt but no metadata; see :data:`SEARCH_TEXT`. Words are runs of ASCII
+letters and digits, lower-cased; words of digits only are not indexed (a million seeds would
+make the vocabulary a million words long): such query words are checked as written.
 
-The index follows the images table by a watermark on ``images.image_id`` (a sequence):
-every transaction that inserts images calls :func:`catch_up` before it commits, so the index
-never lags behind a committed row; deletes remove their postings in the same transaction.
+Layout. ``search_terms`` is the vocabulary: each term once, with a small integer id. A query
+word is matched against it as a substring, as InvokeAI's ``LIKE '%word%'`` would match it, and
+only then are postings read. ``image_terms`` holds integer postings ``(term_id, image_id)``,
+one per term and image (not per occurrence), each insert's run sorted by term so a term's
+postings are a few zone-map ranges. A term found in most rows of a large insert (the JSON key
+names, ``cpu``, ``main`` ...: about a third of all words) is stored the other way round, as
+the images that do *not* hold it (``negative``): a key name then costs a few postings instead
+of one per image, and a search for it reads that short list. Whatever the index cannot narrow
+(numbers, punctuation, phrases) is checked as written, on the rows the index leaves.
+
+The index follows the images table by a watermark on ``images.image_id`` (a sequence, never
+reused): every transaction that inserts images calls :func:`catch_up` before it commits, so the
+index never lags behind a committed row. Deleting an image leaves its postings: they name an
+id no row will have again, so they never match (:func:`rebuild` drops them).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ __all__ = [
     "SEARCH_TEXT",
     "catch_up",
     "forget",
+    "narrow",
     "query_words",
     "rebuild",
     "search_condition",
@@ -40,12 +49,32 @@ PROMPT_TEXT = "lower(coalesce(positive_prompt, ''))"
 SEARCH_TEXT = f"({METADATA_TEXT} || ' ' || {CREATED_TEXT} || ' ' || {PROMPT_TEXT})"
 """The text of a row that search looks in (a SQL expression over ``images``)."""
 
-_SPLIT = "[^a-z0-9]+"
 _WORD = re.compile(r"[a-z0-9]+")
-_NUMERIC = "regexp_full_match(term, '[0-9]+')"
+_INDEXED_WORD = "[a-z0-9]*[a-z][a-z0-9]*"
+"""The indexed words in SQL: runs of letters and digits holding a letter (as :data:`_WORD`
+without the words of digits only), found by one regular expression pass."""
+_INDEXED_TEXT = (
+    f"({METADATA_TEXT} || ' ' || CASE WHEN contains({METADATA_TEXT}, {PROMPT_TEXT}) THEN '' "
+    f"ELSE {PROMPT_TEXT} END)"
+)
+"""What the index splits: :data:`SEARCH_TEXT` without the creation time (digits only) and
+without the prompt column where the metadata text holds it already (an imported image's
+prompt is both): every word of it is then part of a word of the metadata text."""
 MAX_TERMS = 1000
 """A query word inside more vocabulary terms than this is not looked up in the index (the
 query is then checked as written, on the rows the other words found, or on all rows)."""
+SMALL_INSERT = 64
+"""Up to this many new rows are split into words in Python: a set-based statement costs a few
+milliseconds to plan and run whatever the row count, which would cap single inserts near
+150/s; Python's regex splits one row's text in microseconds."""
+INDEX_CHUNK = 65_536
+"""Image ids indexed per statement by a large catch-up (an import's): ~4 million words."""
+NEGATIVE_SHARE = 0.5
+"""A term held by more than this share of a large insert's first chunk is stored negative."""
+NEGATIVE_MIN_ROWS = 1000
+"""Only a catch-up of at least this many rows decides which terms are stored negative."""
+NARROW_SHARE = 0.1
+"""A search whose postings name at most this share of the rows is narrow (see :func:`narrow`)."""
 
 
 def query_words(text: str) -> list[str]:
@@ -53,42 +82,12 @@ def query_words(text: str) -> list[str]:
     return list(dict.fromkeys(_WORD.findall(text.lower())))
 
 
-def _postings_sql(where: str) -> str:
-    # A word repeated in a row gives repeated postings: lookups take image ids as a set, and
-    # de-duplicating each row's words (list_distinct) would cost twice the splitting itself.
-    # Words of digits only (seeds, sizes, dates) are not indexed: a million distinct seeds
-    # would make the vocabulary a million words long; such query words are checked as
-    # written (see search_condition). Sorted by term, each insert's run lets zone maps skip
-    # to a term's row groups.
-    return (
-        "SELECT term, image_id FROM ("
-        f"SELECT image_id, unnest(string_split_regex({SEARCH_TEXT}, '{_SPLIT}')) AS term "
-        f"FROM images WHERE {where}) WHERE term <> '' AND NOT {_NUMERIC} ORDER BY term"
-    )
-
-
-def _index(conn: Any, where: str, params: list[Any]) -> None:
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE _new_postings AS {_postings_sql(where)}", params)
-    try:
-        conn.execute("INSERT INTO image_terms SELECT term, image_id FROM _new_postings")
-        conn.execute(
-            "INSERT INTO search_terms SELECT DISTINCT n.term FROM _new_postings n "
-            "WHERE NOT EXISTS (SELECT 1 FROM search_terms s WHERE s.term = n.term)"
-        )
-    finally:
-        conn.execute("DROP TABLE IF EXISTS _new_postings")
+def _indexable(word: str) -> bool:
+    return not word.isdigit()
 
 
 def _watermark(conn: Any) -> int:
     return int(first(conn.execute("SELECT indexed_upto FROM search_state"))[0])
-
-
-SMALL_INSERT = 64
-INDEX_CHUNK = 65_536
-"""Image ids indexed per statement by a large catch-up (an import's): ~5 million postings."""
-"""Up to this many new rows are split into words in Python: a set-based statement costs a few
-milliseconds to plan and run whatever the row count, which would cap single inserts near
-150/s; Python's regex splits one row's text in microseconds."""
 
 
 def catch_up(conn: Any) -> int:
@@ -109,51 +108,146 @@ def catch_up(conn: Any) -> int:
     top, n = first(
         conn.execute("SELECT max(image_id), count(*) FROM images WHERE image_id > ?", [mark])
     )
-    # in runs of INDEX_CHUNK ids, each sorted by term: memory stays bounded (one sort of all
-    # of a million images' words holds ~5 GiB) and a term's postings are still a few
-    # row-group ranges, one per run, for the zone maps to find
+    # in runs of INDEX_CHUNK ids: memory stays bounded and each run's postings, sorted by
+    # term, are a few row-group ranges per term for the zone maps to find
     lo = mark
+    first_run = True
     while lo < top:
         hi = min(top, lo + INDEX_CHUNK)
-        _index(conn, "image_id > ? AND image_id <= ?", [lo, hi])
+        _index_run(conn, lo, hi, mark if first_run and n >= NEGATIVE_MIN_ROWS else None)
+        first_run = False
         lo = hi
     conn.execute("UPDATE search_state SET indexed_upto = ?", [top])
     return int(n)
 
 
+def _index_run(conn: Any, lo: int, hi: int, old_mark: int | None) -> None:
+    """Index the rows with ``lo < image_id <= hi``; with ``old_mark``, first turn the terms
+    most of these rows hold negative (rows up to ``old_mark`` are already indexed).
+
+    Words become term ids by one join with the (small) vocabulary, which also drops the
+    words that are not indexed (numbers); everything after that works on integers."""
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _run_words AS "
+        f"SELECT image_id, unnest(regexp_extract_all({_INDEXED_TEXT}, '{_INDEXED_WORD}')) "
+        "AS term FROM images WHERE image_id > ? AND image_id <= ?",
+        [lo, hi],
+    )
+    try:
+        conn.execute(
+            "INSERT INTO search_terms SELECT term, nextval('search_term_seq'), FALSE "
+            "FROM (SELECT DISTINCT term FROM _run_words w "
+            "WHERE NOT EXISTS (SELECT 1 FROM search_terms s WHERE s.term = w.term))"
+        )
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE _run_ids AS SELECT v.term_id, w.image_id "
+            "FROM _run_words w JOIN search_terms v ON v.term = w.term"
+        )
+        conn.execute("DROP TABLE _run_words")
+        if old_mark is not None:
+            _turn_negative(conn, lo, hi, old_mark)
+        neg = [
+            r[0] for r in conn.execute("SELECT term_id FROM search_terms WHERE negative").fetchall()
+        ]
+        in_neg = f"IN ({', '.join(map(str, neg))})"
+        conn.execute(
+            "INSERT INTO image_terms SELECT term_id, image_id FROM _run_ids "
+            f"{f'WHERE term_id NOT {in_neg}' if neg else ''} ORDER BY term_id, image_id"
+        )
+        if neg:  # each negative term: this run's rows that lack it
+            conn.execute(
+                "INSERT INTO image_terms SELECT v.term_id, i.image_id FROM images i CROSS JOIN "
+                f"(SELECT term_id FROM search_terms WHERE term_id {in_neg}) v "
+                "WHERE i.image_id > ? AND i.image_id <= ? AND NOT EXISTS (SELECT 1 FROM "
+                f"(SELECT * FROM _run_ids WHERE term_id {in_neg}) r "
+                "WHERE r.term_id = v.term_id AND r.image_id = i.image_id) "
+                "ORDER BY v.term_id, i.image_id",
+                [lo, hi],
+            )
+    finally:
+        conn.execute("DROP TABLE IF EXISTS _run_words")
+        conn.execute("DROP TABLE IF EXISTS _run_ids")
+
+
+def _turn_negative(conn: Any, lo: int, hi: int, old_mark: int) -> None:
+    """Store negative the terms held by most rows of this run: their postings for the rows
+    indexed before (up to ``old_mark``) become the rows that lack them."""
+    rows = first(
+        conn.execute("SELECT count(*) FROM images WHERE image_id > ? AND image_id <= ?", [lo, hi])
+    )[0]
+    common = [
+        r[0]
+        for r in conn.execute(
+            "SELECT term_id FROM _run_ids WHERE term_id NOT IN "
+            "(SELECT term_id FROM search_terms WHERE negative) "
+            "GROUP BY term_id HAVING count(*) > ?",
+            [NEGATIVE_SHARE * rows],
+        ).fetchall()
+    ]
+    if not common:
+        return
+    marks = ", ".join("?" * len(common))
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _turned AS "
+        "SELECT v.term_id, i.image_id FROM images i CROSS JOIN search_terms v "
+        f"WHERE v.term_id IN ({marks}) AND i.image_id <= ? AND NOT EXISTS (SELECT 1 "
+        "FROM image_terms t WHERE t.term_id = v.term_id AND t.image_id = i.image_id)",
+        [*common, old_mark],
+    )
+    try:
+        conn.execute(f"DELETE FROM image_terms WHERE term_id IN ({marks})", common)
+        conn.execute("INSERT INTO image_terms SELECT * FROM _turned ORDER BY term_id, image_id")
+        conn.execute(f"UPDATE search_terms SET negative = TRUE WHERE term_id IN ({marks})", common)
+    finally:
+        conn.execute("DROP TABLE IF EXISTS _turned")
+
+
 def _index_small(conn: Any, rows: list[tuple[int, str]]) -> None:
     """Index a few new rows, splitting their text (the same SQL expression) in Python."""
+    words = {image_id: {w for w in _WORD.findall(text) if _indexable(w)} for image_id, text in rows}
+    every = sorted(set().union(*words.values()))
+    known: dict[str, tuple[int, bool]] = {}
+    negative: list[tuple[str, int]] = []
+    marks = ", ".join("?" * len(every)) or "NULL"
+    for term, term_id, neg in conn.execute(
+        f"SELECT term, term_id, negative FROM search_terms WHERE negative OR term IN ({marks})",
+        every,
+    ).fetchall():
+        known[term] = (term_id, neg)
+        if neg:
+            negative.append((term, term_id))
+    new = [w for w in every if w not in known]
+    if new:
+        for term, term_id in conn.execute(
+            "INSERT INTO search_terms SELECT t, nextval('search_term_seq'), FALSE FROM (VALUES "
+            f"{', '.join(['(?)'] * len(new))}) v(t) RETURNING term, term_id",
+            new,
+        ).fetchall():
+            known[term] = (term_id, False)
     postings = [
-        (term, image_id)
-        for image_id, text in rows
-        for term in _WORD.findall(text)
-        if not term.isdigit()
+        (known[w][0], image_id) for image_id, ws in words.items() for w in ws if not known[w][1]
+    ]
+    postings += [
+        (term_id, image_id)
+        for image_id, ws in words.items()
+        for term, term_id in negative
+        if term not in ws
     ]
     if not postings:
         return
-    # one statement each: DuckDB runs executemany as one statement per row
+    # one statement: DuckDB runs executemany as one statement per row
     values = ", ".join(["(?, ?)"] * len(postings))
     conn.execute(
         f"INSERT INTO image_terms SELECT * FROM (VALUES {values})",
         [x for p in sorted(postings) for x in p],
     )
-    terms = sorted({t for t, _ in postings})
-    conn.execute(
-        "INSERT INTO search_terms SELECT v.term FROM (VALUES "
-        f"{', '.join(['(?)'] * len(terms))}) v(term) "
-        "WHERE NOT EXISTS (SELECT 1 FROM search_terms s WHERE s.term = v.term)",
-        terms,
-    )
 
 
 def forget(conn: Any, names_sql: str, params: list[Any]) -> None:
-    """Drop the postings of the images selected by ``names_sql`` (a query returning
-    image_name), before they are deleted, in the deleting transaction."""
-    conn.execute(
-        "DELETE FROM image_terms WHERE image_id IN "
-        f"(SELECT image_id FROM images WHERE image_name IN ({names_sql}))",
-        params,
-    )
+    """Nothing to do before images are deleted: their postings name ids that no row will have
+    again (``image_id`` comes from a sequence), so they never match. Kept so callers need not
+    know; :func:`rebuild` drops such postings."""
+    del conn, names_sql, params
 
 
 def rebuild(conn: Any) -> None:
@@ -161,11 +255,66 @@ def rebuild(conn: Any) -> None:
     conn.execute("DELETE FROM image_terms")
     conn.execute("DELETE FROM search_terms")
     conn.execute("UPDATE search_state SET indexed_upto = -1")
-    top = first(conn.execute("SELECT coalesce(max(image_id), -1) FROM images"))[0]
-    if top >= 0:
-        conn.execute(f"INSERT INTO image_terms {_postings_sql('TRUE')}")
-        conn.execute("INSERT INTO search_terms SELECT DISTINCT term FROM image_terms")
-    conn.execute("UPDATE search_state SET indexed_upto = ?", [top])
+    catch_up(conn)
+
+
+def _lookup(conn: Any, word: str) -> tuple[list[int], list[int]] | None:
+    """Vocabulary terms containing ``word``: (positive ids, negative ids); None if too many."""
+    found = conn.execute(
+        f"SELECT term_id, negative FROM search_terms WHERE contains(term, ?) LIMIT {MAX_TERMS + 1}",
+        [word],
+    ).fetchall()
+    if len(found) > MAX_TERMS:
+        return None
+    return [t for t, neg in found if not neg], [t for t, neg in found if neg]
+
+
+def _word_condition(pos: list[int], neg: list[int]) -> tuple[str, list[Any]]:
+    """Rows holding at least one of the terms: in a positive term's postings, or missing
+    from the postings of at least one negative term (absent from all their lists' overlap)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if neg:
+        sub = f"SELECT image_id FROM image_terms WHERE term_id IN ({', '.join('?' * len(neg))})"
+        if len(neg) > 1:
+            sub += f" GROUP BY image_id HAVING count(*) = {len(neg)}"
+        parts.append(f"image_id NOT IN ({sub})")
+        params += neg
+    if pos:
+        parts.append(
+            "image_id IN (SELECT image_id FROM image_terms "
+            f"WHERE term_id IN ({', '.join('?' * len(pos))}))"
+        )
+        params += pos
+    return (parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"), params
+
+
+def narrow(conn: Any, text: str) -> bool:
+    """Whether the index leaves few rows for this search (at most :data:`NARROW_SHARE` of
+    them): the page is then found by sorting those rows at once; a broad search (a word most
+    rows hold, or one the index cannot look up) pages like an unfiltered gallery, checking the
+    search on the rows next to the page."""
+    total = first(conn.execute("SELECT count(*) FROM images"))[0]
+    best = None
+    for w in query_words(text):
+        if not _indexable(w):
+            continue
+        looked = _lookup(conn, w)
+        if looked is None:
+            continue
+        pos, neg = looked
+        if neg:
+            continue
+        if not pos:
+            return True
+        n = first(
+            conn.execute(
+                f"SELECT count(*) FROM image_terms WHERE term_id IN ({', '.join('?' * len(pos))})",
+                pos,
+            )
+        )[0]
+        best = n if best is None else min(best, n)
+    return best is not None and best <= NARROW_SHARE * total
 
 
 def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:
@@ -176,7 +325,7 @@ def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:
     the index finds every candidate; a query that is not one plain word is also checked as
     written, on those candidates only. A query with no letters or digits is a scan. Rows
     above the index's watermark (an import that left the index for later) are checked as
-    written too, so results are exact whether or not the index has caught up.
+    written, so results are exact whether or not the index has caught up.
     """
     words = query_words(text)
     needle = text.lower()
@@ -192,8 +341,8 @@ def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:
         and first(conn.execute("SELECT count(*) > 0 FROM images WHERE image_id > ?", [mark]))[0]
     ):
         # rows not indexed yet (an import that left the index for later): checked as written
-        cond = f"(({cond}) OR (image_id > ? AND {phrase}))"
-        params = [*params, mark, *[f"%{like}%"] * 3]
+        cond = f"((image_id <= ? AND {cond}) OR (image_id > ? AND {phrase}))"
+        params = [mark, *params, mark, *[f"%{like}%"] * 3]
     return cond, params
 
 
@@ -202,32 +351,26 @@ def _indexed_condition(
 ) -> tuple[str, list[Any]]:
     if not words:
         return phrase, [f"%{like}%"] * 3
-    ids: list[str] = []
+    conds: list[str] = []
     params: list[Any] = []
     broad = False  # a number, or a word inside too many terms, is left to the check
     for w in words:
-        if w.isdigit():  # numbers are not indexed
+        if not _indexable(w):  # numbers are not indexed
             broad = True
             continue
-        terms = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT term FROM search_terms WHERE contains(term, ?) LIMIT {MAX_TERMS + 1}", [w]
-            ).fetchall()
-        ]
-        if not terms:
+        looked = _lookup(conn, w)
+        if looked is None:
+            broad = True
+            continue
+        pos, neg = looked
+        if not pos and not neg:
             return "FALSE", []
-        if len(terms) > MAX_TERMS:
-            broad = True
-            continue
-        ids.append(
-            f"SELECT image_id FROM image_terms WHERE term IN ({', '.join('?' * len(terms))})"
-        )
-        params += terms
-    if not ids:
+        cond, args = _word_condition(pos, neg)
+        conds.append(cond)
+        params += args
+    if not conds:
         return phrase, [f"%{like}%"] * 3
-    cond = f"image_id IN ({' INTERSECT '.join(ids)})"
     if broad or needle != words[0]:
-        cond += f" AND {phrase}"
+        conds.append(phrase)
         params += [f"%{like}%"] * 3
-    return cond, params
+    return " AND ".join(conds), params

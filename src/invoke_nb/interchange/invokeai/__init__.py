@@ -70,8 +70,8 @@ def import_invokeai(
     image counts after each batch (raising from it stops the import cleanly: every batch
     before it is committed, and a later run continues where this one stopped).
 
-    ``index``: build the search term index of the new rows once, after the rows are in (one
-    set-based statement; its time is ``report.index_seconds``). False leaves it to the next
+    ``index``: build the search term index of the new rows once, after the rows are in
+    (set-based, in runs of image ids; its time is ``report.index_seconds``). False leaves it to the next
     :func:`invoke_nb.catalog.search.catch_up`; searches meanwhile also scan the rows not yet
     indexed, so their results stay exact.
     """

@@ -2,10 +2,10 @@
 
 Speed (1,000,000 rows): a reader thread reads the image rows (by rowid) as Arrow record
 batches of ``batch_size`` rows through the ADBC SQLite driver (C code fills the columns; no
-Python object per row), one or two batches ahead of the writer; the writer inserts each batch
-with one ``INSERT ... SELECT`` over the Arrow batch that also joins board membership (read
-once) and extracts the gallery columns (model, prompts, seed, steps, cfg, scheduler) from the
-metadata JSON inside DuckDB. The default batch is one DuckDB row group (:data:`BATCH_ROWS`),
+Python object per row), one batch ahead of the writer; the writer looks each batch's board
+ids up in Arrow (membership is read once) and inserts it with one ``INSERT ... SELECT`` that
+extracts the gallery columns (model, prompts, seed, steps, cfg, scheduler) from the metadata
+JSON inside DuckDB. The default batch is one DuckDB row group (:data:`BATCH_ROWS`),
 which DuckDB writes to the file directly instead of through its WAL. The search term index
 is built once after the last batch (``index=True``), not inside each batch's transaction.
 Files are hard-linked into the studio (``files="link"``, falling back to a copy across file
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from invoke_nb.catalog import search as term_index
 from invoke_nb.catalog.files import make_thumbnail
@@ -81,7 +82,8 @@ def _images_select(schema: Schema) -> str:
     (or their InvokeAI default).
 
     Board membership is not joined here: a join costs SQLite an index lookup per image
-    (~4 us); :func:`_board_members` reads ``board_images`` once and DuckDB joins it per batch.
+    (~4 us); :func:`_board_members` reads ``board_images`` once and each batch looks its
+    images up in it (:func:`_prepared`).
     """
     typed = ", ".join(f"CAST({v} AS {t}) AS {k}" for k, (t, v) in _COLUMNS.items())
     exprs = ", ".join(
@@ -97,21 +99,36 @@ def _images_select(schema: Schema) -> str:
 
 def _batches(src: InvokeAIRoot, schema: Schema, batch_size: int) -> Iterator[pa.Table]:
     """The image rows as Arrow tables of ``batch_size`` rows (the last one shorter), the typed
-    first row left out. Tables are zero-copy slices of the driver's batches."""
+    first row left out.
+
+    The typed row shifts every driver batch by one row, so each table is the rest of one
+    driver batch and the first row(s) of the next. Those first rows are copied: a slice would
+    keep the whole next batch alive as long as the table, twice the memory in flight."""
     import adbc_driver_sqlite.dbapi as adbc
 
     with contextlib.closing(adbc.connect(src.uri())) as conn, conn.cursor() as cur:
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
         cur.execute(_images_select(schema), (-(2**63),))
-        pending: pa.Table | None = None
+        pending: list[pa.Table] = []
+        held = 0
         for k, batch in enumerate(cur.fetch_record_batch()):
             part = pa.Table.from_batches([batch.slice(1) if k == 0 else batch])
-            pending = part if pending is None else pa.concat_tables([pending, part])
-            while pending.num_rows >= batch_size:
-                yield pending.slice(0, batch_size)
-                pending = pending.slice(batch_size)
-        if pending is not None and pending.num_rows:
-            yield pending
+            pending.append(part)
+            held += part.num_rows
+            while held >= batch_size:
+                pieces, rows = [], 0
+                while rows < batch_size:
+                    piece = pending.pop(0)
+                    need = batch_size - rows
+                    if piece.num_rows > need:
+                        pending.insert(0, piece.slice(need))
+                        piece = piece.take(pa.array(range(need)))  # a copy, see above
+                    pieces.append(piece)
+                    rows += piece.num_rows
+                held -= batch_size
+                yield pa.concat_tables(pieces)
+        if held:
+            yield pa.concat_tables(pending)
 
 
 class _Reader:
@@ -142,14 +159,21 @@ class _Reader:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
-                return True
+                break
             except queue.Full:
                 continue
-        return False
+        # read the next batch only once the writer has taken this one (and let go of the one
+        # before): two batches alive, not three (~100 MB each at 1M InvokeAI rows)
+        done = self._queue.all_tasks_done
+        with done:
+            while self._queue.unfinished_tasks and not self._stop.is_set():
+                done.wait(0.1)
+        return not self._stop.is_set()
 
     def __iter__(self) -> Iterator[pa.Table]:
         while True:
             item = self._queue.get()
+            self._queue.task_done()
             if item is None:
                 return
             if isinstance(item, BaseException):
@@ -208,15 +232,37 @@ SELECT image_name, coalesce(image_origin, 'internal'), coalesce(image_category, 
 FROM (
     SELECT *, json_extract_string(m, {_PATHS!r}) AS v
     FROM (
-        SELECT b.*, ib.board_id,
+        SELECT b.*,
             CASE WHEN starts_with(ltrim(metadata), '{{') THEN TRY_CAST(metadata AS JSON) END AS m
-        FROM {_READ_BATCH} b LEFT JOIN _ia_boards ib ON ib.image_name = b.image_name
-        WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.image_name = b.image_name)
-        AND b.image_name NOT IN (SELECT image_name FROM _ia_leave_out)
+        FROM {_READ_BATCH} b
     )
 )
-ORDER BY r
 """
+"""The batch arrives with its board ids and without the rows to leave out
+(:func:`_prepared`): a scan and a projection keep the batch's (rowid) order, which a join
+would not, and leave DuckDB nothing to sort."""
+
+_EXISTING = f"""
+SELECT b.image_name FROM {_READ_BATCH} b
+WHERE EXISTS (SELECT 1 FROM images i WHERE i.image_name = b.image_name)
+"""
+
+
+def _prepared(db: Any, batch: pa.Table, members: pa.Table, leave_out: list[str]) -> pa.Table:
+    """The batch without the images already here or left out, with each image's board id
+    (looked up in Arrow, in the batch's order)."""
+    db.register(_READ_BATCH, batch)
+    try:
+        existing = [r[0] for r in db.execute(_EXISTING).fetchall()]
+    finally:
+        db.unregister(_READ_BATCH)
+    drop = existing + leave_out
+    if drop:
+        keep = pc.invert(pc.is_in(batch["image_name"], value_set=pa.array(drop, pa.string())))
+        batch = batch.filter(keep)
+    where = pc.index_in(batch["image_name"], value_set=members["image_name"])
+    return batch.append_column("board_id", pc.take(members["board_id"], where))
+
 
 _NEW_NAMES = f"""
 SELECT image_name, image_subfolder FROM {_READ_BATCH} b
@@ -293,22 +339,28 @@ def _board_members(conn: sqlite3.Connection, schema: Schema) -> pa.Table:
     )
 
 
-IMPORT_MEMORY = "512MB"
-"""DuckDB's memory limit during an import (row batches, the term index's sorted runs; see
+IMPORT_MEMORY = "320MB"
+"""DuckDB's memory limit while the rows go in (one thread: see :func:`_bulk_settings`)."""
+INDEX_MEMORY = "512MB"
+"""DuckDB's memory limit while the term index is built after the rows (its runs of words; see
 :data:`invoke_nb.catalog.search.INDEX_CHUNK`): DuckDB spills beyond it instead of growing."""
 
 
 @contextlib.contextmanager
 def _bulk_settings(catalog: Any) -> Iterator[None]:
     """Checkpoint less often during the import (DuckDB rewrites the image-name index at every
-    checkpoint, so the default 16 MB WAL threshold would rewrite it every batch), and bound
-    DuckDB's memory (:data:`IMPORT_MEMORY`)."""
-    names = ("checkpoint_threshold", "memory_limit")
+    checkpoint, so the default 16 MB WAL threshold would rewrite it every batch), bound
+    DuckDB's memory (:data:`IMPORT_MEMORY`) and insert on one thread: the batch is already in
+    rowid order, and one thread keeps that order with no sort, while a parallel insert that
+    keeps it buffers the batch several times over (2.2 GiB peak RSS at 1M rows instead of 0.85)
+    and is no faster, the other core reading the next batch meanwhile."""
+    names = ("checkpoint_threshold", "memory_limit", "threads")
     # settings belong to the open connection: hold it for the whole import
     with catalog.db.connection() as db:
         old = {k: db.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in names}
         db.execute("SET checkpoint_threshold = '512MB'")
         db.execute(f"SET memory_limit = '{IMPORT_MEMORY}'")
+        db.execute("SET threads = 1")
         try:
             yield
         finally:
@@ -317,11 +369,25 @@ def _bulk_settings(catalog: Any) -> Iterator[None]:
             db.execute("CHECKPOINT")
 
 
+@contextlib.contextmanager
+def _index_settings(catalog: Any) -> Iterator[None]:
+    """Every thread and :data:`INDEX_MEMORY` for building the term index (inside
+    :func:`_bulk_settings`, which restores both)."""
+    with catalog.db.connection() as db:
+        threads = db.execute("SELECT current_setting('threads')").fetchone()[0]
+        db.execute("RESET threads")
+        db.execute(f"SET memory_limit = '{INDEX_MEMORY}'")
+        try:
+            yield
+        finally:
+            db.execute(f"SET threads = {int(threads)}")
+
+
 def _room_for(catalog: Any, batch: pa.Table) -> None:
     """Raise DuckDB's memory limit for a large batch (long metadata): inserting a row group
-    holds a few times the batch's bytes (the JSON parsed, the columns written) besides DuckDB's
-    own ~64 MiB, and running out would fail the import."""
-    need = 4 * batch.nbytes + 64 * 2**20
+    on one thread holds about twice the batch's bytes (the JSON parsed, the columns written)
+    besides DuckDB's own ~64 MiB, and running out would fail the import."""
+    need = 2 * batch.nbytes + 64 * 2**20
     with catalog.db.connection() as db:
         current = db.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
         if _bytes(current) < need:
@@ -371,17 +437,13 @@ def import_images(
                             db.unregister("_ia_batch")
                     leave_out = _place_files(catalog, src, new, files, report)
                 with catalog.db.transaction() as db:
-                    db.register(
-                        "_ia_leave_out", pa.table({"image_name": pa.array(leave_out, pa.string())})
-                    )
-                    db.register("_ia_boards", members)
-                    db.register("_ia_batch", batch)
+                    batch = _prepared(db, batch, members, leave_out)
+                    db.register(_READ_BATCH, batch)
                     try:
                         row = db.execute(_INSERT_IMAGES, {"now": utcnow()}).fetchall()[0]
-                    finally:  # after a failed insert the transaction refuses even these:
+                    finally:  # after a failed insert the transaction refuses even this:
                         with contextlib.suppress(Exception):  # the insert's error surfaces
-                            for view in ("_ia_leave_out", "_ia_boards", "_ia_batch"):
-                                db.unregister(view)
+                            db.unregister(_READ_BATCH)
                 del batch
                 added = int(row[0]) if row else 0
                 report.added["images"] += added
@@ -393,7 +455,7 @@ def import_images(
                     progress(done, total)
             if index:  # once, set-based, after every batch is in
                 t = time.perf_counter()
-                with catalog.db.transaction() as db:
+                with _index_settings(catalog), catalog.db.transaction() as db:
                     term_index.catch_up(db)
                 report.index_seconds = time.perf_counter() - t
     finally:
