@@ -41,6 +41,7 @@ QUICK: dict[str, tuple[list[str], str | None]] = {
     "controlnet_vs_diffusers": (["--size", "64", "--steps", "2", "--repeats", "1"], None),
     "tiled_upscale": (["--steps", "1", "--tile", "256"], None),
     "sd3_vs_invokeai": (["--steps", "2"], INVOKEAI_PY),
+    "face_parity": ([], INVOKEAI_PY),
 }
 
 
