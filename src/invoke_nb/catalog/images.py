@@ -381,7 +381,11 @@ class ImageRepository:
             if not keys:
                 return conn.sql(f"SELECT {cols} FROM images LIMIT 0").to_arrow_table()
             rowids = [k[0] for k in keys]
-            table = _rows_by_rowid(conn, cols, rowids).to_arrow_table()
+            parts = [
+                conn.sql(sql, params=args).to_arrow_table()
+                for sql, args in _fetch_queries(conn, cols, keys)
+            ]
+            table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
             order = pc.index_in(pa.array(rowids, pa.int64()), table.column(0))
             return table.take(order).drop_columns(table.column_names[0])
 
@@ -457,7 +461,12 @@ class ImageRepository:
             cond = [*where, span]
             if flag is not None:
                 cond.append("starred" if flag else "NOT starred")
-            keys += _sorted_slice(conn, cond, [*params, *span_params], desc, skip - before, need)
+            # a stream sparse over many buckets: its rows lie far apart, and are fetched by
+            # name (see _rows_by_rowid), so the slice takes their names at once
+            sparse = j - i >= 3
+            keys += _sorted_slice(
+                conn, cond, [*params, *span_params], desc, skip - before, need, sparse
+            )
             skip = 0
         return keys, total
 
@@ -466,7 +475,9 @@ class ImageRepository:
         """Full rows of a page's keys, by rowid."""
         if not keys:
             return {}
-        rows = _rows_by_rowid(conn, _COLS, [k[0] for k in keys]).fetchall()
+        rows = []
+        for query in _fetch_queries(conn, _COLS, keys):
+            rows += conn.execute(*query).fetchall()
         return {r[0]: _row_to_record(COLUMNS, r[1:]) for r in rows}
 
     def count(self, query: ImageQuery | None = None, **filters: Any) -> int:
@@ -615,48 +626,73 @@ class ImageRepository:
         return report
 
 
-def _rows_by_rowid(conn: Any, cols: str, rowids: list[int]) -> Any:
-    """``rowid, cols`` of these rows (in no particular order). Rows close together are read
-    by rowid: the BETWEEN lets DuckDB skip every row group and vector outside them (and a
-    near-contiguous run needs no list at all); rows spread wide (a sparse filter) are found
+SPREAD = 50_000
+
+
+def _fetch_queries(
+    conn: Any, cols: str, keys: Sequence[tuple[Any, ...]]
+) -> list[tuple[str, list[Any]]]:
+    """Queries of ``rowid, cols`` for a page's keys (rows in no particular order, together
+    exactly the page). Keys whose slice brought their names (a sparse stream, see
+    :func:`_sorted_slice`) are read by name; the others by rowid."""
+    named = [k for k in keys if k[2] is not None]
+    unnamed = [k for k in keys if k[2] is None]
+    queries = []
+    for group in (named, unnamed):
+        if group:
+            queries.append(_rows_by_rowid(conn, cols, [k[0] for k in group], [k[2] for k in group]))
+    return queries
+
+
+def _rows_by_rowid(
+    conn: Any, cols: str, rowids: list[int], names: list[str | None]
+) -> tuple[str, list[Any]]:
+    """A query of ``rowid, cols`` of these rows, and its parameters. Rows close together are
+    read by rowid: the BETWEEN lets DuckDB skip every row group and vector outside them (and
+    a near-contiguous run needs no list at all); rows spread wide (a sparse filter) are found
     by name through the primary-key index, which reads only those rows."""
     lo, hi = min(rowids), max(rowids)
+    select = f"SELECT rowid, {cols} FROM images WHERE"
     if hi - lo < 4 * len(rowids) + 64:
-        return conn.sql(
-            f"SELECT rowid, {cols} FROM images WHERE rowid BETWEEN ? AND ?", params=[lo, hi]
-        )
-    marks = placeholders(len(rowids))
-    if hi - lo < 50_000:
-        return conn.sql(
-            f"SELECT rowid, {cols} FROM images WHERE rowid BETWEEN ? AND ? AND rowid IN ({marks})",
-            params=[lo, hi, *rowids],
-        )
-    names = conn.execute(
-        f"SELECT image_name FROM images WHERE rowid BETWEEN ? AND ? AND rowid IN ({marks})",
-        [lo, hi, *rowids],
-    ).fetchall()
-    return conn.sql(
-        f"SELECT rowid, {cols} FROM images WHERE image_name IN ({placeholders(len(names))})",
-        params=[n for (n,) in names],
-    )
+        return f"{select} rowid BETWEEN ? AND ?", [lo, hi]
+    # list_contains over the span costs less than an IN list of as many parameters
+    if hi - lo < SPREAD:
+        return f"{select} rowid BETWEEN ? AND ? AND list_contains(?, rowid)", [lo, hi, rowids]
+    if None in names:
+        found = conn.execute(
+            "SELECT image_name FROM images WHERE rowid BETWEEN ? AND ? AND list_contains(?, rowid)",
+            [lo, hi, rowids],
+        ).fetchall()
+        names = [n for (n,) in found]
+    return f"{select} image_name IN ({placeholders(len(names))})", list(names)
 
 
 def _sorted_slice(
-    conn: Any, where: list[str], params: list[Any], desc: bool, offset: int, count: int
+    conn: Any,
+    where: list[str],
+    params: list[Any],
+    desc: bool,
+    offset: int,
+    count: int,
+    names: bool = False,
 ) -> list[tuple[Any, ...]]:
     """Sort keys ``(rowid, created_at, image_name, starred)`` of rows ``offset`` to
     ``offset + count`` of ``where`` in time order, ties by name. Sorting by time alone is
     cheaper (names are long strings), and exact when no two rows of the slice and its two
-    neighbours share a time; otherwise the names decide."""
+    neighbours share a time; otherwise (or when asked for ``names``) the names decide."""
     direction = "DESC" if desc else "ASC"
     cond = " AND ".join(where)
     lead = 1 if offset else 0
-    rows = conn.execute(
-        f"SELECT rowid, created_at, starred FROM images WHERE {cond} "
-        f"ORDER BY created_at {direction} LIMIT {int(count) + 1 + lead} OFFSET {int(offset) - lead}",
-        params,
-    ).fetchall()
-    if len({r[1] for r in rows}) == len(rows):
+    rows = (
+        []
+        if names
+        else conn.execute(
+            f"SELECT rowid, created_at, starred FROM images WHERE {cond} "
+            f"ORDER BY created_at {direction} LIMIT {int(count) + 1 + lead} OFFSET {int(offset) - lead}",
+            params,
+        ).fetchall()
+    )
+    if rows and len({r[1] for r in rows}) == len(rows):
         return [(r[0], r[1], None, r[2]) for r in rows[lead : lead + count]]
     return conn.execute(
         f"SELECT rowid, created_at, image_name, starred FROM images WHERE {cond} "
