@@ -83,8 +83,9 @@ def subtract(conn: Any, where: str, params: list[Any]) -> None:
 
 def add(conn: Any, where: str, params: list[Any]) -> None:
     """Count the images matching ``where`` again (after changing them)."""
-    _tally(conn, 1, where, params, _mark(conn))
-    _split_full(conn)
+    mark = _mark(conn)
+    _tally(conn, 1, where, params, mark)
+    _split_full(conn, mark)
 
 
 def catch_up(conn: Any) -> int:
@@ -101,8 +102,7 @@ def catch_up(conn: Any) -> int:
         return int(n)
     _tally(conn, 1, "image_id > ?", [mark], top)
     conn.execute("UPDATE gallery_tally_state SET counted_upto = ?", [top])
-    _split_full(conn)
-    _compact_if_grown(conn)
+    _split_full(conn, top)
     return int(n)
 
 
@@ -161,10 +161,10 @@ def _compact_if_grown(conn: Any) -> None:
     _note_compacted(conn)
 
 
-def _split_full(conn: Any) -> None:
+def _split_full(conn: Any, mark: int) -> None:
     """Split each bucket holding more than twice :data:`BUCKET_ROWS` at its median time and
-    count its halves again (a bucket of one instant cannot be split and stays whole)."""
-    mark = _mark(conn)
+    count its halves again (a bucket of one instant cannot be split and stays whole);
+    then compact the tallies if they have grown. ``mark``: the watermark."""
     tried: set[int] = set()
     while full := [
         lo
