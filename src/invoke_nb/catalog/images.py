@@ -640,21 +640,28 @@ def _fetch_queries(
     queries = []
     for group in (named, unnamed):
         if group:
-            queries.append(_rows_by_rowid(conn, cols, [k[0] for k in group], [k[2] for k in group]))
+            rowids, names = [k[0] for k in group], [k[2] for k in group]
+            starred = all(k[3] for k in group)
+            queries.append(_rows_by_rowid(conn, cols, rowids, names, starred))
     return queries
 
 
 def _rows_by_rowid(
-    conn: Any, cols: str, rowids: list[int], names: list[str | None]
+    conn: Any, cols: str, rowids: list[int], names: list[str | None], starred: bool = False
 ) -> tuple[str, list[Any]]:
     """A query of ``rowid, cols`` of these rows, and its parameters. Rows close together are
     read by rowid: the BETWEEN lets DuckDB skip every row group and vector outside them (and
     a near-contiguous run needs no list at all); rows spread wide (a sparse filter) are found
-    by name through the primary-key index, which reads only those rows."""
+    by name through the primary-key index, which reads only those rows. The query may
+    return other rows too (callers pick theirs by rowid): a run of starred rows a little
+    apart is read with the ``starred`` flag, which DuckDB checks inside the scan, so that
+    only the starred rows of the run are decoded, at less cost than a list of rowids."""
     lo, hi = min(rowids), max(rowids)
     select = f"SELECT rowid, {cols} FROM images WHERE"
     if hi - lo < 4 * len(rowids) + 64:
         return f"{select} rowid BETWEEN ? AND ?", [lo, hi]
+    if starred and hi - lo < 64 * len(rowids):
+        return f"{select} rowid BETWEEN ? AND ? AND starred", [lo, hi]
     # list_contains over the span costs less than an IN list of as many parameters
     if hi - lo < SPREAD:
         return f"{select} rowid BETWEEN ? AND ? AND list_contains(?, rowid)", [lo, hi, rowids]
