@@ -112,12 +112,16 @@ def check(cat: Catalog, rnd: random.Random, boards: list[str | None]) -> None:
         assert cat.images.count(board=board, category="images") == total
 
 
-@pytest.mark.parametrize(("seed", "spread"), [(1, 50_000), (2, 16)])
-def test_tallies_equal_fresh_counts(tmp_path: Path, monkeypatch, seed: int, spread: int) -> None:
-    """``spread``: rows this far apart are fetched by name (small here, so both ways run)."""
+@pytest.mark.parametrize(("seed", "spread", "split_every"), [(1, 50_000, 1), (2, 16, 8)])
+def test_tallies_equal_fresh_counts(
+    tmp_path: Path, monkeypatch, seed: int, spread: int, split_every: int
+) -> None:
+    """``spread``: rows this far apart are fetched by name (small here, so both ways run);
+    ``split_every``: how often inserts look for buckets to split."""
     from invoke_nb.catalog import images
 
     monkeypatch.setattr(tallies, "BUCKET_ROWS", 8)
+    monkeypatch.setattr(tallies, "SPLIT_EVERY", split_every)
     monkeypatch.setattr(images, "SPREAD", spread)
     rnd = random.Random(seed)
     cat = Catalog(tmp_path / "studio")

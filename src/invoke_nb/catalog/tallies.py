@@ -47,6 +47,9 @@ __all__ = [
 
 BUCKET_ROWS = 16_384
 """Images per bucket after a rebuild or a split; a bucket is split past twice this."""
+SPLIT_EVERY = 256
+"""Inserts look for buckets to split (and tallies to compact) when the image ids pass a
+multiple of this: bucket sizes bear only on speed, never on what a query answers."""
 FIRST = -(2**62)
 """Start of the first bucket: before any time (microseconds since 1970)."""
 KEY = ("board_id", "image_category", "is_intermediate", "starred")
@@ -83,9 +86,8 @@ def subtract(conn: Any, where: str, params: list[Any]) -> None:
 
 def add(conn: Any, where: str, params: list[Any]) -> None:
     """Count the images matching ``where`` again (after changing them)."""
-    mark = _mark(conn)
-    _tally(conn, 1, where, params, mark)
-    _split_full(conn, mark)
+    _tally(conn, 1, where, params, _mark(conn))
+    _compact_if_grown(conn)  # a change leaves every row in its bucket: no bucket grew
 
 
 def catch_up(conn: Any) -> int:
@@ -102,7 +104,8 @@ def catch_up(conn: Any) -> int:
         return int(n)
     _tally(conn, 1, "image_id > ?", [mark], top)
     conn.execute("UPDATE gallery_tally_state SET counted_upto = ?", [top])
-    _split_full(conn, top)
+    if top // SPLIT_EVERY != mark // SPLIT_EVERY:
+        _split_full(conn, top)  # and compacts
     return int(n)
 
 
