@@ -173,3 +173,70 @@ def test_board_counts_equal_invokeai(library: tuple[FakeInvokeAIRoot, Catalog]) 
     assert ours == expected
     assert any(assets for _, assets in expected.values())
     assert json.dumps(sorted(ours.items()))  # plain ints, serialisable for the widget
+
+
+def invokeai_uncategorized(db: sqlite3.Connection) -> tuple[int, int]:
+    """InvokeAI's "Uncategorized" counts: images on no board, images and assets apart."""
+    counts = []
+    for cats in (("general",), ("control", "mask", "user", "other")):
+        marks = ", ".join("?" * len(cats))
+        counts.append(
+            db.execute(
+                "SELECT count(*) FROM images LEFT JOIN board_images USING (image_name) "
+                f"WHERE board_images.board_id IS NULL AND images.is_intermediate = FALSE "
+                f"AND images.image_category IN ({marks})",
+                list(cats),
+            ).fetchone()[0]
+        )
+    return counts[0], counts[1]
+
+
+def test_board_counts_follow_changes_as_invokeai(library: tuple[FakeInvokeAIRoot, Catalog]) -> None:
+    """The same moves, category changes, intermediate flags and deletes on both sides (ours
+    through the repositories, which keep the gallery tallies; InvokeAI's as its services
+    write its tables): board counts, images and assets apart, stay equal to InvokeAI's."""
+    from invoke_nb.catalog import tallies
+
+    ia, cat = library
+    with cat.db.connection() as db:
+        assert tallies.ready(db)  # the import counted its rows: counts come from the tallies
+    rnd = random.Random(11)
+    boards = [b for (b,) in ia.db.execute("SELECT board_id FROM boards").fetchall()]
+    for _ in range(25):
+        names = [n for (n,) in ia.db.execute("SELECT image_name FROM images").fetchall()]
+        some = rnd.sample(names, rnd.randint(1, 4))
+        marks = ", ".join("?" * len(some))
+        op = rnd.choice(["move", "move", "category", "intermediate", "delete"])
+        if op == "move":
+            board = rnd.choice([None, *boards])
+            cat.images.move_to_board(some, board)
+            ia.db.execute(f"DELETE FROM board_images WHERE image_name IN ({marks})", some)
+            if board is not None:
+                ia.db.executemany(
+                    "INSERT INTO board_images (board_id, image_name) VALUES (?, ?)",
+                    [(board, n) for n in some],
+                )
+        elif op == "category":
+            category = rnd.choice(["general", "user", "control", "mask"])
+            cat.images.update(some[0], image_category=category)
+            ia.db.execute(
+                "UPDATE images SET image_category = ? WHERE image_name = ?", [category, some[0]]
+            )
+        elif op == "intermediate":
+            flag = rnd.random() < 0.5
+            cat.images.update(some[0], is_intermediate=flag)
+            ia.db.execute(
+                "UPDATE images SET is_intermediate = ? WHERE image_name = ?", [flag, some[0]]
+            )
+        else:
+            cat.images.delete(some)
+            ia.db.execute(f"DELETE FROM board_images WHERE image_name IN ({marks})", some)
+            ia.db.execute(f"DELETE FROM images WHERE image_name IN ({marks})", some)
+        ia.db.commit()
+        ours = {b.board_id: (b.image_count, b.asset_count) for b in cat.boards.list()}
+        assert ours == invokeai_board_counts(ia.db), op
+        uncategorized = (
+            cat.images.count(board="none", category="images"),
+            cat.images.count(board="none", category="assets"),
+        )
+        assert uncategorized == invokeai_uncategorized(ia.db), op

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from invoke_nb.catalog import search as term_index
+from invoke_nb.catalog import tallies
 from invoke_nb.catalog.connection import Database, first
 from invoke_nb.catalog.errors import NotFoundError
 from invoke_nb.catalog.images import ImageRepository
@@ -36,6 +37,19 @@ LEFT JOIN images i ON i.rowid = c.newest
 """
 _FIELDS = (*_BOARD_COLS.split(", "), "image_count", "asset_count")
 
+# The same from the tallies (invoke_nb.catalog.tallies): counts per board, and the newest
+# bucket holding any of its images, where its newest image (the default cover) lies.
+_TALLY_SQL = """
+SELECT board_id, coalesce(sum(n) FILTER (WHERE image_category = 'general'), 0),
+    coalesce(sum(n) FILTER (WHERE image_category IN ('control', 'mask', 'user', 'other')), 0),
+    max(lo)
+FROM (
+    SELECT board_id, image_category, lo, sum(n) AS n FROM gallery_tallies
+    WHERE board_id IS NOT NULL AND NOT is_intermediate
+    GROUP BY ALL HAVING sum(n) <> 0
+) GROUP BY board_id
+"""
+
 
 class BoardRepository:
     """Create, list (with counts and covers), rename, archive and delete boards."""
@@ -59,11 +73,11 @@ class BoardRepository:
 
     def get(self, board_id: str) -> BoardRecord:
         """One board with its count and cover."""
-        with self._db.connection() as conn:
-            row = first(conn.execute(_LIST_SQL + " WHERE b.board_id = ?", [board_id]))
-        if row is None:
+        with self._db.transaction() as conn:
+            rows = self._rows(conn, ["b.board_id = ?"], [board_id])
+        if not rows:
             raise NotFoundError(f"no board with id {board_id!r}")
-        return BoardRecord.model_validate(dict(zip(_FIELDS, row, strict=True)))
+        return BoardRecord.model_validate(dict(zip(_FIELDS, rows[0], strict=True)))
 
     def list(self, *, include_archived: bool = False, name: str | None = None) -> list[BoardRecord]:
         """Boards, oldest first (InvokeAI's order), with image counts and covers."""
@@ -73,10 +87,45 @@ class BoardRepository:
         if name is not None:
             where.append("b.board_name = ?")
             params.append(name)
-        sql = _LIST_SQL + (f" WHERE {' AND '.join(where)}" if where else "")
-        with self._db.connection() as conn:
-            rows = conn.execute(sql + " ORDER BY b.created_at, b.board_id", params).fetchall()
+        with self._db.transaction() as conn:  # one snapshot for boards, counts and covers
+            rows = self._rows(conn, where, params)
         return [BoardRecord.model_validate(dict(zip(_FIELDS, r, strict=True))) for r in rows]
+
+    @staticmethod
+    def _rows(conn: Any, where: list[str], params: list[Any]) -> list[tuple[Any, ...]]:
+        """Board rows with counts and covers (``_FIELDS``), oldest board first."""
+        cond = f" WHERE {' AND '.join(where)}" if where else ""
+        order = " ORDER BY b.created_at, b.board_id"
+        if not tallies.ready(conn):  # an import under way: count by scanning
+            return conn.execute(_LIST_SQL + cond + order, params).fetchall()
+        boards = conn.execute(f"SELECT {_BOARD_COLS} FROM boards b{cond}{order}", params)
+        boards = boards.fetchall()
+        counts = {r[0]: r[1:] for r in conn.execute(_TALLY_SQL).fetchall()}
+        # default covers: each board's newest image, looked for only in the newest bucket
+        # holding any of its images (boards sharing that bucket share one scan of it)
+        by_bucket: dict[int, list[str]] = {}
+        for b in boards:
+            if b[2] is None and b[0] in counts:
+                by_bucket.setdefault(counts[b[0]][2], []).append(b[0])
+        covers: dict[str, str] = {}
+        parts: list[str] = []
+        part_params: list[Any] = []
+        for lo, ids in by_bucket.items():
+            span, span_params = tallies.time_range(lo, None)
+            parts.append(
+                "SELECT board_id, arg_max(image_name, created_at) FROM images "
+                f"WHERE {span} AND board_id IN ({', '.join('?' * len(ids))}) "
+                "AND NOT is_intermediate AND deleted_at IS NULL GROUP BY board_id"
+            )
+            part_params += [*span_params, *ids]
+        if parts:
+            covers = dict(conn.execute(" UNION ALL ".join(parts), part_params).fetchall())
+        out = []
+        for b in boards:
+            n_images, n_assets, _ = counts.get(b[0], (0, 0, None))
+            cover = b[2] if b[2] is not None else covers.get(b[0])
+            out.append((b[0], b[1], cover, *b[3:], int(n_images), int(n_assets)))
+        return out
 
     def uncategorized_count(self) -> int:
         """Images on no board (InvokeAI's "Uncategorized")."""
@@ -145,7 +194,12 @@ class BoardRepository:
                     conn, "SELECT image_name FROM images WHERE board_id = ?", [board_id]
                 )
                 conn.execute("DELETE FROM images WHERE board_id = ?", [board_id])
+                # the counted ones among them are exactly the board's tallies
+                conn.execute("DELETE FROM gallery_tallies WHERE board_id = ?", [board_id])
             else:
+                conn.execute(
+                    "UPDATE gallery_tallies SET board_id = NULL WHERE board_id = ?", [board_id]
+                )
                 conn.execute(
                     "UPDATE images SET board_id = NULL, updated_at = ? WHERE board_id = ?",
                     [utcnow(), board_id],

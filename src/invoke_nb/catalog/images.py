@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from PIL import Image
 
 from invoke_nb.catalog import search as term_index
+from invoke_nb.catalog import tallies
 from invoke_nb.catalog.connection import Database, first
 from invoke_nb.catalog.errors import ImageFileError, NotFoundError
 from invoke_nb.catalog.files import (
@@ -185,10 +186,10 @@ class ImageRepository:
             # left without its PNG and thumbnail
             with self._db.transaction() as conn:
                 for part in chunks(names):
-                    conn.execute(
-                        f"DELETE FROM images WHERE image_name IN ({placeholders(len(part))})",
-                        part,
-                    )
+                    marks = placeholders(len(part))
+                    tallies.subtract(conn, f"image_name IN ({marks})", part)
+                    term_index.forget(conn, marks, part)
+                    conn.execute(f"DELETE FROM images WHERE image_name IN ({marks})", part)
             with contextlib.suppress(OSError):
                 self.files.discard(names)
                 self.files.delete(names)
@@ -228,6 +229,7 @@ class ImageRepository:
                 for row in full:
                     conn.execute(sql, [row[c] for c in COLUMNS])
                 term_index.catch_up(conn)
+                tallies.catch_up(conn)
                 return
             conn.register("_new_images", pa.Table.from_pylist(full, schema=ARROW_SCHEMA))
             try:
@@ -236,6 +238,7 @@ class ImageRepository:
                 with contextlib.suppress(duckdb.Error):
                     conn.unregister("_new_images")
             term_index.catch_up(conn)
+            tallies.catch_up(conn)
         except duckdb.ConstraintException as exc:
             raise ValueError(f"image rows rejected, nothing inserted: {exc}") from None
 
@@ -271,6 +274,7 @@ class ImageRepository:
             finally:
                 conn.unregister("_new_images")
             term_index.catch_up(conn)
+            tallies.catch_up(conn)
         return table.num_rows
 
     # -- reading ----------------------------------------------------------------------------
@@ -349,7 +353,7 @@ class ImageRepository:
         also says how many images match, from the same snapshot as the page."""
         q = _query(query, filters)
         keys, total, rows = self._keys(q, self._rows_for_keys)
-        items = [rows[k[2]] for k in keys[: q.limit]]
+        items = [rows[k[0]] for k in keys[: q.limit]]
         next_cursor = None
         if len(keys) > q.limit and items:
             last = items[-1]
@@ -376,12 +380,14 @@ class ImageRepository:
         def fetch(conn: Any, keys: list[tuple[Any, ...]]) -> pa.Table:
             if not keys:
                 return conn.sql(f"SELECT {cols} FROM images LIMIT 0").to_arrow_table()
-            marks = ", ".join(f"(?, {i})" for i in range(len(keys)))
-            sql = (
-                f"SELECT {cols} FROM images JOIN (VALUES {marks}) AS k(rid, pos) "
-                "ON images.rowid = k.rid ORDER BY k.pos"
-            )
-            return conn.sql(sql, params=[k[0] for k in keys]).to_arrow_table()
+            rowids = [k[0] for k in keys]
+            parts = [
+                conn.sql(sql, params=args).to_arrow_table()
+                for sql, args in _fetch_queries(conn, cols, keys)
+            ]
+            table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            order = pc.index_in(pa.array(rowids, pa.int64()), table.column(0))
+            return table.take(order).drop_columns(table.column_names[0])
 
         _, total, table = self._keys(query, fetch)
         return table, total
@@ -396,6 +402,10 @@ class ImageRepository:
         total = None
         with self._db.transaction() as conn:  # one snapshot for the keys and the total
             where, params = q.where(conn)
+            tallied = _tally_filters(conn, q) if after is None else None
+            if tallied is not None:
+                keys, total = self._tallied_keys(conn, q, where, params, *tallied)
+                return keys, total if q.with_total else None, fetch(conn, keys[: q.limit])
             # the term index leaves few rows: sort them at once (a broad search pages as usual)
             plain = bool(q.search) and term_index.narrow(conn, q.search)
             find = self.planner.starred_first_keys if q.starred_first else self.planner.window_keys
@@ -406,25 +416,78 @@ class ImageRepository:
         return keys, total, out
 
     @staticmethod
-    def _rows_for_keys(conn: Any, keys: list[tuple[Any, ...]]) -> dict[str, ImageRecord]:
-        """Full rows of a page's keys. Rows close together: by rowid, where the BETWEEN lets
-        DuckDB skip every row group outside the page; rows spread wide (a rare filter): by
-        name through the primary-key index, which reads only those rows."""
+    def _tallied_keys(
+        conn: Any,
+        q: ImageQuery,
+        where: list[str],
+        params: list[Any],
+        t_where: list[str],
+        t_params: list[Any],
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """Sort keys of a page (``limit + 1`` rows) and the total, from the tallies: the
+        buckets before the offset are skipped by their counts, and only the rows of the
+        buckets holding the page are sorted. Starred-first pages are two streams (starred,
+        then the others), each in time order."""
+        desc = q.order == "newest"
+        streams: dict[bool | None, dict[int, int]] = {}
+        for lo, starred, n in tallies.bucket_counts(conn, t_where, t_params):
+            stream = streams.setdefault(bool(starred) if q.starred_first else None, {})
+            stream[lo] = stream.get(lo, 0) + int(n)
+        keys: list[tuple[Any, ...]] = []
+        skip, count, total = q.offset, q.limit + 1, 0
+        for flag in (True, False) if q.starred_first else (None,):
+            buckets = sorted(streams.get(flag, {}).items(), reverse=desc)
+            n_stream = sum(n for _, n in buckets)
+            total += n_stream
+            need = count - len(keys)
+            if need <= 0:
+                continue
+            if skip >= n_stream:
+                skip -= n_stream
+                continue
+            i, before = 0, 0  # the first bucket holding the page, rows of the stream before it
+            while before + buckets[i][1] <= skip:
+                before += buckets[i][1]
+                i += 1
+            j, got = i, before + buckets[i][1] - skip  # the last one it needs
+            while got < need and j + 1 < len(buckets):
+                j += 1
+                got += buckets[j][1]
+            # the run ends where the stream's next non-empty bucket starts (none lie between)
+            if desc:
+                lo, hi = buckets[j][0], buckets[i - 1][0] if i else None
+            else:
+                lo, hi = buckets[i][0], buckets[j + 1][0] if j + 1 < len(buckets) else None
+            span, span_params = tallies.time_range(lo, hi)
+            cond = [*where, span]
+            if flag is not None:
+                cond.append("starred" if flag else "NOT starred")
+            # a stream sparse over many buckets: its rows lie far apart, and are fetched by
+            # name (see _rows_by_rowid), so the slice takes their names at once
+            sparse = j - i >= 3
+            keys += _sorted_slice(
+                conn, cond, [*params, *span_params], desc, skip - before, need, sparse
+            )
+            skip = 0
+        return keys, total
+
+    @staticmethod
+    def _rows_for_keys(conn: Any, keys: list[tuple[Any, ...]]) -> dict[int, ImageRecord]:
+        """Full rows of a page's keys, by rowid."""
         if not keys:
             return {}
-        rowids = [k[0] for k in keys]
-        if max(rowids) - min(rowids) < 50_000:
-            where = f"rowid BETWEEN ? AND ? AND rowid IN ({placeholders(len(rowids))})"
-            args = [min(rowids), max(rowids), *rowids]
-        else:
-            where, args = f"image_name IN ({placeholders(len(keys))})", [k[2] for k in keys]
-        rows = conn.execute(f"SELECT {_COLS} FROM images WHERE {where}", args).fetchall()
-        return {r[0]: _row_to_record(COLUMNS, r) for r in rows}
+        rows = []
+        for query in _fetch_queries(conn, _COLS, keys):
+            rows += conn.execute(*query).fetchall()
+        return {r[0]: _row_to_record(COLUMNS, r[1:]) for r in rows}
 
     def count(self, query: ImageQuery | None = None, **filters: Any) -> int:
         """How many images match (the filters of :meth:`list`; paging fields are ignored)."""
         q = _query(query, filters)
         with self._db.transaction() as conn:
+            tallied = _tally_filters(conn, q)
+            if tallied is not None:
+                return tallies.total(conn, *tallied)
             return self._count(conn, *q.where(conn))
 
     @staticmethod
@@ -455,12 +518,18 @@ class ImageRepository:
             if missing:
                 raise NotFoundError(f"no image named {sorted(missing)[0]!r} in the catalog")
             now = utcnow()
+            changed = {a.split("=")[0].strip() for a in assignment.split(",")}
+            tallied = bool(changed & set(tallies.KEY))  # a change the tallies must follow
             for part in chunks(names):
+                marks = placeholders(len(part))
+                if tallied:
+                    tallies.subtract(conn, f"image_name IN ({marks})", part)
                 conn.execute(
-                    f"UPDATE images SET {assignment}, updated_at = ? "
-                    f"WHERE image_name IN ({placeholders(len(part))})",
+                    f"UPDATE images SET {assignment}, updated_at = ? WHERE image_name IN ({marks})",
                     [*params, now, *part],
                 )
+                if tallied:
+                    tallies.add(conn, f"image_name IN ({marks})", part)
         return len(names)
 
     @staticmethod
@@ -518,6 +587,7 @@ class ImageRepository:
                 raise NotFoundError(f"no image named {sorted(missing)[0]!r} in the catalog")
             for part in chunks(names):
                 marks = placeholders(len(part))
+                tallies.subtract(conn, f"image_name IN ({marks})", part)
                 term_index.forget(conn, marks, part)
                 conn.execute(f"DELETE FROM images WHERE image_name IN ({marks})", part)
                 conn.execute(
@@ -555,6 +625,117 @@ class ImageRepository:
             report.missing_files = sorted(in_db - on_disk)
             report.untracked_files = sorted(on_disk - in_db)
         return report
+
+
+SPREAD = 50_000
+
+
+def _fetch_queries(
+    conn: Any, cols: str, keys: Sequence[tuple[Any, ...]]
+) -> list[tuple[str, list[Any]]]:
+    """Queries of ``rowid, cols`` for a page's keys (rows in no particular order, together
+    exactly the page). Keys whose slice brought their names (a sparse stream, see
+    :func:`_sorted_slice`) are read by name; the others by rowid."""
+    named = [k for k in keys if k[2] is not None]
+    unnamed = [k for k in keys if k[2] is None]
+    queries = []
+    for group in (named, unnamed):
+        if group:
+            rowids, names = [k[0] for k in group], [k[2] for k in group]
+            starred = all(k[3] for k in group)
+            queries.append(_rows_by_rowid(conn, cols, rowids, names, starred))
+    return queries
+
+
+def _rows_by_rowid(
+    conn: Any, cols: str, rowids: list[int], names: list[str | None], starred: bool = False
+) -> tuple[str, list[Any]]:
+    """A query of ``rowid, cols`` of these rows, and its parameters. Rows close together are
+    read by rowid: the BETWEEN lets DuckDB skip every row group and vector outside them (and
+    a near-contiguous run needs no list at all); rows spread wide (a sparse filter) are found
+    by name through the primary-key index, which reads only those rows. The query may
+    return other rows too (callers pick theirs by rowid): a run of starred rows a little
+    apart is read with the ``starred`` flag, which DuckDB checks inside the scan, so that
+    only the starred rows of the run are decoded, at less cost than a list of rowids."""
+    lo, hi = min(rowids), max(rowids)
+    select = f"SELECT rowid, {cols} FROM images WHERE"
+    if hi - lo < 4 * len(rowids) + 64:
+        return f"{select} rowid BETWEEN ? AND ?", [lo, hi]
+    if starred and hi - lo < 64 * len(rowids):
+        return f"{select} rowid BETWEEN ? AND ? AND starred", [lo, hi]
+    # list_contains over the span costs less than an IN list of as many parameters
+    if hi - lo < SPREAD:
+        return f"{select} rowid BETWEEN ? AND ? AND list_contains(?, rowid)", [lo, hi, rowids]
+    if None in names:
+        found = conn.execute(
+            "SELECT image_name FROM images WHERE rowid BETWEEN ? AND ? AND list_contains(?, rowid)",
+            [lo, hi, rowids],
+        ).fetchall()
+        names = [n for (n,) in found]
+    return f"{select} image_name IN ({placeholders(len(names))})", list(names)
+
+
+def _sorted_slice(
+    conn: Any,
+    where: list[str],
+    params: list[Any],
+    desc: bool,
+    offset: int,
+    count: int,
+    names: bool = False,
+) -> list[tuple[Any, ...]]:
+    """Sort keys ``(rowid, created_at, image_name, starred)`` of rows ``offset`` to
+    ``offset + count`` of ``where`` in time order, ties by name. Sorting by time alone is
+    cheaper (names are long strings), and exact when no two rows of the slice and its two
+    neighbours share a time; otherwise (or when asked for ``names``) the names decide."""
+    direction = "DESC" if desc else "ASC"
+    cond = " AND ".join(where)
+    lead = 1 if offset else 0
+    rows = (
+        []
+        if names
+        else conn.execute(
+            f"SELECT rowid, created_at, starred FROM images WHERE {cond} "
+            f"ORDER BY created_at {direction} LIMIT {int(count) + 1 + lead} OFFSET {int(offset) - lead}",
+            params,
+        ).fetchall()
+    )
+    if rows and len({r[1] for r in rows}) == len(rows):
+        return [(r[0], r[1], None, r[2]) for r in rows[lead : lead + count]]
+    return conn.execute(
+        f"SELECT rowid, created_at, image_name, starred FROM images WHERE {cond} "
+        f"ORDER BY created_at {direction}, image_name {direction} "
+        f"LIMIT {int(count)} OFFSET {int(offset)}",
+        params,
+    ).fetchall()
+
+
+def _tally_filters(conn: Any, q: ImageQuery) -> tuple[list[str], list[Any]] | None:
+    """The query's filters as conditions on the tallies (:mod:`invoke_nb.catalog.tallies`),
+    or None if it filters on something they do not count (search, model, time) or rows are
+    not counted yet (an import under way)."""
+    if q.search or q.model is not None or q.base is not None:
+        return None
+    if q.since is not None or q.until is not None or not tallies.ready(conn):
+        return None
+    where: list[str] = []
+    params: list[Any] = []
+    if q.board == UNCATEGORIZED:
+        where.append("board_id IS NULL")
+    elif q.board is not None:
+        where.append("board_id = ?")
+        params.append(q.board)
+    if q.starred is not None:
+        where.append("starred = ?")
+        params.append(q.starred)
+    if q.is_intermediate is not None:
+        where.append("is_intermediate = ?")
+        params.append(q.is_intermediate)
+    cats = q.categories()
+    if cats is not None:
+        where.append(f"image_category IN ({placeholders(len(cats))})")
+        params += cats
+    return where, params
 
 
 def _query(query: ImageQuery | None, filters: dict[str, Any]) -> ImageQuery:

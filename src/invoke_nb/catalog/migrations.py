@@ -201,6 +201,23 @@ def _v6_search_ids(conn: duckdb.DuckDBPyConnection) -> None:
 # written to apply after 3 or 4 alike.
 _V5_QUEUE_OWNER = _sql("ALTER TABLE session_queue ADD COLUMN IF NOT EXISTS owner VARCHAR")
 
+
+def _v7_tallies(conn: duckdb.DuckDBPyConnection) -> None:
+    from invoke_nb.catalog import tallies
+
+    _sql(
+        # see invoke_nb.catalog.tallies: per time bucket, images per filter combination
+        "CREATE TABLE IF NOT EXISTS gallery_buckets (lo BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS gallery_tallies (lo BIGINT NOT NULL, board_id VARCHAR, "
+        "image_category VARCHAR, is_intermediate BOOLEAN, starred BOOLEAN, n BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS gallery_tally_state ("
+        "counted_upto BIGINT NOT NULL, compacted_rows BIGINT NOT NULL)",
+        "DELETE FROM gallery_tally_state",
+        "INSERT INTO gallery_tally_state VALUES (-1, 0)",
+    )(conn)
+    tallies.rebuild(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "images and boards", _V1_IMAGES_BOARDS),
     Migration(2, "image hashes; models, workflows, style presets, client state", _V2_LIBRARY),
@@ -208,6 +225,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "image ids and the search term index", _V4_SEARCH),
     Migration(5, "session queue item owners", _V5_QUEUE_OWNER),
     Migration(6, "search term index: integer postings, negative terms", _v6_search_ids),
+    Migration(7, "gallery tallies (counts per time bucket)", _v7_tallies),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from invoke_nb.catalog import search as term_index
+from invoke_nb.catalog import tallies
 from invoke_nb.catalog.files import make_thumbnail
 from invoke_nb.catalog.records import utcnow
 from invoke_nb.interchange.invokeai.root import (
@@ -458,6 +459,8 @@ def import_images(
                 with _index_settings(catalog), catalog.db.transaction() as db:
                     term_index.catch_up(db)
                 report.index_seconds = time.perf_counter() - t
+            with catalog.db.transaction() as db:  # gallery counts (catalog.tallies)
+                tallies.catch_up(db)
     finally:
         reader.close()
         if bar is not None:
