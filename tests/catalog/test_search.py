@@ -84,13 +84,15 @@ def _insert_delete_search(ops: list, qs: list[str]) -> None:
                             "image_name": f"img-{n}.png",
                             "width": 64,
                             "height": 64,
-                            "created_at": START + timedelta(minutes=n),
+                            # pairs share a time: pages must break ties by name
+                            "created_at": START + timedelta(minutes=n // 2),
                             "metadata": {"positive_prompt": p, "seed": 1000 + n},
                             "positive_prompt": None if n % 3 else f"column only {p}",
                         }
                     )
                 cat.images.insert_records(rows)  # <= 8 rows: one by one; more: Arrow
                 names += [r["image_name"] for r in rows]
+                cat.images.star([r["image_name"] for i, r in enumerate(rows) if i % 3 == 1])
             elif names:
                 gone = list(dict.fromkeys(names[i % len(names)] for i in arg))
                 cat.images.delete(gone)
@@ -100,6 +102,7 @@ def _insert_delete_search(ops: list, qs: list[str]) -> None:
             page = cat.images.list(search=q, limit=1000, with_total=True)
             assert set(page.names) == expected, q
             assert page.total == len(expected) == cat.images.count(search=q), q
+            _check_pages(cat, q, expected)
             default = search.MAX_TERMS
             search.MAX_TERMS = 1  # words in several terms are left to the check as written
             try:
@@ -169,3 +172,31 @@ def test_common_terms_are_stored_negative(tmp_path: Path, monkeypatch) -> None:
     cat.images.delete(["b-1.png", "s.png"])
     assert cat.images.count(search="prompt") == 98 and cat.images.count(search="blue") == 10
     cat.close()
+
+
+def _check_pages(cat: Catalog, q: str, expected: set[str]) -> None:
+    """Starred-first pages of a search, at every offset, in both orders: the rows and the
+    total a sort of the matching rows gives (starred first, then time, ties by name); by
+    paging the gallery (a broad word) and by sorting the index's few rows (a narrow one)."""
+    default = search.NARROW_SHARE
+    try:
+        for share in (0.0, 1.0):
+            search.NARROW_SHARE = share
+            _check_pages_once(cat, q, expected)
+    finally:
+        search.NARROW_SHARE = default
+
+
+def _check_pages_once(cat: Catalog, q: str, expected: set[str]) -> None:
+    for order, desc in (("newest", True), ("oldest", False)):
+        rows = cat.sql("SELECT image_name, starred, created_at FROM images").fetchall()
+        rows = sorted(
+            (r for r in rows if r[0] in expected), key=lambda r: (r[2], r[0]), reverse=desc
+        )
+        want = [r[0] for r in rows if r[1]] + [r[0] for r in rows if not r[1]]
+        for offset in range(0, len(want) + 2, 2):
+            page = cat.images.list(
+                search=q, starred_first=True, order=order, limit=3, offset=offset, with_total=True
+            )
+            assert page.names == want[offset : offset + 3], (q, order, offset)
+            assert page.total == len(want), (q, order, offset)

@@ -408,6 +408,9 @@ class ImageRepository:
                 return keys, total if q.with_total else None, fetch(conn, keys[: q.limit])
             # the term index leaves few rows: sort them at once (a broad search pages as usual)
             plain = bool(q.search) and term_index.narrow(conn, q.search)
+            if plain and after is None:  # one pass over those rows: page and total together
+                keys, n = _narrow_keys(conn, where, params, desc, q.offset, q.limit + 1, q)
+                return keys, n if q.with_total else None, fetch(conn, keys[: q.limit])
             find = self.planner.starred_first_keys if q.starred_first else self.planner.window_keys
             keys = find(conn, where, params, desc, q.offset, q.limit + 1, after, plain)
             if q.with_total:
@@ -708,6 +711,48 @@ def _sorted_slice(
         f"LIMIT {int(count)} OFFSET {int(offset)}",
         params,
     ).fetchall()
+
+
+def _narrow_keys(
+    conn: Any,
+    where: list[str],
+    params: list[Any],
+    desc: bool,
+    offset: int,
+    count: int,
+    q: ImageQuery,
+) -> tuple[list[tuple[Any, ...]], int]:
+    """Sort keys of rows ``offset`` to ``offset + count`` of a filter that leaves few rows
+    (a narrow search), starred first if asked, and how many rows match: one query sorts
+    them and counts them with a window, so the table is scanned once, not once per stream
+    and once more for the total. Time (and the starred flag) sorts; names decide only when
+    two rows of the slice or its neighbours tie on them (as in :func:`_sorted_slice`)."""
+    direction = "DESC" if desc else "ASC"
+    head = "starred DESC, " if q.starred_first else ""
+    cond = " AND ".join(where)
+    lead = 1 if offset else 0
+    # names are long strings: read for the slice's rows only (joined back by rowid), so a
+    # page spread over the whole table is then fetched by name through the primary key
+    rows = conn.execute(
+        f"SELECT m.r, m.created_at, i.image_name, m.starred, m.n FROM ("
+        f"SELECT rowid AS r, created_at, starred, count(*) OVER () AS n FROM images "
+        f"WHERE {cond} ORDER BY {head}created_at {direction} "
+        f"LIMIT {int(count) + 1 + lead} OFFSET {int(offset) - lead}"
+        f") m JOIN images i ON i.rowid = m.r ORDER BY {head}m.created_at {direction}",
+        params,
+    ).fetchall()
+    if not rows:  # past the end: the total still counts
+        return [], ImageRepository._count(conn, where, params)
+    total = int(rows[0][4])
+    if len({(r[3], r[1]) for r in rows}) == len(rows):
+        return [r[:4] for r in rows[lead : lead + count]], total
+    keys = conn.execute(
+        f"SELECT rowid, created_at, image_name, starred FROM images WHERE {cond} "
+        f"ORDER BY {head}created_at {direction}, image_name {direction} "
+        f"LIMIT {int(count)} OFFSET {int(offset)}",
+        params,
+    ).fetchall()
+    return keys, total
 
 
 def _tally_filters(conn: Any, q: ImageQuery) -> tuple[list[str], list[Any]] | None:
