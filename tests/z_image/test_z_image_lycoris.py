@@ -56,3 +56,17 @@ def test_unknown_layer_kind_is_refused(transformer: torch.nn.Module) -> None:
         z_image_lora_patch(transformer, [(sd, 1.0)], "transformer", None),
     ):
         pass
+
+
+def test_applying_the_same_lora_twice_names_it(runner, zi, zi_lora) -> None:
+    """The family's "Apply LoRA" node refuses a repeat, as every family's does (one helper)."""
+    import invoke_nb as inb
+
+    g = inb.Graph()
+    g.add("z_image_model_loader", id="loader", model=zi)
+    g.add("z_image_lora_loader", id="first", lora=zi_lora, weight=0.5)
+    g.add("z_image_lora_loader", id="again", lora=zi_lora, weight=0.5)
+    g.connect("loader", "transformer", "first", "transformer")
+    g.connect("first", "transformer", "again", "transformer")
+    with pytest.raises(inb.NodeError, match=r"'again'.*already applied to transformer"):
+        runner.run(g)

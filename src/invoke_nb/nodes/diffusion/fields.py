@@ -29,6 +29,7 @@ __all__ = [
     "FreeUConfig",
     "GradientMaskOutput",
     "LatentsOutput",
+    "LoRAAlreadyAppliedError",
     "LoRAField",
     "LoRALoaderOutput",
     "ModelLoaderOutput",
@@ -43,6 +44,7 @@ __all__ = [
     "UNetOutput",
     "VAEField",
     "VAEOutput",
+    "with_lora",
 ]
 
 LATENT_SCALE_FACTOR = 8
@@ -53,6 +55,23 @@ class LoRAField(BaseModel):
 
     lora: ModelIdentifierField = Field(description="Info to load lora model")
     weight: float = Field(description="Weight to apply to lora model")
+
+
+class LoRAAlreadyAppliedError(ValueError):
+    """The same LoRA was added twice to one bundle."""
+
+
+def with_lora(node_id: str, bundle: Any, lora: LoRAField, part: str) -> Any:
+    """A copy of ``bundle`` (a UNet/CLIP/transformer/encoder field) with ``lora`` appended;
+    None for no bundle. Every family's "Apply LoRA" node goes through here, so adding one
+    LoRA twice to one model is refused the same way everywhere (InvokeAI refuses it too)."""
+    if bundle is None:
+        return None
+    if any(existing.lora.key == lora.lora.key for existing in bundle.loras):
+        raise LoRAAlreadyAppliedError(
+            f"node {node_id!r}: LoRA {lora.lora.name or lora.lora.key!r} already applied to {part}"
+        )
+    return bundle.model_copy(update={"loras": [*bundle.loras, lora]}, deep=True)
 
 
 class FreeUConfig(BaseModel):

@@ -11,7 +11,7 @@ from typing import Any
 
 from invoke_nb.nodes.base import Input, InputField, Node, UIHint, node
 from invoke_nb.nodes.context import Context
-from invoke_nb.nodes.diffusion.fields import CLIPField, LoRAField, VAEField
+from invoke_nb.nodes.diffusion.fields import CLIPField, LoRAField, VAEField, with_lora
 from invoke_nb.nodes.diffusion.flux.fields import (
     FluxLoRALoaderOutput,
     FluxModelLoaderOutput,
@@ -120,16 +120,6 @@ class FluxModelLoaderNode(Node):
         )
 
 
-def _add(bundle: Any, lora: LoRAField, what: str, ctx: Context) -> Any:
-    if bundle is None:
-        return None
-    if any(x.lora.key == lora.lora.key for x in bundle.loras):
-        raise FluxModelError(
-            f"node {ctx.node_id!r}: LoRA {lora.lora.name!r} is already applied to the {what}"
-        )
-    return bundle.model_copy(update={"loras": [*bundle.loras, lora]})
-
-
 @node(
     "flux_lora_loader",
     title="Apply LoRA - FLUX",
@@ -171,9 +161,9 @@ class FluxLoRALoaderNode(Node):
         require_base(ctx, ident, "lora", ("flux",), ("lora",))
         lora = LoRAField(lora=ident, weight=self.weight)
         return FluxLoRALoaderOutput(
-            transformer=_add(self.transformer, lora, "transformer", ctx),
-            clip=_add(self.clip, lora, "CLIP encoder", ctx),
-            t5_encoder=_add(self.t5_encoder, lora, "T5 encoder", ctx),
+            transformer=with_lora(ctx.node_id, self.transformer, lora, "transformer"),
+            clip=with_lora(ctx.node_id, self.clip, lora, "CLIP encoder"),
+            t5_encoder=with_lora(ctx.node_id, self.t5_encoder, lora, "T5 encoder"),
         )
 
 
@@ -219,7 +209,7 @@ class FluxLoRACollectionLoaderNode(Node):
                 continue
             seen.add(ident.key)
             lora = LoRAField(lora=ident, weight=item.weight)
-            transformer = _add(transformer, lora, "transformer", ctx)
-            clip = _add(clip, lora, "CLIP encoder", ctx)
-            t5 = _add(t5, lora, "T5 encoder", ctx)
+            transformer = with_lora(ctx.node_id, transformer, lora, "transformer")
+            clip = with_lora(ctx.node_id, clip, lora, "CLIP encoder")
+            t5 = with_lora(ctx.node_id, t5, lora, "T5 encoder")
         return FluxLoRALoaderOutput(transformer=transformer, clip=clip, t5_encoder=t5)

@@ -13,10 +13,9 @@ from typing import Any
 
 from invoke_nb.nodes.base import Input, InputField, Node, OutputField, UIHint, node, output
 from invoke_nb.nodes.context import Context
-from invoke_nb.nodes.diffusion.fields import LoRAField, _OptionalOutputs
+from invoke_nb.nodes.diffusion.fields import LoRAField, _OptionalOutputs, with_lora
 from invoke_nb.nodes.diffusion.flux.fields import TransformerField
 from invoke_nb.nodes.diffusion.flux.loaders import require_base
-from invoke_nb.nodes.diffusion.flux2.errors import input_error
 from invoke_nb.nodes.diffusion.flux2.fields import Qwen3EncoderField
 from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 from invoke_nb.nodes.types import ModelIdentifierField
@@ -41,6 +40,7 @@ class Flux2KleinLoRALoaderOutput(_OptionalOutputs):
 
 
 def _with(bundle: Any, lora: LoRAField) -> Any:
+    """``bundle`` plus ``lora`` unchecked: a collection skips only its own repeats, as InvokeAI's."""
     return bundle.model_copy(update={"loras": [*bundle.loras, lora]}) if bundle else None
 
 
@@ -74,15 +74,10 @@ class Flux2KleinLoRALoaderNode(Node):
     def invoke(self, ctx: Context) -> Flux2KleinLoRALoaderOutput:
         ident = check_model(ctx, self.lora, "LoRA")
         require_base(ctx, ident, "lora", ("flux2", "flux"), ("lora",))
-        for name, bundle in (
-            ("transformer", self.transformer),
-            ("qwen3_encoder", self.qwen3_encoder),
-        ):
-            if bundle is not None and any(x.lora.key == ident.key for x in bundle.loras):
-                raise input_error(ctx, name, f"LoRA {ident.name!r} is already applied")
         lora = LoRAField(lora=ident, weight=self.weight)
         return Flux2KleinLoRALoaderOutput(
-            transformer=_with(self.transformer, lora), qwen3_encoder=_with(self.qwen3_encoder, lora)
+            transformer=with_lora(ctx.node_id, self.transformer, lora, "transformer"),
+            qwen3_encoder=with_lora(ctx.node_id, self.qwen3_encoder, lora, "qwen3_encoder"),
         )
 
 

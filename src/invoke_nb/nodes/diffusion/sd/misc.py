@@ -22,6 +22,7 @@ from invoke_nb.nodes.diffusion.fields import (
     SeamlessModeOutput,
     UNetField,
     VAEField,
+    with_lora,
 )
 from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 from invoke_nb.nodes.primitives import StringCollectionOutput
@@ -36,20 +37,6 @@ __all__ = [
     "SDXLLoRALoaderNode",
     "SeamlessModeNode",
 ]
-
-
-class LoRAAlreadyAppliedError(ValueError):
-    """The same LoRA was added twice to one bundle."""
-
-
-def _with_lora(ctx: Context, bundle: Any, lora: LoRAField, part: str) -> Any:
-    if bundle is None:
-        return None
-    if any(existing.lora.key == lora.lora.key for existing in bundle.loras):
-        raise LoRAAlreadyAppliedError(
-            f"node {ctx.node_id!r}: LoRA {lora.lora.name or lora.lora.key!r} already applied to {part}"
-        )
-    return bundle.model_copy(update={"loras": [*bundle.loras, lora]}, deep=True)
 
 
 @node("lora_loader", title="Apply LoRA - SD1.5", category="model", tags=["model"], version="1.0.4")
@@ -79,8 +66,8 @@ class LoRALoaderNode(Node):
     def invoke(self, ctx: Context) -> LoRALoaderOutput:
         lora = LoRAField(lora=check_model(ctx, self.lora, "LoRA"), weight=self.weight)
         return LoRALoaderOutput(
-            unet=_with_lora(ctx, self.unet, lora, "unet"),
-            clip=_with_lora(ctx, self.clip, lora, "clip"),
+            unet=with_lora(ctx.node_id, self.unet, lora, "unet"),
+            clip=with_lora(ctx.node_id, self.clip, lora, "clip"),
         )
 
 
@@ -117,9 +104,9 @@ class SDXLLoRALoaderNode(Node):
     def invoke(self, ctx: Context) -> SDXLLoRALoaderOutput:
         lora = LoRAField(lora=check_model(ctx, self.lora, "LoRA"), weight=self.weight)
         return SDXLLoRALoaderOutput(
-            unet=_with_lora(ctx, self.unet, lora, "unet"),
-            clip=_with_lora(ctx, self.clip, lora, "clip"),
-            clip2=_with_lora(ctx, self.clip2, lora, "clip2"),
+            unet=with_lora(ctx.node_id, self.unet, lora, "unet"),
+            clip=with_lora(ctx.node_id, self.clip, lora, "clip"),
+            clip2=with_lora(ctx.node_id, self.clip2, lora, "clip2"),
         )
 
 

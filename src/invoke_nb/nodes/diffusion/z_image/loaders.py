@@ -13,7 +13,7 @@ from invoke_nb.nodes.base import Input, InputField, Node, UIHint, node
 from invoke_nb.nodes.context import Context
 from invoke_nb.nodes.diffusion.cogview4.fields import TransformerField
 from invoke_nb.nodes.diffusion.cogview4.loader import WrongBaseError, check_base
-from invoke_nb.nodes.diffusion.fields import LoRAField, VAEField
+from invoke_nb.nodes.diffusion.fields import LoRAField, VAEField, with_lora
 from invoke_nb.nodes.diffusion.sd.model_loaders import check_model
 from invoke_nb.nodes.diffusion.z_image.fields import (
     Qwen3EncoderField,
@@ -130,13 +130,12 @@ class ZImageModelLoaderNode(Node):
         )
 
 
-def _with_lora(
-    out: ZImageLoRALoaderOutput, lora: LoRAField, transformer: bool, encoder: bool
-) -> None:
-    if transformer and out.transformer is not None:
-        out.transformer.loras.append(lora)
-    if encoder and out.qwen3_encoder is not None:
-        out.qwen3_encoder.loras.append(lora)
+def _append_lora(out: ZImageLoRALoaderOutput, lora: LoRAField) -> None:
+    """Add ``lora`` to the copied bundles unchecked: a collection skips only its own repeats,
+    as InvokeAI's does."""
+    for bundle in (out.transformer, out.qwen3_encoder):
+        if bundle is not None:
+            bundle.loras.append(lora)
 
 
 @node(
@@ -173,20 +172,13 @@ class ZImageLoRALoaderNode(Node):
     )
 
     def invoke(self, ctx: Context) -> ZImageLoRALoaderOutput:
-        lora = check_base(ctx, self.lora, "lora", BASE, ("lora",))
-        for name in ("transformer", "qwen3_encoder"):
-            part = getattr(self, name)
-            if part is not None and any(x.lora.key == lora.key for x in part.loras):
-                raise ValueError(
-                    f"node {ctx.node_id!r} (z_image_lora_loader): LoRA {lora.name!r} is "
-                    f"already applied to {name}"
-                )
-        out = ZImageLoRALoaderOutput(
-            transformer=self.transformer.model_copy(deep=True) if self.transformer else None,
-            qwen3_encoder=self.qwen3_encoder.model_copy(deep=True) if self.qwen3_encoder else None,
+        lora = LoRAField(
+            lora=check_base(ctx, self.lora, "lora", BASE, ("lora",)), weight=self.weight
         )
-        _with_lora(out, LoRAField(lora=lora, weight=self.weight), True, True)
-        return out
+        return ZImageLoRALoaderOutput(
+            transformer=with_lora(ctx.node_id, self.transformer, lora, "transformer"),
+            qwen3_encoder=with_lora(ctx.node_id, self.qwen3_encoder, lora, "qwen3_encoder"),
+        )
 
 
 @node(
@@ -228,5 +220,5 @@ class ZImageLoRACollectionLoaderNode(Node):
             if lora.key in seen:
                 continue
             seen.add(lora.key)
-            _with_lora(out, LoRAField(lora=lora, weight=item.weight), True, True)
+            _append_lora(out, LoRAField(lora=lora, weight=item.weight))
         return out
