@@ -176,6 +176,9 @@ def cmd_import_invokeai(args: argparse.Namespace) -> int:
                 models=not args.no_models,
                 batch_size=args.batch_size,
                 progress=not args.quiet,
+                # this process ends with the command: build the search index before it does
+                # (or leave it to the next kernel that opens the catalog)
+                index=args.index == "now",
             )
         except InvokeAILibraryError as e:
             raise UsageError(str(e)) from None
@@ -307,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="image files: hard-link (default; copies across file systems), copy, or none",
     )
     ia.add_argument("--no-models", action="store_true", help="do not register its models")
+    ia.add_argument(
+        "--index",
+        choices=("now", "later"),
+        default="now",
+        help="search index of the new images: build it before exiting (default), or leave it "
+        "to the next kernel that opens the catalog (searches are exact meanwhile, but scan)",
+    )
     ia.add_argument(
         "--batch-size",
         type=int,

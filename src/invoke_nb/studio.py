@@ -295,12 +295,16 @@ class Studio(Running, Generation, StudioViews):
         models: bool = True,
         batch_size: int | None = None,
         progress: Any = True,
+        index: bool | str = "background",
     ) -> Any:
         """Bring an InvokeAI library in: images with metadata, boards, starred and
         intermediate flags, created times, user workflows, style presets and model records
         (registered in place). Never writes to the InvokeAI root; a second run adds nothing;
         an interrupted run continues where it stopped. ``files``: "link" (hard links, copies
-        across file systems), "copy" or "none" (records only). Returns an
+        across file systems), "copy" or "none" (records only). ``index``: the search index
+        of the new rows is built by a background thread (``"background"``: the gallery and
+        search work at once, searches scan what is not indexed yet), before returning
+        (True) or when the catalog next opens (False). Returns an
         :class:`~invoke_nb.interchange.invokeai.InvokeAIImportReport` (print it)."""
         from invoke_nb.interchange.invokeai import BATCH_ROWS, import_invokeai
 
@@ -312,6 +316,7 @@ class Studio(Running, Generation, StudioViews):
             models=models,
             batch_size=batch_size or BATCH_ROWS,
             progress=progress,
+            index=index,  # type: ignore[arg-type]
         )
 
     # -- catalog ------------------------------------------------------------------------

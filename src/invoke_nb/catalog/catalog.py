@@ -13,7 +13,9 @@ from invoke_nb.catalog.boards import BoardRepository
 from invoke_nb.catalog.connection import Database
 from invoke_nb.catalog.errors import CatalogReadOnlyError
 from invoke_nb.catalog.files import ImageFiles, RecoveryReport
+from invoke_nb.catalog import name_index, search
 from invoke_nb.catalog.images import ImageRepository
+from invoke_nb.catalog.indexer import BackgroundIndexer
 from invoke_nb.catalog.library import (
     ClientStateRepository,
     StylePresetRepository,
@@ -82,6 +84,8 @@ class Catalog:
         self.db = Database(self.path, busy_timeout=busy_timeout, idle_release=idle_release)
         with self.db.connection() as conn:
             self.applied_migrations = migrate(conn, path=str(self.path))
+            name_index.ensure(conn)  # an import killed before it rebuilt it
+            lagging = search.lag(conn) > 0
         self.files = ImageFiles(self.root / "images", self.root / "thumbnails")
         self.images = ImageRepository(self.db, self.files)
         self.boards = BoardRepository(self.db, self.images)
@@ -92,6 +96,11 @@ class Catalog:
         self.queue = QueueRepository(self.db)
         self.recovery: RecoveryReport = self.images.recover()
         self._scratch: duckdb.DuckDBPyConnection | None = None
+        self.indexer = BackgroundIndexer(self.db)
+        """Indexes rows a bulk insert left for later (:mod:`invoke_nb.catalog.indexer`)."""
+        self.images.on_index_lag = self.indexer.start
+        if lagging:  # an import that left its rows to index (or a kernel that stopped)
+            self.indexer.start()
 
     def sql(self, query: str, params: list[object] | None = None) -> duckdb.DuckDBPyRelation:
         """Run a read-only query; the result is a DuckDB relation (``.df()``, ``.pl()``,
@@ -130,7 +139,9 @@ class Catalog:
         self.db.release()
 
     def close(self) -> None:
-        """Release the file; the Catalog reopens it if used again."""
+        """Release the file; the Catalog reopens it if used again (the background indexer,
+        if running, stops after its run under way and resumes when a catalog opens)."""
+        self.indexer.stop()
         self.db.close()
         if self._scratch is not None:
             self._scratch.close()

@@ -119,6 +119,17 @@ class ImageRepository:
         self._db = db
         self.files = files
         self.planner = GalleryPlanner()
+        self.on_index_lag: Callable[[], None] | None = None
+        """Called after a bulk insert left rows for the background indexer (the catalog
+        starts it: see :mod:`invoke_nb.catalog.indexer`)."""
+        self._lagging = False
+
+    def _index_later(self) -> None:
+        """After a commit: hand rows a bulk insert left unindexed to the background indexer."""
+        if self._lagging:
+            self._lagging = False
+            if self.on_index_lag is not None:
+                self.on_index_lag()
 
     # -- writing ----------------------------------------------------------------------------
     def save(
@@ -176,6 +187,7 @@ class ImageRepository:
             with self._db.transaction() as conn:
                 self._check_boards(conn, boards)
                 self._insert_rows(conn, [row for row, *_ in items])
+            self._index_later()
         except BaseException:
             self.files.discard(names)
             raise
@@ -210,8 +222,7 @@ class ImageRepository:
         if missing:
             raise NotFoundError(f"no board with id {missing[0]!r}")
 
-    @staticmethod
-    def _insert_rows(conn: Any, rows: list[dict[str, Any]]) -> None:
+    def _insert_rows(self, conn: Any, rows: list[dict[str, Any]]) -> None:
         full = []
         for row in rows:
             if row.get("image_name") is not None:
@@ -228,7 +239,7 @@ class ImageRepository:
                 sql = f"INSERT INTO images ({_COLS}) VALUES ({marks})"
                 for row in full:
                     conn.execute(sql, [row[c] for c in COLUMNS])
-                term_index.catch_up(conn)
+                self._lagging |= not term_index.catch_up(conn)
                 tallies.catch_up(conn)
                 return
             conn.register("_new_images", pa.Table.from_pylist(full, schema=ARROW_SCHEMA))
@@ -237,7 +248,7 @@ class ImageRepository:
             finally:
                 with contextlib.suppress(duckdb.Error):
                     conn.unregister("_new_images")
-            term_index.catch_up(conn)
+            self._lagging |= not term_index.catch_up(conn)
             tallies.catch_up(conn)
         except duckdb.ConstraintException as exc:
             raise ValueError(f"image rows rejected, nothing inserted: {exc}") from None
@@ -256,6 +267,7 @@ class ImageRepository:
         if rows:
             with self._db.transaction() as conn:
                 self._insert_rows(conn, rows)
+            self._index_later()
         return len(rows)
 
     def insert_arrow(self, table: pa.Table) -> int:
@@ -273,8 +285,9 @@ class ImageRepository:
                 conn.execute(f"INSERT INTO images ({cols}) SELECT {cols} FROM _new_images")
             finally:
                 conn.unregister("_new_images")
-            term_index.catch_up(conn)
+            self._lagging |= not term_index.catch_up(conn)
             tallies.catch_up(conn)
+        self._index_later()
         return table.num_rows
 
     # -- reading ----------------------------------------------------------------------------

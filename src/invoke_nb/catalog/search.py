@@ -18,8 +18,11 @@ of one per image, and a search for it reads that short list. Whatever the index 
 (numbers, punctuation, phrases) is checked as written, on the rows the index leaves.
 
 The index follows the images table by a watermark on ``images.image_id`` (a sequence, never
-reused): every transaction that inserts images calls :func:`catch_up` before it commits, so the
-index never lags behind a committed row. Deleting an image leaves its postings: they name an
+reused): every transaction that inserts a few images (up to :data:`INDEX_CHUNK`) indexes them
+before it commits (:func:`catch_up`). A bulk insert (an import) leaves its rows to the
+catalog's background indexer (:mod:`invoke_nb.catalog.indexer`), which indexes them in runs
+(:func:`index_some`), one short transaction each; meanwhile searches scan the rows above the
+watermark, so results stay exact. Deleting an image leaves its postings: they name an
 id no row will have again, so they never match (:func:`rebuild` drops them).
 """
 
@@ -37,6 +40,8 @@ __all__ = [
     "SEARCH_TEXT",
     "catch_up",
     "forget",
+    "index_some",
+    "lag",
     "narrow",
     "query_words",
     "rebuild",
@@ -90,9 +95,32 @@ def _watermark(conn: Any) -> int:
     return int(first(conn.execute("SELECT indexed_upto FROM search_state"))[0])
 
 
-def catch_up(conn: Any) -> int:
-    """Index the rows added since the watermark (call inside the inserting transaction);
-    returns how many rows were indexed."""
+def catch_up(conn: Any, limit: int = INDEX_CHUNK) -> bool:
+    """Index the rows added since the watermark (call inside the inserting transaction) when
+    they are at most ``limit`` rows; returns whether the index is then complete. A larger lag
+    (an import's million rows) is left to :func:`index_some` in runs, by the catalog's
+    background indexer (:mod:`invoke_nb.catalog.indexer`): a save must not wait for it."""
+    mark = _watermark(conn)
+    n = first(conn.execute("SELECT count(*) FROM images WHERE image_id > ?", [mark]))[0]
+    if n > limit:
+        return False
+    while index_some(conn):
+        pass
+    return True
+
+
+def lag(conn: Any) -> int:
+    """How many rows are not indexed yet (searches scan them, so results stay exact)."""
+    mark = _watermark(conn)
+    return int(first(conn.execute("SELECT count(*) FROM images WHERE image_id > ?", [mark]))[0])
+
+
+def index_some(conn: Any, max_ids: int = INDEX_CHUNK) -> int:
+    """Index the next run of rows above the watermark (image ids up to ``max_ids`` past it)
+    and move the watermark past them; returns how many rows that was (0: nothing left).
+
+    A few rows are split in Python (:data:`SMALL_INSERT`); a run is split set-based, its
+    postings sorted by term, so a term's postings are a few zone-map ranges per run."""
     mark = _watermark(conn)
     rows = conn.execute(
         f"SELECT image_id, {SEARCH_TEXT} FROM images WHERE image_id > ? "
@@ -105,19 +133,14 @@ def catch_up(conn: Any) -> int:
         _index_small(conn, rows)
         conn.execute("UPDATE search_state SET indexed_upto = ?", [rows[-1][0]])
         return len(rows)
-    top, n = first(
-        conn.execute("SELECT max(image_id), count(*) FROM images WHERE image_id > ?", [mark])
+    hi, n = first(
+        conn.execute(
+            "SELECT max(image_id), count(*) FROM images WHERE image_id > ? AND image_id <= ?",
+            [mark, mark + max_ids],
+        )
     )
-    # in runs of INDEX_CHUNK ids: memory stays bounded and each run's postings, sorted by
-    # term, are a few row-group ranges per term for the zone maps to find
-    lo = mark
-    first_run = True
-    while lo < top:
-        hi = min(top, lo + INDEX_CHUNK)
-        _index_run(conn, lo, hi, mark if first_run and n >= NEGATIVE_MIN_ROWS else None)
-        first_run = False
-        lo = hi
-    conn.execute("UPDATE search_state SET indexed_upto = ?", [top])
+    _index_run(conn, mark, hi, mark if n >= NEGATIVE_MIN_ROWS else None)
+    conn.execute("UPDATE search_state SET indexed_upto = ?", [hi])
     return int(n)
 
 
@@ -255,7 +278,8 @@ def rebuild(conn: Any) -> None:
     conn.execute("DELETE FROM image_terms")
     conn.execute("DELETE FROM search_terms")
     conn.execute("UPDATE search_state SET indexed_upto = -1")
-    catch_up(conn)
+    while index_some(conn):
+        pass
 
 
 def _lookup(conn: Any, word: str) -> tuple[list[int], list[int]] | None:

@@ -30,7 +30,14 @@ import time
 from typing import Any
 
 from invoke_nb.interchange.invokeai.boards import import_boards
-from invoke_nb.interchange.invokeai.images import BATCH_ROWS, FilesMode, Progress, import_images
+from invoke_nb.interchange.invokeai.images import (
+    BATCH_ROWS,
+    FilesMode,
+    ImageReader,
+    IndexMode,
+    Progress,
+    import_images,
+)
 from invoke_nb.interchange.invokeai.models import import_models, unresolved_models
 from invoke_nb.interchange.invokeai.root import (
     MAX_SKIPPED_DETAILS,
@@ -62,7 +69,7 @@ def import_invokeai(
     models: bool = True,
     batch_size: int = BATCH_ROWS,
     progress: bool | Progress = True,
-    index: bool = True,
+    index: IndexMode = "background",
 ) -> InvokeAIImportReport:
     """Import the InvokeAI library at ``root`` into ``catalog``; see the module docstring.
 
@@ -70,31 +77,41 @@ def import_invokeai(
     image counts after each batch (raising from it stops the import cleanly: every batch
     before it is committed, and a later run continues where this one stopped).
 
-    ``index``: build the search term index of the new rows once, after the rows are in
-    (set-based, in runs of image ids; its time is ``report.index_seconds``). False leaves it to the next
-    :func:`invoke_nb.catalog.search.catch_up`; searches meanwhile also scan the rows not yet
-    indexed, so their results stay exact.
+    ``index``: the search term index of the new rows. ``"background"`` (the default) returns
+    as soon as the rows are in and lets the catalog's background indexer split their text
+    (``catalog.indexer``; ``catalog.indexer.wait()`` blocks until it is done); ``True`` builds
+    it before returning (its time is ``report.index_seconds``); ``False`` leaves it to the next
+    catalog that opens the file. Searches meanwhile also scan the rows not yet indexed, so
+    their results stay exact.
     """
     if files not in ("link", "copy", "none"):
         raise ValueError(f"files must be 'link', 'copy' or 'none', not {files!r}")
+    if index not in (True, False, "background"):
+        raise ValueError(f"index must be True, False or 'background', not {index!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     start = time.perf_counter()
     src = InvokeAIRoot.locate(root)
     report = InvokeAIImportReport(root=str(src.root))
     conn = src.connect()
+    reader = None
     try:
         schema = Schema(conn)
         report.schema_version = schema.version
         if not schema.has("images"):
             raise InvokeAILibraryError(f"{src.db_path} has no images table")
+        reader = ImageReader(src, schema, batch_size)  # reads while the rest goes in
         import_boards(catalog, conn, schema, report)
         import_workflows(catalog, conn, schema, src, report)
         import_style_presets(catalog, conn, schema, src, report)
         if models:
             import_models(catalog, conn, schema, src, report)
-        import_images(catalog, conn, schema, src, report, files, batch_size, progress, index)
+        import_images(
+            catalog, conn, schema, src, reader, report, files, batch_size, progress, index
+        )
     finally:
+        if reader is not None:
+            reader.close()
         conn.close()
         report.seconds = time.perf_counter() - start
     report.unresolved_models = unresolved_models(catalog)

@@ -39,10 +39,12 @@ def import_boards(
         c = parse_time(created) or now
         new.append([bid, name, cover, bool(arch), c, parse_time(updated) or c, parse_time(deleted)])
     if new:
+        # one statement: DuckDB runs executemany as one statement per row (~5 ms each)
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(new))
         with catalog.db.transaction() as db:
-            db.executemany(
+            db.execute(
                 "INSERT INTO boards (board_id, board_name, cover_image_name, archived, "
-                "created_at, updated_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                new,
+                f"created_at, updated_at, deleted_at) VALUES {values}",
+                [x for row in new for x in row],
             )
     report.added["boards"] += len(new)
