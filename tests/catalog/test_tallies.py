@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -203,15 +204,15 @@ def test_migration_counts_an_existing_catalog(tmp_path: Path) -> None:
 
     rnd = random.Random(4)
     root = tmp_path / "studio"
-    cat = Catalog(root)
-    boards: list[str | None] = [None, cat.boards.create("b").board_id]
-    cat.images.insert_records(random_rows(rnd, 50, boards))
-    with cat.db.transaction() as db:
-        db.execute("DROP TABLE gallery_tallies")
-        db.execute("DROP TABLE gallery_buckets")
-        db.execute("DROP TABLE gallery_tally_state")
-        db.execute("DELETE FROM schema_version WHERE version = 7")
-    cat.close()
+    root.mkdir()
+    conn = duckdb.connect(str(root / "catalog.duckdb"))
+    migrations.migrate(conn, target=6)  # the catalog as code before the tallies made it
+    conn.execute("INSERT INTO boards (board_id, board_name, created_at, updated_at) "
+                 "VALUES ('b', 'b', now(), now())")  # fmt: skip
+    boards: list[str | None] = [None, "b"]
+    conn.register("rows", pa.Table.from_pylist(random_rows(rnd, 50, boards)))
+    conn.execute("INSERT INTO images BY NAME SELECT * FROM rows")
+    conn.close()
     cat = Catalog(root)
     try:
         assert 7 in cat.applied_migrations and migrations.LATEST_VERSION >= 7

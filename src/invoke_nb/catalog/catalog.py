@@ -9,11 +9,11 @@ from typing import Any
 
 import duckdb
 
+from invoke_nb.catalog import name_index, search
 from invoke_nb.catalog.boards import BoardRepository
 from invoke_nb.catalog.connection import Database
 from invoke_nb.catalog.errors import CatalogReadOnlyError
 from invoke_nb.catalog.files import ImageFiles, RecoveryReport
-from invoke_nb.catalog import name_index, search
 from invoke_nb.catalog.images import ImageRepository
 from invoke_nb.catalog.indexer import BackgroundIndexer
 from invoke_nb.catalog.library import (

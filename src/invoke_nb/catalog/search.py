@@ -95,14 +95,12 @@ def _watermark(conn: Any) -> int:
     return int(first(conn.execute("SELECT indexed_upto FROM search_state"))[0])
 
 
-def catch_up(conn: Any, limit: int = INDEX_CHUNK) -> bool:
+def catch_up(conn: Any, limit: int | None = None) -> bool:
     """Index the rows added since the watermark (call inside the inserting transaction) when
-    they are at most ``limit`` rows; returns whether the index is then complete. A larger lag
+    they are at most ``limit`` rows (:data:`INDEX_CHUNK`); returns whether the index is then complete. A larger lag
     (an import's million rows) is left to :func:`index_some` in runs, by the catalog's
     background indexer (:mod:`invoke_nb.catalog.indexer`): a save must not wait for it."""
-    mark = _watermark(conn)
-    n = first(conn.execute("SELECT count(*) FROM images WHERE image_id > ?", [mark]))[0]
-    if n > limit:
+    if lag(conn) > (INDEX_CHUNK if limit is None else limit):
         return False
     while index_some(conn):
         pass
@@ -115,8 +113,9 @@ def lag(conn: Any) -> int:
     return int(first(conn.execute("SELECT count(*) FROM images WHERE image_id > ?", [mark]))[0])
 
 
-def index_some(conn: Any, max_ids: int = INDEX_CHUNK) -> int:
-    """Index the next run of rows above the watermark (image ids up to ``max_ids`` past it)
+def index_some(conn: Any, max_ids: int | None = None) -> int:
+    """Index the next run of rows above the watermark (image ids up to ``max_ids`` past it,
+    :data:`INDEX_CHUNK` by default)
     and move the watermark past them; returns how many rows that was (0: nothing left).
 
     A few rows are split in Python (:data:`SMALL_INSERT`); a run is split set-based, its
@@ -136,7 +135,7 @@ def index_some(conn: Any, max_ids: int = INDEX_CHUNK) -> int:
     hi, n = first(
         conn.execute(
             "SELECT max(image_id), count(*) FROM images WHERE image_id > ? AND image_id <= ?",
-            [mark, mark + max_ids],
+            [mark, mark + (INDEX_CHUNK if max_ids is None else max_ids)],
         )
     )
     _index_run(conn, mark, hi, mark if n >= NEGATIVE_MIN_ROWS else None)

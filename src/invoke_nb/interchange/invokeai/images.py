@@ -101,6 +101,20 @@ def _images_select(schema: Schema) -> str:
     )
 
 
+@contextlib.contextmanager
+def _adbc(src: InvokeAIRoot) -> Iterator[Any]:
+    """An ADBC connection to the database, read-only. It waits for SQLite's locks as the
+    importer's other connection does: opening a live library (a ``-wal`` file beside it) from
+    two connections at once otherwise fails one of them with "database is locked"."""
+    import adbc_driver_sqlite.dbapi as adbc
+
+    with contextlib.closing(adbc.connect(src.uri())) as conn:
+        with conn.cursor() as cur:
+            cur.execute("PRAGMA busy_timeout = 10000")
+            cur.fetchall()
+        yield conn
+
+
 def _batches(src: InvokeAIRoot, schema: Schema, batch_size: int) -> Iterator[pa.Table]:
     """The image rows as Arrow tables of ``batch_size`` rows (the last one shorter), the typed
     first row left out.
@@ -108,9 +122,7 @@ def _batches(src: InvokeAIRoot, schema: Schema, batch_size: int) -> Iterator[pa.
     The typed row shifts every driver batch by one row, so each table is the rest of one
     driver batch and the first row(s) of the next. Those first rows are copied: a slice would
     keep the whole next batch alive as long as the table, twice the memory in flight."""
-    import adbc_driver_sqlite.dbapi as adbc
-
-    with contextlib.closing(adbc.connect(src.uri())) as conn, conn.cursor() as cur:
+    with _adbc(src) as conn, conn.cursor() as cur:
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
         cur.execute(_images_select(schema), (-(2**63),))
         pending: list[pa.Table] = []
@@ -391,9 +403,7 @@ def _board_members(src: InvokeAIRoot, schema: Schema) -> pa.Table:
     empty = pa.table({"image_name": pa.array([], pa.string()), "board_id": pa.array([], pa.string())})
     if not schema.has("board_images"):
         return empty
-    import adbc_driver_sqlite.dbapi as adbc
-
-    with contextlib.closing(adbc.connect(src.uri())) as conn, conn.cursor() as cur:
+    with _adbc(src) as conn, conn.cursor() as cur:
         # a typed first row (left out), as in _images_select: the driver types columns by it
         cur.execute(
             "SELECT '' AS image_name, '' AS board_id UNION ALL SELECT * FROM (SELECT "
