@@ -53,9 +53,7 @@ class BackgroundIndexer:
                 return
             self._stop.clear()
             self.error = None
-            self._thread = threading.Thread(
-                target=self._run, name="catalog-indexer", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name="catalog-indexer", daemon=True)
             self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:

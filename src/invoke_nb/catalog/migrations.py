@@ -231,9 +231,7 @@ def _v8_bulk_friendly_images(conn: duckdb.DuckDBPyConnection) -> None:
     vector of neighbours to read one row (100 rows far apart: 37 ms instead of 3). A
     ``JSON`` column would also parse every value again on insert, which the import has done
     already. Rows keep their order and ids."""
-    ddl = first(
-        conn.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'images'")
-    )[0]
+    ddl = first(conn.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'images'"))[0]
     new = ddl.replace("image_name VARCHAR PRIMARY KEY", "image_name VARCHAR NOT NULL")
     new = new.replace("metadata JSON", "metadata VARCHAR USING COMPRESSION uncompressed")
     new = new.replace("CREATE TABLE images(", "CREATE TABLE images_v8(", 1)

@@ -115,29 +115,32 @@ def lag(conn: Any) -> int:
 
 def index_some(conn: Any, max_ids: int | None = None) -> int:
     """Index the next run of rows above the watermark (image ids up to ``max_ids`` past it,
-    :data:`INDEX_CHUNK` by default)
-    and move the watermark past them; returns how many rows that was (0: nothing left).
+    :data:`INDEX_CHUNK` by default) and move the watermark past them; returns how many rows
+    that was (0: nothing left).
 
     A few rows are split in Python (:data:`SMALL_INSERT`); a run is split set-based, its
     postings sorted by term, so a term's postings are a few zone-map ranges per run."""
     mark = _watermark(conn)
-    rows = conn.execute(
-        f"SELECT image_id, {SEARCH_TEXT} FROM images WHERE image_id > ? "
-        f"ORDER BY image_id LIMIT {SMALL_INSERT + 1}",
-        [mark],
-    ).fetchall()
-    if not rows:
-        return 0
-    if len(rows) <= SMALL_INSERT:
-        _index_small(conn, rows)
-        conn.execute("UPDATE search_state SET indexed_upto = ?", [rows[-1][0]])
-        return len(rows)
     hi, n = first(
         conn.execute(
             "SELECT max(image_id), count(*) FROM images WHERE image_id > ? AND image_id <= ?",
             [mark, mark + (INDEX_CHUNK if max_ids is None else max_ids)],
         )
     )
+    if not n:  # ids may jump (a rolled-back insert used some): look past the gap
+        hi = first(conn.execute("SELECT min(image_id) FROM images WHERE image_id > ?", [mark]))[0]
+        if hi is None:
+            return 0
+        return index_some(conn, hi - mark + (INDEX_CHUNK if max_ids is None else max_ids))
+    if n <= SMALL_INSERT:
+        rows = conn.execute(
+            f"SELECT image_id, {SEARCH_TEXT} FROM images WHERE image_id > ? AND image_id <= ? "
+            "ORDER BY image_id",
+            [mark, hi],
+        ).fetchall()
+        _index_small(conn, rows)
+        conn.execute("UPDATE search_state SET indexed_upto = ?", [hi])
+        return len(rows)
     _index_run(conn, mark, hi, mark if n >= NEGATIVE_MIN_ROWS else None)
     conn.execute("UPDATE search_state SET indexed_upto = ?", [hi])
     return int(n)

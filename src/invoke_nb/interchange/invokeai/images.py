@@ -400,7 +400,9 @@ def _board_members(src: InvokeAIRoot, schema: Schema) -> pa.Table:
     """``board_images`` as one Arrow table (image_name, board_id), read once per import
     through the ADBC driver (30% of a million images in boards is ~20 MB); each batch looks
     its images up in it (:func:`_prepared`)."""
-    empty = pa.table({"image_name": pa.array([], pa.string()), "board_id": pa.array([], pa.string())})
+    empty = pa.table(
+        {"image_name": pa.array([], pa.string()), "board_id": pa.array([], pa.string())}
+    )
     if not schema.has("board_images"):
         return empty
     with _adbc(src) as conn, conn.cursor() as cur:
