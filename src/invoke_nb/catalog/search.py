@@ -31,6 +31,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pyarrow as pa
+
 from invoke_nb.catalog.connection import first
 
 __all__ = [
@@ -44,8 +46,11 @@ __all__ = [
     "lag",
     "narrow",
     "query_words",
+    "read_run",
     "rebuild",
     "search_condition",
+    "split_run",
+    "write_run",
 ]
 
 METADATA_TEXT = "lower(coalesce(CAST(metadata AS VARCHAR), ''))"
@@ -146,18 +151,74 @@ def index_some(conn: Any, max_ids: int | None = None) -> int:
     return int(n)
 
 
-def _index_run(conn: Any, lo: int, hi: int, old_mark: int | None) -> None:
-    """Index the rows with ``lo < image_id <= hi``; with ``old_mark``, first turn the terms
-    most of these rows hold negative (rows up to ``old_mark`` are already indexed).
+_SPLIT = f"unnest(regexp_extract_all(x, '{_INDEXED_WORD}')) AS term"
+
+
+def read_run(conn: Any, max_ids: int) -> tuple[int, int, pa.Table] | None:
+    """The next run's bounds above the watermark and its rows' text as Arrow ``(image_id,
+    x)``, for splitting away from the catalog (:func:`split_run`, :func:`write_run`); None
+    when no rows are left, or when the run is small enough for :func:`index_some` to do in
+    one go (its caller then does that)."""
+    mark = _watermark(conn)
+    hi, n = first(
+        conn.execute(
+            "SELECT max(image_id), count(*) FROM images WHERE image_id > ? AND image_id <= ?",
+            [mark, mark + max_ids],
+        )
+    )
+    if n <= SMALL_INSERT:
+        return None
+    texts = conn.sql(
+        f"SELECT image_id, {_INDEXED_TEXT} AS x FROM images WHERE image_id > ? AND image_id <= ?",
+        params=[mark, hi],
+    ).to_arrow_table()
+    return mark, hi, texts
+
+
+def split_run(db: Any, texts: pa.Table) -> pa.Table:
+    """The run's ``(image_id, term)`` words, split on ``db`` (a private in-memory DuckDB: the
+    catalog stays free meanwhile)."""
+    db.register("_texts", texts)
+    try:
+        return db.sql(f"SELECT image_id, {_SPLIT} FROM _texts").to_arrow_table()
+    finally:
+        db.unregister("_texts")
+
+
+def write_run(conn: Any, run: tuple[int, int, pa.Table], words: pa.Table) -> bool:
+    """Store a run's words split by :func:`split_run` and move the watermark past it; False
+    (nothing written) if another writer moved the watermark since :func:`read_run`."""
+    mark, hi, texts = run
+    if _watermark(conn) != mark:
+        return False
+    old = mark if texts.num_rows >= NEGATIVE_MIN_ROWS else None
+    _index_run(conn, mark, hi, old, words)
+    conn.execute("UPDATE search_state SET indexed_upto = ?", [hi])
+    return True
+
+
+def _index_run(
+    conn: Any, lo: int, hi: int, old_mark: int | None, words: pa.Table | None = None
+) -> None:
+    """Index the rows with ``lo < image_id <= hi`` (``words``: their words, already split);
+    with ``old_mark``, first turn the terms most of these rows hold negative (rows up to
+    ``old_mark`` are already indexed).
 
     Words become term ids by one join with the (small) vocabulary, which also drops the
     words that are not indexed (numbers); everything after that works on integers."""
-    conn.execute(
-        "CREATE OR REPLACE TEMP TABLE _run_words AS "
-        f"SELECT image_id, unnest(regexp_extract_all({_INDEXED_TEXT}, '{_INDEXED_WORD}')) "
-        "AS term FROM images WHERE image_id > ? AND image_id <= ?",
-        [lo, hi],
-    )
+    if words is not None:
+        conn.register("_split_words", words)
+        try:
+            conn.execute("CREATE OR REPLACE TEMP TABLE _run_words AS SELECT * FROM _split_words")
+        finally:
+            conn.unregister("_split_words")
+    else:
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE _run_words AS SELECT image_id, "
+            f"{_SPLIT.replace('(x,', f'({_INDEXED_TEXT},')} "
+            "FROM images WHERE image_id > ? AND image_id <= ?",
+            [lo, hi],
+        )
     try:
         conn.execute(
             "INSERT INTO search_terms SELECT term, nextval('search_term_seq'), FALSE "
