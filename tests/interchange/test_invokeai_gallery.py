@@ -98,7 +98,7 @@ def test_search_with_key_names_stored_negative(
     ia, _ = library
     cat = Catalog(tmp_path / "negative")
     try:
-        import_invokeai(cat, ia.root, files="none", progress=False)
+        import_invokeai(cat, ia.root, files="none", progress=False, index=True)
         negative = {
             r[0] for r in cat.sql("SELECT term FROM search_terms WHERE negative").fetchall()
         }
@@ -149,10 +149,20 @@ def test_search_before_the_index_catches_up(
         cat.close()
 
 
-def test_background_index(library: tuple[FakeInvokeAIRoot, Catalog], tmp_path: Path) -> None:
+@pytest.mark.parametrize("runs", [False, True])
+def test_background_index(
+    library: tuple[FakeInvokeAIRoot, Catalog], tmp_path: Path, monkeypatch, runs: bool
+) -> None:
     """The default import returns with its rows in and lets the catalog's background indexer
     split them; searches are exact before, while and after it runs, and a catalog opened on
-    a file left unindexed starts the indexer itself."""
+    a file left unindexed starts the indexer itself. ``runs``: in runs of 16 ids split on the
+    indexer's private DuckDB, key names turned negative (else: a few rows, split at once)."""
+    from invoke_nb.catalog import indexer, search
+
+    if runs:
+        monkeypatch.setattr(search, "SMALL_INSERT", 4)
+        monkeypatch.setattr(search, "NEGATIVE_MIN_ROWS", 10)
+        monkeypatch.setattr(indexer, "RUN_IDS", 16)
     ia, _ = library
     root = tmp_path / "background"
     cat = Catalog(root)
@@ -170,6 +180,8 @@ def test_background_index(library: tuple[FakeInvokeAIRoot, Catalog], tmp_path: P
             assert (page.names, page.total) == (names, total), term
         assert cat.indexer.wait(60) and cat.indexer.error is None
         assert cat.indexer.lag() == 0
+        negative = rows_of_sql(cat, "SELECT term FROM search_terms WHERE negative")
+        assert ({"positive", "prompt", "model"} <= negative) == runs
         for term in QUERIES:
             page = cat.images.list(search=term, category="general", starred_first=True)
             assert page.names == invokeai_search(ia.db, term)[0], term
@@ -185,6 +197,10 @@ def test_background_index(library: tuple[FakeInvokeAIRoot, Catalog], tmp_path: P
         assert (page.names, page.total) == invokeai_search(ia.db, "castle")
     finally:
         other.close()
+
+
+def rows_of_sql(cat: Catalog, sql: str) -> set:
+    return {r[0] for r in cat.sql(sql).fetchall()}
 
 
 def invokeai_board_counts(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:

@@ -238,7 +238,13 @@ def _v8_bulk_friendly_images(conn: duckdb.DuckDBPyConnection) -> None:
     if new == ddl or "images_v8" not in new or "USING COMPRESSION uncompressed" not in new:
         raise RuntimeError(f"migration 8: unexpected images table: {ddl}")
     conn.execute(new)
-    conn.execute("INSERT INTO images_v8 SELECT * FROM images ORDER BY rowid")
+    # the copy streams in order (no sort); bounded so a million rows do not sit in memory
+    limit = first(conn.execute("SELECT current_setting('memory_limit')"))[0]
+    conn.execute("SET memory_limit = '512MB'")
+    try:
+        conn.execute("INSERT INTO images_v8 SELECT * FROM images")
+    finally:
+        conn.execute(f"SET memory_limit = '{limit}'")
     conn.execute("DROP TABLE images")
     conn.execute("ALTER TABLE images_v8 RENAME TO images")
     conn.execute(f"CREATE UNIQUE INDEX {NAME_INDEX} ON images (image_name)")
