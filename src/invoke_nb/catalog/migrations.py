@@ -225,15 +225,19 @@ NAME_INDEX = "images_image_name"
 def _v8_bulk_friendly_images(conn: duckdb.DuckDBPyConnection) -> None:
     """The images table again, for bulk imports: ``image_name`` unique through an index (a
     primary key cannot be dropped; an index can, so a bulk import into an empty catalog
-    builds it once at the end, 4x faster than growing it row by row), and ``metadata`` as
-    uncompressed text: DuckDB's default string compression costs ~3 s per million InvokeAI
-    rows to write (on a 6-7 s import), and zstd, though smaller still, decompresses a whole
-    vector of neighbours to read one row (100 rows far apart: 37 ms instead of 3). A
-    ``JSON`` column would also parse every value again on insert, which the import has done
-    already. Rows keep their order and ids."""
+    builds it once at the end, 4x faster than growing it row by row), and the long texts
+    (``metadata``, the prompts, the names) uncompressed: DuckDB's default string compression
+    costs ~3.5 s per million InvokeAI rows to write them (on a 6-7 s import) for ~350 MB
+    saved on disk, and zstd, though smaller still, decompresses a whole vector of neighbours
+    to read one row (100 rows far apart: 37 ms instead of 3). A ``JSON`` column would also
+    parse every value again on insert, which the import has done already. Rows keep their
+    order and ids."""
     ddl = first(conn.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'images'"))[0]
-    new = ddl.replace("image_name VARCHAR PRIMARY KEY", "image_name VARCHAR NOT NULL")
-    new = new.replace("metadata JSON", "metadata VARCHAR USING COMPRESSION uncompressed")
+    plain = "USING COMPRESSION uncompressed"
+    new = ddl.replace("image_name VARCHAR PRIMARY KEY", f"image_name VARCHAR NOT NULL {plain}")
+    new = new.replace("metadata JSON", f"metadata VARCHAR {plain}")
+    for prompt in ("positive_prompt", "negative_prompt"):
+        new = new.replace(f"{prompt} VARCHAR,", f"{prompt} VARCHAR {plain},")
     new = new.replace("CREATE TABLE images(", "CREATE TABLE images_v8(", 1)
     if new == ddl or "images_v8" not in new or "USING COMPRESSION uncompressed" not in new:
         raise RuntimeError(f"migration 8: unexpected images table: {ddl}")
