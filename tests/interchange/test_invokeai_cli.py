@@ -59,3 +59,26 @@ def test_skip_counts_count_every_skip() -> None:
     assert report.skipped_counts["image"] == n
     assert f"skipped image: missing file ({n})" in str(report)
     assert report.no_image_files
+
+
+@pytest.mark.parametrize("when", ["now", "later"])
+def test_index_before_exit_or_later(tmp_path: Path, when: str) -> None:
+    """The command builds the search index before its process ends (no thread would outlive
+    it); ``--index later`` leaves it to the next catalog that opens the file, which starts
+    its background indexer."""
+    import duckdb
+
+    ia = make_invokeai_root(tmp_path / "invokeai")
+    for i in range(3):
+        ia.add_image(metadata={"positive_prompt": f"a lighthouse {i}"})
+    studio_root = tmp_path / "studio"
+    args = ["import-invokeai", str(ia.root), "--root", str(studio_root), "--quiet",
+            "--index", when]  # fmt: skip
+    assert main(args) == 0
+    with duckdb.connect(str(studio_root / "catalog.duckdb")) as raw:  # no indexer of ours
+        mark = raw.execute("SELECT indexed_upto FROM search_state").fetchall()[0][0]
+        top = raw.execute("SELECT max(image_id) FROM images").fetchall()[0][0]
+    assert (mark == top) == (when == "now")
+    with Catalog(studio_root) as cat:
+        assert cat.indexer.wait(60) and cat.indexer.lag() == 0
+        assert cat.images.list(search="lighthouse", with_total=True).total == 3
