@@ -210,11 +210,13 @@ def test_migration_counts_an_existing_catalog(tmp_path: Path) -> None:
         db.execute("DROP TABLE gallery_tallies")
         db.execute("DROP TABLE gallery_buckets")
         db.execute("DROP TABLE gallery_tally_state")
-        db.execute("DELETE FROM schema_version WHERE version = 7")
+        # migration 7 itself, as on a catalog made before it (later migrations, numbered by
+        # the branches that add them, would stop it from running again on open)
+        (tallies_migration,) = [m for m in migrations.MIGRATIONS if m.version == 7]
+        tallies_migration.apply(db)
     cat.close()
     cat = Catalog(root)
     try:
-        assert 7 in cat.applied_migrations and migrations.LATEST_VERSION >= 7
         check(cat, rnd, boards)
     finally:
         cat.close()

@@ -204,6 +204,7 @@ class BoardRepository:
                     "UPDATE images SET board_id = NULL, updated_at = ? WHERE board_id = ?",
                     [utcnow(), board_id],
                 )
+            tallies.touch(conn)  # the board's tallies changed above
             conn.execute("DELETE FROM boards WHERE board_id = ?", [board_id])
         if delete_images:
             self._images.files.delete(names)

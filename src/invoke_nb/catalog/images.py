@@ -119,6 +119,8 @@ class ImageRepository:
         self._db = db
         self.files = files
         self.planner = GalleryPlanner()
+        self.tally_cache = tallies.TallyCache()
+        """Bucket counts (and the boards' counts) while the tallies stay unchanged."""
 
     # -- writing ----------------------------------------------------------------------------
     def save(
@@ -402,7 +404,7 @@ class ImageRepository:
         total = None
         with self._db.transaction() as conn:  # one snapshot for the keys and the total
             where, params = q.where(conn)
-            tallied = _tally_filters(conn, q) if after is None else None
+            tallied = _tally_filters(q, self.tally_cache.state(conn)) if after is None else None
             if tallied is not None:
                 keys, total = self._tallied_keys(conn, q, where, params, *tallied)
                 return keys, total if q.with_total else None, fetch(conn, keys[: q.limit])
@@ -418,8 +420,8 @@ class ImageRepository:
             out = fetch(conn, keys[: q.limit])
         return keys, total, out
 
-    @staticmethod
     def _tallied_keys(
+        self,
         conn: Any,
         q: ImageQuery,
         where: list[str],
@@ -432,17 +434,17 @@ class ImageRepository:
         buckets holding the page are sorted. Starred-first pages are two streams (starred,
         then the others), each in time order."""
         desc = q.order == "newest"
-        streams: dict[bool | None, dict[int, int]] = {}
-        for lo, starred, n in tallies.bucket_counts(conn, t_where, t_params):
-            stream = streams.setdefault(bool(starred) if q.starred_first else None, {})
-            stream[lo] = stream.get(lo, 0) + int(n)
-        keys: list[tuple[Any, ...]] = []
-        skip, count, total = q.offset, q.limit + 1, 0
+        streams = self.tally_cache.get(
+            ("streams", tuple(t_where), tuple(t_params), q.starred_first, desc),
+            lambda: _streams(conn, t_where, t_params, q.starred_first, desc),
+        )
+        slices: list[_Slice] = []
+        skip, count, total, got_rows = q.offset, q.limit + 1, 0, 0
         for flag in (True, False) if q.starred_first else (None,):
-            buckets = sorted(streams.get(flag, {}).items(), reverse=desc)
+            buckets = streams.get(flag, [])
             n_stream = sum(n for _, n in buckets)
             total += n_stream
-            need = count - len(keys)
+            need = count - got_rows
             if need <= 0:
                 continue
             if skip >= n_stream:
@@ -468,11 +470,10 @@ class ImageRepository:
             # a stream sparse over many buckets: its rows lie far apart, and are fetched by
             # name (see _rows_by_rowid), so the slice takes their names at once
             sparse = j - i >= 3
-            keys += _sorted_slice(
-                conn, cond, [*params, *span_params], desc, skip - before, need, sparse
-            )
+            slices.append(_Slice(cond, [*params, *span_params], desc, skip - before, need, sparse))
+            got_rows += min(need, n_stream - skip)
             skip = 0
-        return keys, total
+        return _sorted_slices(conn, slices), total
 
     @staticmethod
     def _rows_for_keys(conn: Any, keys: list[tuple[Any, ...]]) -> dict[int, ImageRecord]:
@@ -488,7 +489,7 @@ class ImageRepository:
         """How many images match (the filters of :meth:`list`; paging fields are ignored)."""
         q = _query(query, filters)
         with self._db.transaction() as conn:
-            tallied = _tally_filters(conn, q)
+            tallied = _tally_filters(q, self.tally_cache.state(conn))
             if tallied is not None:
                 return tallies.total(conn, *tallied)
             return self._count(conn, *q.where(conn))
@@ -638,7 +639,7 @@ def _fetch_queries(
 ) -> list[tuple[str, list[Any]]]:
     """Queries of ``rowid, cols`` for a page's keys (rows in no particular order, together
     exactly the page). Keys whose slice brought their names (a sparse stream, see
-    :func:`_sorted_slice`) are read by name; the others by rowid."""
+    :func:`_sorted_slices`) are read by name; the others by rowid."""
     named = [k for k in keys if k[2] is not None]
     unnamed = [k for k in keys if k[2] is None]
     queries = []
@@ -678,39 +679,72 @@ def _rows_by_rowid(
     return f"{select} image_name IN ({placeholders(len(names))})", list(names)
 
 
-def _sorted_slice(
-    conn: Any,
-    where: list[str],
-    params: list[Any],
-    desc: bool,
-    offset: int,
-    count: int,
-    names: bool = False,
-) -> list[tuple[Any, ...]]:
-    """Sort keys ``(rowid, created_at, image_name, starred)`` of rows ``offset`` to
-    ``offset + count`` of ``where`` in time order, ties by name. Sorting by time alone is
-    cheaper (names are long strings), and exact when no two rows of the slice and its two
-    neighbours share a time; otherwise (or when asked for ``names``) the names decide."""
-    direction = "DESC" if desc else "ASC"
-    cond = " AND ".join(where)
-    lead = 1 if offset else 0
-    rows = (
-        []
-        if names
-        else conn.execute(
-            f"SELECT rowid, created_at, starred FROM images WHERE {cond} "
-            f"ORDER BY created_at {direction} LIMIT {int(count) + 1 + lead} OFFSET {int(offset) - lead}",
-            params,
+def _streams(
+    conn: Any, where: list[str], params: list[Any], starred_first: bool, desc: bool
+) -> dict[bool | None, list[tuple[int, int]]]:
+    """The non-empty buckets of each stream (starred, then the others; or one stream: None)
+    in page order, with their row counts, from the tallies matching ``where``."""
+    streams: dict[bool | None, dict[int, int]] = {}
+    for lo, starred, n in tallies.bucket_counts(conn, where, params):
+        stream = streams.setdefault(bool(starred) if starred_first else None, {})
+        stream[lo] = stream.get(lo, 0) + int(n)
+    return {flag: sorted(b.items(), reverse=desc) for flag, b in streams.items()}
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """Rows ``offset`` to ``offset + count`` of ``where`` in time order (see
+    :func:`_sorted_slices`); ``names``: take the rows' names too."""
+
+    where: list[str]
+    params: list[Any]
+    desc: bool
+    offset: int
+    count: int
+    names: bool = False
+
+
+def _sorted_slices(conn: Any, slices: Sequence[_Slice]) -> list[tuple[Any, ...]]:
+    """Sort keys ``(rowid, created_at, image_name or None, starred)`` of each slice's rows,
+    the slices one after another. Sorting by time alone is cheaper (names are long strings),
+    and exact when no two rows of a slice and its two neighbours share a time; otherwise the
+    names decide, in a second query for that slice. All slices are sorted by one statement
+    (each statement costs a few tenths of a millisecond however little it does)."""
+    if not slices:
+        return []
+    parts, params, leads = [], [], []
+    for i, sl in enumerate(slices):
+        lead = 1 if sl.offset else 0
+        leads.append(lead)
+        name = "image_name" if sl.names else "NULL::VARCHAR"
+        parts.append(
+            f"(SELECT {i} AS s, rowid, created_at, {name}, starred FROM images "
+            f"WHERE {' AND '.join(sl.where)} ORDER BY created_at {_dir(sl.desc)} "
+            f"LIMIT {int(sl.count) + 1 + lead} OFFSET {int(sl.offset) - lead})"
+        )
+        params += sl.params
+    found: list[list[tuple[Any, ...]]] = [[] for _ in slices]
+    for row in conn.execute(" UNION ALL ".join(parts), params).fetchall():
+        found[row[0]].append(row[1:])
+    keys: list[tuple[Any, ...]] = []
+    for sl, lead, rows in zip(slices, leads, found, strict=True):
+        rows.sort(key=lambda r: r[1], reverse=sl.desc)
+        if len({r[1] for r in rows}) == len(rows):
+            keys += rows[lead : lead + sl.count]
+            continue
+        direction = _dir(sl.desc)
+        keys += conn.execute(
+            f"SELECT rowid, created_at, image_name, starred FROM images "
+            f"WHERE {' AND '.join(sl.where)} "
+            f"ORDER BY created_at {direction}, image_name {direction} "
+            f"LIMIT {int(sl.count)} OFFSET {int(sl.offset)}",
+            sl.params,
         ).fetchall()
-    )
-    if rows and len({r[1] for r in rows}) == len(rows):
-        return [(r[0], r[1], None, r[2]) for r in rows[lead : lead + count]]
-    return conn.execute(
-        f"SELECT rowid, created_at, image_name, starred FROM images WHERE {cond} "
-        f"ORDER BY created_at {direction}, image_name {direction} "
-        f"LIMIT {int(count)} OFFSET {int(offset)}",
-        params,
-    ).fetchall()
+    return keys
+
+
+def _dir(desc: bool) -> str:
+    return "DESC" if desc else "ASC"
 
 
 def _narrow_keys(
@@ -726,7 +760,7 @@ def _narrow_keys(
     (a narrow search), starred first if asked, and how many rows match: one query sorts
     them and counts them with a window, so the table is scanned once, not once per stream
     and once more for the total. Time (and the starred flag) sorts; names decide only when
-    two rows of the slice or its neighbours tie on them (as in :func:`_sorted_slice`)."""
+    two rows of the slice or its neighbours tie on them (as in :func:`_sorted_slices`)."""
     direction = "DESC" if desc else "ASC"
     head = "starred DESC, " if q.starred_first else ""
     cond = " AND ".join(where)
@@ -755,13 +789,13 @@ def _narrow_keys(
     return keys, total
 
 
-def _tally_filters(conn: Any, q: ImageQuery) -> tuple[list[str], list[Any]] | None:
+def _tally_filters(q: ImageQuery, state: tallies.State) -> tuple[list[str], list[Any]] | None:
     """The query's filters as conditions on the tallies (:mod:`invoke_nb.catalog.tallies`),
     or None if it filters on something they do not count (search, model, time) or rows are
-    not counted yet (an import under way)."""
+    not counted yet (an import under way: ``state``)."""
     if q.search or q.model is not None or q.base is not None:
         return None
-    if q.since is not None or q.until is not None or not tallies.ready(conn):
+    if q.since is not None or q.until is not None or not state.ready:
         return None
     where: list[str] = []
     params: list[Any] = []
