@@ -403,13 +403,14 @@ class ImageRepository:
         after = decode_cursor(q.cursor) if q.cursor is not None else None
         total = None
         with self._db.transaction() as conn:  # one snapshot for the keys and the total
-            where, params = q.where(conn)
-            tallied = _tally_filters(q, self.tally_cache.state(conn)) if after is None else None
+            search = term_index.plan(conn, q.search) if q.search else None
+            where, params = q.where(conn, search)
+            tallied = self._tally_filters(conn, q) if after is None else None
             if tallied is not None:
                 keys, total = self._tallied_keys(conn, q, where, params, *tallied)
                 return keys, total if q.with_total else None, fetch(conn, keys[: q.limit])
             # the term index leaves few rows: sort them at once (a broad search pages as usual)
-            plain = bool(q.search) and term_index.narrow(conn, q.search)
+            plain = search is not None and search.narrow
             if plain and after is None:  # one pass over those rows: page and total together
                 keys, n = _narrow_keys(conn, where, params, desc, q.offset, q.limit + 1, q)
                 return keys, n if q.with_total else None, fetch(conn, keys[: q.limit])
@@ -490,10 +491,19 @@ class ImageRepository:
         """How many images match (the filters of :meth:`list`; paging fields are ignored)."""
         q = _query(query, filters)
         with self._db.transaction() as conn:
-            tallied = _tally_filters(q, self.tally_cache.state(conn))
+            tallied = self._tally_filters(conn, q)
             if tallied is not None:
                 return tallies.total(conn, *tallied)
             return self._count(conn, *q.where(conn))
+
+    def _tally_filters(self, conn: Any, q: ImageQuery) -> tuple[list[str], list[Any]] | None:
+        """:func:`_tally_filters` of the query, the tallies' state read only if it can use
+        them."""
+        if q.search or q.model is not None or q.base is not None:
+            return None
+        if q.since is not None or q.until is not None:
+            return None
+        return _tally_filters(q, self.tally_cache.state(conn))
 
     @staticmethod
     def _count(conn: Any, where: list[str], params: list[Any]) -> int:
