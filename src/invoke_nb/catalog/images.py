@@ -769,6 +769,14 @@ def _dir(desc: bool) -> str:
     return "DESC" if desc else "ASC"
 
 
+NARROW_TOP = 10_000
+"""Deeper narrow-search pages than this sort with a window instead of a top-n aggregate."""
+_STAR = 2**61
+"""Added to (or taken from) a row's time in microseconds so starred rows sort first."""
+_LOW = 2**41
+"""A packed sort key's low bits: the starred flag (bit 40) and the rowid (below)."""
+
+
 def _narrow_keys(
     conn: Any,
     where: list[str],
@@ -779,16 +787,70 @@ def _narrow_keys(
     q: ImageQuery,
 ) -> tuple[list[tuple[Any, ...]], int]:
     """Sort keys of rows ``offset`` to ``offset + count`` of a filter that leaves few rows
-    (a narrow search), starred first if asked, and how many rows match: one query sorts
-    them and counts them with a window, so the table is scanned once, not once per stream
-    and once more for the total. Time (and the starred flag) sorts; names decide only when
-    two rows of the slice or its neighbours tie on them (as in :func:`_sorted_slices`)."""
+    (a narrow search), starred first if asked, and how many rows match, from one scan.
+
+    Every matching row is packed into one integer that sorts as the page does (the starred
+    flag, the time in microseconds, then the starred bit and rowid to decode them), and one
+    aggregate counts the rows and keeps the top ``offset + count + 1`` of them: no sort, no
+    window, no join over the matching rows. Names are then read for the slice's rows only
+    (by rowid: they are fetched by name, as such a page lies spread over the table). Names
+    decide the order only when two rows of the slice or its neighbours tie on time and flag
+    (as in :func:`_sorted_slices`)."""
+    top = offset + count + 1
+    if top > NARROW_TOP:
+        return _narrow_keys_sorted(conn, where, params, desc, offset, count, q)
+    sign = "+" if desc else "-"
+    flag = f" {sign} CASE WHEN starred THEN {_STAR} ELSE 0 END" if q.starred_first else ""
+    packed = (
+        f"CAST(epoch_us(created_at){flag} AS HUGEINT) * {_LOW} "
+        f"+ CASE WHEN starred THEN {_LOW // 2} ELSE 0 END + rowid"
+    )
+    total, packs = first(
+        conn.execute(
+            f"SELECT count(*), {'max' if desc else 'min'}({packed}, {int(top)}) FROM images "
+            f"WHERE {' AND '.join(where)}",
+            params,
+        )
+    )
+    rows = []
+    for value in sorted(packs or [], reverse=desc):
+        key, low = divmod(value, _LOW)
+        rows.append((low % (_LOW // 2), key, bool(low // (_LOW // 2))))
+    if len(rows) <= offset:  # past the end
+        return [], int(total)
+    near = rows[max(offset - 1, 0) : offset + count + 1]
+    if len({r[1] for r in near}) < len(near):
+        return _narrow_keys_sorted(conn, where, params, desc, offset, count, q)[0], int(total)
+    chosen = rows[offset : offset + count]
+    names = dict(
+        conn.execute(
+            "SELECT rowid, image_name FROM images WHERE rowid = ANY(?::BIGINT[])",
+            [[r[0] for r in chosen]],
+        ).fetchall()
+    )
+    keys = []
+    for rowid, key, starred in chosen:
+        if q.starred_first and starred:
+            key = key - _STAR if desc else key + _STAR
+        keys.append((rowid, tallies.time_of(key), names[rowid], starred))
+    return keys, int(total)
+
+
+def _narrow_keys_sorted(
+    conn: Any,
+    where: list[str],
+    params: list[Any],
+    desc: bool,
+    offset: int,
+    count: int,
+    q: ImageQuery,
+) -> tuple[list[tuple[Any, ...]], int]:
+    """:func:`_narrow_keys` by sorting (deep pages, ties): one query sorts the matching rows
+    and counts them with a window; names are read for the slice's rows only."""
     direction = "DESC" if desc else "ASC"
     head = "starred DESC, " if q.starred_first else ""
     cond = " AND ".join(where)
     lead = 1 if offset else 0
-    # names are long strings: read for the slice's rows only (joined back by rowid), so a
-    # page spread over the whole table is then fetched by name through the primary key
     rows = conn.execute(
         f"SELECT m.r, m.created_at, i.image_name, m.starred, m.n FROM ("
         f"SELECT rowid AS r, created_at, starred, count(*) OVER () AS n FROM images "
@@ -800,7 +862,8 @@ def _narrow_keys(
     if not rows:  # past the end: the total still counts
         return [], ImageRepository._count(conn, where, params)
     total = int(rows[0][4])
-    if len({(r[3], r[1]) for r in rows}) == len(rows):
+    sort_key = (lambda r: (r[3], r[1])) if q.starred_first else (lambda r: r[1])
+    if len({sort_key(r) for r in rows}) == len(rows):
         return [r[:4] for r in rows[lead : lead + count]], total
     keys = conn.execute(
         f"SELECT rowid, created_at, image_name, starred FROM images WHERE {cond} "
