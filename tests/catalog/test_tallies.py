@@ -38,6 +38,7 @@ def random_rows(rnd: random.Random, n: int, boards: list[str | None]) -> list[di
                 "created_at": created,
                 "updated_at": created,
                 "deleted_at": created if rnd.random() < 0.03 else None,
+                "model_name": rnd.choice([None, "sdxl-base", "flux-dev"]),
             }
         )
     return rows
@@ -258,6 +259,11 @@ def test_cached_counts_follow_other_writers_and_rollbacks(tmp_path: Path, monkey
             )
             listed = {b.board_id: b.image_count for b in reader.boards.list()}
             assert listed == {b: dict(counted).get(b, 0) for b in boards if b is not None}
+            by_model = rows_of(
+                reader,
+                "SELECT model_name, count(*) FROM images WHERE NOT is_intermediate GROUP BY 1",
+            )
+            assert reader.images.count_by_model() == dict(by_model)
 
         same_as_fresh()
         version = reader.images.tally_cache.version

@@ -513,14 +513,20 @@ class ImageRepository:
         return int(row[0]) if row else 0
 
     def count_by_model(self, *, is_intermediate: bool | None = False) -> dict[str | None, int]:
-        """Image counts per model name (None: no model recorded), largest first."""
+        """Image counts per model name (None: no model recorded), largest first.
+
+        Kept per process while the tallies' version stays the same: a row's model never
+        changes, and every insert, delete and change of ``is_intermediate`` changes the
+        tallies (when rows an import left uncounted exist, it is counted afresh)."""
         where = (
             "" if is_intermediate is None else f"WHERE is_intermediate = {bool(is_intermediate)}"
         )
-        with self._db.connection() as conn:
-            rows = conn.execute(
-                f"SELECT model_name, count(*) n FROM images {where} GROUP BY 1 ORDER BY n DESC"
-            ).fetchall()
+        sql = f"SELECT model_name, count(*) n FROM images {where} GROUP BY 1 ORDER BY n DESC"
+        with self._db.transaction() as conn:  # the counts from the snapshot of the version
+            if not self.tally_cache.state(conn).ready:
+                rows = conn.execute(sql).fetchall()
+            else:
+                rows = self.tally_cache.get(("by model", sql), conn.execute(sql).fetchall)
         return {name: int(n) for name, n in rows}
 
     # -- bulk changes -----------------------------------------------------------------------
