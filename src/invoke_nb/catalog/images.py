@@ -526,7 +526,7 @@ class ImageRepository:
             if not self.tally_cache.state(conn).ready:
                 rows = conn.execute(sql).fetchall()
             else:
-                rows = self.tally_cache.get(("by model", sql), conn.execute(sql).fetchall)
+                rows = self.tally_cache.get(("by model", sql), lambda: conn.execute(sql).fetchall())
         return {name: int(n) for name, n in rows}
 
     # -- bulk changes -----------------------------------------------------------------------
