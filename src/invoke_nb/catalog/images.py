@@ -412,7 +412,8 @@ class ImageRepository:
             # the term index leaves few rows: sort them at once (a broad search pages as usual)
             plain = search is not None and search.narrow
             if plain and after is None:  # one pass over those rows: page and total together
-                keys, n = _narrow_keys(conn, where, params, desc, q.offset, q.limit + 1, q)
+                few = search.at_most is not None and search.at_most <= NAMED_MATCHES
+                keys, n = _narrow_keys(conn, where, params, desc, q.offset, q.limit + 1, q, few)
                 return keys, n if q.with_total else None, fetch(conn, keys[: q.limit])
             find = self.planner.starred_first_keys if q.starred_first else self.planner.window_keys
             keys = find(conn, where, params, desc, q.offset, q.limit + 1, after, plain)
@@ -781,6 +782,9 @@ def _dir(desc: bool) -> str:
     return "DESC" if desc else "ASC"
 
 
+NAMED_MATCHES = 5_000
+"""A narrow search matching at most this many rows takes its page's names in the same scan
+(reading every match's name costs less than a second statement for the page's)."""
 NARROW_TOP = 10_000
 """Deeper narrow-search pages than this sort with a window instead of a top-n aggregate."""
 _STAR = 2**61
@@ -797,9 +801,11 @@ def _narrow_keys(
     offset: int,
     count: int,
     q: ImageQuery,
+    few: bool = False,
 ) -> tuple[list[tuple[Any, ...]], int]:
     """Sort keys of rows ``offset`` to ``offset + count`` of a filter that leaves few rows
-    (a narrow search), starred first if asked, and how many rows match, from one scan.
+    (a narrow search), starred first if asked, and how many rows match, from one scan
+    (``few``: so few that their names are taken too).
 
     Every matching row is packed into one integer that sorts as the page does (the starred
     flag, the time in microseconds, then the starred bit and rowid to decode them), and one
@@ -817,9 +823,11 @@ def _narrow_keys(
         f"CAST(epoch_us(created_at){flag} AS HUGEINT) * {_LOW} "
         f"+ CASE WHEN starred THEN {_LOW // 2} ELSE 0 END + rowid"
     )
-    total, packs = first(
+    agg = "max" if desc else "min"
+    with_names = f", {agg}_by(image_name, {packed}, {int(top)})" if few else ""
+    total, packs, *found = first(
         conn.execute(
-            f"SELECT count(*), {'max' if desc else 'min'}({packed}, {int(top)}) FROM images "
+            f"SELECT count(*), {agg}({packed}, {int(top)}){with_names} FROM images "
             f"WHERE {' AND '.join(where)}",
             params,
         )
@@ -828,13 +836,15 @@ def _narrow_keys(
     for value in sorted(packs or [], reverse=desc):
         key, low = divmod(value, _LOW)
         rows.append((low % (_LOW // 2), key, bool(low // (_LOW // 2))))
+    # the names in the same order: the packed keys are distinct (they hold the rowid)
+    by_rowid = dict(zip((r[0] for r in rows), found[0] or [], strict=True)) if found else {}
     if len(rows) <= offset:  # past the end
         return [], int(total)
     near = rows[max(offset - 1, 0) : offset + count + 1]
     if len({r[1] for r in near}) < len(near):
         return _narrow_keys_sorted(conn, where, params, desc, offset, count, q)[0], int(total)
     chosen = rows[offset : offset + count]
-    names = dict(
+    names = by_rowid or dict(
         conn.execute(
             "SELECT rowid, image_name FROM images WHERE rowid = ANY(?::BIGINT[])",
             [[r[0] for r in chosen]],
