@@ -177,14 +177,23 @@ def test_common_terms_are_stored_negative(tmp_path: Path, monkeypatch) -> None:
 def _check_pages(cat: Catalog, q: str, expected: set[str]) -> None:
     """Starred-first pages of a search, at every offset, in both orders: the rows and the
     total a sort of the matching rows gives (starred first, then time, ties by name); by
-    paging the gallery (a broad word) and by sorting the index's few rows (a narrow one)."""
-    default = search.NARROW_SHARE
+    paging the gallery (a broad word) and by sorting the index's few rows (a narrow one:
+    by a top-n aggregate that takes the names too or not, or by a windowed sort past
+    ``NARROW_TOP`` rows); time order alone too."""
+    from invoke_nb.catalog import images
+
+    default, top, named = search.NARROW_SHARE, images.NARROW_TOP, images.NAMED_MATCHES
     try:
-        for share in (0.0, 1.0):
-            search.NARROW_SHARE = share
+        for share, narrow_top, names in (
+            (0.0, top, named),
+            (1.0, top, named),
+            (1.0, top, 0),
+            (1.0, 0, named),
+        ):
+            search.NARROW_SHARE, images.NARROW_TOP, images.NAMED_MATCHES = share, narrow_top, names
             _check_pages_once(cat, q, expected)
     finally:
-        search.NARROW_SHARE = default
+        search.NARROW_SHARE, images.NARROW_TOP, images.NAMED_MATCHES = default, top, named
 
 
 def _check_pages_once(cat: Catalog, q: str, expected: set[str]) -> None:
@@ -193,10 +202,17 @@ def _check_pages_once(cat: Catalog, q: str, expected: set[str]) -> None:
         rows = sorted(
             (r for r in rows if r[0] in expected), key=lambda r: (r[2], r[0]), reverse=desc
         )
-        want = [r[0] for r in rows if r[1]] + [r[0] for r in rows if not r[1]]
-        for offset in range(0, len(want) + 2, 2):
-            page = cat.images.list(
-                search=q, starred_first=True, order=order, limit=3, offset=offset, with_total=True
-            )
-            assert page.names == want[offset : offset + 3], (q, order, offset)
-            assert page.total == len(want), (q, order, offset)
+        starred_first = [r[0] for r in rows if r[1]] + [r[0] for r in rows if not r[1]]
+        for first_starred, want in ((True, starred_first), (False, [r[0] for r in rows])):
+            for offset in range(0, len(want) + 2, 2):
+                page = cat.images.list(
+                    search=q,
+                    starred_first=first_starred,
+                    order=order,
+                    limit=3,
+                    offset=offset,
+                    with_total=True,
+                )
+                at = (q, order, first_starred, offset)
+                assert page.names == want[offset : offset + 3], at
+                assert page.total == len(want), at

@@ -51,6 +51,29 @@ FROM (
 """
 
 
+def _covers(
+    conn: Any, board_ids: tuple[str, ...], counts: dict[str, tuple[Any, ...]]
+) -> dict[str, str]:
+    """Default covers: each board's newest image, looked for only in the newest bucket
+    holding any of its images (boards sharing that bucket share one scan of it)."""
+    by_bucket: dict[int, list[str]] = {}
+    for board_id in board_ids:
+        by_bucket.setdefault(counts[board_id][2], []).append(board_id)
+    parts: list[str] = []
+    part_params: list[Any] = []
+    for lo, ids in by_bucket.items():
+        span, span_params = tallies.time_range(lo, None)
+        parts.append(
+            "SELECT board_id, arg_max(image_name, created_at) FROM images "
+            f"WHERE {span} AND board_id IN ({', '.join('?' * len(ids))}) "
+            "AND NOT is_intermediate AND deleted_at IS NULL GROUP BY board_id"
+        )
+        part_params += [*span_params, *ids]
+    if not parts:
+        return {}
+    return dict(conn.execute(" UNION ALL ".join(parts), part_params).fetchall())
+
+
 class BoardRepository:
     """Create, list (with counts and covers), rename, archive and delete boards."""
 
@@ -91,35 +114,22 @@ class BoardRepository:
             rows = self._rows(conn, where, params)
         return [BoardRecord.model_validate(dict(zip(_FIELDS, r, strict=True))) for r in rows]
 
-    @staticmethod
-    def _rows(conn: Any, where: list[str], params: list[Any]) -> list[tuple[Any, ...]]:
-        """Board rows with counts and covers (``_FIELDS``), oldest board first."""
+    def _rows(self, conn: Any, where: list[str], params: list[Any]) -> list[tuple[Any, ...]]:
+        """Board rows with counts and covers (``_FIELDS``), oldest board first. Counts and
+        default covers change only with the tallies (every insert, delete, move and change of
+        a counted field changes them), so they are kept while the tallies' version stays."""
         cond = f" WHERE {' AND '.join(where)}" if where else ""
         order = " ORDER BY b.created_at, b.board_id"
-        if not tallies.ready(conn):  # an import under way: count by scanning
+        cache = self._images.tally_cache
+        if not cache.state(conn).ready:  # an import under way: count by scanning
             return conn.execute(_LIST_SQL + cond + order, params).fetchall()
         boards = conn.execute(f"SELECT {_BOARD_COLS} FROM boards b{cond}{order}", params)
         boards = boards.fetchall()
-        counts = {r[0]: r[1:] for r in conn.execute(_TALLY_SQL).fetchall()}
-        # default covers: each board's newest image, looked for only in the newest bucket
-        # holding any of its images (boards sharing that bucket share one scan of it)
-        by_bucket: dict[int, list[str]] = {}
-        for b in boards:
-            if b[2] is None and b[0] in counts:
-                by_bucket.setdefault(counts[b[0]][2], []).append(b[0])
-        covers: dict[str, str] = {}
-        parts: list[str] = []
-        part_params: list[Any] = []
-        for lo, ids in by_bucket.items():
-            span, span_params = tallies.time_range(lo, None)
-            parts.append(
-                "SELECT board_id, arg_max(image_name, created_at) FROM images "
-                f"WHERE {span} AND board_id IN ({', '.join('?' * len(ids))}) "
-                "AND NOT is_intermediate AND deleted_at IS NULL GROUP BY board_id"
-            )
-            part_params += [*span_params, *ids]
-        if parts:
-            covers = dict(conn.execute(" UNION ALL ".join(parts), part_params).fetchall())
+        counts = cache.get(
+            "board counts", lambda: {r[0]: r[1:] for r in conn.execute(_TALLY_SQL).fetchall()}
+        )
+        wanted = tuple(b[0] for b in boards if b[2] is None and b[0] in counts)
+        covers = cache.get(("board covers", wanted), lambda: _covers(conn, wanted, counts))
         out = []
         for b in boards:
             n_images, n_assets, _ = counts.get(b[0], (0, 0, None))
@@ -204,6 +214,7 @@ class BoardRepository:
                     "UPDATE images SET board_id = NULL, updated_at = ? WHERE board_id = ?",
                     [utcnow(), board_id],
                 )
+            tallies.touch(conn)  # the board's tallies changed above
             conn.execute("DELETE FROM boards WHERE board_id = ?", [board_id])
         if delete_images:
             self._images.files.delete(names)

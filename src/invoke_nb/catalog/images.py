@@ -119,6 +119,8 @@ class ImageRepository:
         self._db = db
         self.files = files
         self.planner = GalleryPlanner()
+        self.tally_cache = tallies.TallyCache()
+        """Bucket counts (and the boards' counts) while the tallies stay unchanged."""
         self.on_index_lag: Callable[[], None] | None = None
         """Called after a bulk insert left rows for the background indexer (the catalog
         starts it: see :mod:`invoke_nb.catalog.indexer`)."""
@@ -414,15 +416,17 @@ class ImageRepository:
         after = decode_cursor(q.cursor) if q.cursor is not None else None
         total = None
         with self._db.transaction() as conn:  # one snapshot for the keys and the total
-            where, params = q.where(conn)
-            tallied = _tally_filters(conn, q) if after is None else None
+            search = term_index.plan(conn, q.search) if q.search else None
+            where, params = q.where(conn, search)
+            tallied = self._tally_filters(conn, q) if after is None else None
             if tallied is not None:
                 keys, total = self._tallied_keys(conn, q, where, params, *tallied)
                 return keys, total if q.with_total else None, fetch(conn, keys[: q.limit])
             # the term index leaves few rows: sort them at once (a broad search pages as usual)
-            plain = bool(q.search) and term_index.narrow(conn, q.search)
+            plain = search is not None and search.narrow
             if plain and after is None:  # one pass over those rows: page and total together
-                keys, n = _narrow_keys(conn, where, params, desc, q.offset, q.limit + 1, q)
+                few = search.at_most is not None and search.at_most <= NAMED_MATCHES
+                keys, n = _narrow_keys(conn, where, params, desc, q.offset, q.limit + 1, q, few)
                 return keys, n if q.with_total else None, fetch(conn, keys[: q.limit])
             find = self.planner.starred_first_keys if q.starred_first else self.planner.window_keys
             keys = find(conn, where, params, desc, q.offset, q.limit + 1, after, plain)
@@ -431,8 +435,8 @@ class ImageRepository:
             out = fetch(conn, keys[: q.limit])
         return keys, total, out
 
-    @staticmethod
     def _tallied_keys(
+        self,
         conn: Any,
         q: ImageQuery,
         where: list[str],
@@ -445,17 +449,17 @@ class ImageRepository:
         buckets holding the page are sorted. Starred-first pages are two streams (starred,
         then the others), each in time order."""
         desc = q.order == "newest"
-        streams: dict[bool | None, dict[int, int]] = {}
-        for lo, starred, n in tallies.bucket_counts(conn, t_where, t_params):
-            stream = streams.setdefault(bool(starred) if q.starred_first else None, {})
-            stream[lo] = stream.get(lo, 0) + int(n)
-        keys: list[tuple[Any, ...]] = []
-        skip, count, total = q.offset, q.limit + 1, 0
+        streams = self.tally_cache.get(
+            ("streams", tuple(t_where), tuple(t_params), q.starred_first, desc),
+            lambda: _streams(conn, t_where, t_params, q.starred_first, desc),
+        )
+        slices: list[_Slice] = []
+        skip, count, total, got_rows = q.offset, q.limit + 1, 0, 0
         for flag in (True, False) if q.starred_first else (None,):
-            buckets = sorted(streams.get(flag, {}).items(), reverse=desc)
+            buckets = streams.get(flag, [])
             n_stream = sum(n for _, n in buckets)
             total += n_stream
-            need = count - len(keys)
+            need = count - got_rows
             if need <= 0:
                 continue
             if skip >= n_stream:
@@ -481,30 +485,39 @@ class ImageRepository:
             # a stream sparse over many buckets: its rows lie far apart, and are fetched by
             # name (see _rows_by_rowid), so the slice takes their names at once
             sparse = j - i >= 3
-            keys += _sorted_slice(
-                conn, cond, [*params, *span_params], desc, skip - before, need, sparse
-            )
+            slices.append(_Slice(cond, [*params, *span_params], desc, skip - before, need, sparse))
+            got_rows += min(need, n_stream - skip)
             skip = 0
-        return keys, total
+        return _sorted_slices(conn, slices), total
 
     @staticmethod
     def _rows_for_keys(conn: Any, keys: list[tuple[Any, ...]]) -> dict[int, ImageRecord]:
         """Full rows of a page's keys, by rowid."""
         if not keys:
             return {}
+        wanted = {k[0] for k in keys}
         rows = []
         for query in _fetch_queries(conn, _COLS, keys):
             rows += conn.execute(*query).fetchall()
-        return {r[0]: _row_to_record(COLUMNS, r[1:]) for r in rows}
+        return {r[0]: _row_to_record(COLUMNS, r[1:]) for r in rows if r[0] in wanted}
 
     def count(self, query: ImageQuery | None = None, **filters: Any) -> int:
         """How many images match (the filters of :meth:`list`; paging fields are ignored)."""
         q = _query(query, filters)
         with self._db.transaction() as conn:
-            tallied = _tally_filters(conn, q)
+            tallied = self._tally_filters(conn, q)
             if tallied is not None:
                 return tallies.total(conn, *tallied)
             return self._count(conn, *q.where(conn))
+
+    def _tally_filters(self, conn: Any, q: ImageQuery) -> tuple[list[str], list[Any]] | None:
+        """:func:`_tally_filters` of the query, the tallies' state read only if it can use
+        them."""
+        if q.search or q.model is not None or q.base is not None:
+            return None
+        if q.since is not None or q.until is not None:
+            return None
+        return _tally_filters(q, self.tally_cache.state(conn))
 
     @staticmethod
     def _count(conn: Any, where: list[str], params: list[Any]) -> int:
@@ -514,14 +527,20 @@ class ImageRepository:
         return int(row[0]) if row else 0
 
     def count_by_model(self, *, is_intermediate: bool | None = False) -> dict[str | None, int]:
-        """Image counts per model name (None: no model recorded), largest first."""
+        """Image counts per model name (None: no model recorded), largest first.
+
+        Kept per process while the tallies' version stays the same: a row's model never
+        changes, and every insert, delete and change of ``is_intermediate`` changes the
+        tallies (when rows an import left uncounted exist, it is counted afresh)."""
         where = (
             "" if is_intermediate is None else f"WHERE is_intermediate = {bool(is_intermediate)}"
         )
-        with self._db.connection() as conn:
-            rows = conn.execute(
-                f"SELECT model_name, count(*) n FROM images {where} GROUP BY 1 ORDER BY n DESC"
-            ).fetchall()
+        sql = f"SELECT model_name, count(*) n FROM images {where} GROUP BY 1 ORDER BY n DESC"
+        with self._db.transaction() as conn:  # the counts from the snapshot of the version
+            if not self.tally_cache.state(conn).ready:
+                rows = conn.execute(sql).fetchall()
+            else:
+                rows = self.tally_cache.get(("by model", sql), lambda: conn.execute(sql).fetchall())
         return {name: int(n) for name, n in rows}
 
     # -- bulk changes -----------------------------------------------------------------------
@@ -644,45 +663,63 @@ class ImageRepository:
 
 
 SPREAD = 50_000
+"""Rows without their names this far apart are found by name (their names read first)."""
+RUN_GAP = 8
+"""Page rows at most this far apart (in rowid) make one run, read by rowid range."""
+RUN_ROWS = 32
+"""Runs of fewer rows are read by name: a range costs about what this many rows by name do
+(DuckDB decodes at least the whole vector a range starts in)."""
 
 
 def _fetch_queries(
     conn: Any, cols: str, keys: Sequence[tuple[Any, ...]]
 ) -> list[tuple[str, list[Any]]]:
-    """Queries of ``rowid, cols`` for a page's keys (rows in no particular order, together
-    exactly the page). Keys whose slice brought their names (a sparse stream, see
-    :func:`_sorted_slice`) are read by name; the others by rowid."""
-    named = [k for k in keys if k[2] is not None]
-    unnamed = [k for k in keys if k[2] is None]
-    queries = []
-    for group in (named, unnamed):
-        if group:
-            rowids, names = [k[0] for k in group], [k[2] for k in group]
-            starred = all(k[3] for k in group)
-            queries.append(_rows_by_rowid(conn, cols, rowids, names, starred))
-    return queries
+    """The query of ``rowid, cols`` for a page's keys (rows in no particular order; callers
+    pick theirs by rowid, as it may return other rows too), as a one-item list.
 
-
-def _rows_by_rowid(
-    conn: Any, cols: str, rowids: list[int], names: list[str | None], starred: bool = False
-) -> tuple[str, list[Any]]:
-    """A query of ``rowid, cols`` of these rows, and its parameters. Rows close together are
-    read by rowid: the BETWEEN lets DuckDB skip every row group and vector outside them (and
-    a near-contiguous run needs no list at all); rows spread wide (a sparse filter) are found
-    by name through the primary-key index, which reads only those rows. The query may
-    return other rows too (callers pick theirs by rowid): a run of starred rows a little
-    apart is read with the ``starred`` flag, which DuckDB checks inside the scan, so that
-    only the starred rows of the run are decoded, at less cost than a list of rowids."""
-    lo, hi = min(rowids), max(rowids)
+    What a read costs in DuckDB decides the plan (measured at 1M rows, InvokeAI's ~670-byte
+    metadata text): reading by ``rowid BETWEEN`` decodes every vector (2,048 rows) the range
+    touches, ~2-3 ms each, however few rows it keeps (any other condition on a range does no
+    better); a row found by name through the name index costs ~60 us wherever it lies. So
+    long runs of adjacent rows (:data:`RUN_ROWS`) are read by range (ORed into one scan),
+    every other row by name, in one statement (each statement costs a few tenths of a ms)."""
+    ordered = sorted(keys, key=lambda k: k[0])
+    runs: list[list[tuple[Any, ...]]] = []
+    for k in ordered:
+        if runs and k[0] - runs[-1][-1][0] <= RUN_GAP:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    ranged = [r for r in runs if len(r) >= RUN_ROWS]
+    single = [k for r in runs if len(r) < RUN_ROWS for k in r]
     select = f"SELECT rowid, {cols} FROM images WHERE"
-    if hi - lo < 4 * len(rowids) + 64:
-        return f"{select} rowid BETWEEN ? AND ?", [lo, hi]
-    if starred and hi - lo < 64 * len(rowids):
+    parts: list[str] = []
+    params: list[Any] = []
+    if ranged:
+        parts.append(f"{select} ({' OR '.join(['rowid BETWEEN ? AND ?'] * len(ranged))})")
+        params += [x for run in ranged for x in (run[0][0], run[-1][0])]
+    if single:
+        sql, args = _rows_apart(conn, select, single)
+        parts.append(sql)
+        params += args
+    return [(" UNION ALL ".join(parts), params)]
+
+
+def _rows_apart(conn: Any, select: str, keys: list[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+    """The part of :func:`_fetch_queries` for rows apart from each other: by name (names
+    read first, by rowid, if their keys lack them and they lie far apart). Starred rows a
+    little apart (a starred-first page's first stream) are read as the starred rows of
+    their range instead: DuckDB checks the flag inside the scan and decodes only the rows
+    that have it, ~15% faster than as many rows by name (the range may hold other starred
+    rows; callers pick theirs)."""
+    lo, hi = keys[0][0], keys[-1][0]
+    if all(k[3] for k in keys) and hi - lo < 64 * len(keys):
         return f"{select} rowid BETWEEN ? AND ? AND starred", [lo, hi]
-    # list_contains over the span costs less than an IN list of as many parameters
-    if hi - lo < SPREAD:
-        return f"{select} rowid BETWEEN ? AND ? AND list_contains(?, rowid)", [lo, hi, rowids]
+    names = [k[2] for k in keys]
     if None in names:
+        rowids = [k[0] for k in keys]
+        if hi - lo < SPREAD:
+            return f"{select} rowid BETWEEN ? AND ? AND list_contains(?, rowid)", [lo, hi, rowids]
         found = conn.execute(
             "SELECT image_name FROM images WHERE rowid BETWEEN ? AND ? AND list_contains(?, rowid)",
             [lo, hi, rowids],
@@ -691,39 +728,82 @@ def _rows_by_rowid(
     return f"{select} image_name IN ({placeholders(len(names))})", list(names)
 
 
-def _sorted_slice(
-    conn: Any,
-    where: list[str],
-    params: list[Any],
-    desc: bool,
-    offset: int,
-    count: int,
-    names: bool = False,
-) -> list[tuple[Any, ...]]:
-    """Sort keys ``(rowid, created_at, image_name, starred)`` of rows ``offset`` to
-    ``offset + count`` of ``where`` in time order, ties by name. Sorting by time alone is
-    cheaper (names are long strings), and exact when no two rows of the slice and its two
-    neighbours share a time; otherwise (or when asked for ``names``) the names decide."""
-    direction = "DESC" if desc else "ASC"
-    cond = " AND ".join(where)
-    lead = 1 if offset else 0
-    rows = (
-        []
-        if names
-        else conn.execute(
-            f"SELECT rowid, created_at, starred FROM images WHERE {cond} "
-            f"ORDER BY created_at {direction} LIMIT {int(count) + 1 + lead} OFFSET {int(offset) - lead}",
-            params,
+def _streams(
+    conn: Any, where: list[str], params: list[Any], starred_first: bool, desc: bool
+) -> dict[bool | None, list[tuple[int, int]]]:
+    """The non-empty buckets of each stream (starred, then the others; or one stream: None)
+    in page order, with their row counts, from the tallies matching ``where``."""
+    streams: dict[bool | None, dict[int, int]] = {}
+    for lo, starred, n in tallies.bucket_counts(conn, where, params):
+        stream = streams.setdefault(bool(starred) if starred_first else None, {})
+        stream[lo] = stream.get(lo, 0) + int(n)
+    return {flag: sorted(b.items(), reverse=desc) for flag, b in streams.items()}
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """Rows ``offset`` to ``offset + count`` of ``where`` in time order (see
+    :func:`_sorted_slices`); ``names``: take the rows' names too."""
+
+    where: list[str]
+    params: list[Any]
+    desc: bool
+    offset: int
+    count: int
+    names: bool = False
+
+
+def _sorted_slices(conn: Any, slices: Sequence[_Slice]) -> list[tuple[Any, ...]]:
+    """Sort keys ``(rowid, created_at, image_name or None, starred)`` of each slice's rows,
+    the slices one after another. Sorting by time alone is cheaper (names are long strings),
+    and exact when no two rows of a slice and its two neighbours share a time; otherwise the
+    names decide, in a second query for that slice. All slices are sorted by one statement
+    (each statement costs a few tenths of a millisecond however little it does)."""
+    if not slices:
+        return []
+    parts, params, leads = [], [], []
+    for i, sl in enumerate(slices):
+        lead = 1 if sl.offset else 0
+        leads.append(lead)
+        parts.append(
+            f"(SELECT {i} AS s, rowid, created_at, image_name, starred FROM images "
+            f"WHERE {' AND '.join(sl.where)} ORDER BY created_at {_dir(sl.desc)} "
+            f"LIMIT {int(sl.count) + 1 + lead} OFFSET {int(sl.offset) - lead})"
+        )
+        params += sl.params
+    found: list[list[tuple[Any, ...]]] = [[] for _ in slices]
+    for row in conn.execute(" UNION ALL ".join(parts), params).fetchall():
+        found[row[0]].append(row[1:])
+    keys: list[tuple[Any, ...]] = []
+    for sl, lead, rows in zip(slices, leads, found, strict=True):
+        rows.sort(key=lambda r: r[1], reverse=sl.desc)
+        if len({r[1] for r in rows}) == len(rows):
+            keys += rows[lead : lead + sl.count]
+            continue
+        direction = _dir(sl.desc)
+        keys += conn.execute(
+            f"SELECT rowid, created_at, image_name, starred FROM images "
+            f"WHERE {' AND '.join(sl.where)} "
+            f"ORDER BY created_at {direction}, image_name {direction} "
+            f"LIMIT {int(sl.count)} OFFSET {int(sl.offset)}",
+            sl.params,
         ).fetchall()
-    )
-    if rows and len({r[1] for r in rows}) == len(rows):
-        return [(r[0], r[1], None, r[2]) for r in rows[lead : lead + count]]
-    return conn.execute(
-        f"SELECT rowid, created_at, image_name, starred FROM images WHERE {cond} "
-        f"ORDER BY created_at {direction}, image_name {direction} "
-        f"LIMIT {int(count)} OFFSET {int(offset)}",
-        params,
-    ).fetchall()
+    return keys
+
+
+def _dir(desc: bool) -> str:
+    return "DESC" if desc else "ASC"
+
+
+NAMED_MATCHES = 5_000
+"""A narrow search matching at most this many rows takes its page's names in the same scan
+(reading every match's name costs less than a second statement for the page's)."""
+NARROW_TOP = 10_000
+"""Deeper narrow-search pages than this sort with a window instead of a top-n aggregate."""
+_STAR = 2**61
+"""Added to (or taken from) a row's time in microseconds so starred rows sort first."""
+_LOW = 2**41
+"""A packed sort key's low bits: the starred flag (bit 40) and the rowid (below)."""
 
 
 def _narrow_keys(
@@ -734,18 +814,78 @@ def _narrow_keys(
     offset: int,
     count: int,
     q: ImageQuery,
+    few: bool = False,
 ) -> tuple[list[tuple[Any, ...]], int]:
     """Sort keys of rows ``offset`` to ``offset + count`` of a filter that leaves few rows
-    (a narrow search), starred first if asked, and how many rows match: one query sorts
-    them and counts them with a window, so the table is scanned once, not once per stream
-    and once more for the total. Time (and the starred flag) sorts; names decide only when
-    two rows of the slice or its neighbours tie on them (as in :func:`_sorted_slice`)."""
+    (a narrow search), starred first if asked, and how many rows match, from one scan
+    (``few``: so few that their names are taken too).
+
+    Every matching row is packed into one integer that sorts as the page does (the starred
+    flag, the time in microseconds, then the starred bit and rowid to decode them), and one
+    aggregate counts the rows and keeps the top ``offset + count + 1`` of them: no sort, no
+    window, no join over the matching rows. Names are then read for the slice's rows only
+    (by rowid: they are fetched by name, as such a page lies spread over the table). Names
+    decide the order only when two rows of the slice or its neighbours tie on time and flag
+    (as in :func:`_sorted_slices`)."""
+    top = offset + count + 1
+    if top > NARROW_TOP:
+        return _narrow_keys_sorted(conn, where, params, desc, offset, count, q)
+    sign = "+" if desc else "-"
+    flag = f" {sign} CASE WHEN starred THEN {_STAR} ELSE 0 END" if q.starred_first else ""
+    packed = (
+        f"CAST(epoch_us(created_at){flag} AS HUGEINT) * {_LOW} "
+        f"+ CASE WHEN starred THEN {_LOW // 2} ELSE 0 END + rowid"
+    )
+    agg = "max" if desc else "min"
+    with_names = f", {agg}_by(image_name, {packed}, {int(top)})" if few else ""
+    total, packs, *found = first(
+        conn.execute(
+            f"SELECT count(*), {agg}({packed}, {int(top)}){with_names} FROM images "
+            f"WHERE {' AND '.join(where)}",
+            params,
+        )
+    )
+    rows = []
+    for value in sorted(packs or [], reverse=desc):
+        key, low = divmod(value, _LOW)
+        rows.append((low % (_LOW // 2), key, bool(low // (_LOW // 2))))
+    # the names in the same order: the packed keys are distinct (they hold the rowid)
+    by_rowid = dict(zip((r[0] for r in rows), found[0] or [], strict=True)) if found else {}
+    if len(rows) <= offset:  # past the end
+        return [], int(total)
+    near = rows[max(offset - 1, 0) : offset + count + 1]
+    if len({r[1] for r in near}) < len(near):
+        return _narrow_keys_sorted(conn, where, params, desc, offset, count, q)[0], int(total)
+    chosen = rows[offset : offset + count]
+    names = by_rowid or dict(
+        conn.execute(
+            "SELECT rowid, image_name FROM images WHERE rowid = ANY(?::BIGINT[])",
+            [[r[0] for r in chosen]],
+        ).fetchall()
+    )
+    keys = []
+    for rowid, key, starred in chosen:
+        if q.starred_first and starred:
+            key = key - _STAR if desc else key + _STAR
+        keys.append((rowid, tallies.time_of(key), names[rowid], starred))
+    return keys, int(total)
+
+
+def _narrow_keys_sorted(
+    conn: Any,
+    where: list[str],
+    params: list[Any],
+    desc: bool,
+    offset: int,
+    count: int,
+    q: ImageQuery,
+) -> tuple[list[tuple[Any, ...]], int]:
+    """:func:`_narrow_keys` by sorting (deep pages, ties): one query sorts the matching rows
+    and counts them with a window; names are read for the slice's rows only."""
     direction = "DESC" if desc else "ASC"
     head = "starred DESC, " if q.starred_first else ""
     cond = " AND ".join(where)
     lead = 1 if offset else 0
-    # names are long strings: read for the slice's rows only (joined back by rowid), so a
-    # page spread over the whole table is then fetched by name through the primary key
     rows = conn.execute(
         f"SELECT m.r, m.created_at, i.image_name, m.starred, m.n FROM ("
         f"SELECT rowid AS r, created_at, starred, count(*) OVER () AS n FROM images "
@@ -757,7 +897,8 @@ def _narrow_keys(
     if not rows:  # past the end: the total still counts
         return [], ImageRepository._count(conn, where, params)
     total = int(rows[0][4])
-    if len({(r[3], r[1]) for r in rows}) == len(rows):
+    sort_key = (lambda r: (r[3], r[1])) if q.starred_first else (lambda r: r[1])
+    if len({sort_key(r) for r in rows}) == len(rows):
         return [r[:4] for r in rows[lead : lead + count]], total
     keys = conn.execute(
         f"SELECT rowid, created_at, image_name, starred FROM images WHERE {cond} "
@@ -768,13 +909,13 @@ def _narrow_keys(
     return keys, total
 
 
-def _tally_filters(conn: Any, q: ImageQuery) -> tuple[list[str], list[Any]] | None:
+def _tally_filters(q: ImageQuery, state: tallies.State) -> tuple[list[str], list[Any]] | None:
     """The query's filters as conditions on the tallies (:mod:`invoke_nb.catalog.tallies`),
     or None if it filters on something they do not count (search, model, time) or rows are
-    not counted yet (an import under way)."""
+    not counted yet (an import under way: ``state``)."""
     if q.search or q.model is not None or q.base is not None:
         return None
-    if q.since is not None or q.until is not None or not tallies.ready(conn):
+    if q.since is not None or q.until is not None or not state.ready:
         return None
     where: list[str] = []
     params: list[Any] = []

@@ -215,6 +215,9 @@ def _v7_tallies(conn: duckdb.DuckDBPyConnection) -> None:
         "DELETE FROM gallery_tally_state",
         "INSERT INTO gallery_tally_state VALUES (-1, 0)",
     )(conn)
+    # the rebuild marks the tallies changed, in migration 9's column: added first here, so
+    # every path to the latest version ends with the same table
+    _v9_tally_version(conn)
     tallies.rebuild(conn)
 
 
@@ -254,6 +257,17 @@ def _v8_bulk_friendly_images(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"CREATE UNIQUE INDEX {NAME_INDEX} ON images (image_name)")
 
 
+def _v9_tally_version(conn: duckdb.DuckDBPyConnection) -> None:
+    """A version of the gallery tallies, new whenever they change (see catalog/tallies.py):
+    readers reuse what they derived from the tallies while it stays the same. Numbered 9
+    (8 is the images table's); it touches only the tallies' state, so it applies after 7
+    or 8 alike."""
+    _sql(
+        "ALTER TABLE gallery_tally_state ADD COLUMN IF NOT EXISTS version UUID",
+        "UPDATE gallery_tally_state SET version = gen_random_uuid()",
+    )(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "images and boards", _V1_IMAGES_BOARDS),
     Migration(2, "image hashes; models, workflows, style presets, client state", _V2_LIBRARY),
@@ -263,6 +277,7 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "search term index: integer postings, negative terms", _v6_search_ids),
     Migration(7, "gallery tallies (counts per time bucket)", _v7_tallies),
     Migration(8, "image names by unique index; metadata as plain text", _v8_bulk_friendly_images),
+    Migration(9, "gallery tallies: a version that changes with them", _v9_tally_version),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version
 

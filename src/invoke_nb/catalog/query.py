@@ -82,8 +82,11 @@ class ImageQuery(BaseModel):
             return list(ASSET_CATEGORIES)
         return [self.category] if isinstance(self.category, str) else list(self.category)
 
-    def where(self, conn: Any) -> tuple[list[str], list[Any]]:
-        """SQL conditions on ``images`` (joined with AND) and their parameters."""
+    def where(
+        self, conn: Any, search: term_index.SearchPlan | None = None
+    ) -> tuple[list[str], list[Any]]:
+        """SQL conditions on ``images`` (joined with AND) and their parameters; ``search``:
+        the search's plan if the caller made it already (:func:`~invoke_nb.catalog.search.plan`)."""
         where: list[str] = ["deleted_at IS NULL"]
         params: list[Any] = []
         if self.board == UNCATEGORIZED:
@@ -101,9 +104,10 @@ class ImageQuery(BaseModel):
             where.append("model_base = ?")
             params.append(self.base)
         if self.search:
-            cond, args = term_index.search_condition(conn, self.search)
-            where.append(cond)
-            params += args
+            if search is None:
+                search = term_index.plan(conn, self.search)
+            where.append(search.cond)
+            params += search.params
         if self.since is not None:
             where.append("created_at >= ?")
             params.append(to_db_time(self.since))

@@ -39,13 +39,17 @@ def to_db_time(value: datetime) -> datetime:
     return value
 
 
+def _as_utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 class _Record(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _aware(cls, value: Any) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        return _as_utc(value)
 
 
 class ImageRecord(_Record):
@@ -80,6 +84,13 @@ class ImageRecord(_Record):
     source: str | None = Field(
         default=None, description="Where it came from: invokeai, comfyui, a1111, ..."
     )
+
+    # the times only (it overrides the base class's check of every field): a gallery page
+    # builds a hundred records, and 27 Python calls per record were a fifth of the time
+    @field_validator("created_at", "updated_at", "deleted_at", mode="after")
+    @classmethod
+    def _aware(cls, value: Any) -> Any:
+        return _as_utc(value)
 
 
 class BoardRecord(_Record):

@@ -29,6 +29,7 @@ id no row will have again, so they never match (:func:`rebuild` drops them).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -40,11 +41,13 @@ __all__ = [
     "METADATA_TEXT",
     "PROMPT_TEXT",
     "SEARCH_TEXT",
+    "SearchPlan",
     "catch_up",
     "forget",
     "index_some",
     "lag",
     "narrow",
+    "plan",
     "query_words",
     "read_run",
     "rebuild",
@@ -376,24 +379,75 @@ def _word_condition(pos: list[int], neg: list[int]) -> tuple[str, list[Any]]:
     return (parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"), params
 
 
+@dataclass(frozen=True)
+class SearchPlan:
+    """How a search is answered: its condition on ``images`` (:func:`search_condition`) and
+    whether the index leaves few rows (:func:`narrow`), found by :func:`plan` together."""
+
+    cond: str
+    params: list[Any]
+    narrow: bool
+    at_most: int | None = None
+    """At most this many rows match (postings of the rarest word), if a word was looked up."""
+
+
+_mark_hint = [-1]
+"""The index watermark this process saw last (see :func:`plan`)."""
+
+
+def plan(conn: Any, text: str) -> SearchPlan:
+    """:func:`search_condition` and :func:`narrow` of a search at once: each word looked up
+    in the vocabulary once, the watermark, the rows above it and the row count read by one
+    statement (each statement costs a few tenths of a millisecond, whatever it does). The
+    check for rows above the watermark takes the watermark seen last as its bound, and runs
+    again when the watermark has moved since."""
+    words = query_words(text)
+    looked = {w: _lookup(conn, w) for w in words if _indexable(w)}
+    mark, total, above = first(
+        conn.execute(
+            "SELECT indexed_upto, (SELECT count(*) FROM images), "
+            "EXISTS (SELECT 1 FROM images WHERE image_id > ?) FROM search_state",
+            [_mark_hint[0]],
+        )
+    )
+    if mark != _mark_hint[0]:
+        _mark_hint[0] = mark
+        above = first(conn.execute("SELECT count(*) > 0 FROM images WHERE image_id > ?", [mark]))
+        above = above[0]
+    cond, params = _condition(words, text, looked, mark if above else None)
+    is_narrow, at_most = _narrow(conn, words, looked, total)
+    return SearchPlan(cond, params, is_narrow, at_most)
+
+
 def narrow(conn: Any, text: str) -> bool:
     """Whether the index leaves few rows for this search (at most :data:`NARROW_SHARE` of
     them): the page is then found by sorting those rows at once; a broad search (a word most
     rows hold, or one the index cannot look up) pages like an unfiltered gallery, checking the
     search on the rows next to the page."""
     total = first(conn.execute("SELECT count(*) FROM images"))[0]
+    words = query_words(text)
+    return _narrow(conn, words, {w: _lookup(conn, w) for w in words if _indexable(w)}, total)[0]
+
+
+def _narrow(
+    conn: Any,
+    words: list[str],
+    looked: dict[str, tuple[list[int], list[int]] | None],
+    total: int,
+) -> tuple[bool, int | None]:
+    """:func:`narrow`, and how many postings the rarest positive word has (None: unknown)."""
     best = None
-    for w in query_words(text):
+    for w in words:
         if not _indexable(w):
             continue
-        looked = _lookup(conn, w)
-        if looked is None:
+        found = looked[w]
+        if found is None:
             continue
-        pos, neg = looked
+        pos, neg = found
         if neg:
             continue
         if not pos:
-            return True
+            return True, 0
         n = first(
             conn.execute(
                 f"SELECT count(*) FROM image_terms WHERE term_id IN ({', '.join('?' * len(pos))})",
@@ -401,7 +455,7 @@ def narrow(conn: Any, text: str) -> bool:
             )
         )[0]
         best = n if best is None else min(best, n)
-    return best is not None and best <= NARROW_SHARE * total
+    return best is not None and best <= NARROW_SHARE * total, best
 
 
 def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:
@@ -415,26 +469,41 @@ def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:
     written, so results are exact whether or not the index has caught up.
     """
     words = query_words(text)
+    looked = {w: _lookup(conn, w) for w in words if _indexable(w)}
+    mark = _watermark(conn)
+    above = first(conn.execute("SELECT count(*) > 0 FROM images WHERE image_id > ?", [mark]))[0]
+    return _condition(words, text, looked, mark if above else None)
+
+
+def _condition(
+    words: list[str],
+    text: str,
+    looked: dict[str, tuple[list[int], list[int]] | None],
+    unindexed_above: int | None,
+) -> tuple[str, list[Any]]:
+    """:func:`search_condition` from the words' lookups; ``unindexed_above``: the watermark,
+    if rows above it exist."""
     needle = text.lower()
     like = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     phrase = " OR ".join(
         f"{text} LIKE ? ESCAPE '\\'" for text in (METADATA_TEXT, CREATED_TEXT, PROMPT_TEXT)
     )
     phrase = f"({phrase})"
-    cond, params = _indexed_condition(conn, words, needle, like, phrase)
-    mark = _watermark(conn)
-    if (
-        cond != phrase
-        and first(conn.execute("SELECT count(*) > 0 FROM images WHERE image_id > ?", [mark]))[0]
-    ):
+    cond, params = _indexed_condition(words, needle, like, phrase, looked)
+    if cond != phrase and unindexed_above is not None:
         # rows not indexed yet (an import that left the index for later): checked as written
+        mark = unindexed_above
         cond = f"((image_id <= ? AND {cond}) OR (image_id > ? AND {phrase}))"
         params = [mark, *params, mark, *[f"%{like}%"] * 3]
     return cond, params
 
 
 def _indexed_condition(
-    conn: Any, words: list[str], needle: str, like: str, phrase: str
+    words: list[str],
+    needle: str,
+    like: str,
+    phrase: str,
+    looked: dict[str, tuple[list[int], list[int]] | None],
 ) -> tuple[str, list[Any]]:
     if not words:
         return phrase, [f"%{like}%"] * 3
@@ -445,11 +514,11 @@ def _indexed_condition(
         if not _indexable(w):  # numbers are not indexed
             broad = True
             continue
-        looked = _lookup(conn, w)
-        if looked is None:
+        found = looked[w]
+        if found is None:
             broad = True
             continue
-        pos, neg = looked
+        pos, neg = found
         if not pos and not neg:
             return "FALSE", []
         cond, args = _word_condition(pos, neg)

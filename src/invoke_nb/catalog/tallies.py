@@ -22,27 +22,39 @@ rewrites a row in place) and compacted when they grow; readers sum them. While r
 the watermark exist (an import mid-way), readers fall back to scanning (:func:`ready`).
 A bucket grown past twice its size is split at its median time, and its two halves counted
 again from the images table, in the writing transaction.
+
+Every statement that changes the tallies also gives ``gallery_tally_state.version`` a new
+random value (:func:`touch`), in the same transaction: a reader that sees the version it saw
+before knows the tallies are unchanged, whichever process wrote since, so it may reuse what
+it derived from them (:class:`TallyCache`). Random, not a counter: a version that a rolled-back
+transaction made visible to its own reads is never taken again by a committed one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from invoke_nb.catalog.connection import first
 
 __all__ = [
     "BUCKET_ROWS",
     "FIRST",
+    "State",
+    "TallyCache",
     "add",
     "bucket_counts",
     "catch_up",
     "ready",
     "rebuild",
+    "state",
     "subtract",
     "time_of",
     "time_range",
     "total",
+    "touch",
 ]
 
 BUCKET_ROWS = 16_384
@@ -55,6 +67,7 @@ FIRST = -(2**62)
 KEY = ("board_id", "image_category", "is_intermediate", "starred")
 _KEY = ", ".join(KEY)
 _EPOCH = datetime(1970, 1, 1)
+T = TypeVar("T")
 
 
 def time_of(micros: int) -> datetime:
@@ -76,6 +89,13 @@ def _tally(conn: Any, sign: int, where: str, params: list[Any], upto: int) -> No
         ") r ASOF JOIN gallery_buckets b ON r.t >= b.lo GROUP BY ALL",
         [upto, *params],
     )
+    touch(conn)
+
+
+def touch(conn: Any) -> None:
+    """Mark the tallies changed (see the module docstring): call in every transaction that
+    changes ``gallery_tallies`` or ``gallery_buckets`` outside this module's functions."""
+    conn.execute("UPDATE gallery_tally_state SET version = gen_random_uuid()")
 
 
 def subtract(conn: Any, where: str, params: list[Any]) -> None:
@@ -111,13 +131,68 @@ def catch_up(conn: Any) -> int:
 
 def ready(conn: Any) -> bool:
     """Whether every image row is counted (no import left rows above the watermark)."""
-    row = first(
+    return state(conn).ready
+
+
+@dataclass(frozen=True)
+class State:
+    """What a reader needs to know of the tallies, read in one statement (:func:`state`)."""
+
+    ready: bool
+    """Every image row is counted (no import left rows above the watermark)."""
+    version: str
+    """Changes whenever the tallies change (see the module docstring)."""
+    counted_upto: int
+
+
+def state(conn: Any, hint: int = -1) -> State:
+    """The tallies' state. ``hint``: the watermark seen last time; the check for uncounted
+    rows rides in the same statement when it is still the watermark (one statement instead
+    of two: each costs a few tenths of a millisecond however small), else runs again."""
+    mark, version, above = first(
         conn.execute(
-            "SELECT s.counted_upto >= coalesce((SELECT max(image_id) FROM images), -1) "
-            "FROM gallery_tally_state s"
+            "SELECT counted_upto, version, "
+            "EXISTS (SELECT 1 FROM images WHERE image_id > ?) FROM gallery_tally_state",
+            [hint],
         )
     )
-    return bool(row[0])
+    if mark != hint:
+        above = first(conn.execute("SELECT count(*) > 0 FROM images WHERE image_id > ?", [mark]))
+        above = above[0]
+    return State(not above, str(version), int(mark))
+
+
+class TallyCache:
+    """What a process derived from the tallies (bucket counts of a filter, board counts),
+    kept while the tallies' version stays the same. The version comes from the database,
+    read in the reader's own snapshot, so writes by other processes are seen too."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self.version: str | None = None
+        self.hint = -1
+        self._items: dict[Any, Any] = {}
+
+    def state(self, conn: Any) -> State:
+        """The tallies' state (:func:`state`); drops what an older version derived."""
+        st = state(conn, self.hint)
+        self.hint = st.counted_upto
+        if st.version != self.version:
+            self._items.clear()
+            self.version = st.version
+        return st
+
+    def get(self, key: Any, make: Callable[[], T]) -> T:
+        """``make()``, computed once per version of the tallies (call after :meth:`state`
+        in the same snapshot)."""
+        try:
+            return self._items[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        if len(self._items) >= self.size:
+            self._items.clear()
+        value = self._items[key] = make()
+        return value
 
 
 def rebuild(conn: Any) -> None:
@@ -162,6 +237,7 @@ def _compact_if_grown(conn: Any) -> None:
     finally:
         conn.execute("DROP TABLE IF EXISTS _tallies")
     _note_compacted(conn)
+    touch(conn)
 
 
 def _split_full(conn: Any, mark: int) -> None:
