@@ -224,6 +224,7 @@ def invokeai_library(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         report = import_invokeai(cat, root, files="none", progress=False)
         print(f"  {report.added['images']:,} images in {time.perf_counter() - t:.1f} s")
+    cat.indexer.wait()  # the search index is complete (the import left it to the background)
     img = cat.images
     n = img.count(is_intermediate=None)
     board = max(cat.boards.list(), key=lambda b: b.image_count).board_id
