@@ -48,11 +48,18 @@ class Running:
             if fut.done():
                 break
             if end is not None and time.monotonic() >= end:
-                raise TimeoutError(f"queue item {item_id} did not finish in time")
+                raise self._timeout(item_id)
             self._check_item(item_id)
         return fut.result()
 
     _POLL = 1.0  # seconds between catalog checks while waiting for an item
+
+    def _timeout(self, item_id: int) -> TimeoutError:
+        """The error of a wait that ran out, with the queue's reason when it could not even
+        claim items (a full disk refuses the claim's write)."""
+        why = getattr(self.queue, "claim_error", None)
+        reason = f" (the queue cannot claim items: {why})" if why is not None else ""
+        return TimeoutError(f"queue item {item_id} did not finish in time{reason}")
 
     def _check_item(self: Studio, item_id: int) -> None:
         """While waiting: settle an item this kernel will not finish itself.
@@ -124,7 +131,7 @@ class Running:
                 ticks = 0
                 while not done.wait(0.05):
                     if timeout is not None and (timeout := timeout - 0.05) <= 0:
-                        raise TimeoutError(f"queue item {item_id} did not finish in time")
+                        raise self._timeout(item_id)
                     ticks += 1
                     if ticks % int(self._POLL / 0.05) == 0:
                         self._check_item(item_id)

@@ -13,9 +13,11 @@ it again.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
+import weakref
 from typing import Any
 
 from invoke_nb.catalog import search
@@ -26,6 +28,17 @@ log = logging.getLogger(__name__)
 
 RUN_IDS = 32_768
 """Image ids per run (~22 MB of InvokeAI metadata text)."""
+
+
+_RUNNING: weakref.WeakSet[BackgroundIndexer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """At interpreter exit, let each indexer finish its run under way: a daemon thread killed
+    inside DuckDB while Python tears down can crash the process on its way out."""
+    for indexer in list(_RUNNING):
+        indexer.stop()
 
 
 class BackgroundIndexer:

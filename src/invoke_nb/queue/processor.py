@@ -75,6 +75,9 @@ class QueueProcessor:
         # outcomes the catalog could not take (disk full, file busy): retried by the loop,
         # which claims nothing new meanwhile, so no item stays in_progress for good
         self._unrecorded: dict[int, dict[str, Any]] = {}
+        self.claim_error: Exception | None = None
+        """Why the last attempt to claim an item failed (None once one succeeds): a waiter
+        that times out names it (a full disk, say), instead of only the timeout."""
         self.paused = False
 
     # -- lifecycle --------------------------------------------------------------------
@@ -262,7 +265,9 @@ class QueueProcessor:
             if not self.paused and in_flight < limit:
                 try:
                     item = self.repo.claim_next(self.queue_id, owner=self.owner)
-                except Exception:
+                    self.claim_error = None
+                except Exception as exc:
+                    self.claim_error = exc
                     log.exception("could not claim the next queue item")
             if item is None:
                 self._wake.wait(0.5)
