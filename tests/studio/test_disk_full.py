@@ -78,7 +78,7 @@ def test_full_disk_fails_the_item(small_root: Path, left_kib: int) -> None:
         with contextlib.suppress(OSError), open(filler, "wb") as fh:
             fh.write(b"\0" * max(0, free - left_kib * 1024))
         with pytest.raises(Exception, match=r"No space left|could not write") as raised:
-            studio.run(noise_graph(512), progress=False, timeout=60)
+            studio.run(noise_graph(512), progress=False, timeout=20)
         filler.unlink()  # space comes back: the outcome reaches the catalog
         items = studio.catalog.queue
         last = max(items.list(), key=lambda i: i.item_id)
