@@ -1,9 +1,14 @@
 """The images repository: records, files and the gallery queries over them.
 
-A page is found in two steps: :class:`~invoke_nb.catalog.gallery.GalleryPlanner` finds the
-sort keys of its rows inside a small time window (no full-table sort), then the full rows are
-fetched by rowid. Every page also returns a keyset ``next_cursor`` (the last row's sort key):
-passing it back gives the next page at first-page cost; ``offset`` works too.
+A page is found in two steps: the sort keys of its rows (from the gallery tallies' bucket
+counts and a sort of the one or two buckets holding the page, :mod:`~invoke_nb.catalog.tallies`;
+for a narrow search, one aggregate over its matches; else
+:class:`~invoke_nb.catalog.gallery.GalleryPlanner`'s time windows: never a full-table sort),
+then the full rows, in one statement (long runs of adjacent rows by rowid range, the others
+by name: see :func:`_fetch_queries`). Every page also returns a keyset ``next_cursor`` (the
+last row's sort key): passing it back gives the next page at first-page cost; ``offset``
+works too. What a page costs, per statement, at a million InvokeAI-built rows: see
+``benchmarks/catalog.py --invokeai-root``.
 """
 
 from __future__ import annotations
