@@ -475,10 +475,12 @@ class ImageRepository:
             cond = [*where, span]
             if flag is not None:
                 cond.append("starred" if flag else "NOT starred")
-            # a stream sparse over many buckets: its rows lie far apart, and are fetched by
-            # name (see _rows_by_rowid), so the slice takes their names at once
-            sparse = j - i >= 3
-            slices.append(_Slice(cond, [*params, *span_params], desc, skip - before, need, sparse))
+            # the slice takes the rows' names (their fetch may go by name, see
+            # _fetch_queries) unless it sorts many rows of its buckets to reach a deep
+            # offset (names for all of them would cost more than reading the slice's few
+            # apart by rowid); a stream sparse over many buckets always takes them
+            names = j - i >= 3 or skip - before + need <= NAMED_SORT
+            slices.append(_Slice(cond, [*params, *span_params], desc, skip - before, need, names))
             got_rows += min(need, n_stream - skip)
             skip = 0
         return _sorted_slices(conn, slices), total
@@ -655,6 +657,8 @@ class ImageRepository:
         return report
 
 
+NAMED_SORT = 1024
+"""A tallied slice sorting at most this many rows of its buckets takes their names too."""
 SPREAD = 50_000
 """Rows without their names this far apart are found by name (their names read first)."""
 RUN_GAP = 8
@@ -754,19 +758,30 @@ def _sorted_slices(conn: Any, slices: Sequence[_Slice]) -> list[tuple[Any, ...]]
     (each statement costs a few tenths of a millisecond however little it does)."""
     if not slices:
         return []
-    parts, params, leads = [], [], []
-    for i, sl in enumerate(slices):
-        lead = 1 if sl.offset else 0
-        leads.append(lead)
-        parts.append(
-            f"(SELECT {i} AS s, rowid, created_at, image_name, starred FROM images "
+    leads = [1 if sl.offset else 0 for sl in slices]
+
+    def select(sl: _Slice, lead: int, tag: str, name: str) -> str:
+        return (
+            f"SELECT {tag}rowid, created_at, {name}starred FROM images "
             f"WHERE {' AND '.join(sl.where)} ORDER BY created_at {_dir(sl.desc)} "
-            f"LIMIT {int(sl.count) + 1 + lead} OFFSET {int(sl.offset) - lead})"
+            f"LIMIT {int(sl.count) + 1 + lead} OFFSET {int(sl.offset) - lead}"
         )
-        params += sl.params
+
     found: list[list[tuple[Any, ...]]] = [[] for _ in slices]
-    for row in conn.execute(" UNION ALL ".join(parts), params).fetchall():
-        found[row[0]].append(row[1:])
+    if len(slices) == 1:  # no tag, no empty name column: each measured ~0.2-0.3 ms slower
+        sl = slices[0]
+        rows = conn.execute(
+            select(sl, leads[0], "", "image_name, " if sl.names else ""), sl.params
+        ).fetchall()
+        found[0] = rows if sl.names else [(r, t, None, s) for r, t, s in rows]
+    else:
+        sql = " UNION ALL ".join(
+            f"({select(sl, lead, f'{i} AS s, ', 'image_name, ' if sl.names else 'NULL, ')})"
+            for i, (sl, lead) in enumerate(zip(slices, leads, strict=True))
+        )
+        params = [p for sl in slices for p in sl.params]
+        for row in conn.execute(sql, params).fetchall():
+            found[row[0]].append(row[1:])
     keys: list[tuple[Any, ...]] = []
     for sl, lead, rows in zip(slices, leads, found, strict=True):
         rows.sort(key=lambda r: r[1], reverse=sl.desc)
