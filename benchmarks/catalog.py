@@ -252,6 +252,22 @@ def invokeai_library(args: argparse.Namespace) -> int:
         ours[f"search {w!r} (list + count)"] = lambda w=w: img.list(
             category="general", starred_first=True, search=w, with_total=True
         )
+
+    def after_write(fn: Callable[[], object]) -> Callable[[], object]:
+        """``fn`` as the first read after a write: counts kept from the tallies dropped."""
+
+        def run() -> object:
+            img.tally_cache.forget()
+            return fn()
+
+        return run
+
+    # the figures above reuse counts kept while the tallies stay unchanged; these are the
+    # first reads after any write (a kernel generating images sees these)
+    for label in ("default page (list + count)", "board page (list + count)"):
+        ours[label.replace(")", ", after a write)")] = after_write(ours[label])
+    ours["boards with counts, after a write"] = after_write(ours["boards with counts + covers"])
+    ours["count by model, after a write"] = after_write(ours["count by model"])
     theirs: dict[str, float] = {}
     if args.invokeai_python.exists():
         script = Path(__file__).resolve().parent / "invokeai_db" / "invokeai_queries.py"

@@ -177,23 +177,15 @@ def test_common_terms_are_stored_negative(tmp_path: Path, monkeypatch) -> None:
 def _check_pages(cat: Catalog, q: str, expected: set[str]) -> None:
     """Starred-first pages of a search, at every offset, in both orders: the rows and the
     total a sort of the matching rows gives (starred first, then time, ties by name); by
-    paging the gallery (a broad word) and by sorting the index's few rows (a narrow one:
-    by a top-n aggregate that takes the names too or not, or by a windowed sort past
-    ``NARROW_TOP`` rows); time order alone too."""
-    from invoke_nb.catalog import images
-
-    default, top, named = search.NARROW_SHARE, images.NARROW_TOP, images.NAMED_MATCHES
+    paging the gallery (a broad word) and by sorting the index's few rows (a narrow one);
+    time order alone too."""
+    default = search.NARROW_SHARE
     try:
-        for share, narrow_top, names in (
-            (0.0, top, named),
-            (1.0, top, named),
-            (1.0, top, 0),
-            (1.0, 0, named),
-        ):
-            search.NARROW_SHARE, images.NARROW_TOP, images.NAMED_MATCHES = share, narrow_top, names
+        for share in (0.0, 1.0):
+            search.NARROW_SHARE = share
             _check_pages_once(cat, q, expected)
     finally:
-        search.NARROW_SHARE, images.NARROW_TOP, images.NAMED_MATCHES = default, top, named
+        search.NARROW_SHARE = default
 
 
 def _check_pages_once(cat: Catalog, q: str, expected: set[str]) -> None:

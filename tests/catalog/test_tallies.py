@@ -115,21 +115,30 @@ def check(cat: Catalog, rnd: random.Random, boards: list[str | None]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seed", "spread", "split_every", "run_rows"), [(1, 50_000, 1, 32), (2, 16, 8, 2)]
+    ("seed", "spread", "split_every", "run_rows", "named_sort"),
+    [(1, 50_000, 1, 32, 1024), (2, 16, 8, 2, 0), (3, 16, 4, 32, 0)],
 )
 def test_tallies_equal_fresh_counts(
-    tmp_path: Path, monkeypatch, seed: int, spread: int, split_every: int, run_rows: int
+    tmp_path: Path,
+    monkeypatch,
+    seed: int,
+    spread: int,
+    split_every: int,
+    run_rows: int,
+    named_sort: int,
 ) -> None:
     """``spread``: rows without names this far apart are fetched by name (small here, so
     both ways run); ``split_every``: how often inserts look for buckets to split;
     ``run_rows``: runs of adjacent page rows this long are read by rowid range, the others
-    by name (2 here: pages of 7 rows mix both in one statement)."""
+    by name (2 here: pages of 7 rows mix both in one statement); ``named_sort``: slices
+    sorting at most this many rows take names (0: only streams spread over many buckets)."""
     from invoke_nb.catalog import images
 
     monkeypatch.setattr(tallies, "BUCKET_ROWS", 8)
     monkeypatch.setattr(tallies, "SPLIT_EVERY", split_every)
     monkeypatch.setattr(images, "SPREAD", spread)
     monkeypatch.setattr(images, "RUN_ROWS", run_rows)
+    monkeypatch.setattr(images, "NAMED_SORT", named_sort)
     rnd = random.Random(seed)
     cat = Catalog(tmp_path / "studio")
     try:

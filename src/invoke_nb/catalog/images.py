@@ -1,15 +1,19 @@
 """The images repository: records, files and the gallery queries over them.
 
-A page is found in two steps: :class:`~invoke_nb.catalog.gallery.GalleryPlanner` finds the
-sort keys of its rows inside a small time window (no full-table sort), then the full rows are
-fetched by rowid. Every page also returns a keyset ``next_cursor`` (the last row's sort key):
-passing it back gives the next page at first-page cost; ``offset`` works too.
+A page is found in two steps: the sort keys of its rows (from the gallery tallies' bucket
+counts and a sort of the one or two buckets holding the page, :mod:`~invoke_nb.catalog.tallies`;
+for a narrow search, one aggregate over its matches; else
+:class:`~invoke_nb.catalog.gallery.GalleryPlanner`'s time windows: never a full-table sort),
+then the full rows, in one statement (long runs of adjacent rows by rowid range, the others
+by name: see :func:`_fetch_queries`). Every page also returns a keyset ``next_cursor`` (the
+last row's sort key): passing it back gives the next page at first-page cost; ``offset``
+works too. What a page costs, per statement, at a million InvokeAI-built rows: see
+``benchmarks/catalog.py --invokeai-root``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,6 +26,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
+from pydantic_core import from_json
 
 from invoke_nb.catalog import search as term_index
 from invoke_nb.catalog import tallies
@@ -108,7 +113,9 @@ class ImagePage:
 def _row_to_record(names: Sequence[str], row: Sequence[Any]) -> ImageRecord:
     data = dict(zip(names, row, strict=True))
     if isinstance(data.get("metadata"), str):
-        data["metadata"] = json.loads(data["metadata"])
+        # pydantic's own JSON reader: the same values as json.loads, in 40% of the time
+        # (a page parses a hundred ~670-byte texts)
+        data["metadata"] = from_json(data["metadata"])
     return ImageRecord.model_validate(data)
 
 
@@ -425,8 +432,7 @@ class ImageRepository:
             # the term index leaves few rows: sort them at once (a broad search pages as usual)
             plain = search is not None and search.narrow
             if plain and after is None:  # one pass over those rows: page and total together
-                few = search.at_most is not None and search.at_most <= NAMED_MATCHES
-                keys, n = _narrow_keys(conn, where, params, desc, q.offset, q.limit + 1, q, few)
+                keys, n = _narrow_keys(conn, where, params, desc, q.offset, q.limit + 1, q)
                 return keys, n if q.with_total else None, fetch(conn, keys[: q.limit])
             find = self.planner.starred_first_keys if q.starred_first else self.planner.window_keys
             keys = find(conn, where, params, desc, q.offset, q.limit + 1, after, plain)
@@ -482,10 +488,12 @@ class ImageRepository:
             cond = [*where, span]
             if flag is not None:
                 cond.append("starred" if flag else "NOT starred")
-            # a stream sparse over many buckets: its rows lie far apart, and are fetched by
-            # name (see _rows_by_rowid), so the slice takes their names at once
-            sparse = j - i >= 3
-            slices.append(_Slice(cond, [*params, *span_params], desc, skip - before, need, sparse))
+            # the slice takes the rows' names (their fetch may go by name, see
+            # _fetch_queries) unless it sorts many rows of its buckets to reach a deep
+            # offset (names for all of them would cost more than reading the slice's few
+            # apart by rowid); a stream sparse over many buckets always takes them
+            names = j - i >= 3 or skip - before + need <= NAMED_SORT
+            slices.append(_Slice(cond, [*params, *span_params], desc, skip - before, need, names))
             got_rows += min(need, n_stream - skip)
             skip = 0
         return _sorted_slices(conn, slices), total
@@ -662,6 +670,8 @@ class ImageRepository:
         return report
 
 
+NAMED_SORT = 1024
+"""A tallied slice sorting at most this many rows of its buckets takes their names too."""
 SPREAD = 50_000
 """Rows without their names this far apart are found by name (their names read first)."""
 RUN_GAP = 8
@@ -761,19 +771,30 @@ def _sorted_slices(conn: Any, slices: Sequence[_Slice]) -> list[tuple[Any, ...]]
     (each statement costs a few tenths of a millisecond however little it does)."""
     if not slices:
         return []
-    parts, params, leads = [], [], []
-    for i, sl in enumerate(slices):
-        lead = 1 if sl.offset else 0
-        leads.append(lead)
-        parts.append(
-            f"(SELECT {i} AS s, rowid, created_at, image_name, starred FROM images "
+    leads = [1 if sl.offset else 0 for sl in slices]
+
+    def select(sl: _Slice, lead: int, tag: str, name: str) -> str:
+        return (
+            f"SELECT {tag}rowid, created_at, {name}starred FROM images "
             f"WHERE {' AND '.join(sl.where)} ORDER BY created_at {_dir(sl.desc)} "
-            f"LIMIT {int(sl.count) + 1 + lead} OFFSET {int(sl.offset) - lead})"
+            f"LIMIT {int(sl.count) + 1 + lead} OFFSET {int(sl.offset) - lead}"
         )
-        params += sl.params
+
     found: list[list[tuple[Any, ...]]] = [[] for _ in slices]
-    for row in conn.execute(" UNION ALL ".join(parts), params).fetchall():
-        found[row[0]].append(row[1:])
+    if len(slices) == 1:  # no tag, no empty name column: each measured ~0.2-0.3 ms slower
+        sl = slices[0]
+        rows = conn.execute(
+            select(sl, leads[0], "", "image_name, " if sl.names else ""), sl.params
+        ).fetchall()
+        found[0] = rows if sl.names else [(r, t, None, s) for r, t, s in rows]
+    else:
+        sql = " UNION ALL ".join(
+            f"({select(sl, lead, f'{i} AS s, ', 'image_name, ' if sl.names else 'NULL, ')})"
+            for i, (sl, lead) in enumerate(zip(slices, leads, strict=True))
+        )
+        params = [p for sl in slices for p in sl.params]
+        for row in conn.execute(sql, params).fetchall():
+            found[row[0]].append(row[1:])
     keys: list[tuple[Any, ...]] = []
     for sl, lead, rows in zip(slices, leads, found, strict=True):
         rows.sort(key=lambda r: r[1], reverse=sl.desc)
@@ -795,17 +816,6 @@ def _dir(desc: bool) -> str:
     return "DESC" if desc else "ASC"
 
 
-NAMED_MATCHES = 5_000
-"""A narrow search matching at most this many rows takes its page's names in the same scan
-(reading every match's name costs less than a second statement for the page's)."""
-NARROW_TOP = 10_000
-"""Deeper narrow-search pages than this sort with a window instead of a top-n aggregate."""
-_STAR = 2**61
-"""Added to (or taken from) a row's time in microseconds so starred rows sort first."""
-_LOW = 2**41
-"""A packed sort key's low bits: the starred flag (bit 40) and the rowid (below)."""
-
-
 def _narrow_keys(
     conn: Any,
     where: list[str],
@@ -814,74 +824,17 @@ def _narrow_keys(
     offset: int,
     count: int,
     q: ImageQuery,
-    few: bool = False,
 ) -> tuple[list[tuple[Any, ...]], int]:
     """Sort keys of rows ``offset`` to ``offset + count`` of a filter that leaves few rows
-    (a narrow search), starred first if asked, and how many rows match, from one scan
-    (``few``: so few that their names are taken too).
+    (a narrow search), starred first if asked, and how many rows match: one query sorts
+    them and counts them with a window, so the table is scanned once, not once per stream
+    and once more for the total; names are read for the slice's rows only (joined back by
+    rowid). Time (and the starred flag) sorts; names decide only when two rows of the slice
+    or its neighbours tie on them (as in :func:`_sorted_slices`).
 
-    Every matching row is packed into one integer that sorts as the page does (the starred
-    flag, the time in microseconds, then the starred bit and rowid to decode them), and one
-    aggregate counts the rows and keeps the top ``offset + count + 1`` of them: no sort, no
-    window, no join over the matching rows. Names are then read for the slice's rows only
-    (by rowid: they are fetched by name, as such a page lies spread over the table). Names
-    decide the order only when two rows of the slice or its neighbours tie on time and flag
-    (as in :func:`_sorted_slices`)."""
-    top = offset + count + 1
-    if top > NARROW_TOP:
-        return _narrow_keys_sorted(conn, where, params, desc, offset, count, q)
-    sign = "+" if desc else "-"
-    flag = f" {sign} CASE WHEN starred THEN {_STAR} ELSE 0 END" if q.starred_first else ""
-    packed = (
-        f"CAST(epoch_us(created_at){flag} AS HUGEINT) * {_LOW} "
-        f"+ CASE WHEN starred THEN {_LOW // 2} ELSE 0 END + rowid"
-    )
-    agg = "max" if desc else "min"
-    with_names = f", {agg}_by(image_name, {packed}, {int(top)})" if few else ""
-    total, packs, *found = first(
-        conn.execute(
-            f"SELECT count(*), {agg}({packed}, {int(top)}){with_names} FROM images "
-            f"WHERE {' AND '.join(where)}",
-            params,
-        )
-    )
-    rows = []
-    for value in sorted(packs or [], reverse=desc):
-        key, low = divmod(value, _LOW)
-        rows.append((low % (_LOW // 2), key, bool(low // (_LOW // 2))))
-    # the names in the same order: the packed keys are distinct (they hold the rowid)
-    by_rowid = dict(zip((r[0] for r in rows), found[0] or [], strict=True)) if found else {}
-    if len(rows) <= offset:  # past the end
-        return [], int(total)
-    near = rows[max(offset - 1, 0) : offset + count + 1]
-    if len({r[1] for r in near}) < len(near):
-        return _narrow_keys_sorted(conn, where, params, desc, offset, count, q)[0], int(total)
-    chosen = rows[offset : offset + count]
-    names = by_rowid or dict(
-        conn.execute(
-            "SELECT rowid, image_name FROM images WHERE rowid = ANY(?::BIGINT[])",
-            [[r[0] for r in chosen]],
-        ).fetchall()
-    )
-    keys = []
-    for rowid, key, starred in chosen:
-        if q.starred_first and starred:
-            key = key - _STAR if desc else key + _STAR
-        keys.append((rowid, tallies.time_of(key), names[rowid], starred))
-    return keys, int(total)
-
-
-def _narrow_keys_sorted(
-    conn: Any,
-    where: list[str],
-    params: list[Any],
-    desc: bool,
-    offset: int,
-    count: int,
-    q: ImageQuery,
-) -> tuple[list[tuple[Any, ...]], int]:
-    """:func:`_narrow_keys` by sorting (deep pages, ties): one query sorts the matching rows
-    and counts them with a window; names are read for the slice's rows only."""
+    Measured and not kept: one aggregate packing each match into a sortable integer and
+    keeping the top ``offset + limit + 1`` (no sort, window or join) is faster as a single
+    statement, but the page as a whole came out 1-1.5 ms slower (load ~2)."""
     direction = "DESC" if desc else "ASC"
     head = "starred DESC, " if q.starred_first else ""
     cond = " AND ".join(where)

@@ -387,8 +387,6 @@ class SearchPlan:
     cond: str
     params: list[Any]
     narrow: bool
-    at_most: int | None = None
-    """At most this many rows match (postings of the rarest word), if a word was looked up."""
 
 
 _mark_hint = [-1]
@@ -415,8 +413,7 @@ def plan(conn: Any, text: str) -> SearchPlan:
         above = first(conn.execute("SELECT count(*) > 0 FROM images WHERE image_id > ?", [mark]))
         above = above[0]
     cond, params = _condition(words, text, looked, mark if above else None)
-    is_narrow, at_most = _narrow(conn, words, looked, total)
-    return SearchPlan(cond, params, is_narrow, at_most)
+    return SearchPlan(cond, params, _narrow(conn, words, looked, total))
 
 
 def narrow(conn: Any, text: str) -> bool:
@@ -426,7 +423,7 @@ def narrow(conn: Any, text: str) -> bool:
     search on the rows next to the page."""
     total = first(conn.execute("SELECT count(*) FROM images"))[0]
     words = query_words(text)
-    return _narrow(conn, words, {w: _lookup(conn, w) for w in words if _indexable(w)}, total)[0]
+    return _narrow(conn, words, {w: _lookup(conn, w) for w in words if _indexable(w)}, total)
 
 
 def _narrow(
@@ -434,8 +431,7 @@ def _narrow(
     words: list[str],
     looked: dict[str, tuple[list[int], list[int]] | None],
     total: int,
-) -> tuple[bool, int | None]:
-    """:func:`narrow`, and how many postings the rarest positive word has (None: unknown)."""
+) -> bool:
     best = None
     for w in words:
         if not _indexable(w):
@@ -447,7 +443,7 @@ def _narrow(
         if neg:
             continue
         if not pos:
-            return True, 0
+            return True
         n = first(
             conn.execute(
                 f"SELECT count(*) FROM image_terms WHERE term_id IN ({', '.join('?' * len(pos))})",
@@ -455,7 +451,7 @@ def _narrow(
             )
         )[0]
         best = n if best is None else min(best, n)
-    return best is not None and best <= NARROW_SHARE * total, best
+    return best is not None and best <= NARROW_SHARE * total
 
 
 def search_condition(conn: Any, text: str) -> tuple[str, list[Any]]:

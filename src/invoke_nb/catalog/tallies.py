@@ -182,6 +182,12 @@ class TallyCache:
             self.version = st.version
         return st
 
+    def forget(self) -> None:
+        """Drop everything kept (as a change of the tallies would): benchmarks time the
+        first read after a write with it."""
+        self._items.clear()
+        self.version = None
+
     def get(self, key: Any, make: Callable[[], T]) -> T:
         """``make()``, computed once per version of the tallies (call after :meth:`state`
         in the same snapshot)."""
