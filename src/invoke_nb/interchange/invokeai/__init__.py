@@ -100,7 +100,8 @@ def import_invokeai(
         report.schema_version = schema.version
         if not schema.has("images"):
             raise InvokeAILibraryError(f"{src.db_path} has no images table")
-        reader = ImageReader(src, schema, batch_size)  # reads while the rest goes in
+        if not src.live():  # reads while the rest goes in (see import_images for a live one)
+            reader = ImageReader(src, schema, batch_size)
         import_boards(catalog, conn, schema, report)
         import_workflows(catalog, conn, schema, src, report)
         import_style_presets(catalog, conn, schema, src, report)

@@ -396,15 +396,26 @@ def _place_files(
     return missing
 
 
-def _board_members(src: InvokeAIRoot, schema: Schema) -> pa.Table:
+def _board_members(src: InvokeAIRoot, conn: sqlite3.Connection, schema: Schema) -> pa.Table:
     """``board_images`` as one Arrow table (image_name, board_id), read once per import
-    through the ADBC driver (30% of a million images in boards is ~20 MB); each batch looks
-    its images up in it (:func:`_prepared`)."""
+    (30% of a million images in boards is ~20 MB) through the ADBC driver, or ``conn`` for a
+    live database (see :func:`import_images`); each batch looks its images up in it
+    (:func:`_prepared`)."""
     empty = pa.table(
         {"image_name": pa.array([], pa.string()), "board_id": pa.array([], pa.string())}
     )
     if not schema.has("board_images"):
         return empty
+    if src.live():
+        rows = conn.execute(
+            "SELECT CAST(image_name AS TEXT), CAST(board_id AS TEXT) FROM board_images"
+        ).fetchall()
+        return pa.table(
+            {
+                "image_name": pa.array([r[0] for r in rows], pa.string()),
+                "board_id": pa.array([r[1] for r in rows], pa.string()),
+            }
+        )
     with _adbc(src) as conn, conn.cursor() as cur:
         # a typed first row (left out), as in _images_select: the driver types columns by it
         cur.execute(
@@ -486,7 +497,7 @@ def import_images(
     conn: sqlite3.Connection,
     schema: Schema,
     src: InvokeAIRoot,
-    reader: ImageReader,
+    reader: ImageReader | None,
     report: InvokeAIImportReport,
     files: FilesMode,
     batch_size: int,
@@ -495,16 +506,24 @@ def import_images(
 ) -> None:
     """Insert the rows ``reader`` brings (started before the boards were imported, so its
     first batch is ready by now), ``batch_size`` rows per transaction, then count them for
-    the gallery and index them (``index``, see :func:`_index`)."""
+    the gallery and index them (``index``, see :func:`_index`).
+
+    A live database (``-wal``; ``reader`` None) is read one connection at a time, the
+    reader started only now: its ADBC driver carries a SQLite of its own, and two SQLite
+    libraries in one process do not see each other's locks on the WAL's shared memory (one
+    could reset it under the other, which then dies of SIGBUS)."""
     total = conn.execute("SELECT count(*) FROM images").fetchone()[0]
     bar = None
     if progress is True:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, unit="img", desc="InvokeAI images")
-    members = _board_members(src, schema)
+    members = _board_members(src, conn, schema)
     with catalog.db.connection() as db:
         empty = not first(db.execute("SELECT count(*) FROM images"))[0]
+    own = reader is None
+    if reader is None:
+        reader = ImageReader(src, schema, batch_size)
     try:
         with _bulk_settings(catalog):
             # into an empty catalog, the name index is built once after the rows (4x faster
@@ -521,6 +540,8 @@ def import_images(
             with catalog.db.transaction() as db:  # gallery counts (catalog.tallies)
                 tallies.catch_up(db)
     finally:
+        if own:
+            reader.close()
         if bar is not None:
             bar.close()
     _index(catalog, report, index)

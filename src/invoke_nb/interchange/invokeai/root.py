@@ -164,10 +164,14 @@ class InvokeAIRoot:
             raise InvokeAILibraryError(f"cannot read InvokeAI database {self.db_path}: {e}") from e
         return conn
 
+    def live(self) -> bool:
+        """Whether the database has a ``-wal`` file (InvokeAI running, or stopped uncleanly):
+        it is then read through SQLite's locks and shared memory (see :meth:`connect`)."""
+        return self.db_path.with_name(self.db_path.name + "-wal").exists()
+
     def uri(self) -> str:
         """The database's read-only SQLite URI (see :meth:`connect`)."""
-        wal = self.db_path.with_name(self.db_path.name + "-wal")
-        mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        mode = "mode=ro" if self.live() else "mode=ro&immutable=1"
         return f"file:{urllib.request.pathname2url(str(self.db_path))}?{mode}"
 
     def image_path(self, name: str, subfolder: str = "") -> Path:
