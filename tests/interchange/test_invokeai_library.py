@@ -313,3 +313,43 @@ def test_long_metadata_gets_the_memory_it_needs(tmp_path: Path, monkeypatch):
     finally:
         cat.close()
         r.close()
+
+
+def test_malformed_metadata_costs_only_its_own_row(tmp_path: Path) -> None:
+    """A batch's metadata is parsed once, trusting it to be JSON; one malformed text makes
+    DuckDB refuse the whole batch, which is then shaped again checking each row: that row is
+    kept without metadata, and its neighbours in the batch keep theirs and their columns.
+    The model's layouts (4.x object, 3.x object, a plain string) give the same columns."""
+    ia = make_invokeai_root(tmp_path / "invokeai")
+    rows = {
+        "new": {"positive_prompt": "a red fox", "seed": 7, "steps": 30, "cfg_scale": 7.5,
+                "scheduler": "euler", "model": {"name": "Juggernaut", "key": "k1", "base": "sdxl"}},
+        "old": {"positive_prompt": "an owl", "model": {"model_name": "sd15", "base_model": "sd-1"}},
+        "plain": {"positive_prompt": "a cat", "model": "dreamshaper"},
+        "broken": {"positive_prompt": "replaced below"},
+        "text": {"positive_prompt": "replaced below"},
+    }  # fmt: skip
+    names = {
+        k: ia.add_image(name=f"{k}.png", metadata=m, write_file=False) for k, m in rows.items()
+    }
+    ia.db.execute("UPDATE images SET metadata = ? WHERE image_name = ?",
+                  ['{"positive_prompt": "cut off', names["broken"]])  # fmt: skip
+    ia.db.execute("UPDATE images SET metadata = 'Steps: 20, Sampler: Euler' WHERE image_name = ?",
+                  [names["text"]])  # fmt: skip
+    ia.db.commit()
+    cat = Catalog(tmp_path / "studio")
+    try:
+        report = import_invokeai(cat, ia.root, files="none", models=False, progress=False)
+        assert report.added["images"] == 5
+        got = {k: cat.images.get(n) for k, n in names.items()}
+        new = got["new"]
+        assert (new.positive_prompt, new.seed, new.steps, new.cfg_scale, new.scheduler) == (
+            "a red fox", 7, 30, 7.5, "euler")  # fmt: skip
+        assert (new.model_name, new.model_key, new.model_base) == ("Juggernaut", "k1", "sdxl")
+        assert new.metadata == rows["new"]
+        assert (got["old"].model_name, got["old"].model_base) == ("sd15", "sd-1")
+        assert (got["plain"].model_name, got["plain"].positive_prompt) == ("dreamshaper", "a cat")
+        for bad in ("broken", "text"):
+            assert got[bad].metadata is None and got[bad].positive_prompt is None
+    finally:
+        cat.close()

@@ -870,24 +870,7 @@ def _tally_filters(q: ImageQuery, state: tallies.State) -> tuple[list[str], list
         return None
     if q.since is not None or q.until is not None or not state.ready:
         return None
-    where: list[str] = []
-    params: list[Any] = []
-    if q.board == UNCATEGORIZED:
-        where.append("board_id IS NULL")
-    elif q.board is not None:
-        where.append("board_id = ?")
-        params.append(q.board)
-    if q.starred is not None:
-        where.append("starred = ?")
-        params.append(q.starred)
-    if q.is_intermediate is not None:
-        where.append("is_intermediate = ?")
-        params.append(q.is_intermediate)
-    cats = q.categories()
-    if cats is not None:
-        where.append(f"image_category IN ({placeholders(len(cats))})")
-        params += cats
-    return where, params
+    return q.counted_conditions()
 
 
 def _query(query: ImageQuery | None, filters: dict[str, Any]) -> ImageQuery:

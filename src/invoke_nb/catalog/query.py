@@ -87,16 +87,8 @@ class ImageQuery(BaseModel):
     ) -> tuple[list[str], list[Any]]:
         """SQL conditions on ``images`` (joined with AND) and their parameters; ``search``:
         the search's plan if the caller made it already (:func:`~invoke_nb.catalog.search.plan`)."""
-        where: list[str] = ["deleted_at IS NULL"]
-        params: list[Any] = []
-        if self.board == UNCATEGORIZED:
-            where.append("board_id IS NULL")
-        elif self.board is not None:
-            where.append("board_id = ?")
-            params.append(self.board)
-        if self.starred is not None:
-            where.append("starred = ?")
-            params.append(self.starred)
+        where, params = self.counted_conditions()
+        where.insert(0, "deleted_at IS NULL")
         if self.model is not None:
             where.append("(model_name = ? OR model_key = ?)")
             params += [self.model, self.model]
@@ -114,6 +106,22 @@ class ImageQuery(BaseModel):
         if self.until is not None:
             where.append("created_at < ?")
             params.append(to_db_time(self.until))
+        return where, params
+
+    def counted_conditions(self) -> tuple[list[str], list[Any]]:
+        """The conditions on the columns the gallery tallies count (board, starred,
+        intermediate, category; see :mod:`invoke_nb.catalog.tallies`), and their parameters:
+        they hold on ``images`` and on ``gallery_tallies`` alike."""
+        where: list[str] = []
+        params: list[Any] = []
+        if self.board == UNCATEGORIZED:
+            where.append("board_id IS NULL")
+        elif self.board is not None:
+            where.append("board_id = ?")
+            params.append(self.board)
+        if self.starred is not None:
+            where.append("starred = ?")
+            params.append(self.starred)
         if self.is_intermediate is not None:
             where.append("is_intermediate = ?")
             params.append(self.is_intermediate)

@@ -105,9 +105,10 @@ def _watermark(conn: Any) -> int:
 
 def catch_up(conn: Any, limit: int | None = None) -> bool:
     """Index the rows added since the watermark (call inside the inserting transaction) when
-    they are at most ``limit`` rows (:data:`INDEX_CHUNK`); returns whether the index is then complete. A larger lag
-    (an import's million rows) is left to :func:`index_some` in runs, by the catalog's
-    background indexer (:mod:`invoke_nb.catalog.indexer`): a save must not wait for it."""
+    they are at most ``limit`` rows (:data:`INDEX_CHUNK`); returns whether the index is then
+    complete. A larger lag (an import's million rows) is left to :func:`index_some` in runs,
+    by the catalog's background indexer (:mod:`invoke_nb.catalog.indexer`): a save must not
+    wait for it."""
     if lag(conn) > (INDEX_CHUNK if limit is None else limit):
         return False
     while index_some(conn):
@@ -121,25 +122,32 @@ def lag(conn: Any) -> int:
     return int(first(conn.execute("SELECT count(*) FROM images WHERE image_id > ?", [mark]))[0])
 
 
+def _next_run(conn: Any, max_ids: int | None) -> tuple[int, int, int]:
+    """The watermark, the last image id of the next run and the run's row count: the ids up
+    to ``max_ids`` (:data:`INDEX_CHUNK`) past the first id above the watermark (ids may jump
+    where a rolled-back insert used some)."""
+    mark = _watermark(conn)
+    start = first(conn.execute("SELECT min(image_id) FROM images WHERE image_id > ?", [mark]))[0]
+    if start is None:
+        return mark, mark, 0
+    hi, n = first(
+        conn.execute(
+            "SELECT max(image_id), count(*) FROM images WHERE image_id > ? AND image_id < ?",
+            [mark, start + (INDEX_CHUNK if max_ids is None else max_ids)],
+        )
+    )
+    return mark, int(hi), int(n)
+
+
 def index_some(conn: Any, max_ids: int | None = None) -> int:
-    """Index the next run of rows above the watermark (image ids up to ``max_ids`` past it,
-    :data:`INDEX_CHUNK` by default) and move the watermark past them; returns how many rows
-    that was (0: nothing left).
+    """Index the next run of rows above the watermark (see :func:`_next_run`) and move the
+    watermark past them; returns how many rows that was (0: nothing left).
 
     A few rows are split in Python (:data:`SMALL_INSERT`); a run is split set-based, its
     postings sorted by term, so a term's postings are a few zone-map ranges per run."""
-    mark = _watermark(conn)
-    hi, n = first(
-        conn.execute(
-            "SELECT max(image_id), count(*) FROM images WHERE image_id > ? AND image_id <= ?",
-            [mark, mark + (INDEX_CHUNK if max_ids is None else max_ids)],
-        )
-    )
-    if not n:  # ids may jump (a rolled-back insert used some): look past the gap
-        hi = first(conn.execute("SELECT min(image_id) FROM images WHERE image_id > ?", [mark]))[0]
-        if hi is None:
-            return 0
-        return index_some(conn, hi - mark + (INDEX_CHUNK if max_ids is None else max_ids))
+    mark, hi, n = _next_run(conn, max_ids)
+    if not n:
+        return 0
     if n <= SMALL_INSERT:
         rows = conn.execute(
             f"SELECT image_id, {SEARCH_TEXT} FROM images WHERE image_id > ? AND image_id <= ? "
@@ -147,11 +155,10 @@ def index_some(conn: Any, max_ids: int | None = None) -> int:
             [mark, hi],
         ).fetchall()
         _index_small(conn, rows)
-        conn.execute("UPDATE search_state SET indexed_upto = ?", [hi])
-        return len(rows)
-    _index_run(conn, mark, hi, mark if n >= NEGATIVE_MIN_ROWS else None)
+    else:
+        _index_run(conn, mark, hi, mark if n >= NEGATIVE_MIN_ROWS else None)
     conn.execute("UPDATE search_state SET indexed_upto = ?", [hi])
-    return int(n)
+    return n
 
 
 _SPLIT = f"unnest(regexp_extract_all(x, '{_INDEXED_WORD}')) AS term"
@@ -162,13 +169,7 @@ def read_run(conn: Any, max_ids: int) -> tuple[int, int, pa.Table] | None:
     x)``, for splitting away from the catalog (:func:`split_run`, :func:`write_run`); None
     when no rows are left, or when the run is small enough for :func:`index_some` to do in
     one go (its caller then does that)."""
-    mark = _watermark(conn)
-    hi, n = first(
-        conn.execute(
-            "SELECT max(image_id), count(*) FROM images WHERE image_id > ? AND image_id <= ?",
-            [mark, mark + max_ids],
-        )
-    )
+    mark, hi, n = _next_run(conn, max_ids)
     if n <= SMALL_INSERT:
         return None
     texts = conn.sql(

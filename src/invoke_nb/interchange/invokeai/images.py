@@ -398,9 +398,10 @@ def _place_files(
 
 def _board_members(src: InvokeAIRoot, conn: sqlite3.Connection, schema: Schema) -> pa.Table:
     """``board_images`` as one Arrow table (image_name, board_id), read once per import
-    (30% of a million images in boards is ~20 MB) through the ADBC driver, or ``conn`` for a
-    live database (see :func:`import_images`); each batch looks its images up in it
-    (:func:`_prepared`)."""
+    (30% of a million images in boards is ~20 MB) through the ADBC driver, as Arrow: no Python
+    object per membership on the main thread, which would compete with the reader thread for
+    the GIL (``conn`` for a live database, see :func:`import_images`); each batch looks its
+    images up in it (:func:`_prepared`)."""
     empty = pa.table(
         {"image_name": pa.array([], pa.string()), "board_id": pa.array([], pa.string())}
     )
