@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from invoke_nb.catalog import gallery_keys, tallies
 from invoke_nb.catalog import search as term_index
-from invoke_nb.catalog import tallies
 from invoke_nb.catalog.connection import Database, first
 from invoke_nb.catalog.errors import NotFoundError
 from invoke_nb.catalog.images import ImageRepository
@@ -194,6 +194,7 @@ class BoardRepository:
                     "SELECT image_name FROM images WHERE board_id = ?", [board_id]
                 ).fetchall()
             ]
+            gallery_keys.log_rows(conn, "board_id = ?", [board_id])  # before they change
             if delete_images:
                 conn.execute(
                     "UPDATE boards SET cover_image_name = NULL WHERE cover_image_name IN "

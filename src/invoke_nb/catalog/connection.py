@@ -90,6 +90,12 @@ class Database:
                 if self._depth == 0 and self._others_waiting():
                     self._close_conn()
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on the connection (read it while holding
+        :meth:`connection`: then only this thread can have opened it)."""
+        return self._in_tx
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Yield a connection inside BEGIN ... COMMIT; an exception rolls everything back.

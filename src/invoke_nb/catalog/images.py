@@ -45,6 +45,7 @@ from invoke_nb.catalog.gallery import (
     encode_cursor,
     placeholders,
 )
+from invoke_nb.catalog.gallery_keys import GalleryKeys, KeysFilter, micros
 from invoke_nb.catalog.pngchunks import (
     build_pnginfo,
     columns_from_metadata,
@@ -128,6 +129,9 @@ class ImageRepository:
         self.planner = GalleryPlanner()
         self.tally_cache = tallies.TallyCache()
         """Bucket counts (and the boards' counts) while the tallies stay unchanged."""
+        self.gallery_keys = GalleryKeys()
+        """The gallery's sort and filter keys in memory: most pages, totals and one-word
+        searches are answered from them (:mod:`invoke_nb.catalog.gallery_keys`)."""
         self.on_index_lag: Callable[[], None] | None = None
         """Called after a bulk insert left rows for the background indexer (the catalog
         starts it: see :mod:`invoke_nb.catalog.indexer`)."""
@@ -399,13 +403,13 @@ class ImageRepository:
             for c in columns
         )
 
-        def fetch(conn: Any, keys: list[tuple[Any, ...]]) -> pa.Table:
+        def fetch(conn: Any, keys: list[tuple[Any, ...]], by: str) -> pa.Table:
             if not keys:
                 return conn.sql(f"SELECT {cols} FROM images LIMIT 0").to_arrow_table()
             rowids = [k[0] for k in keys]
             parts = [
                 conn.sql(sql, params=args).to_arrow_table()
-                for sql, args in _fetch_queries(conn, cols, keys)
+                for sql, args in _fetch_queries(conn, cols, keys, by)
             ]
             table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
             order = pc.index_in(pa.array(rowids, pa.int64()), table.column(0))
@@ -415,31 +419,90 @@ class ImageRepository:
         return table, total
 
     def _keys(
-        self, q: ImageQuery, fetch: Callable[[Any, list[tuple[Any, ...]]], T]
+        self, q: ImageQuery, fetch: Callable[[Any, list[tuple[Any, ...]], str], T]
     ) -> tuple[list[tuple[Any, ...]], int | None, T]:
-        """Sort keys of a page (one more than ``limit``, to tell whether more follow), the
-        total when asked, and ``fetch(conn, keys)`` of the page's keys, from one snapshot."""
+        """Keys of a page (one more than ``limit``, to tell whether more follow), the total
+        when asked, and ``fetch(conn, keys, by)`` of the page's keys, from one snapshot.
+        A key's first item is the row's ``by``: its image id when the page came from the
+        in-memory keys (:mod:`invoke_nb.catalog.gallery_keys`), else its rowid (the SQL
+        paths, for what the keys cannot answer)."""
         desc = q.order == "newest"
         after = decode_cursor(q.cursor) if q.cursor is not None else None
         total = None
-        with self._db.transaction() as conn:  # one snapshot for the keys and the total
-            search = term_index.plan(conn, q.search) if q.search else None
-            where, params = q.where(conn, search)
-            tallied = self._tally_filters(conn, q) if after is None else None
-            if tallied is not None:
-                keys, total = self._tallied_keys(conn, q, where, params, *tallied)
-                return keys, total if q.with_total else None, fetch(conn, keys[: q.limit])
-            # the term index leaves few rows: sort them at once (a broad search pages as usual)
-            plain = search is not None and search.narrow
-            if plain and after is None:  # one pass over those rows: page and total together
-                keys, n = _narrow_keys(conn, where, params, desc, q.offset, q.limit + 1, q)
-                return keys, n if q.with_total else None, fetch(conn, keys[: q.limit])
-            find = self.planner.starred_first_keys if q.starred_first else self.planner.window_keys
-            keys = find(conn, where, params, desc, q.offset, q.limit + 1, after, plain)
-            if q.with_total:
-                total = self._count(conn, where, params)
-            out = fetch(conn, keys[: q.limit])
-        return keys, total, out
+        with self._db.connection():
+            outer = self._db.in_transaction
+            with self._db.transaction() as conn:  # one snapshot for the keys and the total
+                if self.gallery_keys.usable(outer):
+                    found = self._from_keys(conn, q, desc, after, q.limit + 1)
+                    if found is not None:
+                        ids, total = found
+                        keys = [(i, None, None, starred) for i, starred in ids]
+                        out = fetch(conn, keys[: q.limit], "image_id")
+                        return keys, total if q.with_total else None, out
+                return self._sql_keys(conn, q, desc, after, fetch)
+
+    def _from_keys(
+        self,
+        conn: Any,
+        q: ImageQuery,
+        desc: bool,
+        after: tuple[bool | None, datetime, str] | None,
+        count: int,
+    ) -> tuple[list[tuple[int, bool]], int] | None:
+        """Image ids (and starred flags) of a page and the total, from the in-memory keys; None when they cannot
+        answer (a search of several words, numbers or punctuation, or rows the term index
+        has not reached yet: the SQL paths check those as written)."""
+        keys = self.gallery_keys
+        terms = None
+        if q.search:
+            terms = term_index.word_terms(conn, q.search)
+            if terms is None:
+                return None
+        keys.refresh(conn)
+        words: tuple[Any, ...] = ()
+        if terms is not None:
+            if terms.watermark < keys.max_id:
+                return None
+            key = (terms.positive, terms.negative, terms.watermark)
+            words = (keys.word_key(key, lambda: terms.postings(conn)),)
+        return keys.page(
+            conn,
+            _keys_filter(q),
+            desc=desc,
+            starred_first=q.starred_first,
+            offset=q.offset,
+            count=count,
+            after=after,
+            words=words,
+        )
+
+    def _sql_keys(
+        self,
+        conn: Any,
+        q: ImageQuery,
+        desc: bool,
+        after: tuple[bool | None, datetime, str] | None,
+        fetch: Callable[[Any, list[tuple[Any, ...]], str], T],
+    ) -> tuple[list[tuple[Any, ...]], int | None, T]:
+        """:meth:`_keys` by SQL: rowid keys from the tallies, a sort of a search's few rows,
+        or the planner's time windows."""
+        total = None
+        search = term_index.plan(conn, q.search) if q.search else None
+        where, params = q.where(conn, search)
+        tallied = self._tally_filters(conn, q) if after is None else None
+        if tallied is not None:
+            keys, total = self._tallied_keys(conn, q, where, params, *tallied)
+            return keys, total if q.with_total else None, fetch(conn, keys[: q.limit], "rowid")
+        # the term index leaves few rows: sort them at once (a broad search pages as usual)
+        plain = search is not None and search.narrow
+        if plain and after is None:  # one pass over those rows: page and total together
+            keys, n = _narrow_keys(conn, where, params, desc, q.offset, q.limit + 1, q)
+            return keys, n if q.with_total else None, fetch(conn, keys[: q.limit], "rowid")
+        find = self.planner.starred_first_keys if q.starred_first else self.planner.window_keys
+        keys = find(conn, where, params, desc, q.offset, q.limit + 1, after, plain)
+        if q.with_total:
+            total = self._count(conn, where, params)
+        return keys, total, fetch(conn, keys[: q.limit], "rowid")
 
     def _tallied_keys(
         self,
@@ -499,24 +562,30 @@ class ImageRepository:
         return _sorted_slices(conn, slices), total
 
     @staticmethod
-    def _rows_for_keys(conn: Any, keys: list[tuple[Any, ...]]) -> dict[int, ImageRecord]:
-        """Full rows of a page's keys, by rowid."""
+    def _rows_for_keys(conn: Any, keys: list[tuple[Any, ...]], by: str) -> dict[int, ImageRecord]:
+        """Full rows of a page's keys, by rowid or image id (``by``)."""
         if not keys:
             return {}
         wanted = {k[0] for k in keys}
         rows = []
-        for query in _fetch_queries(conn, _COLS, keys):
+        for query in _fetch_queries(conn, _COLS, keys, by):
             rows += conn.execute(*query).fetchall()
         return {r[0]: _row_to_record(COLUMNS, r[1:]) for r in rows if r[0] in wanted}
 
     def count(self, query: ImageQuery | None = None, **filters: Any) -> int:
         """How many images match (the filters of :meth:`list`; paging fields are ignored)."""
         q = _query(query, filters)
-        with self._db.transaction() as conn:
-            tallied = self._tally_filters(conn, q)
-            if tallied is not None:
-                return tallies.total(conn, *tallied)
-            return self._count(conn, *q.where(conn))
+        with self._db.connection():
+            outer = self._db.in_transaction
+            with self._db.transaction() as conn:
+                tallied = self._tally_filters(conn, q)
+                if tallied is not None:
+                    return tallies.total(conn, *tallied)
+                if self.gallery_keys.usable(outer):
+                    found = self._from_keys(conn, q, True, None, 0)
+                    if found is not None:
+                        return found[1]
+                return self._count(conn, *q.where(conn))
 
     def _tally_filters(self, conn: Any, q: ImageQuery) -> tuple[list[str], list[Any]] | None:
         """:func:`_tally_filters` of the query, the tallies' state read only if it can use
@@ -682,7 +751,7 @@ RUN_ROWS = 32
 
 
 def _fetch_queries(
-    conn: Any, cols: str, keys: Sequence[tuple[Any, ...]]
+    conn: Any, cols: str, keys: Sequence[tuple[Any, ...]], by: str = "rowid"
 ) -> list[tuple[str, list[Any]]]:
     """The query of ``rowid, cols`` for a page's keys (rows in no particular order; callers
     pick theirs by rowid, as it may return other rows too), as a one-item list.
@@ -692,7 +761,9 @@ def _fetch_queries(
     touches, ~2-3 ms each, however few rows it keeps (any other condition on a range does no
     better); a row found by name through the name index costs ~60 us wherever it lies. So
     long runs of adjacent rows (:data:`RUN_ROWS`) are read by range (ORed into one scan),
-    every other row by name, in one statement (each statement costs a few tenths of a ms)."""
+    every other row by name, in one statement (each statement costs a few tenths of a ms).
+    Keys from the in-memory keys are image ids (``by``): their rows apart are read through
+    the image id index instead."""
     ordered = sorted(keys, key=lambda k: k[0])
     runs: list[list[tuple[Any, ...]]] = []
     for k in ordered:
@@ -702,13 +773,20 @@ def _fetch_queries(
             runs.append([k])
     ranged = [r for r in runs if len(r) >= RUN_ROWS]
     single = [k for r in runs if len(r) < RUN_ROWS for k in r]
-    select = f"SELECT rowid, {cols} FROM images WHERE"
+    select = f"SELECT {by}, {cols} FROM images WHERE"
     parts: list[str] = []
     params: list[Any] = []
     if ranged:
-        parts.append(f"{select} ({' OR '.join(['rowid BETWEEN ? AND ?'] * len(ranged))})")
+        parts.append(f"{select} ({' OR '.join([f'{by} BETWEEN ? AND ?'] * len(ranged))})")
         params += [x for run in ranged for x in (run[0][0], run[-1][0])]
-    if single:
+    if single and by == "image_id":
+        lo, hi = single[0][0], single[-1][0]
+        if all(k[3] for k in single) and hi - lo < 64 * len(single):  # see _rows_apart
+            parts.append(f"{select} image_id BETWEEN ? AND ? AND starred")
+            params += [lo, hi]
+        else:  # integers, written into the statement: DuckDB's index answers that fastest
+            parts.append(f"{select} image_id IN ({', '.join(str(int(k[0])) for k in single)})")
+    elif single:
         sql, args = _rows_apart(conn, select, single)
         parts.append(sql)
         params += args
@@ -871,6 +949,22 @@ def _tally_filters(q: ImageQuery, state: tallies.State) -> tuple[list[str], list
     if q.since is not None or q.until is not None or not state.ready:
         return None
     return q.counted_conditions()
+
+
+def _keys_filter(q: ImageQuery) -> KeysFilter:
+    """The query's filters as the in-memory keys answer them."""
+    cats = q.categories()
+    return KeysFilter(
+        board=q.board if q.board != UNCATEGORIZED else None,
+        no_board=q.board == UNCATEGORIZED,
+        starred=q.starred,
+        is_intermediate=q.is_intermediate,
+        categories=None if cats is None else tuple(cats),
+        model=q.model,
+        base=q.base,
+        since=None if q.since is None else micros(q.since),
+        until=None if q.until is None else micros(q.until),
+    )
 
 
 def _query(query: ImageQuery | None, filters: dict[str, Any]) -> ImageQuery:

@@ -268,6 +268,21 @@ def _v9_tally_version(conn: duckdb.DuckDBPyConnection) -> None:
     )(conn)
 
 
+ID_INDEX = "images_image_id"
+"""The index on ``images.image_id`` (from migration 10 on)."""
+
+
+def _v10_gallery_keys(conn: duckdb.DuckDBPyConnection) -> None:
+    """What the gallery's in-memory keys (catalog/gallery_keys.py) need: a log of the ids of
+    changed images, so every process's copy follows the others' writes, and an index on the
+    image id, by which a page's rows are read (~40 us a row, wherever it lies)."""
+    _sql(
+        "CREATE SEQUENCE IF NOT EXISTS gallery_change_seq START 1",
+        "CREATE TABLE IF NOT EXISTS gallery_changes (seq BIGINT NOT NULL, image_id BIGINT)",
+        f"CREATE INDEX IF NOT EXISTS {ID_INDEX} ON images (image_id)",
+    )(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "images and boards", _V1_IMAGES_BOARDS),
     Migration(2, "image hashes; models, workflows, style presets, client state", _V2_LIBRARY),
@@ -278,6 +293,7 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "gallery tallies (counts per time bucket)", _v7_tallies),
     Migration(8, "image names by unique index; metadata as plain text", _v8_bulk_friendly_images),
     Migration(9, "gallery tallies: a version that changes with them", _v9_tally_version),
+    Migration(10, "gallery keys: a change log and an image id index", _v10_gallery_keys),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version
 

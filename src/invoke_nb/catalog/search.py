@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from invoke_nb.catalog.connection import first
@@ -42,6 +43,7 @@ __all__ = [
     "PROMPT_TEXT",
     "SEARCH_TEXT",
     "SearchPlan",
+    "WordTerms",
     "catch_up",
     "forget",
     "index_some",
@@ -53,6 +55,7 @@ __all__ = [
     "rebuild",
     "search_condition",
     "split_run",
+    "word_terms",
     "write_run",
 ]
 
@@ -378,6 +381,56 @@ def _word_condition(pos: list[int], neg: list[int]) -> tuple[str, list[Any]]:
         )
         params += pos
     return (parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"), params
+
+
+@dataclass(frozen=True)
+class WordTerms:
+    """The vocabulary terms holding a one-word search, and the index's watermark: what the
+    gallery's in-memory keys need to answer it (:mod:`invoke_nb.catalog.gallery_keys`)."""
+
+    positive: tuple[int, ...]
+    negative: tuple[int, ...]
+    watermark: int
+
+    def postings(self, conn: Any) -> tuple[np.ndarray, np.ndarray, int]:
+        """The terms' postings: image ids, whether each belongs to a negative term, and how
+        many negative terms there are (one statement, read as Arrow)."""
+        terms = [*self.positive, *self.negative]
+        if not terms:
+            return np.zeros(0, np.int64), np.zeros(0, np.bool_), 0
+        table = conn.sql(
+            "SELECT image_id, term_id FROM image_terms WHERE term_id IN "
+            f"({', '.join(map(str, terms))})"
+        ).to_arrow_table()
+        ids = table.column(0).to_numpy().astype(np.int64, copy=False)
+        if not self.negative or not self.positive:  # one kind only: no need to look
+            neg = np.full(ids.size, bool(self.negative))
+        else:
+            neg = np.isin(table.column(1).to_numpy(), np.asarray(self.negative, np.int64))
+        return ids, neg, len(self.negative)
+
+
+def word_terms(conn: Any, text: str) -> WordTerms | None:
+    """:class:`WordTerms` of a search that the index answers alone: one word (the query is
+    that word, case aside: a phrase, or punctuation, needs the text checked as written),
+    not all digits, inside at most :data:`MAX_TERMS` vocabulary terms. None otherwise.
+    One statement reads the terms and the watermark."""
+    words = query_words(text)
+    if len(words) != 1 or text.lower() != words[0] or not _indexable(words[0]):
+        return None
+    rows = conn.execute(
+        "SELECT NULL, NULL, indexed_upto FROM search_state UNION ALL "
+        "(SELECT term_id, negative, NULL FROM search_terms WHERE contains(term, ?) "
+        f"LIMIT {MAX_TERMS + 1})",
+        [words[0]],
+    ).fetchall()
+    mark = next(r[2] for r in rows if r[0] is None)
+    found = [r for r in rows if r[0] is not None]
+    if len(found) > MAX_TERMS:
+        return None
+    return WordTerms(
+        tuple(t for t, neg, _ in found if not neg), tuple(t for t, neg, _ in found if neg), mark
+    )
 
 
 @dataclass(frozen=True)

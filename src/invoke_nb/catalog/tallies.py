@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from invoke_nb.catalog import gallery_keys
 from invoke_nb.catalog.connection import first
 
 __all__ = [
@@ -100,8 +101,11 @@ def touch(conn: Any) -> None:
 
 def subtract(conn: Any, where: str, params: list[Any]) -> None:
     """Take the images matching ``where`` out of the tallies (before changing or deleting
-    them, in the same transaction)."""
+    them, in the same transaction); their ids also go to the gallery keys' change log
+    (:func:`invoke_nb.catalog.gallery_keys.log_rows`): every change to a counted column
+    passes here."""
     _tally(conn, -1, where, params, _mark(conn))
+    gallery_keys.log_rows(conn, where, params)
 
 
 def add(conn: Any, where: str, params: list[Any]) -> None:

@@ -1,0 +1,768 @@
+"""The gallery's keys in memory: pages, totals and searches without sorting or scanning rows.
+
+DuckDB keeps no ordered index, so the SQL paths of :mod:`invoke_nb.catalog.images` find a
+page by sorting a window of rows, and a board's or a search's page by scanning a column of
+every row, then read the page's rows one by one where they lie apart (a few ms per query at a
+million images, tens for a search). This module keeps, per process, just the columns a
+gallery query filters and sorts on, for every image, in numpy arrays in page order
+(``created_at``, then ``image_name``): creation time, image id, board, category, model name,
+key and base as small integer codes, and the combination of board, category and the
+intermediate/starred flags as one small integer (a class); 32 bytes per image (32 MB at a
+million). A page is then a boolean mask over those arrays (cached per
+filter), the positions of its ``offset``-th to ``offset + limit``-th matches, and one read of
+those rows by image id through the ``images_image_id`` index. A one-word search adds the
+word's postings from the term index (:mod:`invoke_nb.catalog.search`), turned into a mask.
+
+Staying exact while other writers work. The arrays follow the database, whichever process
+writes, by two watermarks read inside the query's own transaction (so a page and its total
+come from one snapshot):
+
+* new rows: image ids come from a sequence, so rows above the highest id the arrays hold are
+  new; they are read and placed (appended, or inserted at their time).
+* changed rows: every change to existing rows (star, board move, category, delete) logs their
+  ids in ``gallery_changes`` in the changing transaction (:func:`log_rows`, called by
+  :func:`invoke_nb.catalog.tallies.subtract` and the board deletion); a reader re-reads the keys
+  of the ids logged after the last sequence number it saw. A logged NULL id means "read
+  everything again" (:func:`log_all`: a rebuild, or a log trimmed past a slow reader).
+
+A transaction that rolls back takes its log rows with it, and readers never see them; a
+reader inside a writing transaction does not use the arrays (they must hold only committed
+state): :meth:`GalleryKeys.usable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from invoke_nb.catalog.connection import first
+from invoke_nb.catalog.records import to_db_time
+
+__all__ = [
+    "LOG_KEEP",
+    "GalleryKeys",
+    "KeysFilter",
+    "log_all",
+    "log_rows",
+]
+
+LOG_KEEP = 65_536
+"""Log rows kept when the change log is trimmed (it is trimmed past twice this)."""
+BLOCK = 4096
+"""Positions per counted block of a stream (see :class:`_Stream`)."""
+MAX_STREAMS = 24
+"""Streams (and search word masks) kept at once: ~1 MB each at a million images."""
+SPARSE_SHARE = 32
+"""A search word held by at most 1/32 of the rows is kept as their positions, and its
+streams look only at those rows."""
+RELOAD_SHARE = 0.05
+"""New or changed rows beyond this share of the arrays (and 4,096) are read by reloading all."""
+_EPOCH = datetime(1970, 1, 1)
+_KEY_COLS = (
+    "image_id, epoch_us(created_at) AS t, board_id, image_category, is_intermediate, starred, "
+    "model_name, model_key, model_base"
+)
+
+
+def log_rows(conn: Any, where: str, params: list[Any]) -> None:
+    """Log the ids of the images matching ``where``: call before changing or deleting them,
+    in the changing transaction (see the module docstring)."""
+    seqs = conn.execute(
+        "INSERT INTO gallery_changes SELECT nextval('gallery_change_seq'), image_id "
+        f"FROM images WHERE {where} RETURNING seq",
+        params,
+    ).fetchall()
+    if seqs and max(seqs)[0] // LOG_KEEP != (min(seqs)[0] - 1) // LOG_KEEP:  # now and then
+        _trim(conn)
+
+
+def log_all(conn: Any) -> None:
+    """Tell every reader to read all keys again (a rebuild, a repair)."""
+    conn.execute("INSERT INTO gallery_changes VALUES (nextval('gallery_change_seq'), NULL)")
+
+
+def _trim(conn: Any) -> None:
+    """Keep the log short: past ``2 * LOG_KEEP`` rows, drop all but the newest ``LOG_KEEP``
+    and leave a NULL row just below them, so a reader that had not seen the dropped rows
+    reads everything again."""
+    n, top = first(conn.execute("SELECT count(*), max(seq) FROM gallery_changes"))
+    if n <= 2 * LOG_KEEP:
+        return
+    keep_from = top - LOG_KEEP
+    conn.execute("DELETE FROM gallery_changes WHERE seq < ?", [keep_from])
+    conn.execute("INSERT INTO gallery_changes VALUES (?, NULL)", [keep_from - 1])
+
+
+def micros(when: datetime) -> int:
+    """A time as the arrays hold it: microseconds since 1970, naive UTC as the table stores."""
+    return (to_db_time(when) - _EPOCH) // timedelta(microseconds=1)
+
+
+class _Codes:
+    """Small integer codes for a text column's values; 0 is NULL."""
+
+    def __init__(self) -> None:
+        self.of: dict[str | None, int] = {None: 0}
+
+    def get(self, value: str | None) -> int | None:
+        return self.of.get(value)
+
+    def code(self, value: str | None) -> int:
+        found = self.of.get(value)
+        if found is None:
+            found = self.of[value] = len(self.of)
+        return found
+
+    def encode(self, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        """Codes of a whole column, through Arrow's dictionary encoding (no Python loop
+        over rows)."""
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        encoded = pc.dictionary_encode(column)
+        values = encoded.dictionary.to_pylist()
+        table = np.array([self.code(v) for v in values] or [0], dtype=np.int32)
+        indices = encoded.indices
+        # the raw index buffer (a NULL's slot holds some index), then NULLs set apart
+        raw = np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset * 4)
+        codes = table[np.minimum(raw, len(table) - 1)]
+        if encoded.null_count:
+            codes[pc.is_null(encoded).to_numpy(zero_copy_only=False)] = 0
+        return codes
+
+
+_FIELDS = {
+    "t": np.int64,
+    "ids": np.int64,
+    "cls": np.int32,
+    "model_name": np.int32,
+    "model_key": np.int32,
+    "base": np.int32,
+}
+
+
+class _Columns:
+    """The key arrays, over a buffer that grows by doubling (appends copy nothing)."""
+
+    def __init__(self, values: dict[str, np.ndarray]) -> None:
+        self.n = len(values["t"])
+        cap = max(1024, int(self.n * 1.25))
+        self._buf = {k: np.zeros(cap, dt) for k, dt in _FIELDS.items()}
+        for k, v in values.items():
+            self._buf[k][: self.n] = v
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["_buf"][name][: self.__dict__["n"]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def append(self, values: dict[str, np.ndarray]) -> None:
+        k = len(values["t"])
+        if self.n + k > len(self._buf["t"]):
+            cap = max(2 * len(self._buf["t"]), self.n + k)
+            for name, old in self._buf.items():
+                grown = np.zeros(cap, old.dtype)
+                grown[: self.n] = old[: self.n]
+                self._buf[name] = grown
+        for name, v in values.items():
+            self._buf[name][self.n : self.n + k] = v
+        self.n += k
+
+    def insert(self, at: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """Insert rows before the positions ``at`` (of the current arrays), in order."""
+        merged = {k: np.insert(getattr(self, k), at, values[k]) for k in _FIELDS}
+        self.__init__(merged)  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class KeysFilter:
+    """The filters of a gallery query as the arrays answer them (see :meth:`of`)."""
+
+    board: str | None
+    no_board: bool
+    starred: bool | None
+    is_intermediate: bool | None
+    categories: tuple[str, ...] | None
+    model: str | None
+    base: str | None
+    since: int | None
+    until: int | None
+
+
+class _Classes:
+    """The combinations of board, category and flags that rows have, as small integers
+    (0: a deleted row): a filter on those columns becomes one lookup table over the
+    classes, and a row's match one gather (``table[cls]``) instead of a comparison per
+    column."""
+
+    def __init__(self) -> None:
+        self.of: dict[int, int] = {}
+        self.items: list[tuple[int, int, bool, bool] | None] = [None]
+
+    def encode(
+        self, board: np.ndarray, cat: np.ndarray, inter: np.ndarray, starred: np.ndarray
+    ) -> np.ndarray:
+        packed = (
+            (board.astype(np.int64) << 32)
+            | (cat.astype(np.int64) << 2)
+            | (inter.astype(np.int64) << 1)
+            | starred.astype(np.int64)
+        )
+        encoded = pc.dictionary_encode(pa.array(packed))
+        table = np.array(
+            [self._code(v) for v in encoded.dictionary.to_pylist()] or [0], dtype=np.int32
+        )
+        return table[encoded.indices.to_numpy()]
+
+    def _code(self, packed: int) -> int:
+        found = self.of.get(packed)
+        if found is None:
+            found = self.of[packed] = len(self.items)
+            self.items.append(
+                (packed >> 32, (packed >> 2) & 0x3FFFFFFF, bool(packed & 2), bool(packed & 1))
+            )
+        return found
+
+    def table(self, keep: Callable[[int, int, bool, bool], bool]) -> np.ndarray:
+        """The lookup table of a filter: whether each class is kept (deleted rows never)."""
+        return np.array([False, *(keep(*item) for item in self.items[1:])], np.bool_)
+
+
+def _code_or_none(codes: _Codes, value: str) -> int:
+    """A value's code, or -1 (matches no row) if no row has it."""
+    found = codes.get(value)
+    return -1 if found is None else found
+
+
+class _Stream:
+    """The rows a query keeps, as a mask over the positions, with counts per block of
+    :data:`BLOCK` positions: a page at any depth skips whole blocks by their counts and
+    looks only at the few blocks that hold it."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.n = len(mask)
+        self._m = np.zeros(max(BLOCK, int(self.n * 1.25) + BLOCK), np.bool_)
+        self._m[: self.n] = mask
+        self.blocks = self._count_blocks(0, self.n)
+        self.total = int(self.blocks.sum())
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self._m[: self.n]
+
+    def _count_blocks(self, first_block: int, n: int) -> np.ndarray:
+        """Counts of the blocks from ``first_block`` up to the one holding position n - 1."""
+        lo = first_block * BLOCK
+        n_blocks = -(-(n - lo) // BLOCK)
+        padded = self._m[lo : lo + n_blocks * BLOCK]
+        if padded.size < n_blocks * BLOCK:  # the buffer ends inside the last block
+            padded = np.concatenate([padded, np.zeros(n_blocks * BLOCK - padded.size, np.bool_)])
+        return padded.reshape(n_blocks, BLOCK).sum(axis=1, dtype=np.int64)
+
+    def set(self, at: np.ndarray, values: np.ndarray) -> None:
+        """Rows at positions ``at`` now match or not."""
+        old = self._m[at]
+        changed = old != values
+        if not changed.any():
+            return
+        at, values = at[changed], values[changed]
+        self._m[at] = values
+        np.add.at(self.blocks, at // BLOCK, np.where(values, 1, -1))
+        self.total = int(self.blocks.sum())
+
+    def positions_in(self, lo: int, hi: int) -> np.ndarray:
+        """Positions of the kept rows from ``lo`` to ``hi`` (exclusive)."""
+        return lo + np.flatnonzero(self._m[lo:hi])
+
+    def extend(self, start: int, values: np.ndarray) -> None:
+        """Rows appended at ``start`` (the old end)."""
+        k = len(values)
+        if start + k > len(self._m):
+            grown = np.zeros(2 * (start + k) + BLOCK, np.bool_)
+            grown[:start] = self._m[:start]
+            self._m = grown
+        self._m[start : start + k] = values
+        self.n = start + k
+        first_block = start // BLOCK
+        self.blocks = np.concatenate(
+            [self.blocks[:first_block], self._count_blocks(first_block, self.n)]
+        )
+        self.total = int(self.blocks.sum())
+
+    def count(self, lo: int, hi: int) -> int:
+        """Rows kept among positions ``lo`` to ``hi`` (exclusive)."""
+        if hi <= lo:
+            return 0
+        b_lo, b_hi = -(-lo // BLOCK), hi // BLOCK
+        if b_lo >= b_hi:
+            return int(np.count_nonzero(self._m[lo:hi]))
+        return (
+            int(np.count_nonzero(self._m[lo : b_lo * BLOCK]))
+            + int(self.blocks[b_lo:b_hi].sum())
+            + int(np.count_nonzero(self._m[b_hi * BLOCK : hi]))
+        )
+
+    def take(self, rank: int, k: int, desc: bool) -> np.ndarray:
+        """Positions of the kept rows ranked ``rank`` to ``rank + k`` in page order (newest
+        first when ``desc``)."""
+        counts = self.blocks[::-1] if desc else self.blocks
+        cum = np.cumsum(counts)
+        b = int(np.searchsorted(cum, rank, "right"))
+        r = rank - (int(cum[b - 1]) if b else 0)
+        out: list[np.ndarray] = []
+        need = k
+        n_blocks = len(self.blocks)
+        while need > 0 and b < n_blocks:
+            if counts[b]:
+                block = n_blocks - 1 - b if desc else b
+                lo = block * BLOCK
+                found = lo + np.flatnonzero(self._m[lo : min(lo + BLOCK, self.n)])
+                if desc:
+                    found = found[::-1]
+                part = found[r : r + need]
+                out.append(part)
+                need -= part.size
+                r = 0
+            b += 1
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+class _SparseStream:
+    """A stream of few rows (a rare search word's): their sorted positions."""
+
+    def __init__(self, positions: np.ndarray) -> None:
+        self.p = positions.astype(np.int64, copy=False)
+
+    @property
+    def total(self) -> int:
+        return int(self.p.size)
+
+    def positions_in(self, lo: int, hi: int) -> np.ndarray:
+        return self.p[np.searchsorted(self.p, lo) : np.searchsorted(self.p, hi)]
+
+    def count(self, lo: int, hi: int) -> int:
+        return int(np.searchsorted(self.p, hi) - np.searchsorted(self.p, lo)) if hi > lo else 0
+
+    def set(self, at: np.ndarray, values: np.ndarray) -> None:
+        kept = np.setdiff1d(self.p, at[~values], assume_unique=True)
+        self.p = np.union1d(kept, at[values])
+
+    def extend(self, start: int, values: np.ndarray) -> None:
+        self.p = np.concatenate([self.p, start + np.flatnonzero(values)])
+
+    def take(self, rank: int, k: int, desc: bool) -> np.ndarray:
+        if desc:
+            end = self.p.size - rank
+            return self.p[max(end - k, 0) : max(end, 0)][::-1]
+        return self.p[rank : rank + k]
+
+
+@dataclass(frozen=True)
+class _SparseWord:
+    """The rows holding a search word that few rows hold: their sorted positions."""
+
+    positions: np.ndarray
+
+    def holds(self, at: np.ndarray) -> np.ndarray:
+        return np.isin(at, self.positions, assume_unique=False)
+
+
+@dataclass(frozen=True)
+class _DenseWord:
+    """The rows holding a search word, as a mask over all positions."""
+
+    mask: np.ndarray
+
+    def holds(self, at: np.ndarray) -> np.ndarray:
+        return self.mask[at]
+
+
+class GalleryKeys:
+    """The gallery's keys of one catalog, in this process (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.enabled = True
+        """False: every query takes the SQL paths (tests compare the two; benchmarks time both)."""
+        self._cols: _Columns | None = None
+        self._pos_of = np.zeros(0, np.int32)  # image id -> position (-1: not held)
+        self._max_id = -1  # every image id up to this has been read (or never existed)
+        self._seq = -1  # the change log's sequence number seen last
+        self._streams: dict[Any, _Stream | _SparseStream] = {}
+        self._words: dict[Any, _SparseWord | _DenseWord] = {}
+        self.boards, self.cats, self.models, self.bases = _Codes(), _Codes(), _Codes(), _Codes()
+        self.classes = _Classes()
+        self.loads = 0
+        """How many times every key was read (tests and benchmarks look)."""
+
+    @property
+    def max_id(self) -> int:
+        """The highest image id read (rows above it are new to the arrays)."""
+        return self._max_id
+
+    # -- following the database ------------------------------------------------------------
+    def forget(self) -> None:
+        """Drop everything held (the next query reads all keys again)."""
+        self._cols = None
+        self._streams.clear()
+        self._words.clear()
+
+    def refresh(self, conn: Any) -> None:
+        """Bring the arrays to the state of ``conn``'s snapshot (call inside the query's
+        transaction): one statement when nothing changed."""
+        rows = conn.execute(
+            "SELECT NULL, max(image_id) FROM images WHERE image_id > ? UNION ALL "
+            "SELECT seq, image_id FROM gallery_changes WHERE seq > ?",
+            [self._max_id, self._seq],
+        ).fetchall()
+        top = next(i for seq, i in rows if seq is None)
+        changes = [(seq, i) for seq, i in rows if seq is not None]
+        cols = self._cols
+        limit = max(4096, RELOAD_SHARE * (cols.n if cols is not None else 0))
+        if cols is None or len(changes) > limit or any(i is None for _, i in changes):
+            self._load(conn)
+            return
+        if changes:
+            self._reread(conn, sorted({i for _, i in changes}))
+            self._seq = max(seq for seq, _ in changes)
+        if top is not None:
+            self._add_new(conn, int(top), limit)
+
+    def _load(self, conn: Any) -> None:
+        """Read every key. The page order comes from sorting only the image ids (by time,
+        then name); the other columns are read unsorted and put in that order here: ~3x
+        faster than sorting them all in DuckDB."""
+        seq, top = first(
+            conn.execute(
+                "SELECT (SELECT coalesce(max(seq), -1) FROM gallery_changes), "
+                "(SELECT coalesce(max(image_id), -1) FROM images)"
+            )
+        )
+        order = conn.sql(
+            "SELECT image_id FROM images WHERE deleted_at IS NULL ORDER BY created_at, image_name"
+        ).to_arrow_table()
+        table = conn.sql(
+            f"SELECT {_KEY_COLS} FROM images WHERE deleted_at IS NULL"
+        ).to_arrow_table()
+        keys = self._encode(table)
+        where = np.full(int(top) + 1, -1, np.int64)
+        where[keys["ids"]] = np.arange(len(keys["ids"]))
+        perm = where[order.column(0).to_numpy()]
+        self._cols = _Columns({k: v[perm] for k, v in keys.items()})
+        self._max_id, self._seq = int(top), int(seq)
+        self._reindex()
+        self.loads += 1
+
+    def _encode(self, table: pa.Table) -> dict[str, np.ndarray]:
+        def num(name: str) -> np.ndarray:
+            return table.column(name).to_numpy(zero_copy_only=False)
+
+        board = self.boards.encode(table.column("board_id"))
+        cat = self.cats.encode(table.column("image_category"))
+        cls = self.classes.encode(board, cat, num("is_intermediate"), num("starred"))
+        return {
+            "t": num("t").astype(np.int64),
+            "ids": num("image_id").astype(np.int64),
+            "cls": cls,
+            "model_name": self.models.encode(table.column("model_name")),
+            "model_key": self.models.encode(table.column("model_key")),
+            "base": self.bases.encode(table.column("model_base")),
+        }
+
+    def _reindex(self) -> None:
+        """Positions moved (a load, an insert in the middle): the id -> position map again."""
+        cols = self._cols
+        assert cols is not None
+        self._pos_of = np.full(max(self._max_id + 1, 1), -1, np.int32)
+        self._pos_of[cols.ids] = np.arange(cols.n, dtype=np.int32)
+        self._streams.clear()
+        self._words.clear()
+
+    def _reread(self, conn: Any, ids: list[int]) -> None:
+        """The current keys of changed rows (a deleted row reads as gone)."""
+        cols = self._cols
+        assert cols is not None
+        held = [i for i in ids if i is not None and i <= self._max_id and self._pos_of[i] >= 0]
+        if not held:
+            return
+        table = conn.sql(
+            f"SELECT {_KEY_COLS} FROM images WHERE deleted_at IS NULL AND image_id IN "
+            f"({', '.join(map(str, held))})"
+        ).to_arrow_table()
+        new = self._encode(table)
+        pos = self._pos_of[np.asarray(held, np.int64)]
+        cols.cls[pos] = 0  # deleted unless read again below
+        cols.cls[self._pos_of[new["ids"]]] = new["cls"]
+        self._update_streams(pos)
+
+    def _add_new(self, conn: Any, top: int, limit: float) -> None:
+        """Read the rows above the highest id held and place them in page order."""
+        cols = self._cols
+        assert cols is not None
+        if top - self._max_id > limit:  # ids come from a sequence: at most this many rows
+            self._load(conn)
+            return
+        table = conn.sql(
+            f"SELECT {_KEY_COLS}, image_name FROM images WHERE image_id > ? AND image_id <= ? "
+            "AND deleted_at IS NULL ORDER BY created_at, image_name",
+            params=[self._max_id, top],
+        ).to_arrow_table()
+        self._max_id = top
+        if self._pos_of.size <= top:
+            grown = np.full(max(top + 1, 2 * self._pos_of.size), -1, np.int32)
+            grown[: self._pos_of.size] = self._pos_of
+            self._pos_of = grown
+        if not table.num_rows:
+            return
+        new = self._encode(table)
+        if cols.n == 0 or new["t"][0] > cols.t[-1]:  # the usual case: newer than all held
+            start = cols.n
+            cols.append(new)
+            self._pos_of[new["ids"]] = np.arange(start, cols.n, dtype=np.int32)
+            self._extend_streams(start)
+            return
+        at = np.searchsorted(cols.t, new["t"], "left")
+        ends = np.searchsorted(cols.t, new["t"], "right")
+        tied = np.flatnonzero(ends > at)
+        if tied.size:  # rows held at the same time: their names decide
+            names = self._names(
+                conn,
+                cols.ids[
+                    np.unique(
+                        np.concatenate(
+                            [np.arange(a, e) for a, e in zip(at[tied], ends[tied], strict=True)]
+                        )
+                    )
+                ],
+            )
+            new_names = table.column("image_name").to_pylist()
+            for i in tied:
+                before = sum(
+                    1
+                    for p in range(at[i], ends[i])
+                    if names.get(int(cols.ids[p]), "") < new_names[i]
+                )
+                at[i] += before
+        cols.insert(at, new)
+        self._reindex()
+
+    @staticmethod
+    def _names(conn: Any, ids: np.ndarray) -> dict[int, str]:
+        rows = conn.execute(
+            f"SELECT image_id, image_name FROM images WHERE image_id IN ({', '.join(map(str, ids))})"
+        ).fetchall()
+        return {int(i): n for i, n in rows}
+
+    # -- answering --------------------------------------------------------------------------
+    def _match(self, f: KeysFilter, flag: bool | None, at: slice | np.ndarray) -> np.ndarray:
+        """Whether the rows at positions ``at`` are live, match ``f`` and have the starred
+        flag ``flag`` (None: either)."""
+        cols = self._cols
+        assert cols is not None
+        starred = f.starred if flag is None else flag
+        clash = f.starred is not None and flag is not None and f.starred != flag
+        board = 0 if f.no_board else None
+        if f.board is not None:
+            board = _code_or_none(self.boards, f.board)
+        cats = None
+        if f.categories is not None:
+            cats = {c for c in (self.cats.get(x) for x in f.categories) if c is not None}
+
+        def keep(b: int, c: int, inter: bool, star: bool) -> bool:
+            return (
+                not clash
+                and (board is None or b == board)
+                and (cats is None or c in cats)
+                and (f.is_intermediate is None or inter == f.is_intermediate)
+                and (starred is None or star == starred)
+            )
+
+        m = np.take(self.classes.table(keep), cols.cls[at])
+        if f.model is not None:
+            code = _code_or_none(self.models, f.model)
+            m &= (cols.model_name[at] == code) | (cols.model_key[at] == code)
+        if f.base is not None:
+            m &= cols.base[at] == _code_or_none(self.bases, f.base)
+        if f.since is not None or f.until is not None:
+            t = cols.t[at]
+            if f.since is not None:
+                m &= t >= f.since
+            if f.until is not None:
+                m &= t < f.until
+        return m
+
+    def _stream(
+        self, f: KeysFilter, flag: bool | None, words: tuple[Any, ...]
+    ) -> _Stream | _SparseStream:
+        """The rows matching ``f``, the starred flag and the search words, as a stream
+        (:class:`_Stream`, or :class:`_SparseStream` when a search word narrows it to few
+        rows: then only those rows are looked at); kept and kept up to date until
+        positions move."""
+        key = (f, flag, words)
+        found = self._streams.get(key)
+        if found is not None:
+            return found
+        cols = self._cols
+        assert cols is not None
+        sparse = [self._words[w] for w in words if isinstance(self._words[w], _SparseWord)]
+        stream: _Stream | _SparseStream
+        if sparse:
+            at = sparse[0].positions
+            for w in sparse[1:]:
+                at = np.intersect1d(at, w.positions, assume_unique=True)
+            ok = self._match(f, flag, at)
+            for w in words:
+                ok &= self._words[w].holds(at)
+            stream = _SparseStream(at[ok])
+        else:
+            m = self._match(f, flag, slice(0, cols.n))
+            for w in words:
+                m &= self._words[w].mask
+            stream = _Stream(m)
+        if len(self._streams) >= MAX_STREAMS:
+            self._streams.pop(next(iter(self._streams)))
+        self._streams[key] = stream
+        return stream
+
+    def _update_streams(self, at: np.ndarray) -> None:
+        """Changed rows (positions ``at``): every kept stream looks at them again."""
+        for (f, flag, words), stream in self._streams.items():
+            m = self._match(f, flag, at)
+            for w in words:
+                m &= self._words[w].holds(at)
+            stream.set(at, m)
+
+    def _extend_streams(self, start: int) -> None:
+        """Rows appended from ``start`` on: kept streams without search words take them in;
+        those with words are dropped (the words' postings moved on with the index)."""
+        cols = self._cols
+        assert cols is not None
+        self._words.clear()
+        for key in [k for k in self._streams if k[2]]:
+            del self._streams[key]
+        for (f, flag, _), stream in self._streams.items():
+            stream.extend(start, self._match(f, flag, slice(start, cols.n)))
+
+    def word_key(self, key: Any, read: Callable[[], tuple[np.ndarray, np.ndarray, int]]) -> Any:
+        """Make sure the rows holding a search word are known, kept under ``key`` (the
+        word's terms and the index's watermark); returns the key for :meth:`page`.
+        ``read()`` gives the terms' postings: image ids, whether each belongs to a negative
+        term, and how many negative terms there are (see :mod:`invoke_nb.catalog.search`).
+        A word few rows hold is kept as their positions, else as a mask over all rows."""
+        cols = self._cols
+        assert cols is not None
+        if key in self._words:
+            return key
+        ids, negative, n_neg = read()
+        inside = ids <= self._max_id
+        pos = self._pos_of[ids[inside]]
+        neg = negative[inside]
+        held = pos >= 0
+        word: _SparseWord | _DenseWord
+        if not n_neg and pos.size <= cols.n // SPARSE_SHARE:
+            word = _SparseWord(np.unique(pos[held]))
+        elif not n_neg:
+            m = np.zeros(cols.n, np.bool_)
+            m[pos[held]] = True
+            word = _DenseWord(m)
+        elif n_neg == 1 and neg.all():  # one negative term: the rows not on its list
+            m = np.ones(cols.n, np.bool_)
+            m[pos[held]] = False
+            word = _DenseWord(m)
+        else:
+            hits = np.bincount(pos[held & neg], minlength=cols.n)
+            m = hits < n_neg  # missing from some negative term's list: holds that term
+            m[pos[held & ~neg]] = True
+            word = _DenseWord(m)
+        if len(self._words) >= MAX_STREAMS:
+            self._words.clear()
+            self._streams = {k: v for k, v in self._streams.items() if not k[2]}
+        self._words[key] = word
+        return key
+
+    def page(
+        self,
+        conn: Any,
+        f: KeysFilter,
+        *,
+        desc: bool,
+        starred_first: bool,
+        offset: int,
+        count: int,
+        after: tuple[bool | None, datetime, str] | None,
+        words: tuple[Any, ...] = (),
+    ) -> tuple[list[tuple[int, bool]], int]:
+        """Image ids (and starred flags) of rows ``offset`` to ``offset + count`` of the
+        matches (after the cursor key ``after``, if given), in page order, and how many rows
+        match in all.
+        ``words``: keys from :meth:`word_key`, all of which must hold."""
+        cols = self._cols
+        assert cols is not None
+        if starred_first:
+            streams = [self._stream(f, True, words), self._stream(f, False, words)]
+        else:
+            streams = [self._stream(f, None, words)]
+        total = sum(s.total for s in streams)
+        drops = [0] * len(streams)
+        if after is not None:
+            drops = self._after(conn, streams, after, desc, starred_first)
+        out: list[np.ndarray] = []
+        skip, need = offset, count
+        for stream, drop in zip(streams, drops, strict=True):
+            if need <= 0:
+                break
+            left = stream.total - drop
+            if skip >= left:
+                skip -= left
+                continue
+            part = stream.take(drop + skip, need, desc)
+            out.append(part)
+            need -= part.size
+            skip = 0
+        chosen = np.concatenate(out) if out else np.zeros(0, np.int64)
+        starred = np.array([False, *(c[3] for c in self.classes.items[1:])])[cols.cls[chosen]]
+        return list(zip(cols.ids[chosen].tolist(), starred.tolist(), strict=True)), total
+
+    def _after(
+        self,
+        conn: Any,
+        streams: list[_Stream | _SparseStream],
+        after: tuple[bool | None, datetime, str],
+        desc: bool,
+        starred_first: bool,
+    ) -> list[int]:
+        """How many rows of each stream come before a cursor key (its time, then its name,
+        in page order): the rows a cursor's next page skips."""
+        cols = self._cols
+        assert cols is not None
+        flag, created, name = after
+        t = micros(created)
+        lo = int(np.searchsorted(cols.t, t, "left"))
+        hi = int(np.searchsorted(cols.t, t, "right"))
+
+        def before(stream: _Stream | _SparseStream) -> int:
+            n = stream.count(hi, cols.n) if desc else stream.count(0, lo)
+            tied = stream.positions_in(lo, hi)
+            if tied.size:  # rows at the cursor's time: their names decide
+                names = self._names(conn, cols.ids[tied])
+                n += sum(
+                    1
+                    for i in cols.ids[tied]
+                    if (names.get(int(i), "") >= name if desc else names.get(int(i), "") <= name)
+                )
+            return n
+
+        if not starred_first:
+            return [before(streams[0])]
+        if flag:
+            return [before(streams[0]), 0]
+        return [streams[0].total, before(streams[1])]
+
+    def usable(self, in_transaction: bool) -> bool:
+        """Whether a query may use the arrays: not inside a transaction that may have written
+        (the arrays hold committed state only)."""
+        return self.enabled and not in_transaction
