@@ -52,26 +52,31 @@ def scan(cat: Catalog, query: str) -> set[str]:
     ops=st.lists(st.one_of(inserts, deletes), min_size=1, max_size=5),
     qs=st.lists(queries, min_size=1, max_size=4),
     mode=st.sampled_from(["small", "bulk", "bulk, all positive"]),
+    keys=st.booleans(),
 )
-def test_term_index_finds_what_a_scan_finds(ops: list, qs: list[str], mode: str) -> None:
+def test_term_index_finds_what_a_scan_finds(
+    ops: list, qs: list[str], mode: str, keys: bool
+) -> None:
     """``bulk``: inserts of more than two rows take the set-based path, in runs of three ids,
     and (unless "all positive") turn the terms most of their rows hold (key names, frequent
-    words) negative."""
+    words) negative. ``keys``: one-word searches are answered from the gallery's in-memory
+    keys and the words' postings (catalog/gallery_keys.py), else by SQL."""
     sizes = ("SMALL_INSERT", "INDEX_CHUNK", "NEGATIVE_MIN_ROWS")
     saved = {k: getattr(search, k) for k in sizes}
     if mode != "small":
         search.SMALL_INSERT, search.INDEX_CHUNK = 2, 3
         search.NEGATIVE_MIN_ROWS = 3 if mode == "bulk" else 10**9
     try:
-        _insert_delete_search(ops, qs)
+        _insert_delete_search(ops, qs, keys)
     finally:
         for k, v in saved.items():
             setattr(search, k, v)
 
 
-def _insert_delete_search(ops: list, qs: list[str]) -> None:
+def _insert_delete_search(ops: list, qs: list[str], keys: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cat = Catalog(Path(tmp) / "studio")
+        cat.images.gallery_keys.enabled = keys
         names: list[str] = []
         n = 0
         for kind, arg in ops:

@@ -115,8 +115,8 @@ def check(cat: Catalog, rnd: random.Random, boards: list[str | None]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seed", "spread", "split_every", "run_rows", "named_sort"),
-    [(1, 50_000, 1, 32, 1024), (2, 16, 8, 2, 0), (3, 16, 4, 32, 0)],
+    ("seed", "spread", "split_every", "run_rows", "named_sort", "keys"),
+    [(1, 50_000, 1, 32, 1024, False), (2, 16, 8, 2, 0, False), (3, 16, 4, 32, 0, True)],
 )
 def test_tallies_equal_fresh_counts(
     tmp_path: Path,
@@ -126,12 +126,15 @@ def test_tallies_equal_fresh_counts(
     split_every: int,
     run_rows: int,
     named_sort: int,
+    keys: bool,
 ) -> None:
     """``spread``: rows without names this far apart are fetched by name (small here, so
     both ways run); ``split_every``: how often inserts look for buckets to split;
-    ``run_rows``: runs of adjacent page rows this long are read by rowid range, the others
-    by name (2 here: pages of 7 rows mix both in one statement); ``named_sort``: slices
-    sorting at most this many rows take names (0: only streams spread over many buckets)."""
+    ``run_rows``: runs of adjacent page rows this long are read by rowid (or image id)
+    range, the others by name (2 here: pages of 7 rows mix both in one statement);
+    ``named_sort``: slices sorting at most this many rows take names (0: only streams
+    spread over many buckets); ``keys``: pages come from the gallery's in-memory keys
+    (catalog/gallery_keys.py), else from the tallies' SQL paths."""
     from invoke_nb.catalog import images
 
     monkeypatch.setattr(tallies, "BUCKET_ROWS", 8)
@@ -141,6 +144,7 @@ def test_tallies_equal_fresh_counts(
     monkeypatch.setattr(images, "NAMED_SORT", named_sort)
     rnd = random.Random(seed)
     cat = Catalog(tmp_path / "studio")
+    cat.images.gallery_keys.enabled = keys
     try:
         boards: list[str | None] = [None, *(cat.boards.create(f"b{i}").board_id for i in range(3))]
         check(cat, rnd, boards)

@@ -58,8 +58,8 @@ BLOCK = 4096
 """Positions per counted block of a stream (see :class:`_Stream`)."""
 MAX_STREAMS = 24
 """Streams (and search word masks) kept at once: ~1 MB each at a million images."""
-SPARSE_SHARE = 32
-"""A search word held by at most 1/32 of the rows is kept as their positions, and its
+SPARSE_SHARE = 8
+"""A search word held by at most 1/8 of the rows is kept as their positions, and its
 streams look only at those rows."""
 RELOAD_SHARE = 0.05
 """New or changed rows beyond this share of the arrays (and 4,096) are read by reloading all."""
@@ -233,6 +233,14 @@ class _Classes:
         return np.array([False, *(keep(*item) for item in self.items[1:])], np.bool_)
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted, without repeats (a sort: numpy's ``unique`` hashes first, 5x slower here)."""
+    out = np.sort(values)
+    if out.size > 1:
+        out = out[np.concatenate(([True], out[1:] != out[:-1]))]
+    return out
+
+
 def _code_or_none(codes: _Codes, value: str) -> int:
     """A value's code, or -1 (matches no row) if no row has it."""
     found = codes.get(value)
@@ -362,24 +370,26 @@ class _SparseStream:
         return self.p[rank : rank + k]
 
 
-@dataclass(frozen=True)
-class _SparseWord:
-    """The rows holding a search word that few rows hold: their sorted positions."""
+class _Word:
+    """The rows holding a search word, up to position ``n`` and the index's watermark
+    ``mark``: as sorted ``positions`` (a word few rows hold) or a ``mask``."""
 
-    positions: np.ndarray
-
-    def holds(self, at: np.ndarray) -> np.ndarray:
-        return np.isin(at, self.positions, assume_unique=False)
-
-
-@dataclass(frozen=True)
-class _DenseWord:
-    """The rows holding a search word, as a mask over all positions."""
-
-    mask: np.ndarray
+    def __init__(self, positions: np.ndarray | None, mask: np.ndarray | None, n: int, mark: int):
+        self.positions, self.mask, self.n, self.mark = positions, mask, n, mark
 
     def holds(self, at: np.ndarray) -> np.ndarray:
-        return self.mask[at]
+        if self.mask is not None:
+            return self.mask[at]
+        return np.isin(at, self.positions)
+
+    def extend(self, holders: np.ndarray, n: int, mark: int) -> None:
+        """Rows appended since (``holders``: whether each holds the word)."""
+        if self.mask is not None:
+            self.mask = np.concatenate([self.mask, holders])
+        else:
+            assert self.positions is not None
+            self.positions = np.concatenate([self.positions, self.n + np.flatnonzero(holders)])
+        self.n, self.mark = n, mark
 
 
 class GalleryKeys:
@@ -393,7 +403,7 @@ class GalleryKeys:
         self._max_id = -1  # every image id up to this has been read (or never existed)
         self._seq = -1  # the change log's sequence number seen last
         self._streams: dict[Any, _Stream | _SparseStream] = {}
-        self._words: dict[Any, _SparseWord | _DenseWord] = {}
+        self._words: dict[Any, _Word] = {}
         self.boards, self.cats, self.models, self.bases = _Codes(), _Codes(), _Codes(), _Codes()
         self.classes = _Classes()
         self.loads = 0
@@ -608,20 +618,22 @@ class GalleryKeys:
             return found
         cols = self._cols
         assert cols is not None
-        sparse = [self._words[w] for w in words if isinstance(self._words[w], _SparseWord)]
+        sparse = [self._words[w] for w in words if self._words[w].positions is not None]
         stream: _Stream | _SparseStream
         if sparse:
             at = sparse[0].positions
             for w in sparse[1:]:
                 at = np.intersect1d(at, w.positions, assume_unique=True)
+            assert at is not None
             ok = self._match(f, flag, at)
-            for w in words:
-                ok &= self._words[w].holds(at)
+            for w in words:  # the sparse ones hold every row of ``at`` already
+                if self._words[w].mask is not None:
+                    ok &= self._words[w].holds(at)
             stream = _SparseStream(at[ok])
         else:
             m = self._match(f, flag, slice(0, cols.n))
             for w in words:
-                m &= self._words[w].mask
+                m &= self._words[w].holds(slice(0, cols.n))
             stream = _Stream(m)
         if len(self._streams) >= MAX_STREAMS:
             self._streams.pop(next(iter(self._streams)))
@@ -638,51 +650,64 @@ class GalleryKeys:
 
     def _extend_streams(self, start: int) -> None:
         """Rows appended from ``start`` on: kept streams without search words take them in;
-        those with words are dropped (the words' postings moved on with the index)."""
+        those with words are dropped (their words take in the new rows' postings when next
+        asked for: :meth:`word_key`)."""
         cols = self._cols
         assert cols is not None
-        self._words.clear()
         for key in [k for k in self._streams if k[2]]:
             del self._streams[key]
         for (f, flag, _), stream in self._streams.items():
             stream.extend(start, self._match(f, flag, slice(start, cols.n)))
 
-    def word_key(self, key: Any, read: Callable[[], tuple[np.ndarray, np.ndarray, int]]) -> Any:
+    def word_key(
+        self, key: Any, mark: int, read: Callable[[int], tuple[np.ndarray, np.ndarray, int]]
+    ) -> Any:
         """Make sure the rows holding a search word are known, kept under ``key`` (the
-        word's terms and the index's watermark); returns the key for :meth:`page`.
-        ``read()`` gives the terms' postings: image ids, whether each belongs to a negative
-        term, and how many negative terms there are (see :mod:`invoke_nb.catalog.search`).
-        A word few rows hold is kept as their positions, else as a mask over all rows."""
+        word's vocabulary terms); returns the key for :meth:`page`. ``mark``: the term
+        index's watermark; ``read(above)`` gives the terms' postings of the image ids above
+        ``above``: the ids, whether each belongs to a negative term, and how many negative
+        terms there are (see :mod:`invoke_nb.catalog.search`). A word kept from before
+        reads only the postings of rows added since. A word few rows hold is kept as
+        their positions, else as a mask over all rows."""
         cols = self._cols
         assert cols is not None
-        if key in self._words:
+        word = self._words.get(key)
+        if word is not None and word.mark == mark and word.n == cols.n:
             return key
-        ids, negative, n_neg = read()
-        inside = ids <= self._max_id
-        pos = self._pos_of[ids[inside]]
-        neg = negative[inside]
-        held = pos >= 0
-        word: _SparseWord | _DenseWord
-        if not n_neg and pos.size <= cols.n // SPARSE_SHARE:
-            word = _SparseWord(np.unique(pos[held]))
-        elif not n_neg:
-            m = np.zeros(cols.n, np.bool_)
-            m[pos[held]] = True
-            word = _DenseWord(m)
-        elif n_neg == 1 and neg.all():  # one negative term: the rows not on its list
-            m = np.ones(cols.n, np.bool_)
-            m[pos[held]] = False
-            word = _DenseWord(m)
+        if word is not None and word.mark <= mark and word.n <= cols.n:
+            word.extend(self._holders(*read(word.mark), word.n), cols.n, mark)
+            return key
+        ids, negative, n_neg = read(-1)
+        if not n_neg and ids.size <= cols.n // SPARSE_SHARE:
+            pos = self._pos_of[ids[ids <= self._max_id]]
+            word = _Word(_sorted_unique(pos[pos >= 0]), None, cols.n, mark)
         else:
-            hits = np.bincount(pos[held & neg], minlength=cols.n)
-            m = hits < n_neg  # missing from some negative term's list: holds that term
-            m[pos[held & ~neg]] = True
-            word = _DenseWord(m)
+            m = self._holders(ids, negative, n_neg, 0)
+            word = _Word(None, m, cols.n, mark)
         if len(self._words) >= MAX_STREAMS:
             self._words.clear()
             self._streams = {k: v for k, v in self._streams.items() if not k[2]}
         self._words[key] = word
         return key
+
+    def _holders(self, ids: np.ndarray, negative: np.ndarray, n_neg: int, lo: int) -> np.ndarray:
+        """Whether each row from position ``lo`` on holds the word, from its postings."""
+        cols = self._cols
+        assert cols is not None
+        pos = self._pos_of[ids[ids <= self._max_id]] - lo
+        neg = negative[ids <= self._max_id]
+        ok = pos >= 0  # held, and at or past lo
+        if not n_neg:
+            m = np.zeros(cols.n - lo, np.bool_)
+        elif n_neg == 1 and neg.all():  # one negative term: the rows not on its list
+            m = np.ones(cols.n - lo, np.bool_)
+            m[pos[ok]] = False
+            return m
+        else:
+            hits = np.bincount(pos[ok & neg], minlength=cols.n - lo)
+            m = hits < n_neg  # missing from some negative term's list: holds that term
+        m[pos[ok & ~neg]] = True
+        return m
 
     def page(
         self,

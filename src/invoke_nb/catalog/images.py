@@ -463,8 +463,10 @@ class ImageRepository:
         if terms is not None:
             if terms.watermark < keys.max_id:
                 return None
-            key = (terms.positive, terms.negative, terms.watermark)
-            words = (keys.word_key(key, lambda: terms.postings(conn)),)
+            key = (terms.positive, terms.negative)
+            words = (
+                keys.word_key(key, terms.watermark, lambda above: terms.postings(conn, above)),
+            )
         return keys.page(
             conn,
             _keys_filter(q),

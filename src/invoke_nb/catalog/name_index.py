@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from invoke_nb.catalog import gallery_keys
 from invoke_nb.catalog.connection import first
 from invoke_nb.catalog.migrations import NAME_INDEX
 
@@ -44,6 +45,7 @@ def build(conn: Any) -> list[str]:
             "WHERE list_contains(?, image_name)) WHERE k > 1)",
             [dupes],
         )
+        gallery_keys.log_all(conn)  # rows went: every process's gallery keys read again
     conn.execute(f"CREATE UNIQUE INDEX {NAME_INDEX} ON images (image_name)")
     return dupes
 

@@ -392,15 +392,16 @@ class WordTerms:
     negative: tuple[int, ...]
     watermark: int
 
-    def postings(self, conn: Any) -> tuple[np.ndarray, np.ndarray, int]:
-        """The terms' postings: image ids, whether each belongs to a negative term, and how
-        many negative terms there are (one statement, read as Arrow)."""
+    def postings(self, conn: Any, above: int = -1) -> tuple[np.ndarray, np.ndarray, int]:
+        """The terms' postings of the image ids above ``above``: the ids, whether each
+        belongs to a negative term, and how many negative terms there are (one statement,
+        read as Arrow)."""
         terms = [*self.positive, *self.negative]
         if not terms:
             return np.zeros(0, np.int64), np.zeros(0, np.bool_), 0
         table = conn.sql(
             "SELECT image_id, term_id FROM image_terms WHERE term_id IN "
-            f"({', '.join(map(str, terms))})"
+            f"({', '.join(map(str, terms))}) AND image_id > {int(above)}"
         ).to_arrow_table()
         ids = table.column(0).to_numpy().astype(np.int64, copy=False)
         if not self.negative or not self.positive:  # one kind only: no need to look
