@@ -122,6 +122,21 @@ def check(reader: Catalog, rnd: random.Random, boards: list[str | None]) -> None
         assert reader.images.count(q) == page.total, q
         table, total = reader.images.page_arrow(q, ("image_name", "starred"))
         assert (table.column("image_name").to_pylist(), total) == (page.names, page.total)
+    # boards: InvokeAI's counts (images and assets apart, no intermediates) and covers
+    # (the explicit one, else the newest image that is not an intermediate)
+    with reader.db.connection() as db:
+        rows = db.execute(
+            "SELECT b.board_id, count(i.image_name) FILTER (WHERE image_category = 'general'), "
+            "count(i.image_name) FILTER (WHERE image_category IN ('control','mask','user','other')), "
+            "coalesce(any_value(b.cover_image_name), "
+            "max({'t': i.created_at, 'n': i.image_name}).n) FROM boards b LEFT JOIN images i "
+            "ON i.board_id = b.board_id AND NOT i.is_intermediate AND i.deleted_at IS NULL "
+            "GROUP BY b.board_id"
+        ).fetchall()
+    listed = {
+        b.board_id: (b.image_count, b.asset_count, b.cover_image_name) for b in reader.boards.list()
+    }
+    assert listed == {r[0]: tuple(r[1:]) for r in rows}
     # a walk by cursor visits every match once, in order
     q = random_query(rnd, boards, n).model_copy(update={"offset": 0, "limit": 9})
     want, _ = expected(reader, q.model_copy(update={"limit": 10**6}))

@@ -10,6 +10,7 @@ from invoke_nb.catalog import search as term_index
 from invoke_nb.catalog.connection import Database, first
 from invoke_nb.catalog.errors import NotFoundError
 from invoke_nb.catalog.images import ImageRepository
+from invoke_nb.catalog.query import ASSET_CATEGORIES, IMAGE_CATEGORIES
 from invoke_nb.catalog.records import BoardRecord, utcnow
 
 __all__ = ["BoardRepository"]
@@ -96,8 +97,10 @@ class BoardRepository:
 
     def get(self, board_id: str) -> BoardRecord:
         """One board with its count and cover."""
-        with self._db.transaction() as conn:
-            rows = self._rows(conn, ["b.board_id = ?"], [board_id])
+        with self._db.connection():
+            outer = self._db.in_transaction
+            with self._db.transaction() as conn:
+                rows = self._rows(conn, ["b.board_id = ?"], [board_id], outer)
         if not rows:
             raise NotFoundError(f"no board with id {board_id!r}")
         return BoardRecord.model_validate(dict(zip(_FIELDS, rows[0], strict=True)))
@@ -110,16 +113,42 @@ class BoardRepository:
         if name is not None:
             where.append("b.board_name = ?")
             params.append(name)
-        with self._db.transaction() as conn:  # one snapshot for boards, counts and covers
-            rows = self._rows(conn, where, params)
+        with self._db.connection():
+            outer = self._db.in_transaction
+            with self._db.transaction() as conn:  # one snapshot for boards, counts and covers
+                rows = self._rows(conn, where, params, outer)
         return [BoardRecord.model_validate(dict(zip(_FIELDS, r, strict=True))) for r in rows]
 
-    def _rows(self, conn: Any, where: list[str], params: list[Any]) -> list[tuple[Any, ...]]:
+    def _rows(
+        self, conn: Any, where: list[str], params: list[Any], outer: bool = True
+    ) -> list[tuple[Any, ...]]:
         """Board rows with counts and covers (``_FIELDS``), oldest board first. Counts and
         default covers change only with the tallies (every insert, delete, move and change of
         a counted field changes them), so they are kept while the tallies' version stays."""
         cond = f" WHERE {' AND '.join(where)}" if where else ""
         order = " ORDER BY b.created_at, b.board_id"
+        keys = self._images.gallery_keys
+        if keys.usable(outer):  # counts and covers from the gallery's in-memory keys
+            keys.refresh(conn)
+            summary = keys.board_summary(IMAGE_CATEGORIES, ASSET_CATEGORIES)
+            boards = conn.execute(f"SELECT {_BOARD_COLS} FROM boards b{cond}{order}", params)
+            boards = boards.fetchall()
+            wanted = [summary[b[0]][2] for b in boards if b[2] is None and b[0] in summary]
+            wanted = [i for i in wanted if i is not None]
+            names = dict(
+                conn.execute(
+                    "SELECT image_id, image_name FROM images WHERE image_id IN "
+                    f"({', '.join(map(str, wanted))})"
+                ).fetchall()
+                if wanted
+                else {}
+            )
+            out = []
+            for b in boards:
+                n_images, n_assets, newest = summary.get(b[0], (0, 0, None))
+                cover = b[2] if b[2] is not None else names.get(newest)
+                out.append((b[0], b[1], cover, *b[3:], n_images, n_assets))
+            return out
         cache = self._images.tally_cache
         if not cache.state(conn).ready:  # an import under way: count by scanning
             return conn.execute(_LIST_SQL + cond + order, params).fetchall()

@@ -61,6 +61,8 @@ MAX_STREAMS = 24
 SPARSE_SHARE = 8
 """A search word held by at most 1/8 of the rows is kept as their positions, and its
 streams look only at those rows."""
+SUMMARY_BLOCK = 65_536
+"""Positions looked at per step of the walk for the boards' newest images."""
 RELOAD_SHARE = 0.05
 """New or changed rows beyond this share of the arrays (and 4,096) are read by reloading all."""
 _EPOCH = datetime(1970, 1, 1)
@@ -403,6 +405,7 @@ class GalleryKeys:
         self._max_id = -1  # every image id up to this has been read (or never existed)
         self._seq = -1  # the change log's sequence number seen last
         self._streams: dict[Any, _Stream | _SparseStream] = {}
+        self._summary: dict[str, tuple[int, int, int | None]] | None = None
         self._words: dict[Any, _Word] = {}
         self.boards, self.cats, self.models, self.bases = _Codes(), _Codes(), _Codes(), _Codes()
         self.classes = _Classes()
@@ -418,6 +421,12 @@ class GalleryKeys:
     def forget(self) -> None:
         """Drop everything held (the next query reads all keys again)."""
         self._cols = None
+        self._streams.clear()
+        self._words.clear()
+
+    def drop_derived(self) -> None:
+        """Forget the masks derived per filter and search word, keeping the keys (a
+        benchmark times a filter's first ask with it)."""
         self._streams.clear()
         self._words.clear()
 
@@ -485,6 +494,7 @@ class GalleryKeys:
 
     def _reindex(self) -> None:
         """Positions moved (a load, an insert in the middle): the id -> position map again."""
+        self._summary = None
         cols = self._cols
         assert cols is not None
         self._pos_of = np.full(max(self._max_id + 1, 1), -1, np.int32)
@@ -508,6 +518,7 @@ class GalleryKeys:
         cols.cls[pos] = 0  # deleted unless read again below
         cols.cls[self._pos_of[new["ids"]]] = new["cls"]
         self._update_streams(pos)
+        self._summary = None
 
     def _add_new(self, conn: Any, top: int, limit: float) -> None:
         """Read the rows above the highest id held and place them in page order."""
@@ -534,6 +545,7 @@ class GalleryKeys:
             cols.append(new)
             self._pos_of[new["ids"]] = np.arange(start, cols.n, dtype=np.int32)
             self._extend_streams(start)
+            self._summary = None
             return
         at = np.searchsorted(cols.t, new["t"], "left")
         ends = np.searchsorted(cols.t, new["t"], "right")
@@ -786,6 +798,50 @@ class GalleryKeys:
         if flag:
             return [before(streams[0]), 0]
         return [streams[0].total, before(streams[1])]
+
+    def board_summary(
+        self, image_categories: tuple[str, ...], asset_categories: tuple[str, ...]
+    ) -> dict[str, tuple[int, int, int | None]]:
+        """Per board holding any image: its images and assets (InvokeAI's counts:
+        intermediates in neither) and the image id of its newest image that is not an
+        intermediate (the default cover); kept until a change. The counts come from one
+        count of the classes; the newest images from a walk back over the positions in
+        blocks, until every board has been met."""
+        if self._summary is not None:
+            return self._summary
+        cols = self._cols
+        assert cols is not None
+        items = self.classes.items
+        counts = np.bincount(cols.cls, minlength=len(items))
+        images = {c for c in (self.cats.get(x) for x in image_categories) if c is not None}
+        assets = {c for c in (self.cats.get(x) for x in asset_categories) if c is not None}
+        board_of = np.full(len(items), -1, np.int64)  # class -> board code (-1: not counted)
+        found: dict[int, list[int]] = {}
+        for cls, item in enumerate(items):
+            if item is None or not counts[cls]:
+                continue
+            board, cat, inter, _ = item
+            if board == 0 or inter:
+                continue
+            board_of[cls] = board
+            tally = found.setdefault(board, [0, 0])
+            tally[0] += int(counts[cls]) if cat in images else 0
+            tally[1] += int(counts[cls]) if cat in assets else 0
+        newest: dict[int, int] = {}
+        end = cols.n
+        while len(newest) < len(found) and end > 0:
+            lo = max(0, end - SUMMARY_BLOCK)
+            owners = np.take(board_of, cols.cls[lo:end])[::-1]
+            seen, first_at = np.unique(owners, return_index=True)
+            for board, at in zip(seen.tolist(), first_at.tolist(), strict=True):
+                if board >= 0 and board not in newest:
+                    newest[board] = int(cols.ids[end - 1 - at])
+            end = lo
+        names = {code: value for value, code in self.boards.of.items() if value is not None}
+        self._summary = {
+            names[b]: (tally[0], tally[1], newest.get(b)) for b, tally in found.items()
+        }
+        return self._summary
 
     def usable(self, in_transaction: bool) -> bool:
         """Whether a query may use the arrays: not inside a transaction that may have written
