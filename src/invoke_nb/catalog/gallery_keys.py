@@ -8,10 +8,14 @@ gallery query filters and sorts on, for every image, in numpy arrays in page ord
 (``created_at``, then ``image_name``): creation time, image id, board, category, model name,
 key and base as small integer codes, and the combination of board, category and the
 intermediate/starred flags as one small integer (a class); 32 bytes per image (32 MB at a
-million). A page is then a boolean mask over those arrays (cached per
-filter), the positions of its ``offset``-th to ``offset + limit``-th matches, and one read of
-those rows by image id through the ``images_image_id`` index. A one-word search adds the
-word's postings from the term index (:mod:`invoke_nb.catalog.search`), turned into a mask.
+million). A query's matches are a *stream*: a boolean mask over the positions (one lookup
+table over the classes, gathered) with counts per block of positions, kept per filter and
+updated in place as rows change; a page at any offset skips whole blocks by their counts,
+and its rows are then read by image id through the ``images_image_id`` index, in one
+statement. A one-word search adds the word's postings from the term index
+(:mod:`invoke_nb.catalog.search`): the positions of the rows holding it (a rare word: its
+streams then look at those rows only) or a mask. Boards' counts and covers come from the
+same arrays (:meth:`GalleryKeys.board_summary`).
 
 Staying exact while other writers work. The arrays follow the database, whichever process
 writes, by two watermarks read inside the query's own transaction (so a page and its total
@@ -39,9 +43,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from invoke_nb.catalog.connection import first
+from invoke_nb.catalog.gallery_columns import Classes, Codes, Columns, code_or_none
+from invoke_nb.catalog.gallery_masks import SparseStream, Stream, Word, sorted_unique
 from invoke_nb.catalog.records import to_db_time
 
 __all__ = [
@@ -54,8 +59,6 @@ __all__ = [
 
 LOG_KEEP = 65_536
 """Log rows kept when the change log is trimmed (it is trimmed past twice this)."""
-BLOCK = 4096
-"""Positions per counted block of a stream (see :class:`_Stream`)."""
 MAX_STREAMS = 24
 """Streams (and search word masks) kept at once: ~1 MB each at a million images."""
 SPARSE_SHARE = 8
@@ -106,81 +109,6 @@ def micros(when: datetime) -> int:
     return (to_db_time(when) - _EPOCH) // timedelta(microseconds=1)
 
 
-class _Codes:
-    """Small integer codes for a text column's values; 0 is NULL."""
-
-    def __init__(self) -> None:
-        self.of: dict[str | None, int] = {None: 0}
-
-    def get(self, value: str | None) -> int | None:
-        return self.of.get(value)
-
-    def code(self, value: str | None) -> int:
-        found = self.of.get(value)
-        if found is None:
-            found = self.of[value] = len(self.of)
-        return found
-
-    def encode(self, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-        """Codes of a whole column, through Arrow's dictionary encoding (no Python loop
-        over rows)."""
-        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        encoded = pc.dictionary_encode(column)
-        values = encoded.dictionary.to_pylist()
-        table = np.array([self.code(v) for v in values] or [0], dtype=np.int32)
-        indices = encoded.indices
-        # the raw index buffer (a NULL's slot holds some index), then NULLs set apart
-        raw = np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset * 4)
-        codes = table[np.minimum(raw, len(table) - 1)]
-        if encoded.null_count:
-            codes[pc.is_null(encoded).to_numpy(zero_copy_only=False)] = 0
-        return codes
-
-
-_FIELDS = {
-    "t": np.int64,
-    "ids": np.int64,
-    "cls": np.int32,
-    "model_name": np.int32,
-    "model_key": np.int32,
-    "base": np.int32,
-}
-
-
-class _Columns:
-    """The key arrays, over a buffer that grows by doubling (appends copy nothing)."""
-
-    def __init__(self, values: dict[str, np.ndarray]) -> None:
-        self.n = len(values["t"])
-        cap = max(1024, int(self.n * 1.25))
-        self._buf = {k: np.zeros(cap, dt) for k, dt in _FIELDS.items()}
-        for k, v in values.items():
-            self._buf[k][: self.n] = v
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        try:
-            return self.__dict__["_buf"][name][: self.__dict__["n"]]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def append(self, values: dict[str, np.ndarray]) -> None:
-        k = len(values["t"])
-        if self.n + k > len(self._buf["t"]):
-            cap = max(2 * len(self._buf["t"]), self.n + k)
-            for name, old in self._buf.items():
-                grown = np.zeros(cap, old.dtype)
-                grown[: self.n] = old[: self.n]
-                self._buf[name] = grown
-        for name, v in values.items():
-            self._buf[name][self.n : self.n + k] = v
-        self.n += k
-
-    def insert(self, at: np.ndarray, values: dict[str, np.ndarray]) -> None:
-        """Insert rows before the positions ``at`` (of the current arrays), in order."""
-        merged = {k: np.insert(getattr(self, k), at, values[k]) for k in _FIELDS}
-        self.__init__(merged)  # type: ignore[misc]
-
-
 @dataclass(frozen=True)
 class KeysFilter:
     """The filters of a gallery query as the arrays answer them (see :meth:`of`)."""
@@ -196,219 +124,21 @@ class KeysFilter:
     until: int | None
 
 
-class _Classes:
-    """The combinations of board, category and flags that rows have, as small integers
-    (0: a deleted row): a filter on those columns becomes one lookup table over the
-    classes, and a row's match one gather (``table[cls]``) instead of a comparison per
-    column."""
-
-    def __init__(self) -> None:
-        self.of: dict[int, int] = {}
-        self.items: list[tuple[int, int, bool, bool] | None] = [None]
-
-    def encode(
-        self, board: np.ndarray, cat: np.ndarray, inter: np.ndarray, starred: np.ndarray
-    ) -> np.ndarray:
-        packed = (
-            (board.astype(np.int64) << 32)
-            | (cat.astype(np.int64) << 2)
-            | (inter.astype(np.int64) << 1)
-            | starred.astype(np.int64)
-        )
-        encoded = pc.dictionary_encode(pa.array(packed))
-        table = np.array(
-            [self._code(v) for v in encoded.dictionary.to_pylist()] or [0], dtype=np.int32
-        )
-        return table[encoded.indices.to_numpy()]
-
-    def _code(self, packed: int) -> int:
-        found = self.of.get(packed)
-        if found is None:
-            found = self.of[packed] = len(self.items)
-            self.items.append(
-                (packed >> 32, (packed >> 2) & 0x3FFFFFFF, bool(packed & 2), bool(packed & 1))
-            )
-        return found
-
-    def table(self, keep: Callable[[int, int, bool, bool], bool]) -> np.ndarray:
-        """The lookup table of a filter: whether each class is kept (deleted rows never)."""
-        return np.array([False, *(keep(*item) for item in self.items[1:])], np.bool_)
-
-
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """Sorted, without repeats (a sort: numpy's ``unique`` hashes first, 5x slower here)."""
-    out = np.sort(values)
-    if out.size > 1:
-        out = out[np.concatenate(([True], out[1:] != out[:-1]))]
-    return out
-
-
-def _code_or_none(codes: _Codes, value: str) -> int:
-    """A value's code, or -1 (matches no row) if no row has it."""
-    found = codes.get(value)
-    return -1 if found is None else found
-
-
-class _Stream:
-    """The rows a query keeps, as a mask over the positions, with counts per block of
-    :data:`BLOCK` positions: a page at any depth skips whole blocks by their counts and
-    looks only at the few blocks that hold it."""
-
-    def __init__(self, mask: np.ndarray) -> None:
-        self.n = len(mask)
-        self._m = np.zeros(max(BLOCK, int(self.n * 1.25) + BLOCK), np.bool_)
-        self._m[: self.n] = mask
-        self.blocks = self._count_blocks(0, self.n)
-        self.total = int(self.blocks.sum())
-
-    @property
-    def mask(self) -> np.ndarray:
-        return self._m[: self.n]
-
-    def _count_blocks(self, first_block: int, n: int) -> np.ndarray:
-        """Counts of the blocks from ``first_block`` up to the one holding position n - 1."""
-        lo = first_block * BLOCK
-        n_blocks = -(-(n - lo) // BLOCK)
-        padded = self._m[lo : lo + n_blocks * BLOCK]
-        if padded.size < n_blocks * BLOCK:  # the buffer ends inside the last block
-            padded = np.concatenate([padded, np.zeros(n_blocks * BLOCK - padded.size, np.bool_)])
-        return padded.reshape(n_blocks, BLOCK).sum(axis=1, dtype=np.int64)
-
-    def set(self, at: np.ndarray, values: np.ndarray) -> None:
-        """Rows at positions ``at`` now match or not."""
-        old = self._m[at]
-        changed = old != values
-        if not changed.any():
-            return
-        at, values = at[changed], values[changed]
-        self._m[at] = values
-        np.add.at(self.blocks, at // BLOCK, np.where(values, 1, -1))
-        self.total = int(self.blocks.sum())
-
-    def positions_in(self, lo: int, hi: int) -> np.ndarray:
-        """Positions of the kept rows from ``lo`` to ``hi`` (exclusive)."""
-        return lo + np.flatnonzero(self._m[lo:hi])
-
-    def extend(self, start: int, values: np.ndarray) -> None:
-        """Rows appended at ``start`` (the old end)."""
-        k = len(values)
-        if start + k > len(self._m):
-            grown = np.zeros(2 * (start + k) + BLOCK, np.bool_)
-            grown[:start] = self._m[:start]
-            self._m = grown
-        self._m[start : start + k] = values
-        self.n = start + k
-        first_block = start // BLOCK
-        self.blocks = np.concatenate(
-            [self.blocks[:first_block], self._count_blocks(first_block, self.n)]
-        )
-        self.total = int(self.blocks.sum())
-
-    def count(self, lo: int, hi: int) -> int:
-        """Rows kept among positions ``lo`` to ``hi`` (exclusive)."""
-        if hi <= lo:
-            return 0
-        b_lo, b_hi = -(-lo // BLOCK), hi // BLOCK
-        if b_lo >= b_hi:
-            return int(np.count_nonzero(self._m[lo:hi]))
-        return (
-            int(np.count_nonzero(self._m[lo : b_lo * BLOCK]))
-            + int(self.blocks[b_lo:b_hi].sum())
-            + int(np.count_nonzero(self._m[b_hi * BLOCK : hi]))
-        )
-
-    def take(self, rank: int, k: int, desc: bool) -> np.ndarray:
-        """Positions of the kept rows ranked ``rank`` to ``rank + k`` in page order (newest
-        first when ``desc``)."""
-        counts = self.blocks[::-1] if desc else self.blocks
-        cum = np.cumsum(counts)
-        b = int(np.searchsorted(cum, rank, "right"))
-        r = rank - (int(cum[b - 1]) if b else 0)
-        out: list[np.ndarray] = []
-        need = k
-        n_blocks = len(self.blocks)
-        while need > 0 and b < n_blocks:
-            if counts[b]:
-                block = n_blocks - 1 - b if desc else b
-                lo = block * BLOCK
-                found = lo + np.flatnonzero(self._m[lo : min(lo + BLOCK, self.n)])
-                if desc:
-                    found = found[::-1]
-                part = found[r : r + need]
-                out.append(part)
-                need -= part.size
-                r = 0
-            b += 1
-        return np.concatenate(out) if out else np.zeros(0, np.int64)
-
-
-class _SparseStream:
-    """A stream of few rows (a rare search word's): their sorted positions."""
-
-    def __init__(self, positions: np.ndarray) -> None:
-        self.p = positions.astype(np.int64, copy=False)
-
-    @property
-    def total(self) -> int:
-        return int(self.p.size)
-
-    def positions_in(self, lo: int, hi: int) -> np.ndarray:
-        return self.p[np.searchsorted(self.p, lo) : np.searchsorted(self.p, hi)]
-
-    def count(self, lo: int, hi: int) -> int:
-        return int(np.searchsorted(self.p, hi) - np.searchsorted(self.p, lo)) if hi > lo else 0
-
-    def set(self, at: np.ndarray, values: np.ndarray) -> None:
-        kept = np.setdiff1d(self.p, at[~values], assume_unique=True)
-        self.p = np.union1d(kept, at[values])
-
-    def extend(self, start: int, values: np.ndarray) -> None:
-        self.p = np.concatenate([self.p, start + np.flatnonzero(values)])
-
-    def take(self, rank: int, k: int, desc: bool) -> np.ndarray:
-        if desc:
-            end = self.p.size - rank
-            return self.p[max(end - k, 0) : max(end, 0)][::-1]
-        return self.p[rank : rank + k]
-
-
-class _Word:
-    """The rows holding a search word, up to position ``n`` and the index's watermark
-    ``mark``: as sorted ``positions`` (a word few rows hold) or a ``mask``."""
-
-    def __init__(self, positions: np.ndarray | None, mask: np.ndarray | None, n: int, mark: int):
-        self.positions, self.mask, self.n, self.mark = positions, mask, n, mark
-
-    def holds(self, at: np.ndarray) -> np.ndarray:
-        if self.mask is not None:
-            return self.mask[at]
-        return np.isin(at, self.positions)
-
-    def extend(self, holders: np.ndarray, n: int, mark: int) -> None:
-        """Rows appended since (``holders``: whether each holds the word)."""
-        if self.mask is not None:
-            self.mask = np.concatenate([self.mask, holders])
-        else:
-            assert self.positions is not None
-            self.positions = np.concatenate([self.positions, self.n + np.flatnonzero(holders)])
-        self.n, self.mark = n, mark
-
-
 class GalleryKeys:
     """The gallery's keys of one catalog, in this process (see the module docstring)."""
 
     def __init__(self) -> None:
         self.enabled = True
         """False: every query takes the SQL paths (tests compare the two; benchmarks time both)."""
-        self._cols: _Columns | None = None
+        self._cols: Columns | None = None
         self._pos_of = np.zeros(0, np.int32)  # image id -> position (-1: not held)
         self._max_id = -1  # every image id up to this has been read (or never existed)
         self._seq = -1  # the change log's sequence number seen last
-        self._streams: dict[Any, _Stream | _SparseStream] = {}
+        self._streams: dict[Any, Stream | SparseStream] = {}
         self._summary: dict[str, tuple[int, int, int | None]] | None = None
-        self._words: dict[Any, _Word] = {}
-        self.boards, self.cats, self.models, self.bases = _Codes(), _Codes(), _Codes(), _Codes()
-        self.classes = _Classes()
+        self._words: dict[Any, Word] = {}
+        self.boards, self.cats, self.models, self.bases = Codes(), Codes(), Codes(), Codes()
+        self.classes = Classes()
         self.loads = 0
         """How many times every key was read (tests and benchmarks look)."""
 
@@ -471,7 +201,7 @@ class GalleryKeys:
         where = np.full(int(top) + 1, -1, np.int64)
         where[keys["ids"]] = np.arange(len(keys["ids"]))
         perm = where[order.column(0).to_numpy()]
-        self._cols = _Columns({k: v[perm] for k, v in keys.items()})
+        self._cols = Columns({k: v[perm] for k, v in keys.items()})
         self._max_id, self._seq = int(top), int(seq)
         self._reindex()
         self.loads += 1
@@ -589,7 +319,7 @@ class GalleryKeys:
         clash = f.starred is not None and flag is not None and f.starred != flag
         board = 0 if f.no_board else None
         if f.board is not None:
-            board = _code_or_none(self.boards, f.board)
+            board = code_or_none(self.boards, f.board)
         cats = None
         if f.categories is not None:
             cats = {c for c in (self.cats.get(x) for x in f.categories) if c is not None}
@@ -605,10 +335,10 @@ class GalleryKeys:
 
         m = np.take(self.classes.table(keep), cols.cls[at])
         if f.model is not None:
-            code = _code_or_none(self.models, f.model)
+            code = code_or_none(self.models, f.model)
             m &= (cols.model_name[at] == code) | (cols.model_key[at] == code)
         if f.base is not None:
-            m &= cols.base[at] == _code_or_none(self.bases, f.base)
+            m &= cols.base[at] == code_or_none(self.bases, f.base)
         if f.since is not None or f.until is not None:
             t = cols.t[at]
             if f.since is not None:
@@ -619,9 +349,9 @@ class GalleryKeys:
 
     def _stream(
         self, f: KeysFilter, flag: bool | None, words: tuple[Any, ...]
-    ) -> _Stream | _SparseStream:
+    ) -> Stream | SparseStream:
         """The rows matching ``f``, the starred flag and the search words, as a stream
-        (:class:`_Stream`, or :class:`_SparseStream` when a search word narrows it to few
+        (:class:`~invoke_nb.catalog.gallery_masks.Stream`, or :class:`SparseStream` when a search word narrows it to few
         rows: then only those rows are looked at); kept and kept up to date until
         positions move."""
         key = (f, flag, words)
@@ -631,7 +361,7 @@ class GalleryKeys:
         cols = self._cols
         assert cols is not None
         sparse = [self._words[w] for w in words if self._words[w].positions is not None]
-        stream: _Stream | _SparseStream
+        stream: Stream | SparseStream
         if sparse:
             at = sparse[0].positions
             for w in sparse[1:]:
@@ -641,12 +371,12 @@ class GalleryKeys:
             for w in words:  # the sparse ones hold every row of ``at`` already
                 if self._words[w].mask is not None:
                     ok &= self._words[w].holds(at)
-            stream = _SparseStream(at[ok])
+            stream = SparseStream(at[ok])
         else:
             m = self._match(f, flag, slice(0, cols.n))
             for w in words:
                 m &= self._words[w].holds(slice(0, cols.n))
-            stream = _Stream(m)
+            stream = Stream(m)
         if len(self._streams) >= MAX_STREAMS:
             self._streams.pop(next(iter(self._streams)))
         self._streams[key] = stream
@@ -692,10 +422,10 @@ class GalleryKeys:
         ids, negative, n_neg = read(-1)
         if not n_neg and ids.size <= cols.n // SPARSE_SHARE:
             pos = self._pos_of[ids[ids <= self._max_id]]
-            word = _Word(_sorted_unique(pos[pos >= 0]), None, cols.n, mark)
+            word = Word(sorted_unique(pos[pos >= 0]), None, cols.n, mark)
         else:
             m = self._holders(ids, negative, n_neg, 0)
-            word = _Word(None, m, cols.n, mark)
+            word = Word(None, m, cols.n, mark)
         if len(self._words) >= MAX_STREAMS:
             self._words.clear()
             self._streams = {k: v for k, v in self._streams.items() if not k[2]}
@@ -767,7 +497,7 @@ class GalleryKeys:
     def _after(
         self,
         conn: Any,
-        streams: list[_Stream | _SparseStream],
+        streams: list[Stream | SparseStream],
         after: tuple[bool | None, datetime, str],
         desc: bool,
         starred_first: bool,
@@ -781,7 +511,7 @@ class GalleryKeys:
         lo = int(np.searchsorted(cols.t, t, "left"))
         hi = int(np.searchsorted(cols.t, t, "right"))
 
-        def before(stream: _Stream | _SparseStream) -> int:
+        def before(stream: Stream | SparseStream) -> int:
             n = stream.count(hi, cols.n) if desc else stream.count(0, lo)
             tied = stream.positions_in(lo, hi)
             if tied.size:  # rows at the cursor's time: their names decide
