@@ -119,6 +119,11 @@ def check(reader: Catalog, rnd: random.Random, boards: list[str | None]) -> None
         q = random_query(rnd, boards, n)
         page = reader.images.list(q)
         assert (page.names, page.total) == expected(reader, q), q
+        # whole rows as the table holds them now (rows read lately are kept per process)
+        now = [reader.images.get(name).model_dump() for name in page.names]
+        assert [r.model_dump() for r in page.items] == now
+        for r in page.items:  # a caller's changes to its records stay its own
+            r.session_id = "changed by the caller"
         assert reader.images.count(q) == page.total, q
         table, total = reader.images.page_arrow(q, ("image_name", "starred"))
         assert (table.column("image_name").to_pylist(), total) == (page.names, page.total)
@@ -182,6 +187,7 @@ def test_keys_follow_another_writer(tmp_path: Path, monkeypatch, seed: int) -> N
                 writer.images.move_to_board(some, rnd.choice(boards))
             elif op == "update":
                 writer.images.update(some[0], image_category="user", is_intermediate=True)
+                writer.images.update(some[-1], session_id=f"session {step}")
             elif op == "delete":
                 writer.images.delete(some)
             elif op == "board":

@@ -36,6 +36,7 @@ state): :meth:`GalleryKeys.usable`.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,6 +67,8 @@ SPARSE_SHARE = 8
 streams look only at those rows."""
 SUMMARY_BLOCK = 65_536
 """Positions looked at per step of the walk for the boards' newest images."""
+RECORDS_KEPT = 4096
+"""Page rows kept (:meth:`GalleryKeys.kept_records`): ~3 KB each with their metadata."""
 RELOAD_SHARE = 0.05
 """New or changed rows beyond this share of the arrays (and 4,096) are read by reloading all."""
 _EPOCH = datetime(1970, 1, 1)
@@ -139,6 +142,9 @@ class GalleryKeys:
         self._words: dict[Any, Word] = {}
         self.boards, self.cats, self.models, self.bases = Codes(), Codes(), Codes(), Codes()
         self.classes = Classes()
+        self.records: OrderedDict[int, Any] = OrderedDict()
+        """Page rows read lately, by image id (:meth:`kept_records`): a row changes only
+        through a logged change, which drops it here."""
         self.loads = 0
         """How many times every key was read (tests and benchmarks look)."""
 
@@ -151,12 +157,33 @@ class GalleryKeys:
     def forget(self) -> None:
         """Drop everything held (the next query reads all keys again)."""
         self._cols = None
+        self.records.clear()
         self._streams.clear()
         self._words.clear()
 
+    def kept_records(
+        self, ids: list[int], read: Callable[[list[int]], dict[int, Any]]
+    ) -> dict[int, Any]:
+        """The page rows of ``ids``: those read lately from here, the others by
+        ``read(missing)`` (call after :meth:`refresh`, in the same transaction); keeps the
+        newest :data:`RECORDS_KEPT`."""
+        found = {i: self.records[i] for i in ids if i in self.records}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            fresh = read(missing)
+            found.update(fresh)
+            self.records.update(fresh)
+            while len(self.records) > RECORDS_KEPT:
+                self.records.popitem(last=False)
+        for i in ids:
+            if i in self.records:
+                self.records.move_to_end(i)
+        return found
+
     def drop_derived(self) -> None:
-        """Forget the masks derived per filter and search word, keeping the keys (a
-        benchmark times a filter's first ask with it)."""
+        """Forget the masks derived per filter and search word and the rows read lately,
+        keeping the keys (a benchmark times a filter's first ask with it)."""
+        self.records.clear()
         self._streams.clear()
         self._words.clear()
 
@@ -176,6 +203,8 @@ class GalleryKeys:
             self._load(conn)
             return
         if changes:
+            for _, i in changes:
+                self.records.pop(i, None)
             self._reread(conn, sorted({i for _, i in changes}))
             self._seq = max(seq for seq, _ in changes)
         if top is not None:
@@ -202,6 +231,7 @@ class GalleryKeys:
         where[keys["ids"]] = np.arange(len(keys["ids"]))
         perm = where[order.column(0).to_numpy()]
         self._cols = Columns({k: v[perm] for k, v in keys.items()})
+        self.records.clear()
         self._max_id, self._seq = int(top), int(seq)
         self._reindex()
         self.loads += 1

@@ -28,8 +28,8 @@ import pyarrow.compute as pc
 from PIL import Image
 from pydantic_core import from_json
 
+from invoke_nb.catalog import gallery_keys, tallies
 from invoke_nb.catalog import search as term_index
-from invoke_nb.catalog import tallies
 from invoke_nb.catalog.connection import Database, first
 from invoke_nb.catalog.errors import ImageFileError, NotFoundError
 from invoke_nb.catalog.files import (
@@ -563,16 +563,29 @@ class ImageRepository:
             skip = 0
         return _sorted_slices(conn, slices), total
 
-    @staticmethod
-    def _rows_for_keys(conn: Any, keys: list[tuple[Any, ...]], by: str) -> dict[int, ImageRecord]:
-        """Full rows of a page's keys, by rowid or image id (``by``)."""
+    def _rows_for_keys(
+        self, conn: Any, keys: list[tuple[Any, ...]], by: str
+    ) -> dict[int, ImageRecord]:
+        """Full rows of a page's keys, by rowid or image id (``by``); by image id (a page
+        from the gallery keys), rows read lately come from the keys' records (copies: a
+        caller may change its records)."""
         if not keys:
             return {}
-        wanted = {k[0] for k in keys}
-        rows = []
-        for query in _fetch_queries(conn, _COLS, keys, by):
-            rows += conn.execute(*query).fetchall()
-        return {r[0]: _row_to_record(COLUMNS, r[1:]) for r in rows if r[0] in wanted}
+
+        def read(keys: list[tuple[Any, ...]]) -> dict[int, ImageRecord]:
+            wanted = {k[0] for k in keys}
+            rows = []
+            for query in _fetch_queries(conn, _COLS, keys, by):
+                rows += conn.execute(*query).fetchall()
+            return {r[0]: _row_to_record(COLUMNS, r[1:]) for r in rows if r[0] in wanted}
+
+        if by != "image_id":
+            return read(keys)
+        flags = {k[0]: k for k in keys}
+        found = self.gallery_keys.kept_records(
+            [k[0] for k in keys], lambda missing: read([flags[i] for i in missing])
+        )
+        return {i: r.model_copy() for i, r in found.items()}
 
     def count(self, query: ImageQuery | None = None, **filters: Any) -> int:
         """How many images match (the filters of :meth:`list`; paging fields are ignored)."""
@@ -636,8 +649,10 @@ class ImageRepository:
             tallied = bool(changed & set(tallies.KEY))  # a change the tallies must follow
             for part in chunks(names):
                 marks = placeholders(len(part))
-                if tallied:
+                if tallied:  # logs the change for the gallery keys too
                     tallies.subtract(conn, f"image_name IN ({marks})", part)
+                else:  # rows the gallery keys may keep change
+                    gallery_keys.log_rows(conn, f"image_name IN ({marks})", part)
                 conn.execute(
                     f"UPDATE images SET {assignment}, updated_at = ? WHERE image_name IN ({marks})",
                     [*params, now, *part],
