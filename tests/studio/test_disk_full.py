@@ -1,4 +1,4 @@
-"""A full disk fails the queue item (with the reason) instead of leaving it in_progress, and
+"""A full disk fails the enqueue or the queue item (with the reason) instead of leaving it in_progress, and
 leaves no row without files. The real case mounts a small tmpfs (root only; it skips
 elsewhere); the injected case runs everywhere."""
 
@@ -71,6 +71,7 @@ def test_full_disk_fails_the_item(small_root: Path, left_kib: int) -> None:
     try:
         studio.run(noise_graph(64), progress=False, timeout=60)  # the catalog works
         before = studio.catalog.images.count()
+        queued = len(studio.catalog.queue.list())
         st = os.statvfs(small_root)
         free = st.f_bavail * st.f_frsize
         filler = small_root / "filler"
@@ -82,7 +83,12 @@ def test_full_disk_fails_the_item(small_root: Path, left_kib: int) -> None:
         filler.unlink()  # space comes back: the outcome reaches the catalog
         items = studio.catalog.queue
         last = max(items.list(), key=lambda i: i.item_id)
-        if "cannot claim" in str(raised.value):
+        if len(items.list()) == queued:
+            # the disk was too full even to queue the item (the commit could not grow
+            # DuckDB's WAL): the enqueue said so and nothing was queued
+            assert "No space left" in str(raised.value)
+            assert items.list(status="pending") == items.list(status="in_progress") == []
+        elif "cannot claim" in str(raised.value):
             # the disk was too full even to claim the item (DuckDB's WAL could not grow):
             # the wait said so, and the item, still pending, runs once there is space
             assert wait_until(lambda: items.get(last.item_id).status == "completed")
