@@ -340,11 +340,9 @@ class GalleryKeys:
         return {int(i): n for i, n in rows}
 
     # -- answering --------------------------------------------------------------------------
-    def _match(self, f: KeysFilter, flag: bool | None, at: slice | np.ndarray) -> np.ndarray:
-        """Whether the rows at positions ``at`` are live, match ``f`` and have the starred
-        flag ``flag`` (None: either)."""
-        cols = self._cols
-        assert cols is not None
+    def _class_table(self, f: KeysFilter, flag: bool | None) -> np.ndarray:
+        """Which classes (board, category, flags) ``f`` and the starred flag ``flag``
+        (None: either) keep."""
         starred = f.starred if flag is None else flag
         clash = f.starred is not None and flag is not None and f.starred != flag
         board = 0 if f.no_board else None
@@ -363,27 +361,58 @@ class GalleryKeys:
                 and (starred is None or star == starred)
             )
 
-        m = np.take(self.classes.table(keep), cols.cls[at])
+        return self.classes.table(keep)
+
+    def _extra(self, f: KeysFilter, at: slice | np.ndarray) -> np.ndarray | None:
+        """The rows at ``at`` that pass ``f``'s filters outside the classes (model, base,
+        time), or None if it has none."""
+        cols = self._cols
+        assert cols is not None
+        m = None
         if f.model is not None:
             code = code_or_none(self.models, f.model)
-            m &= (cols.model_name[at] == code) | (cols.model_key[at] == code)
+            m = (cols.model_name[at] == code) | (cols.model_key[at] == code)
         if f.base is not None:
-            m &= cols.base[at] == code_or_none(self.bases, f.base)
-        if f.since is not None or f.until is not None:
-            t = cols.t[at]
-            if f.since is not None:
-                m &= t >= f.since
-            if f.until is not None:
-                m &= t < f.until
+            b = cols.base[at] == code_or_none(self.bases, f.base)
+            m = b if m is None else m & b
+        if f.since is not None:
+            t = cols.t[at] >= f.since
+            m = t if m is None else m & t
+        if f.until is not None:
+            t = cols.t[at] < f.until
+            m = t if m is None else m & t
         return m
+
+    def _match(self, f: KeysFilter, flag: bool | None, at: slice | np.ndarray) -> np.ndarray:
+        """Whether the rows at positions ``at`` are live, match ``f`` and have the starred
+        flag ``flag`` (None: either)."""
+        cols = self._cols
+        assert cols is not None
+        m = np.take(self._class_table(f, flag), cols.cls[at])
+        extra = self._extra(f, at)
+        return m if extra is None else m & extra
+
+    def _match_both(self, f: KeysFilter) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_match` of every row for both starred flags, in one pass over the classes
+        (a starred-first page needs both streams)."""
+        cols = self._cols
+        assert cols is not None
+        both = self._class_table(f, True).astype(np.uint8) * 2 + self._class_table(f, False)
+        v = np.take(both, cols.cls)
+        starred, others = v == 2, v == 1
+        extra = self._extra(f, slice(0, cols.n))
+        if extra is not None:
+            starred &= extra
+            others &= extra
+        return starred, others
 
     def _stream(
         self, f: KeysFilter, flag: bool | None, words: tuple[Any, ...]
     ) -> Stream | SparseStream:
         """The rows matching ``f``, the starred flag and the search words, as a stream
-        (:class:`~invoke_nb.catalog.gallery_masks.Stream`, or :class:`SparseStream` when a search word narrows it to few
-        rows: then only those rows are looked at); kept and kept up to date until
-        positions move."""
+        (:class:`~invoke_nb.catalog.gallery_masks.Stream`, or a ``SparseStream`` when a search
+        word narrows it to few rows: then only those rows are looked at); kept and kept up
+        to date until positions move."""
         key = (f, flag, words)
         found = self._streams.get(key)
         if found is not None:
@@ -402,15 +431,25 @@ class GalleryKeys:
                 if self._words[w].mask is not None:
                     ok &= self._words[w].holds(at)
             stream = SparseStream(at[ok])
+        elif flag is not None and (f, not flag, words) not in self._streams:
+            pair = self._match_both(f)  # the other stream too: it is asked for next
+            for m in pair:
+                for w in words:
+                    m &= self._words[w].holds(slice(0, cols.n))
+            stream = Stream(pair[0] if flag else pair[1])
+            self._keep_stream((f, not flag, words), Stream(pair[1] if flag else pair[0]))
         else:
             m = self._match(f, flag, slice(0, cols.n))
             for w in words:
                 m &= self._words[w].holds(slice(0, cols.n))
             stream = Stream(m)
+        self._keep_stream(key, stream)
+        return stream
+
+    def _keep_stream(self, key: Any, stream: Stream | SparseStream) -> None:
         if len(self._streams) >= MAX_STREAMS:
             self._streams.pop(next(iter(self._streams)))
         self._streams[key] = stream
-        return stream
 
     def _update_streams(self, at: np.ndarray) -> None:
         """Changed rows (positions ``at``): every kept stream looks at them again."""
