@@ -134,15 +134,17 @@ class BoardRepository:
             boards = conn.execute(f"SELECT {_BOARD_COLS} FROM boards b{cond}{order}", params)
             boards = boards.fetchall()
             wanted = [summary[b[0]][2] for b in boards if b[2] is None and b[0] in summary]
-            wanted = [i for i in wanted if i is not None]
-            names = dict(
-                conn.execute(
-                    "SELECT image_id, image_name FROM images WHERE image_id IN "
-                    f"({', '.join(map(str, wanted))})"
-                ).fetchall()
-                if wanted
-                else {}
-            )
+            names = keys.cover_names  # an image id is never reused: its name never changes
+            missing = [i for i in wanted if i is not None and i not in names]
+            if missing:
+                if len(names) > 4096:
+                    names.clear()
+                names.update(
+                    conn.execute(
+                        "SELECT image_id, image_name FROM images WHERE image_id IN "
+                        f"({', '.join(map(str, missing))})"
+                    ).fetchall()
+                )
             out = []
             for b in boards:
                 n_images, n_assets, newest = summary.get(b[0], (0, 0, None))

@@ -65,8 +65,9 @@ MAX_STREAMS = 24
 SPARSE_SHARE = 8
 """A search word held by at most 1/8 of the rows is kept as their positions, and its
 streams look only at those rows."""
-SUMMARY_BLOCK = 65_536
-"""Positions looked at per step of the walk for the boards' newest images."""
+SUMMARY_BLOCK = 4096
+"""Positions looked at in the first step of the walk back for the boards' newest images (each
+step looks at twice as many as the one before)."""
 RECORDS_KEPT = 4096
 """Page rows kept (:meth:`GalleryKeys.kept_records`): ~3 KB each with their metadata."""
 RELOAD_SHARE = 0.05
@@ -139,6 +140,9 @@ class GalleryKeys:
         self._seq = -1  # the change log's sequence number seen last
         self._streams: dict[Any, Stream | SparseStream] = {}
         self._summary: dict[str, tuple[int, int, int | None]] | None = None
+        self._class_counts: np.ndarray | None = None  # rows per class, kept as rows change
+        self.cover_names: dict[int, str] = {}
+        """Names of the boards' default covers by image id (the boards' listing keeps them)."""
         self._words: dict[Any, Word] = {}
         self.boards, self.cats, self.models, self.bases = Codes(), Codes(), Codes(), Codes()
         self.classes = Classes()
@@ -252,9 +256,20 @@ class GalleryKeys:
             "base": self.bases.encode(table.column("model_base")),
         }
 
+    def _count_classes(self, classes: np.ndarray, sign: int) -> None:
+        """Keep the rows per class (:meth:`board_summary`) up to date as rows change."""
+        if self._class_counts is None:
+            return
+        if self._class_counts.size < len(self.classes.items):
+            grown = np.zeros(len(self.classes.items), np.int64)
+            grown[: self._class_counts.size] = self._class_counts
+            self._class_counts = grown
+        np.add.at(self._class_counts, classes, sign)
+
     def _reindex(self) -> None:
         """Positions moved (a load, an insert in the middle): the id -> position map again."""
         self._summary = None
+        self._class_counts = None
         cols = self._cols
         assert cols is not None
         self._pos_of = np.full(max(self._max_id + 1, 1), -1, np.int32)
@@ -275,8 +290,10 @@ class GalleryKeys:
         ).to_arrow_table()
         new = self._encode(table)
         pos = self._pos_of[np.asarray(held, np.int64)]
+        self._count_classes(cols.cls[pos], -1)
         cols.cls[pos] = 0  # deleted unless read again below
         cols.cls[self._pos_of[new["ids"]]] = new["cls"]
+        self._count_classes(cols.cls[pos], 1)
         self._update_streams(pos)
         self._summary = None
 
@@ -305,6 +322,7 @@ class GalleryKeys:
             cols.append(new)
             self._pos_of[new["ids"]] = np.arange(start, cols.n, dtype=np.int32)
             self._extend_streams(start)
+            self._count_classes(new["cls"], 1)
             self._summary = None
             return
         at = np.searchsorted(cols.t, new["t"], "left")
@@ -611,7 +629,10 @@ class GalleryKeys:
         cols = self._cols
         assert cols is not None
         items = self.classes.items
-        counts = np.bincount(cols.cls, minlength=len(items))
+        if self._class_counts is None:
+            self._class_counts = np.bincount(cols.cls, minlength=len(items)).astype(np.int64)
+        self._count_classes(np.zeros(0, np.int32), 0)  # grown to the classes known
+        counts = self._class_counts
         images = {c for c in (self.cats.get(x) for x in image_categories) if c is not None}
         assets = {c for c in (self.cats.get(x) for x in asset_categories) if c is not None}
         board_of = np.full(len(items), -1, np.int64)  # class -> board code (-1: not counted)
@@ -627,9 +648,10 @@ class GalleryKeys:
             tally[0] += int(counts[cls]) if cat in images else 0
             tally[1] += int(counts[cls]) if cat in assets else 0
         newest: dict[int, int] = {}
-        end = cols.n
+        end, step = cols.n, SUMMARY_BLOCK
         while len(newest) < len(found) and end > 0:
-            lo = max(0, end - SUMMARY_BLOCK)
+            lo = max(0, end - step)
+            step *= 2  # active boards are met in the first steps; the walk ends in log steps
             owners = np.take(board_of, cols.cls[lo:end])[::-1]
             seen, first_at = np.unique(owners, return_index=True)
             for board, at in zip(seen.tolist(), first_at.tolist(), strict=True):
