@@ -60,7 +60,7 @@ __all__ = [
 
 LOG_KEEP = 65_536
 """Log rows kept when the change log is trimmed (it is trimmed past twice this)."""
-MAX_STREAMS = 24
+MAX_STREAMS = 16
 """Streams (and search word masks) kept at once: ~1 MB each at a million images."""
 SPARSE_SHARE = 8
 """A search word held by at most 1/8 of the rows is kept as their positions, and its
