@@ -234,7 +234,7 @@ def invokeai_library(args: argparse.Namespace) -> int:
     n = img.count(is_intermediate=None)
     board = max(cat.boards.list(), key=lambda b: b.image_count).board_id
     offset = n // 2
-    words = [args.search, args.rare]
+    words = [args.search, args.rare, *args.broad]
     rep = args.repeat
     ours = {
         "default page (list + count)": lambda: img.list(
@@ -348,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--search", default=SEARCH_WORD)
     ap.add_argument("--rare", default=RARE_WORD)
+    ap.add_argument(
+        "--broad",
+        nargs="*",
+        default=["sdxl", "prompt"],
+        help="with --invokeai-root: words most rows hold (a model base, a JSON key name)",
+    )
     args = ap.parse_args(argv)
     if args.invokeai_root:
         return invokeai_library(args)
