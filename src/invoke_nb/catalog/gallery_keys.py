@@ -523,20 +523,27 @@ class GalleryKeys:
         """Whether each row from position ``lo`` on holds the word, from its postings."""
         cols = self._cols
         assert cols is not None
-        pos = self._pos_of[ids[ids <= self._max_id]] - lo
-        neg = negative[ids <= self._max_id]
-        ok = pos >= 0  # held, and at or past lo
+        size = cols.n - lo
+        inside = ids <= self._max_id
+        if not inside.all():
+            ids, negative = ids[inside], negative[inside]
+        # rows not held (position -1) land in one spare slot at the end, cut off below (as
+        # do rows before ``lo``): no filtering pass over the postings
+        pos = self._pos_of[ids]
+        if lo:
+            pos = pos - lo
+            pos[pos < 0] = size
         if not n_neg:
-            m = np.zeros(cols.n - lo, np.bool_)
-        elif n_neg == 1 and neg.all():  # one negative term: the rows not on its list
-            m = np.ones(cols.n - lo, np.bool_)
-            m[pos[ok]] = False
-            return m
+            m = np.zeros(size + 1, np.bool_)
+            m[pos] = True
+        elif n_neg == 1 and negative.all():  # one negative term: the rows not on its list
+            m = np.ones(size + 1, np.bool_)
+            m[pos] = False
         else:
-            hits = np.bincount(pos[ok & neg], minlength=cols.n - lo)
+            hits = np.bincount(pos[negative], minlength=size + 1)
             m = hits < n_neg  # missing from some negative term's list: holds that term
-        m[pos[ok & ~neg]] = True
-        return m
+            m[pos[~negative]] = True
+        return m[:size]
 
     def page(
         self,
