@@ -290,6 +290,27 @@ def test_text_column_null_in_the_first_batch(tmp_path: Path, ia):
     assert str(rows[-1][3]) == "2024-01-02 03:04:05.678000" and rows[0][3] is None
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 4])
+def test_text_column_set_mid_stream_resumes_at_the_right_row(tmp_path: Path, ia, batch_size):
+    """The driver fails its stream at the first text in a column it typed from NULLs; the
+    rest is read again from the row after the last one delivered: every row once, in order,
+    with its values, whichever batch the text falls in."""
+    names = [r[0] for r in ia.db.execute("SELECT image_name FROM images ORDER BY rowid")]
+    ia.db.execute("UPDATE images SET node_id = NULL, deleted_at = NULL")
+    ia.db.execute("UPDATE images SET node_id = 'n' || rowid WHERE image_name IN (?, ?)",
+                  [names[2], names[4]])  # fmt: skip
+    ia.db.commit()
+    cat = Catalog(tmp_path / "studio")
+    report = import_invokeai(
+        cat, ia.root, files="none", models=False, batch_size=batch_size, progress=False
+    )
+    assert report.added["images"] == 6
+    rows = cat.sql("SELECT image_name, node_id, width FROM images ORDER BY image_id").fetchall()
+    want = ia.db.execute("SELECT image_name, node_id, width FROM images ORDER BY rowid")
+    assert rows == [tuple(r) for r in want.fetchall()]
+    assert [r[1] is not None for r in rows] == [False, False, True, False, True, False]
+
+
 def test_long_metadata_gets_the_memory_it_needs(tmp_path: Path, monkeypatch):
     """A batch larger than the import's DuckDB memory limit (long metadata) raises the limit
     instead of failing the import; every prompt arrives whole."""

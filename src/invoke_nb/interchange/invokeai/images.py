@@ -58,9 +58,11 @@ BATCH_ROWS = 122_880
 # -- images ---------------------------------------------------------------------------------
 # Image rows travel from SQLite to DuckDB as Arrow record batches: the ADBC SQLite driver
 # steps SQLite and fills Arrow columns in C (no Python object per row, the GIL released), and
-# DuckDB reads each batch in place. The driver infers a column's type from its first batch, so
-# the query starts with one typed row (r = -1, sliced off): a text column that is NULL
-# in every row of the first batch would otherwise be typed as an integer and fail later.
+# DuckDB reads each batch in place. The driver infers a column's type from its first batch:
+# a text column NULL in every row of it comes typed as an integer (cast back here), and a
+# later text value in it fails the stream; the rest is then read by a query that starts with
+# one typed row (r = -1, sliced off). That query costs SQLite ~15% more (a co-routine copies
+# every row), so it is the fallback, not the rule.
 _COLUMNS: dict[str, tuple[str, str]] = {  # name: (SQLite cast, the typed first row's value)
     "image_name": ("TEXT", "''"),
     "image_origin": ("TEXT", "''"),
@@ -79,26 +81,32 @@ _COLUMNS: dict[str, tuple[str, str]] = {  # name: (SQLite cast, the typed first 
     "image_subfolder": ("TEXT", "''"),
 }
 _DEFAULTS = {"is_intermediate": "0", "starred": "0", "has_workflow": "0", "image_subfolder": "''"}
+_ARROW_TYPES = {"TEXT": pa.string(), "INTEGER": pa.int64()}
+_ROW_SCHEMA = pa.schema(
+    [("r", pa.int64()), *((k, _ARROW_TYPES[t]) for k, (t, _) in _COLUMNS.items())]
+)
 
 
-def _images_select(schema: Schema) -> str:
-    """Every image row in rowid order, after one typed row; columns a schema lacks are NULL
-    (or their InvokeAI default).
+def _images_select(schema: Schema, typed: bool = False) -> str:
+    """Every image row after rowid ``?`` in rowid order (``typed``: after one typed row);
+    columns a schema lacks are NULL (or their InvokeAI default).
 
     Board membership is not joined here: a join costs SQLite an index lookup per image
     (~4 us); :func:`_board_members` reads ``board_images`` once and each batch looks its
     images up in it (:func:`_prepared`).
     """
-    typed = ", ".join(f"CAST({v} AS {t}) AS {k}" for k, (t, v) in _COLUMNS.items())
     exprs = ", ".join(
         f"{schema.col('images', k, t, _DEFAULTS.get(k, 'NULL'))} AS {k}"
         for k, (t, _) in _COLUMNS.items()
     )
-    return (
-        f"SELECT -1 AS r, {typed} UNION ALL "
-        f"SELECT * FROM (SELECT images.rowid AS r, {exprs} FROM images "
-        "WHERE images.rowid > ? ORDER BY images.rowid)"
+    rows = (
+        f"SELECT images.rowid AS r, {exprs} FROM images "
+        "WHERE images.rowid > ? ORDER BY images.rowid"
     )
+    if not typed:
+        return rows
+    first_row = ", ".join(f"CAST({v} AS {t}) AS {k}" for k, (t, v) in _COLUMNS.items())
+    return f"SELECT -1 AS r, {first_row} UNION ALL SELECT * FROM ({rows})"
 
 
 @contextlib.contextmanager
@@ -115,36 +123,69 @@ def _adbc(src: InvokeAIRoot) -> Iterator[Any]:
         yield conn
 
 
-def _batches(src: InvokeAIRoot, schema: Schema, batch_size: int) -> Iterator[pa.Table]:
-    """The image rows as Arrow tables of ``batch_size`` rows (the last one shorter), the typed
-    first row left out.
+def _driver_batches(src: InvokeAIRoot, schema: Schema, size: int) -> Iterator[pa.RecordBatch]:
+    """The image rows in rowid order as the driver's record batches (of ``size`` rows, and
+    one more or less with the typed row), typed as :data:`_ROW_SCHEMA` (see above)."""
+    after = -(2**63)
+    with _adbc(src) as conn:
+        for typed in (False, True):
+            with conn.cursor() as cur:
+                cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(size)})
+                cur.execute(_images_select(schema, typed), (after,))
+                try:
+                    for k, batch in enumerate(cur.fetch_record_batch()):
+                        batch = _typed(batch.slice(1) if typed and k == 0 else batch)
+                        if batch.num_rows:
+                            after = batch["r"][-1].as_py()
+                        yield batch
+                    return
+                except OSError:  # "Type mismatch": a text column typed from NULLs
+                    if typed:
+                        raise
 
-    The typed row shifts every driver batch by one row, so each table is the rest of one
-    driver batch and the first row(s) of the next. Those first rows are copied: a slice would
-    keep the whole next batch alive as long as the table, twice the memory in flight."""
-    with _adbc(src) as conn, conn.cursor() as cur:
-        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
-        cur.execute(_images_select(schema), (-(2**63),))
-        pending: list[pa.Table] = []
-        held = 0
-        for k, batch in enumerate(cur.fetch_record_batch()):
-            part = pa.Table.from_batches([batch.slice(1) if k == 0 else batch])
-            pending.append(part)
-            held += part.num_rows
-            while held >= batch_size:
-                pieces, rows = [], 0
-                while rows < batch_size:
-                    piece = pending.pop(0)
-                    need = batch_size - rows
-                    if piece.num_rows > need:
-                        pending.insert(0, piece.slice(need))
-                        piece = piece.take(pa.array(range(need)))  # a copy, see above
-                    pieces.append(piece)
-                    rows += piece.num_rows
-                held -= batch_size
-                yield pa.concat_tables(pieces)
-        if held:
-            yield pa.concat_tables(pending)
+
+def _typed(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` as :data:`_ROW_SCHEMA`: a column the driver typed otherwise holds only NULLs
+    (SQLite's casts give nothing else), made a column of NULLs of its type."""
+    if batch.schema.equals(_ROW_SCHEMA):
+        return batch
+    columns = []
+    for column, field in zip(batch.columns, _ROW_SCHEMA, strict=True):
+        if column.type != field.type:
+            if column.null_count != len(column):
+                raise TypeError(f"InvokeAI images.{field.name}: {column.type}, not {field.type}")
+            column = pa.nulls(len(column), field.type)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=_ROW_SCHEMA)
+
+
+def _batches(src: InvokeAIRoot, schema: Schema, batch_size: int) -> Iterator[pa.Table]:
+    """The image rows as Arrow tables of ``batch_size`` rows (the last one shorter).
+
+    After the typed row (see above) each driver batch is shifted by one row, so each table
+    is the rest of one driver batch and the first row(s) of the next. Those first rows are
+    copied: a slice would keep the whole next batch alive as long as the table, twice the
+    memory in flight."""
+    pending: list[pa.Table] = []
+    held = 0
+    for batch in _driver_batches(src, schema, batch_size):
+        part = pa.Table.from_batches([batch])
+        pending.append(part)
+        held += part.num_rows
+        while held >= batch_size:
+            pieces, rows = [], 0
+            while rows < batch_size:
+                piece = pending.pop(0)
+                need = batch_size - rows
+                if piece.num_rows > need:
+                    pending.insert(0, piece.slice(need))
+                    piece = piece.take(pa.array(range(need)))  # a copy, see above
+                pieces.append(piece)
+                rows += piece.num_rows
+            held -= batch_size
+            yield pa.concat_tables(pieces)
+    if held:
+        yield pa.concat_tables(pending)
 
 
 class ImageReader:
