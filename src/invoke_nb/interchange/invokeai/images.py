@@ -24,9 +24,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,7 +44,10 @@ from invoke_nb.interchange.invokeai.root import (
     Schema,
 )
 
-__all__ = ["BATCH_ROWS", "FilesMode", "ImageReader", "IndexMode", "Progress", "import_images"]
+__all__ = [
+    "BATCH_ROWS", "FilesMode", "ImageReader", "IndexMode", "Known", "Progress", "import_images",
+    "known_rows",
+]  # fmt: skip
 
 
 FilesMode = Literal["link", "copy", "none"]
@@ -82,6 +87,8 @@ _COLUMNS: dict[str, tuple[str, str]] = {  # name: (SQLite cast, the typed first 
     "image_subfolder": ("TEXT", "''"),
 }
 _DEFAULTS = {"is_intermediate": "0", "starred": "0", "has_workflow": "0", "image_subfolder": "''"}
+FIRST_ROWID = -(2**63)
+"""Before every SQLite rowid."""
 _ARROW_TYPES = {"TEXT": pa.string(), "INTEGER": pa.int64()}
 _ROW_SCHEMA = pa.schema(
     [("r", pa.int64()), *((k, _ARROW_TYPES[t]) for k, (t, _) in _COLUMNS.items())]
@@ -124,10 +131,12 @@ def _adbc(src: InvokeAIRoot) -> Iterator[Any]:
         yield conn
 
 
-def _driver_batches(src: InvokeAIRoot, schema: Schema, size: int) -> Iterator[pa.RecordBatch]:
-    """The image rows in rowid order as the driver's record batches (of ``size`` rows, and
-    one more or less with the typed row), typed as :data:`_ROW_SCHEMA` (see above)."""
-    after = -(2**63)
+def _driver_batches(
+    src: InvokeAIRoot, schema: Schema, size: int, after: int
+) -> Iterator[pa.RecordBatch]:
+    """The image rows after rowid ``after`` in rowid order as the driver's record batches (of
+    ``size`` rows, and one more or less with the typed row), typed as :data:`_ROW_SCHEMA`
+    (see above)."""
     with _adbc(src) as conn:
         for typed in (False, True):
             with conn.cursor() as cur:
@@ -160,8 +169,11 @@ def _typed(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, schema=_ROW_SCHEMA)
 
 
-def _batches(src: InvokeAIRoot, schema: Schema, batch_size: int) -> Iterator[pa.Table]:
-    """The image rows as Arrow tables of ``batch_size`` rows (the last one shorter).
+def _batches(
+    src: InvokeAIRoot, schema: Schema, batch_size: int, after: int = FIRST_ROWID
+) -> Iterator[pa.Table]:
+    """The image rows after rowid ``after`` as Arrow tables of ``batch_size`` rows (the last
+    one shorter).
 
     After the typed row (see above) each driver batch is shifted by one row, so each table
     is the rest of one driver batch and the first row(s) of the next. Those first rows are
@@ -169,7 +181,7 @@ def _batches(src: InvokeAIRoot, schema: Schema, batch_size: int) -> Iterator[pa.
     memory in flight."""
     pending: list[pa.Table] = []
     held = 0
-    for batch in _driver_batches(src, schema, batch_size):
+    for batch in _driver_batches(src, schema, batch_size, after):
         part = pa.Table.from_batches([batch])
         pending.append(part)
         held += part.num_rows
@@ -189,13 +201,73 @@ def _batches(src: InvokeAIRoot, schema: Schema, batch_size: int) -> Iterator[pa.
         yield pa.concat_tables(pending)
 
 
+@dataclass(frozen=True)
+class Known:
+    """The source's images that the catalog holds already (by name), found before reading
+    (:func:`known_rows`): the reader starts after ``after`` and leaves out ``rowids`` before
+    shaping, so importing a library again costs a read of its names, not a parse of every
+    row's metadata and a lookup of every name in each batch."""
+
+    rowids: np.ndarray
+    """Their SQLite rowids, sorted."""
+    after: int
+    """No row up to this rowid is new."""
+
+    def split(self, batch: pa.Table) -> tuple[pa.Table, int]:
+        """``batch`` without the known rows, and how many there were."""
+        r = batch["r"].to_numpy()
+        at = np.searchsorted(self.rowids, r).clip(max=max(len(self.rowids) - 1, 0))
+        known = self.rowids[at] == r if len(self.rowids) else np.zeros(len(r), bool)
+        n = int(known.sum())
+        return (batch.filter(pa.array(~known)) if n else batch), n
+
+    @property
+    def before(self) -> int:
+        """How many known rows lie up to ``after`` (never read)."""
+        return int(np.searchsorted(self.rowids, self.after, side="right"))
+
+
+def known_rows(catalog: Any, src: InvokeAIRoot) -> Known | None:
+    """The rows of ``src`` whose image names the catalog holds; None when it holds no image
+    (then every row is new). Reads ``(rowid, image_name)`` through SQLite's covering index on
+    the names (~0.25 s at 1M rows) and matches them in DuckDB (~0.25 s)."""
+    with catalog.db.connection() as db:
+        if not first(db.execute("SELECT count(*) FROM images"))[0]:
+            return None
+    with _adbc(src) as conn, conn.cursor() as cur:
+        # a typed first row (left out), as in _images_select: the driver types columns by it
+        cur.execute(
+            "SELECT -1 AS r, CAST('' AS TEXT) AS image_name UNION ALL SELECT * FROM "
+            "(SELECT rowid, CAST(image_name AS TEXT) FROM images)"
+        )
+        names = cur.fetch_arrow_table().slice(1)
+    with catalog.db.connection() as db:
+        db.register("_ia_names", names)
+        try:
+            found = db.execute(
+                "SELECT r, image_name IN (SELECT image_name FROM images) AS known FROM _ia_names"
+            ).fetchnumpy()
+        finally:
+            db.unregister("_ia_names")
+    r, known = np.asarray(found["r"], np.int64), np.asarray(found["known"], bool)
+    new = r[~known]
+    after = int(new.min()) - 1 if len(new) else int(r.max(initial=FIRST_ROWID))
+    return Known(np.sort(r[known]), after)
+
+
 class ImageReader:
     """Reads and shapes batches (:class:`_Shaper`) in a thread, one ahead of the DuckDB
     writer: the driver and DuckDB both release the GIL, so on two cores reading and parsing
-    one batch overlaps inserting the one before."""
+    one batch overlaps inserting the one before. ``known``: rows to leave out (see
+    :class:`Known`). Yields ``(table, left_out)``: a shaped batch (None when every row of it
+    was left out) and how many rows were left out before it."""
 
-    def __init__(self, src: InvokeAIRoot, schema: Schema, batch_size: int) -> None:
-        self._queue: queue.Queue[pa.Table | BaseException | None] = queue.Queue(1)
+    def __init__(
+        self, src: InvokeAIRoot, schema: Schema, batch_size: int, known: Known | None = None
+    ) -> None:
+        self.known = known
+        self._queue: queue.Queue[tuple[pa.Table | None, int] | BaseException | None]
+        self._queue = queue.Queue(1)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run,
@@ -207,17 +279,27 @@ class ImageReader:
 
     def _run(self, src: InvokeAIRoot, schema: Schema, size: int) -> None:
         shape = _Shaper()
+        known = self.known
         try:
-            for item in _batches(src, schema, size):
-                if not self._put(shape(item)):
+            skipped = known.before if known else 0
+            after = known.after if known else FIRST_ROWID
+            for item in _batches(src, schema, size, after):
+                if known is not None:
+                    item, n = known.split(item)
+                    skipped += n
+                    if not item.num_rows:
+                        continue
+                if not self._put((shape(item), skipped)):
                     return
-            self._put(None)
+                skipped = 0
+            if not skipped or self._put((None, skipped)):
+                self._put(None)
         except BaseException as e:  # handed to the writer, which raises it
             self._put(e)
         finally:
             shape.close()
 
-    def _put(self, item: pa.Table | BaseException | None) -> bool:
+    def _put(self, item: tuple[pa.Table | None, int] | BaseException | None) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -232,7 +314,7 @@ class ImageReader:
                 done.wait(0.1)
         return not self._stop.is_set()
 
-    def __iter__(self) -> Iterator[pa.Table]:
+    def __iter__(self) -> Iterator[tuple[pa.Table | None, int]]:
         while True:
             item = self._queue.get()
             self._queue.task_done()
@@ -592,6 +674,9 @@ def import_images(
     own = reader is None
     if reader is None:
         reader = ImageReader(src, schema, batch_size)
+    # into an empty catalog every name is new; else the reader left out the names known
+    # before it started (Known), and only a live library's batches are looked up
+    check = not empty and reader.known is None
     try:
         with _bulk_settings(catalog):
             # into an empty catalog, the indexes on images are built once after the rows (4x
@@ -601,7 +686,7 @@ def import_images(
                     name_index.drop(db)
             try:
                 _insert_batches(catalog, iter(reader), members, src, report, files,
-                                bar, progress, total, check=not empty)  # fmt: skip
+                                bar, progress, total, check)  # fmt: skip
             except BaseException:
                 if empty:  # the rows committed so far keep their indexes
                     name_index.build_all(catalog.db.transaction)
@@ -640,7 +725,7 @@ def _finish(catalog: Any, rebuild_indexes: bool) -> list[str]:
 
 def _insert_batches(
     catalog: Any,
-    batches: Iterator[pa.Table],
+    batches: Iterator[tuple[pa.Table | None, int]],
     members: pa.Table,
     src: InvokeAIRoot,
     report: InvokeAIImportReport,
@@ -650,40 +735,62 @@ def _insert_batches(
     total: int,
     check: bool,
 ) -> None:
+    """Insert the reader's batches, one transaction each. ``check``: look each batch's names
+    up in the catalog (a live library, read without :class:`Known`); without it, a batch that
+    meets a name someone inserted since the known rows were found is inserted again with
+    the check."""
     done = 0
-    for batch in batches:
-        n = batch.num_rows
-        _room_for(catalog, batch)
-        leave_out: list[str] = []
-        if files != "none":  # files first, for new images only; then their rows
-            if check:
-                with catalog.db.connection() as db:
-                    db.register(_READ_BATCH, batch)
-                    try:
-                        new = db.execute(_NEW_NAMES).fetchall()
-                    finally:
-                        db.unregister(_READ_BATCH)
-            else:
-                new = list(zip(batch["image_name"].to_pylist(),
-                               batch["image_subfolder"].to_pylist(), strict=True))  # fmt: skip
-            leave_out = _place_files(catalog, src, new, files, report)
-        with catalog.db.transaction() as db:
-            batch = _prepared(db, batch, members, leave_out, check)
-            db.register(_READ_BATCH, batch)
+    for batch, known in batches:
+        report.existing["images"] += known
+        n = batch.num_rows if batch is not None else 0
+        if batch is not None:
+            _room_for(catalog, batch)
+            leave_out: list[str] = []
+            if files != "none":  # files first, for new images only; then their rows
+                leave_out = _place_files(catalog, src, _new(catalog, batch, check), files, report)
             try:
-                row = db.execute(_INSERT_IMAGES).fetchall()[0]
-            finally:  # after a failed insert the transaction refuses even this:
-                with contextlib.suppress(Exception):  # the insert's error surfaces
-                    db.unregister(_READ_BATCH)
-        del batch
-        added = int(row[0]) if row else 0
-        report.added["images"] += added
-        report.existing["images"] += n - added - len(leave_out)
-        done += n
+                added = _insert(catalog, batch, members, leave_out, check)
+            except duckdb.ConstraintException:
+                if check:
+                    raise
+                added = _insert(catalog, batch, members, leave_out, check=True)
+            del batch
+            report.added["images"] += added
+            report.existing["images"] += n - added - len(leave_out)
+        done += known + n
         if bar is not None:
-            bar.update(n)
+            bar.update(known + n)
         elif callable(progress):
             progress(done, total)
+
+
+def _new(catalog: Any, batch: pa.Table, check: bool) -> list[tuple[str, str | None]]:
+    """The names and subfolders of the batch's images not in the catalog (``check``; else
+    all of them)."""
+    if not check:
+        return list(zip(batch["image_name"].to_pylist(),
+                        batch["image_subfolder"].to_pylist(), strict=True))  # fmt: skip
+    with catalog.db.connection() as db:
+        db.register(_READ_BATCH, batch)
+        try:
+            return db.execute(_NEW_NAMES).fetchall()  # type: ignore[no-any-return]
+        finally:
+            db.unregister(_READ_BATCH)
+
+
+def _insert(
+    catalog: Any, batch: pa.Table, members: pa.Table, leave_out: list[str], check: bool
+) -> int:
+    """Insert one batch in its own transaction; returns how many rows went in."""
+    with catalog.db.transaction() as db:
+        batch = _prepared(db, batch, members, leave_out, check)
+        db.register(_READ_BATCH, batch)
+        try:
+            row = db.execute(_INSERT_IMAGES).fetchall()[0]
+        finally:  # after a failed insert the transaction refuses even this:
+            with contextlib.suppress(Exception):  # the insert's error surfaces
+                db.unregister(_READ_BATCH)
+    return int(row[0]) if row else 0
 
 
 def _index(catalog: Any, report: InvokeAIImportReport, index: IndexMode) -> None:
