@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pyarrow as pa
+import pytest
+from invokeai_root import make_invokeai_root
 
 from invoke_nb.interchange.invokeai.images import _boards_of, _first_of_each
 
@@ -77,5 +80,54 @@ def test_unresolved_models_counts_per_model_as_a_lookup_per_image(tmp_path) -> N
             ).fetchall()
         got = unresolved_models(cat)
         assert got == dict(oracle) and len(got) >= 3
+    finally:
+        cat.close()
+
+
+@pytest.mark.parametrize("where", ["reader", "shaper"])
+def test_an_error_in_the_reading_threads_surfaces_and_a_rerun_completes(
+    tmp_path, monkeypatch, where
+) -> None:
+    """An error while reading or shaping a batch stops the import with that error; the
+    batches before it are committed (the catalog keeps its indexes), and a second run
+    brings the rest."""
+    from invoke_nb.catalog import Catalog, name_index
+    from invoke_nb.interchange.invokeai import images as ia_images
+    from invoke_nb.interchange.invokeai import import_invokeai
+
+    ia = make_invokeai_root(tmp_path / "invokeai")
+    for i in range(5):
+        ia.add_image(metadata={"positive_prompt": f"p{i}"}, write_file=False)
+    ia.close()
+    if where == "reader":
+        batches = ia_images._driver_batches
+
+        def failing(*args):
+            yield from itertools.islice(batches(*args), 2)
+            raise OSError("disk went away")
+
+        monkeypatch.setattr(ia_images, "_driver_batches", failing)
+    else:
+        shape = ia_images._Shaper.__call__
+        calls = itertools.count()
+
+        def failing(self, batch):
+            if next(calls) == 2:
+                raise OSError("disk went away")
+            return shape(self, batch)
+
+        monkeypatch.setattr(ia_images._Shaper, "__call__", failing)
+    cat = Catalog(tmp_path / "studio")
+    try:
+        with pytest.raises(OSError, match="disk went away"):
+            import_invokeai(cat, ia.root, files="none", batch_size=2, progress=False)
+        with cat.db.connection() as db:
+            assert all(name_index.exists(db, i.name) for i in name_index.BULK_INDEXES)
+        assert cat.sql("SELECT count(*) FROM images").fetchall()[0][0] == 4
+        monkeypatch.undo()
+        report = import_invokeai(cat, ia.root, files="none", batch_size=2, progress=False)
+        assert (report.added["images"], report.existing["images"]) == (1, 4)
+        prompts = cat.sql("SELECT positive_prompt FROM images ORDER BY image_id").fetchall()
+        assert [p[0] for p in prompts] == [f"p{i}" for i in range(5)]
     finally:
         cat.close()

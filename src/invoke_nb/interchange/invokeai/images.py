@@ -255,30 +255,69 @@ def known_rows(catalog: Any, src: InvokeAIRoot) -> Known | None:
     return Known(np.sort(r[known]), after)
 
 
+_Item = tuple[pa.Table | None, int]
+
+
+class _Handoff:
+    """Items from one thread to another, one at a time: :meth:`put` returns once the
+    consumer has taken the item (False: stopped meanwhile), so a producer makes its next
+    item while the consumer works on this one, never two ahead (~100 MB per batch at 1M
+    InvokeAI rows). An exception put in is raised in the consumer; None ends it."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._queue: queue.Queue[_Item | BaseException | None] = queue.Queue(1)
+        self._stop = stop
+
+    def put(self, item: _Item | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        done = self._queue.all_tasks_done
+        with done:
+            while self._queue.unfinished_tasks and not self._stop.is_set():
+                done.wait(0.1)
+        return not self._stop.is_set()
+
+    def __iter__(self) -> Iterator[_Item]:
+        while True:
+            item = self._queue.get()
+            self._queue.task_done()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
 class ImageReader:
-    """Reads and shapes batches (:class:`_Shaper`) in a thread, one ahead of the DuckDB
-    writer: the driver and DuckDB both release the GIL, so on two cores reading and parsing
-    one batch overlaps inserting the one before. ``known``: rows to leave out (see
-    :class:`Known`). Yields ``(table, left_out)``: a shaped batch (None when every row of it
-    was left out) and how many rows were left out before it."""
+    """Reads batches in one thread and shapes them (:class:`_Shaper`) in another, ahead of
+    the DuckDB writer: the driver and DuckDB release the GIL, so reading one batch, parsing
+    the one before and inserting the one before that share the cores (reading and parsing
+    in one thread left a core idle whenever the writer waited for it). ``known``: rows to
+    leave out (see :class:`Known`). Yields ``(table, left_out)``: a shaped batch (None when
+    every row of it was left out) and how many rows were left out before it."""
 
     def __init__(
         self, src: InvokeAIRoot, schema: Schema, batch_size: int, known: Known | None = None
     ) -> None:
         self.known = known
-        self._queue: queue.Queue[tuple[pa.Table | None, int] | BaseException | None]
-        self._queue = queue.Queue(1)
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(src, schema, batch_size),
-            name="invokeai-reader",
-            daemon=True,
-        )
-        self._thread.start()
+        self._raw = _Handoff(self._stop)
+        self._shaped = _Handoff(self._stop)
+        self._threads = [
+            threading.Thread(target=target, args=args, name=name, daemon=True)
+            for target, args, name in (
+                (self._read, (src, schema, batch_size), "invokeai-reader"),
+                (self._shape, (), "invokeai-shaper"),
+            )
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _run(self, src: InvokeAIRoot, schema: Schema, size: int) -> None:
-        shape = _Shaper()
+    def _read(self, src: InvokeAIRoot, schema: Schema, size: int) -> None:
         known = self.known
         try:
             skipped = known.before if known else 0
@@ -289,44 +328,33 @@ class ImageReader:
                     skipped += n
                     if not item.num_rows:
                         continue
-                if not self._put((shape(item), skipped)):
+                if not self._raw.put((item, skipped)):
                     return
                 skipped = 0
-            if not skipped or self._put((None, skipped)):
-                self._put(None)
-        except BaseException as e:  # handed to the writer, which raises it
-            self._put(e)
+            if not skipped or self._raw.put((None, skipped)):
+                self._raw.put(None)
+        except BaseException as e:  # handed on to the writer, which raises it
+            self._raw.put(e)
+
+    def _shape(self) -> None:
+        shape = _Shaper()
+        try:
+            for item, skipped in self._raw:
+                if not self._shaped.put((None if item is None else shape(item), skipped)):
+                    return
+            self._shaped.put(None)
+        except BaseException as e:  # the reader's or our own: the writer raises it
+            self._shaped.put(e)
         finally:
             shape.close()
 
-    def _put(self, item: tuple[pa.Table | None, int] | BaseException | None) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        # read the next batch only once the writer has taken this one (and let go of the one
-        # before): two batches alive, not three (~100 MB each at 1M InvokeAI rows)
-        done = self._queue.all_tasks_done
-        with done:
-            while self._queue.unfinished_tasks and not self._stop.is_set():
-                done.wait(0.1)
-        return not self._stop.is_set()
-
-    def __iter__(self) -> Iterator[tuple[pa.Table | None, int]]:
-        while True:
-            item = self._queue.get()
-            self._queue.task_done()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+    def __iter__(self) -> Iterator[_Item]:
+        return iter(self._shaped)
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
 
 # Gallery columns from InvokeAI's metadata (4.x+ model {key, hash, name, base, type}; 3.x model
