@@ -613,15 +613,24 @@ INDEX_MEMORY = "512MB"
 :data:`invoke_nb.catalog.search.INDEX_CHUNK`): DuckDB spills beyond it instead of growing."""
 
 
+@dataclass
+class _Bulk:
+    wrote: bool = True
+    """Whether the import changed the catalog (no checkpoint after a run that added nothing:
+    it would write only what others left in the WAL)."""
+
+
 @contextlib.contextmanager
-def _bulk_settings(catalog: Any) -> Iterator[None]:
+def _bulk_settings(catalog: Any) -> Iterator[_Bulk]:
     """Checkpoint less often during the import (DuckDB rewrites the image-name index at every
     checkpoint, so the default 16 MB WAL threshold would rewrite it every batch), bound
     DuckDB's memory (:data:`IMPORT_MEMORY`) and insert on one thread: the batch is already in
     rowid order, and one thread keeps that order with no sort, while a parallel insert that
     keeps it buffers the batch several times over (2.2 GiB peak RSS at 1M rows instead of 0.85)
-    and is no faster, the other core reading the next batch meanwhile."""
+    and is no faster, the other core reading the next batch meanwhile. Checkpoints at the
+    end unless the import wrote nothing (:attr:`_Bulk.wrote`)."""
     names = ("checkpoint_threshold", "memory_limit", "threads")
+    bulk = _Bulk()
     # settings belong to the open connection: hold it for the whole import
     with catalog.db.connection() as db:
         old = {k: db.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in names}
@@ -629,11 +638,12 @@ def _bulk_settings(catalog: Any) -> Iterator[None]:
         db.execute(f"SET memory_limit = '{IMPORT_MEMORY}'")
         db.execute("SET threads = 1")
         try:
-            yield
+            yield bulk
         finally:
             for k, v in old.items():
                 db.execute(f"SET {k} = '{v}'")
-            db.execute("CHECKPOINT")
+            if bulk.wrote:
+                db.execute("CHECKPOINT")
 
 
 @contextlib.contextmanager
@@ -706,7 +716,7 @@ def import_images(
     # before it started (Known), and only a live library's batches are looked up
     check = not empty and reader.known is None
     try:
-        with _bulk_settings(catalog):
+        with _bulk_settings(catalog) as bulk:
             # into an empty catalog, the indexes on images are built once after the rows (4x
             # faster than growing them); every name is then new, so no batch looks names up
             if empty:
@@ -719,7 +729,8 @@ def import_images(
                 if empty:  # the rows committed so far keep their indexes
                     name_index.build_all(catalog.db.transaction)
                 raise
-            dupes = _finish(catalog, rebuild_indexes=empty)
+            bulk.wrote = empty or report.added["images"] > 0
+            dupes = _finish(catalog, rebuild_indexes=empty, checkpoint=bulk.wrote)
             for name in dupes:
                 report.added["images"] -= 1
                 report.skip("image", name, "duplicate image name: kept its first row")
@@ -731,16 +742,18 @@ def import_images(
     _index(catalog, report, index)
 
 
-def _finish(catalog: Any, rebuild_indexes: bool) -> list[str]:
+def _finish(catalog: Any, rebuild_indexes: bool, checkpoint: bool) -> list[str]:
     """After the last batch, in one transaction on every core: the indexes dropped for the
     import built again (``rebuild_indexes``; returns the names found twice) and the new rows
     counted for the gallery (:mod:`invoke_nb.catalog.tallies`). Its commit checkpoints:
     what it built goes to the database file once, instead of to the WAL first (~0.35 s for
-    the name index at 1M rows) and to the file again at the checkpoint after."""
+    the name index at 1M rows) and to the file again at the checkpoint after (``checkpoint``:
+    the import wrote anything)."""
 
     def count(db: Any) -> None:
         tallies.catch_up(db)
-        db.execute("SET checkpoint_threshold = '0B'")  # restored by _bulk_settings
+        if checkpoint:
+            db.execute("SET checkpoint_threshold = '0B'")  # restored by _bulk_settings
 
     with catalog.db.connection() as db:
         db.execute("RESET threads")
