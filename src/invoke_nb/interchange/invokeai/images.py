@@ -1,13 +1,17 @@
 """InvokeAI's images: rows read from SQLite as Arrow batches, files linked or copied.
 
-Speed (1,000,000 rows): a reader thread reads the image rows (by rowid) as Arrow record
-batches of ``batch_size`` rows through the ADBC SQLite driver (C code fills the columns; no
-Python object per row), one batch ahead of the writer; the writer looks each batch's board
-ids up in Arrow (membership is read once) and inserts it with one ``INSERT ... SELECT`` that
-extracts the gallery columns (model, prompts, seed, steps, cfg, scheduler) from the metadata
-JSON inside DuckDB. The default batch is one DuckDB row group (:data:`BATCH_ROWS`),
-which DuckDB writes to the file directly instead of through its WAL. The search term index
-is built once after the last batch (``index=True``), not inside each batch's transaction.
+Speed (1,000,000 rows), three stages on two cores: a reader thread reads the image rows (by
+rowid) as Arrow record batches of ``batch_size`` rows through the ADBC SQLite driver (C code
+fills the columns; no Python object per row); a shaper thread extracts the gallery columns
+(model, prompts, seed, steps, cfg, scheduler) from each batch's metadata JSON on a private
+DuckDB; the writer looks the batch's board ids up in Arrow (membership is read once) and
+inserts it with one ``INSERT ... SELECT``. The default batch is one DuckDB row group
+(:data:`BATCH_ROWS`), which DuckDB writes to the file directly instead of through its WAL.
+Into an empty catalog the indexes on ``images`` are built once after the last batch, in the
+transaction that counts the rows for the gallery, whose commit checkpoints. Into a catalog
+that holds images, the library's images already there are found once by name first
+(:func:`known_rows`) and never shaped: a second run reads names, not metadata. The search
+term index is built after the rows (``index``), not inside each batch's transaction.
 Files are hard-linked into the studio (``files="link"``, falling back to a copy across file
 systems), copied (``"copy"``) or left out (``"none"``: rows only). Models are registered in
 place (``owned=False``): nothing is copied, and removing them here never deletes InvokeAI's
