@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from invokeai_root import make_invokeai_root
@@ -131,3 +132,18 @@ def test_an_error_in_the_reading_threads_surfaces_and_a_rerun_completes(
         assert [p[0] for p in prompts] == [f"p{i}" for i in range(5)]
     finally:
         cat.close()
+
+
+def test_known_rows_left_out_only_when_rowid_and_name_match() -> None:
+    """A rowid the catalog knows, now holding another name (SQLite gave a deleted row's
+    rowid to a new image), is read as new."""
+    from invoke_nb.interchange.invokeai.images import Known
+
+    known = Known(np.array([2, 3, 7]), pa.array(["b", "c", "g"]), after=1)
+    batch = pa.table({"r": [2, 3, 4, 7, 9], "image_name": ["b", "X", "d", "g", "i"]})
+    rest, n = known.split(batch)
+    assert n == 2 and rest["r"].to_pylist() == [3, 4, 9]
+    assert rest["image_name"].to_pylist() == ["X", "d", "i"]
+    assert known.before == 0 and Known(np.array([1, 2]), pa.array(["a", "b"]), 2).before == 2
+    nothing = Known(np.array([], np.int64), pa.array([], pa.string()), after=0)
+    assert nothing.split(batch) == (batch, 0)

@@ -208,20 +208,29 @@ def _batches(
 @dataclass(frozen=True)
 class Known:
     """The source's images that the catalog holds already (by name), found before reading
-    (:func:`known_rows`): the reader starts after ``after`` and leaves out ``rowids`` before
+    (:func:`known_rows`): the reader starts after ``after`` and leaves out these rows before
     shaping, so importing a library again costs a read of its names, not a parse of every
-    row's metadata and a lookup of every name in each batch."""
+    row's metadata and a lookup of every name in each batch. A row is left out only if both
+    its rowid and its name match: SQLite may give a deleted row's rowid to a new image."""
 
     rowids: np.ndarray
     """Their SQLite rowids, sorted."""
+    names: pa.Array
+    """Their names, in the same order."""
     after: int
     """No row up to this rowid is new."""
 
     def split(self, batch: pa.Table) -> tuple[pa.Table, int]:
         """``batch`` without the known rows, and how many there were."""
+        if not len(self.rowids):
+            return batch, 0
         r = batch["r"].to_numpy()
-        at = np.searchsorted(self.rowids, r).clip(max=max(len(self.rowids) - 1, 0))
-        known = self.rowids[at] == r if len(self.rowids) else np.zeros(len(r), bool)
+        at = np.searchsorted(self.rowids, r).clip(max=len(self.rowids) - 1)
+        known = self.rowids[at] == r
+        rows = np.flatnonzero(known)
+        if len(rows):
+            same = pc.equal(batch["image_name"].take(rows), self.names.take(at[rows]))
+            known[rows] = same.to_numpy(zero_copy_only=False)
         n = int(known.sum())
         return (batch.filter(pa.array(~known)) if n else batch), n
 
@@ -249,14 +258,18 @@ def known_rows(catalog: Any, src: InvokeAIRoot) -> Known | None:
         db.register("_ia_names", names)
         try:
             found = db.execute(
-                "SELECT r, image_name IN (SELECT image_name FROM images) AS known FROM _ia_names"
-            ).fetchnumpy()
+                "SELECT r, image_name, image_name IN (SELECT image_name FROM images) AS known "
+                "FROM _ia_names ORDER BY r"
+            ).to_arrow_table()
         finally:
             db.unregister("_ia_names")
-    r, known = np.asarray(found["r"], np.int64), np.asarray(found["known"], bool)
+    del names
+    known = pc.fill_null(found["known"], False).to_numpy()
+    r = found["r"].to_numpy()
     new = r[~known]
     after = int(new.min()) - 1 if len(new) else int(r.max(initial=FIRST_ROWID))
-    return Known(np.sort(r[known]), after)
+    held = found.filter(pa.array(known))
+    return Known(held["r"].to_numpy(), held["image_name"].combine_chunks(), after)
 
 
 _Item = tuple[pa.Table | None, int]
