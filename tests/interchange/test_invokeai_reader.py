@@ -147,3 +147,43 @@ def test_known_rows_left_out_only_when_rowid_and_name_match() -> None:
     assert known.before == 0 and Known(np.array([1, 2]), pa.array(["a", "b"]), 2).before == 2
     nothing = Known(np.array([], np.int64), pa.array([], pa.string()), after=0)
     assert nothing.split(batch) == (batch, 0)
+
+
+def test_closing_the_reader_mid_way_ends_both_threads(tmp_path, monkeypatch) -> None:
+    """The writer stops early (an error, Ctrl-C): closing the reader ends the reading thread
+    and the shaping thread whichever of them waits for the other."""
+    import threading
+    import time
+
+    from invoke_nb.interchange.invokeai import images as ia_images
+    from invoke_nb.interchange.invokeai.root import InvokeAIRoot, Schema
+
+    ia = make_invokeai_root(tmp_path / "invokeai")
+    for i in range(6):
+        ia.add_image(metadata={"positive_prompt": f"p{i}"}, write_file=False)
+    ia.close()
+    taken = threading.Event()
+    batches = ia_images._batches
+
+    def first_then_slow(*args):
+        it = batches(*args)
+        yield next(it)
+        taken.wait(10)  # the writer has the first batch: the shaper waits for the reader
+        time.sleep(0.5)  # a slow read, during which the reader is closed
+        yield from it
+
+    monkeypatch.setattr(ia_images, "_batches", first_then_slow)
+    src = InvokeAIRoot.locate(ia.root)
+    conn = src.connect()
+    try:
+        reader = ia_images.ImageReader(src, Schema(conn), 2)
+        table, skipped = next(iter(reader))
+        assert table.num_rows == 2 and skipped == 0
+        taken.set()
+        closing = threading.Thread(target=reader.close)
+        closing.start()
+        closing.join(10)  # the slow read ends soon; the shaper must not wait forever
+        assert not closing.is_alive()
+    finally:
+        taken.set()
+        conn.close()

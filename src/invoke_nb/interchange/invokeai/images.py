@@ -300,7 +300,12 @@ class _Handoff:
 
     def __iter__(self) -> Iterator[_Item]:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set():  # the producer was stopped: it puts nothing more
+                    return
+                continue
             self._queue.task_done()
             if item is None:
                 return
