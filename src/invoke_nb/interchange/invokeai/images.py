@@ -257,7 +257,7 @@ def known_rows(catalog: Any, src: InvokeAIRoot) -> Known | None:
     with catalog.db.connection() as db:
         db.register("_ia_names", names)
         try:
-            found = db.execute(
+            found = db.sql(
                 "SELECT r, image_name, image_name IN (SELECT image_name FROM images) AS known "
                 "FROM _ia_names ORDER BY r"
             ).to_arrow_table()
