@@ -34,6 +34,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
 import argparse
+import contextlib
 import os
 import random
 import resource
@@ -42,6 +43,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 from datetime import datetime, timedelta
 
@@ -119,7 +121,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.invokeai_root:
         args.keep = args.invokeai_root
-        with sqlite3.connect(args.invokeai_root / "databases" / "invokeai.db") as con:
+        # read-only and closed at once: an open connection would create a -wal beside the
+        # database, and the importer reads a library with a -wal as InvokeAI running (live)
+        path = (args.invokeai_root / "databases" / "invokeai.db").resolve()
+        uri = f"file:{urllib.request.pathname2url(str(path))}?mode=ro&immutable=1"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as con:
             args.images = con.execute("SELECT count(*) FROM images").fetchone()[0]
     if args.build_only:
         build(args.build_only, args.images)
@@ -144,7 +150,12 @@ def main() -> None:
                 f"built InvokeAI database: {args.images:,} images in {time.perf_counter() - t:.1f} s"
             )
         size = (ia_root / "databases" / "invokeai.db").stat().st_size
-        print(f"InvokeAI database: {size / 2**20:.0f} MiB")
+        from invoke_nb.interchange.invokeai import InvokeAIRoot
+
+        # a -wal beside it (InvokeAI or another reader has it open): read as a live library,
+        # one connection at a time, which is slower; say so beside the figures
+        live = InvokeAIRoot.locate(ia_root).live()
+        print(f"InvokeAI database: {size / 2**20:.0f} MiB{' (live: a -wal beside it)' * live}")
 
         from invoke_nb.catalog import Catalog
 

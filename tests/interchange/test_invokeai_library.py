@@ -183,6 +183,60 @@ def test_interrupted_import_resumes(tmp_path: Path, ia):
     assert len(names) == len(set(names)) == 5
 
 
+def _image_rows(cat: Catalog) -> list[tuple]:
+    return cat.sql("SELECT * EXCLUDE (image_id) FROM images ORDER BY image_name").fetchall()
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 4, 100])
+def test_known_rows_left_out_the_rest_exactly_as_a_full_import(tmp_path: Path, ia, batch_size):
+    """A library partly in the catalog (rows gone from its start, middle and end): the reader
+    leaves the rows the catalog holds out before shaping them; the others arrive exactly as
+    a full import brings them, and every row is counted once, added or already there."""
+    names = [r[0] for r in ia.db.execute("SELECT image_name FROM images ORDER BY rowid")]
+    ia.db.close()  # InvokeAI not running: the known rows are found before reading
+    whole = Catalog(tmp_path / "whole")
+    import_invokeai(whole, ia.root, files="none", progress=False)
+    cat = Catalog(tmp_path / "studio")
+    import_invokeai(cat, ia.root, files="none", progress=False)
+    cat.images.delete([names[0], names[3], names[5]])
+    calls: list[tuple[int, int]] = []
+    report = import_invokeai(
+        cat, ia.root, files="none", batch_size=batch_size, progress=lambda *a: calls.append(a)
+    )
+    assert (report.added["images"], report.existing["images"]) == (3, 3)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and calls[-1] == (6, 6)
+    assert _image_rows(cat) == _image_rows(whole)
+    assert cat.images.count(is_intermediate=None) == 6  # the gallery's tallies agree
+    again = import_invokeai(cat, ia.root, files="none", batch_size=batch_size, progress=False)
+    assert (again.added["images"], again.existing["images"]) == (0, 6)
+
+
+def test_a_name_inserted_after_the_known_rows_were_found(tmp_path: Path, ia, monkeypatch):
+    """An image of the library inserted after the reader looked at the catalog (another
+    process importing it too): the batch holding it goes in again looking its names up, so
+    the row already there stays and nothing is inserted twice."""
+    import invoke_nb.interchange.invokeai as ia_package
+
+    names = [r[0] for r in ia.db.execute("SELECT image_name FROM images ORDER BY rowid")]
+    ia.db.close()
+    cat = Catalog(tmp_path / "studio")
+    cat.images.insert_records([{"image_name": "mine.png", "width": 3, "height": 3}])
+    found = ia_package.known_rows
+
+    def then_someone_inserts(catalog, src):
+        known = found(catalog, src)
+        catalog.images.insert_records([{"image_name": names[2], "width": 1, "height": 1}])
+        return known
+
+    monkeypatch.setattr(ia_package, "known_rows", then_someone_inserts)
+    report = import_invokeai(cat, ia.root, files="none", batch_size=4, progress=False)
+    assert (report.added["images"], report.existing["images"]) == (5, 1)
+    rows = cat.sql("SELECT image_name, width FROM images").fetchall()
+    assert len(rows) == len({n for n, _ in rows}) == 7
+    assert dict(rows)[names[2]] == 1 and dict(rows)["mine.png"] == 3
+
+
 def test_copy_mode_and_subfolders(tmp_path: Path, ia):
     name = ia.add_image(REFERENCE_PNGS[0])
     sub = ia.images_dir / "2024" / "05"
@@ -288,6 +342,27 @@ def test_text_column_null_in_the_first_batch(tmp_path: Path, ia):
     assert [r[0] for r in rows] == names
     assert [r[1:3] for r in rows] == [(None, None)] * 5 + [("sess-9", "n1")]
     assert str(rows[-1][3]) == "2024-01-02 03:04:05.678000" and rows[0][3] is None
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 4])
+def test_text_column_set_mid_stream_resumes_at_the_right_row(tmp_path: Path, ia, batch_size):
+    """The driver fails its stream at the first text in a column it typed from NULLs; the
+    rest is read again from the row after the last one delivered: every row once, in order,
+    with its values, whichever batch the text falls in."""
+    names = [r[0] for r in ia.db.execute("SELECT image_name FROM images ORDER BY rowid")]
+    ia.db.execute("UPDATE images SET node_id = NULL, deleted_at = NULL")
+    ia.db.execute("UPDATE images SET node_id = 'n' || rowid WHERE image_name IN (?, ?)",
+                  [names[2], names[4]])  # fmt: skip
+    ia.db.commit()
+    cat = Catalog(tmp_path / "studio")
+    report = import_invokeai(
+        cat, ia.root, files="none", models=False, batch_size=batch_size, progress=False
+    )
+    assert report.added["images"] == 6
+    rows = cat.sql("SELECT image_name, node_id, width FROM images ORDER BY image_id").fetchall()
+    want = ia.db.execute("SELECT image_name, node_id, width FROM images ORDER BY rowid")
+    assert rows == [tuple(r) for r in want.fetchall()]
+    assert [r[1] is not None for r in rows] == [False, False, True, False, True, False]
 
 
 def test_long_metadata_gets_the_memory_it_needs(tmp_path: Path, monkeypatch):

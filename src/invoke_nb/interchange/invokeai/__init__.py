@@ -37,6 +37,7 @@ from invoke_nb.interchange.invokeai.images import (
     IndexMode,
     Progress,
     import_images,
+    known_rows,
 )
 from invoke_nb.interchange.invokeai.models import import_models, unresolved_models
 from invoke_nb.interchange.invokeai.root import (
@@ -101,7 +102,7 @@ def import_invokeai(
         if not schema.has("images"):
             raise InvokeAILibraryError(f"{src.db_path} has no images table")
         if not src.live():  # reads while the rest goes in (see import_images for a live one)
-            reader = ImageReader(src, schema, batch_size)
+            reader = ImageReader(src, schema, batch_size, known_rows(catalog, src))
         import_boards(catalog, conn, schema, report)
         import_workflows(catalog, conn, schema, src, report)
         import_style_presets(catalog, conn, schema, src, report)
