@@ -124,6 +124,8 @@ def check(reader: Catalog, rnd: random.Random, boards: list[str | None]) -> None
         assert [r.model_dump() for r in page.items] == now
         for r in page.items:  # a caller's changes to its records stay its own
             r.session_id = "changed by the caller"
+            if r.metadata is not None:
+                r.metadata["positive_prompt"] = "changed by the caller"
         assert reader.images.count(q) == page.total, q
         table, total = reader.images.page_arrow(q, ("image_name", "starred"))
         assert (table.column("image_name").to_pylist(), total) == (page.names, page.total)
@@ -234,5 +236,28 @@ def test_keys_stay_out_of_writing_transactions(tmp_path: Path) -> None:
         after = cat.images.list(q)
         assert (after.names, after.total) == (before.names, before.total)
         assert after.total == expected(cat, q)[1]
+    finally:
+        cat.close()
+
+
+def test_a_late_row_goes_among_rows_of_its_time_by_name(tmp_path: Path) -> None:
+    """An image older than the newest one lands among the rows of its creation time in name
+    order, also when a deleted row (nameless to the keys) lies among them."""
+    cat = Catalog(tmp_path / "studio")
+    try:
+        t = T0 + timedelta(minutes=5)
+
+        def row(name: str, when: datetime) -> dict:
+            return {"image_name": name, "width": 8, "height": 8, "created_at": when}
+
+        cat.images.insert_records([row("c.png", t), row("d.png", t)])
+        cat.images.insert_records([row("z.png", t + timedelta(minutes=1))])
+        q = ImageQuery(order="oldest", limit=10, with_total=True)
+        assert cat.images.list(q).names == ["c.png", "d.png", "z.png"]  # the keys are read
+        cat.images.delete("d.png")
+        cat.images.insert_records([row("b.png", t), row("e.png", t)])
+        page = cat.images.list(q)
+        assert page.names == ["b.png", "c.png", "e.png", "z.png"] == expected(cat, q)[0]
+        assert cat.images.gallery_keys.loads == 1  # placed, not read again
     finally:
         cat.close()

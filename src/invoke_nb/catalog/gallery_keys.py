@@ -69,7 +69,7 @@ SUMMARY_BLOCK = 4096
 """Positions looked at in the first step of the walk back for the boards' newest images (each
 step looks at twice as many as the one before)."""
 RECORDS_KEPT = 4096
-"""Page rows kept (:meth:`GalleryKeys.kept_records`): ~3 KB each with their metadata."""
+"""Page rows kept (:meth:`GalleryKeys.kept_records`): ~1 KB each with their metadata text."""
 RELOAD_SHARE = 0.05
 """New or changed rows beyond this share of the arrays (and 4,096) are read by reloading all."""
 _EPOCH = datetime(1970, 1, 1)
@@ -115,7 +115,8 @@ def micros(when: datetime) -> int:
 
 @dataclass(frozen=True)
 class KeysFilter:
-    """The filters of a gallery query as the arrays answer them (see :meth:`of`)."""
+    """The filters of a gallery query as the arrays answer them (made from an
+    :class:`~invoke_nb.catalog.query.ImageQuery` by the image repository)."""
 
     board: str | None
     no_board: bool
@@ -147,8 +148,8 @@ class GalleryKeys:
         self.boards, self.cats, self.models, self.bases = Codes(), Codes(), Codes(), Codes()
         self.classes = Classes()
         self.records: OrderedDict[int, Any] = OrderedDict()
-        """Page rows read lately, by image id (:meth:`kept_records`): a row changes only
-        through a logged change, which drops it here."""
+        """Page rows read lately (the table's values), by image id (:meth:`kept_records`):
+        a row changes only through a logged change, which drops it here."""
         self.loads = 0
         """How many times every key was read (tests and benchmarks look)."""
 
@@ -341,12 +342,14 @@ class GalleryKeys:
             )
             new_names = table.column("image_name").to_pylist()
             for i in tied:
-                before = sum(
-                    1
+                # before the first row held at that time whose name sorts after the new one
+                # (deleted rows, nameless now, may lie anywhere among them: they never show)
+                later = (
+                    p
                     for p in range(at[i], ends[i])
-                    if names.get(int(cols.ids[p]), "") < new_names[i]
+                    if names.get(int(cols.ids[p]), "") > new_names[i]
                 )
-                at[i] += before
+                at[i] = next(later, ends[i])
         cols.insert(at, new)
         self._reindex()
 

@@ -9,7 +9,7 @@ import numpy as np
 __all__ = ["BLOCK", "SparseStream", "Stream", "Word", "sorted_unique"]
 
 BLOCK = 4096
-"""Positions per counted block of a stream (see :class:`_Stream`)."""
+"""Positions per counted block of a stream (see :class:`Stream`)."""
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:

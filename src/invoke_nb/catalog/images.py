@@ -567,25 +567,27 @@ class ImageRepository:
         self, conn: Any, keys: list[tuple[Any, ...]], by: str
     ) -> dict[int, ImageRecord]:
         """Full rows of a page's keys, by rowid or image id (``by``); by image id (a page
-        from the gallery keys), rows read lately come from the keys' records (copies: a
-        caller may change its records)."""
+        from the gallery keys), rows read lately come from the keys' kept rows. Those are
+        the table's values as read (tuples, their metadata as text): each call builds its
+        own records, so a caller's changes to them stay its own."""
         if not keys:
             return {}
 
-        def read(keys: list[tuple[Any, ...]]) -> dict[int, ImageRecord]:
+        def read(keys: list[tuple[Any, ...]]) -> dict[int, tuple[Any, ...]]:
             wanted = {k[0] for k in keys}
-            rows = []
+            rows: list[tuple[Any, ...]] = []
             for query in _fetch_queries(conn, _COLS, keys, by):
                 rows += conn.execute(*query).fetchall()
-            return {r[0]: _row_to_record(COLUMNS, r[1:]) for r in rows if r[0] in wanted}
+            return {r[0]: r[1:] for r in rows if r[0] in wanted}
 
-        if by != "image_id":
-            return read(keys)
-        flags = {k[0]: k for k in keys}
-        found = self.gallery_keys.kept_records(
-            [k[0] for k in keys], lambda missing: read([flags[i] for i in missing])
-        )
-        return {i: r.model_copy() for i, r in found.items()}
+        if by == "image_id":
+            flags = {k[0]: k for k in keys}
+            found = self.gallery_keys.kept_records(
+                [k[0] for k in keys], lambda missing: read([flags[i] for i in missing])
+            )
+        else:
+            found = read(keys)
+        return {i: _row_to_record(COLUMNS, row) for i, row in found.items()}
 
     def count(self, query: ImageQuery | None = None, **filters: Any) -> int:
         """How many images match (the filters of :meth:`list`; paging fields are ignored)."""
